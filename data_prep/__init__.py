@@ -1,0 +1,1 @@
+"""Dataset preparation: raw datasets -> manifests, folds, pairs and tf.data pipelines."""

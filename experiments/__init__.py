@@ -1,0 +1,1 @@
+"""Experiment wiring: configs, runs, and the ``dynamic-mtl`` command line."""
