@@ -1,0 +1,61 @@
+"""dynamic_mtl: dynamic multi-task learning (Ming et al. 2019) in TensorFlow 2 / Keras 3.
+
+Public API::
+
+    import dynamic_mtl as dm
+    model = dm.build_face_expression_model(num_identities=80, num_expressions=6,
+                                           backbone="small_cnn", image_size=64, weighting="dynamic")
+    model.compile(network_optimizer="rmsprop", weight_optimizer=dm.default_weight_optimizer())
+    model.fit(dataset, epochs=2, callbacks=[dm.StepLogger("steps.csv")])
+"""
+from __future__ import annotations
+
+import os as _os
+
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from dynamic_mtl.builders import (  # noqa: E402
+    EXPRESSION_TASK,
+    FACE_TASK,
+    build_face_expression_model,
+    build_face_expression_network,
+    face_expression_tasks,
+)
+from dynamic_mtl.callbacks import StepLogger  # noqa: E402
+from dynamic_mtl.distribute import make_strategy, use_logical_cpus  # noqa: E402
+from dynamic_mtl.layers import L2Normalize, ScaledResidual  # noqa: E402
+from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy  # noqa: E402
+from dynamic_mtl.model import DEFAULT_WEIGHT_OPTIMIZER, DynamicMultiTaskModel, StepResult  # noqa: E402
+from dynamic_mtl.tasks import TaskSpec  # noqa: E402
+from dynamic_mtl.weight_unit import DynamicWeightUnit  # noqa: E402
+from dynamic_mtl.weighting import (  # noqa: E402
+    WEIGHTINGS,
+    DynamicWeightAverageWeighting,
+    DynamicWeighting,
+    GradNormWeighting,
+    NaiveDynamicWeighting,
+    StaticWeighting,
+    UncertaintyWeighting,
+    WeightingStrategy,
+    get_weighting,
+)
+
+__version__ = "0.1.0"
+
+
+def default_weight_optimizer():
+    """The authors' weight-unit optimizer: RMSprop(lr 0.1, rho 0.9, momentum 0.9, eps 1.0)."""
+    import keras
+
+    return keras.optimizers.get(dict(DEFAULT_WEIGHT_OPTIMIZER))
+
+
+__all__ = [
+    "build_face_expression_model", "build_face_expression_network", "face_expression_tasks",
+    "FACE_TASK", "EXPRESSION_TASK", "StepLogger", "make_strategy", "use_logical_cpus",
+    "L2Normalize", "ScaledResidual", "CenterLoss", "sparse_softmax_cross_entropy",
+    "DynamicMultiTaskModel", "StepResult", "TaskSpec", "DynamicWeightUnit", "WEIGHTINGS",
+    "WeightingStrategy", "StaticWeighting", "NaiveDynamicWeighting", "DynamicWeighting",
+    "UncertaintyWeighting", "GradNormWeighting", "DynamicWeightAverageWeighting", "get_weighting",
+    "default_weight_optimizer",
+]

@@ -1,0 +1,436 @@
+"""``DynamicMultiTaskModel``: the two-tape, two-optimizer training step of Ming et al. 2019."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy
+from dynamic_mtl.tasks import TaskSpec
+from dynamic_mtl.weight_unit import DynamicWeightUnit
+from dynamic_mtl.weighting import WeightingStrategy, get_weighting
+
+#: Default optimizer of the weight unit: the authors' RMSProp settings, lr 0.1 (REFERENCE.md 2).
+DEFAULT_WEIGHT_OPTIMIZER = {"class_name": "RMSprop",
+                            "config": {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.9, "epsilon": 1.0}}
+
+
+@dataclass
+class StepResult:
+    """What one forward/backward pass produced (see ``compute_gradients``)."""
+
+    network_gradients: list
+    weight_gradients: list
+    outputs: dict
+    task_losses: Any          # (T,) global mean task losses L_i
+    task_weights: Any         # (T,) weights w_i used in the network loss
+    network_loss: Any         # value of sum_i w_i L_i (+ regularisation)
+    weight_loss: Any          # value of the weighting loss (L3 for the proposed method), 0 if none
+    weight_logits: Any        # (T,) batch-mean logits f_i of the weight unit, 0 if none
+
+
+def _replica_context():
+    context = tf.distribute.get_replica_context()
+    return context, (context.num_replicas_in_sync if context is not None else 1)
+
+
+def _global_norm(gradients):
+    return tf.linalg.global_norm([g for g in gradients if g is not None]) if gradients else tf.constant(0.0)
+
+
+@keras.saving.register_keras_serializable(package="dynamic_mtl")
+class DynamicMultiTaskModel(keras.Model):
+    """A multi-task model trained with a network optimizer and a weight optimizer.
+
+    It wraps a functional ``network`` whose output is a dict holding the shared
+    representation Z (key ``shared_output``) and every task's logits. Each step:
+
+    * the network variables Theta are updated by ``weighting.network_loss`` (Eq. 1, 11);
+    * the weighting variables (the ``DynamicWeightUnit`` Psi and any variables of the
+      strategy) are updated by ``weighting.weight_loss`` (L3, Eq. 7, 12),
+
+    with two ``tf.GradientTape``s in the same step. Per-task losses are means over the
+    *global* batch, all-reduced across replicas, so the weighting maths (which is not
+    linear in the losses: L3 = sum w_i / L_i) sees the same numbers on one device as
+    under ``tf.distribute.MirroredStrategy``; the per-replica objectives are first-order
+    surrogates whose gradients, summed over replicas, are the exact global gradients.
+
+    Subclass it to change ``compute_task_losses`` (any number of tasks T >= 2) or
+    ``prediction_outputs``.
+
+    Args:
+        network: functional ``keras.Model`` returning a dict of outputs.
+        tasks: ``TaskSpec``s (or their config dicts), one per task, in weight order.
+        weighting: a ``WeightingStrategy`` or a name from ``dynamic_mtl.weighting.WEIGHTINGS``.
+        weight_unit: a ``DynamicWeightUnit`` for strategies that use one (built if omitted).
+        shared_output: key of Z in the network's outputs.
+        shared_layer_name: name of the last shared layer with weights (GradNorm's W).
+        log_capacity: rows of the on-device per-step log buffer (see ``StepLogger``).
+    """
+
+    def __init__(self, network: keras.Model, tasks, weighting="dynamic", weight_unit=None,
+                 shared_output: str = "shared", shared_layer_name: str | None = None,
+                 log_capacity: int = 1024, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(network, dict):
+            network = keras.saving.deserialize_keras_object(network)
+        self.network = network
+        self.tasks = [t if isinstance(t, TaskSpec) else TaskSpec.from_config(t) for t in tasks]
+        if len(self.tasks) < 2:
+            raise ValueError(f"a multi-task model needs at least 2 tasks, got {len(self.tasks)}")
+        names = [t.name for t in self.tasks]
+        if len(set(names)) != len(names):
+            raise ValueError(f"task names must be unique, got {names}")
+        if isinstance(weighting, dict):
+            weighting = keras.saving.deserialize_keras_object(weighting)
+        self.weighting: WeightingStrategy = get_weighting(weighting, num_tasks=len(self.tasks))
+        if self.weighting.num_tasks != len(self.tasks):
+            raise ValueError(f"weighting is for {self.weighting.num_tasks} tasks, model has {len(self.tasks)}")
+        self.shared_output = shared_output
+        self.shared_layer_name = shared_layer_name
+        self.log_capacity = int(log_capacity)
+
+        output_shapes = self._network_output_shapes()
+        for key in [shared_output] + [t.logits for t in self.tasks]:
+            if key not in output_shapes:
+                raise ValueError(f"network has no output {key!r}; it has {sorted(output_shapes)}")
+
+        if isinstance(weight_unit, dict):
+            weight_unit = keras.saving.deserialize_keras_object(weight_unit)
+        if self.weighting.uses_weight_unit:
+            self.weight_unit = weight_unit or DynamicWeightUnit(len(self.tasks), name="dynamic_weight_unit")
+            self.weight_unit.build(output_shapes[shared_output])
+        else:
+            self.weight_unit = None
+
+        self.center_losses = {}
+        for task in self.tasks:
+            if task.center_loss_weight > 0:
+                if task.embedding not in output_shapes:
+                    raise ValueError(f"task {task.name!r}: network has no output {task.embedding!r}")
+                layer = CenterLoss(output_shapes[task.logits][-1], output_shapes[task.embedding][-1],
+                                   update_rate=task.center_update_rate,
+                                   squared=task.center_loss_squared, name=f"center_loss_{task.name}")
+                layer.build()
+                self.center_losses[task.name] = layer
+        self.weighting.build()
+
+        n_tasks = len(self.tasks)
+        self.log_fields = (["step"] + [f"w_{t.name}" for t in self.tasks] + [f"loss_{t.name}" for t in self.tasks]
+                           + ["network_loss", "weight_loss", "weight_grad_norm"]
+                           + [f"logit_{t.name}" for t in self.tasks])
+        self.step_log = self.add_weight(name="step_log", shape=(self.log_capacity, len(self.log_fields)),
+                                        initializer="zeros", trainable=False,
+                                        aggregation="only_first_replica")
+        self._trackers = {"loss": keras.metrics.Mean(name="loss"),
+                          "weight_loss": keras.metrics.Mean(name="weight_loss")}
+        for task in self.tasks:
+            self._trackers[f"loss_{task.name}"] = keras.metrics.Mean(name=f"loss_{task.name}")
+            self._trackers[f"w_{task.name}"] = keras.metrics.Mean(name=f"w_{task.name}")
+            self._trackers[f"acc_{task.name}"] = keras.metrics.SparseCategoricalAccuracy(name=f"acc_{task.name}")
+        self._n_tasks = n_tasks
+        self.built = True
+
+    # ------------------------------------------------------------------ structure
+    def _network_output_shapes(self) -> dict:
+        outputs = self.network.output
+        if not isinstance(outputs, dict):
+            raise ValueError("the network must return a dict of named outputs")
+        return {k: tuple(v.shape) for k, v in outputs.items()}
+
+    @property
+    def network_variables(self) -> list:
+        """Theta: every trainable variable of the network (updated by Eq. 11)."""
+        return list(self.network.trainable_variables)
+
+    @property
+    def weighting_variables(self) -> list:
+        """Psi (the weight unit) and the strategy's own trainable variables (Eq. 12)."""
+        unit = list(self.weight_unit.trainable_variables) if self.weight_unit is not None else []
+        return unit + list(self.weighting.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self._trackers.values())
+
+    def _shared_layer_variables(self) -> list:
+        if not self.shared_layer_name:
+            raise ValueError(f"{type(self.weighting).__name__} needs `shared_layer_name`, the last shared "
+                             "layer whose gradient norms it balances")
+        return list(self.network.get_layer(self.shared_layer_name).trainable_variables)
+
+    # ------------------------------------------------------------------ forward
+    def call(self, inputs, training=False):
+        outputs = dict(self.network(inputs, training=training))
+        if self.weight_unit is not None:
+            logits = self.weight_unit.compute_logits(outputs[self.shared_output])
+            outputs["weight_logits"] = logits
+            outputs["task_weights"] = self.weight_unit.weights_from_logits(logits)
+        return outputs
+
+    def compute_task_losses(self, y, outputs) -> list:
+        """Per-sample loss of each task, a list of T float32 tensors of shape (batch,).
+
+        Default: softmax cross-entropy (Eq. 3), plus ``alpha * center loss`` (Eq. 2, 4)
+        for tasks with a ``center_loss_weight``. Override for other tasks.
+        """
+        losses = []
+        for task in self.tasks:
+            if task.name not in y:
+                raise KeyError(f"labels for task {task.name!r} missing from y (has {sorted(y)})")
+            labels = y[task.name]
+            loss = sparse_softmax_cross_entropy(labels, outputs[task.logits])
+            if task.name in self.center_losses:
+                center = self.center_losses[task.name].per_sample(outputs[task.embedding], labels)
+                loss = loss + task.center_loss_weight * center
+            losses.append(ops.cast(loss, "float32"))
+        return losses
+
+    # ------------------------------------------------------------------ the step
+    def _global_statistics(self, per_sample_losses, outputs):
+        """Global-batch means of the task losses, unit weights and unit logits.
+
+        Returns the all-reduced values (no gradient) and the local differentiable parts
+        ``local_sum / global_count`` whose replica-sum is the global mean.
+        """
+        context, replicas = _replica_context()
+        local_sums = ops.stack([ops.sum(l) for l in per_sample_losses])
+        count = ops.cast(ops.shape(per_sample_losses[0])[0], "float32")
+        pieces = [local_sums]
+        if self.weight_unit is not None:
+            unit_sums = ops.sum(ops.cast(outputs["task_weights"], "float32"), axis=0)
+            logit_sums = ops.sum(ops.cast(outputs["weight_logits"], "float32"), axis=0)
+            pieces += [unit_sums, logit_sums]
+        packed = ops.stop_gradient(ops.concatenate(pieces + [ops.reshape(count, (1,))], axis=0))
+        if replicas > 1:
+            packed = context.all_reduce(tf.distribute.ReduceOp.SUM, packed)
+        global_count = packed[-1]
+        t = self._n_tasks
+        stats = {"losses": packed[:t] / global_count, "loss_parts": local_sums / global_count}
+        if self.weight_unit is not None:
+            stats["unit_weights"] = packed[t:2 * t] / global_count
+            stats["unit_parts"] = unit_sums / global_count
+            stats["logits"] = packed[2 * t:3 * t] / global_count
+        return stats
+
+    def _task_gradient_norms(self, tape, loss_parts):
+        """GradNorm's g_i = ||d L_i / d W|| for the last shared layer W (global batch)."""
+        context, replicas = _replica_context()
+        variables = [v.value for v in self._shared_layer_variables()]
+        norms = []
+        for i in range(self._n_tasks):
+            grads = tape.gradient(loss_parts[i], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            if replicas > 1:
+                grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+            norms.append(tf.linalg.global_norm(grads))
+        return tf.stop_gradient(tf.stack(norms))
+
+    def _linearised(self, objective, stats, replicas):
+        """A per-replica surrogate of ``objective(L, unit_weights)`` and its value.
+
+        ``objective`` is evaluated on the global statistics. Its gradient w.r.t. them is
+        then contracted with the local differentiable parts, so the replica-summed
+        gradient equals the gradient of the global objective; its direct dependence on
+        the strategy's own (mirrored) variables enters as ``value / replicas``.
+        """
+        losses, unit_weights = stats["losses"], stats.get("unit_weights")
+        sources, parts = [losses], [stats["loss_parts"]]
+        if unit_weights is not None:
+            sources.append(unit_weights)
+            parts.append(stats["unit_parts"])
+        with tf.GradientTape() as maths_tape:
+            maths_tape.watch(sources)
+            value = objective(losses, unit_weights)
+        if value is None:
+            return None, None
+        slopes = maths_tape.gradient(value, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        surrogate = tf.add_n([ops.sum(ops.stop_gradient(d) * p) for d, p in zip(slopes, parts)])
+        return surrogate + value / replicas, value
+
+    def compute_gradients(self, x, y) -> StepResult:
+        """One forward pass and the gradients of both objectives (no update applied).
+
+        The network tape differentiates the network objective w.r.t. ``network_variables``;
+        the weight tape differentiates the weighting objective w.r.t. ``weighting_variables``.
+        """
+        _, replicas = _replica_context()
+        network_vars = self.network_variables
+        weight_vars = self.weighting_variables
+        weighting = self.weighting
+        needs_norms = weighting.requires_grad_norms
+        with tf.GradientTape(persistent=needs_norms) as network_tape, \
+                tf.GradientTape(watch_accessed_variables=False) as weight_tape:
+            weight_tape.watch([v.value for v in weight_vars])
+            outputs = self(x, training=True)
+            stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs)
+            network_surrogate, network_value = self._linearised(
+                lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas)
+            regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
+            network_surrogate = network_surrogate + regularization / replicas
+            grad_norms = None
+            if needs_norms:  # GradNorm's g_i, constants of its objective: not recorded
+                grad_norms = self._task_gradient_norms(network_tape, stats["loss_parts"])
+            weights = weighting.task_weights(stats.get("unit_weights"))
+            weight_surrogate, weight_value = (None, None)
+            if weight_vars:
+                weight_surrogate, weight_value = self._linearised(
+                    lambda L, u: weighting.weight_loss(weighting.task_weights(u), L, grad_norms), stats, replicas)
+
+        zero = tf.UnconnectedGradients.ZERO
+        # Keras variables' `.value` is the tf.Variable: tapes need its TF dtype for zero gradients.
+        network_gradients = network_tape.gradient(network_surrogate, [v.value for v in network_vars],
+                                                  unconnected_gradients=zero)
+        weight_gradients = (weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars],
+                                                 unconnected_gradients=zero)
+                            if weight_surrogate is not None else [])
+        del network_tape
+        return StepResult(
+            network_gradients=network_gradients,
+            weight_gradients=weight_gradients,
+            outputs=outputs,
+            task_losses=stats["losses"],
+            task_weights=tf.stop_gradient(ops.cast(weights, "float32")),
+            network_loss=tf.stop_gradient(network_value + regularization),
+            weight_loss=tf.stop_gradient(weight_value) if weight_value is not None else tf.constant(0.0),
+            weight_logits=stats.get("logits", tf.zeros((self._n_tasks,))),
+        )
+
+    def train_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        result = self.compute_gradients(x, y)
+        self.optimizer.apply_gradients(zip(result.network_gradients, self.network_variables))
+        weight_vars = self.weighting_variables
+        if result.weight_gradients:
+            self.weight_optimizer.apply_gradients(zip(result.weight_gradients, weight_vars))
+            self.weighting.after_weight_update()
+        self.weighting.update_state(result.task_losses)
+        for task in self.tasks:
+            if task.name in self.center_losses:
+                self.center_losses[task.name].update(result.outputs[task.embedding], y[task.name])
+        self._record_step(result)
+        return self._update_trackers(result, y)
+
+    def _weight_gradient_norm(self, gradients):
+        if not gradients:
+            return tf.constant(0.0)
+        context, replicas = _replica_context()
+        if replicas > 1:
+            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+        return _global_norm(gradients)
+
+    def _record_step(self, result: StepResult):
+        step = ops.cast(self.optimizer.iterations, "float32")  # already incremented: 1-based
+        row = ops.concatenate([
+            ops.reshape(step, (1,)), result.task_weights, result.task_losses,
+            ops.reshape(ops.cast(result.network_loss, "float32"), (1,)),
+            ops.reshape(ops.cast(result.weight_loss, "float32"), (1,)),
+            ops.reshape(self._weight_gradient_norm(result.weight_gradients), (1,)),
+            ops.cast(result.weight_logits, "float32"),
+        ], axis=0)
+        index = ops.cast(ops.mod(self.optimizer.iterations - 1, self.log_capacity), "int32")
+        buffer = tf.convert_to_tensor(self.step_log)
+        self.step_log.assign(tf.tensor_scatter_nd_update(buffer, tf.reshape(index, (1, 1)), row[None]))
+
+    def _update_trackers(self, result: StepResult, y):
+        self._trackers["loss"].update_state(result.network_loss)
+        self._trackers["weight_loss"].update_state(result.weight_loss)
+        for i, task in enumerate(self.tasks):
+            self._trackers[f"loss_{task.name}"].update_state(result.task_losses[i])
+            self._trackers[f"w_{task.name}"].update_state(result.task_weights[i])
+            self._trackers[f"acc_{task.name}"].update_state(y[task.name], result.outputs[task.logits])
+        return {name: tracker.result() for name, tracker in self._trackers.items()}
+
+    def test_step(self, data):
+        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        outputs = self(x, training=False)
+        stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs)
+        weights = ops.cast(self.weighting.task_weights(stats.get("unit_weights")), "float32")
+        result = StepResult([], [], outputs, stats["losses"], weights,
+                            self.weighting.network_loss(weights, stats["losses"]), tf.constant(0.0),
+                            stats.get("logits", tf.zeros((self._n_tasks,))))
+        return self._update_trackers(result, y)
+
+    def prediction_outputs(self, outputs) -> dict:
+        """What ``predict`` returns: each task's class probabilities, each embedding, and
+        the per-sample dynamic weights when the model has a weight unit."""
+        result = {}
+        for task in self.tasks:
+            result[f"{task.name}_probabilities"] = ops.softmax(ops.cast(outputs[task.logits], "float32"), axis=-1)
+            if task.embedding:
+                result[task.embedding] = outputs[task.embedding]
+        if "task_weights" in outputs:
+            result["task_weights"] = outputs["task_weights"]
+        return result
+
+    def predict_step(self, data):
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        return self.prediction_outputs(self(x, training=False))
+
+    # ------------------------------------------------------------------ compile / fit
+    def compile(self, network_optimizer="rmsprop", weight_optimizer=None, **kwargs):
+        """Compile with one optimizer for Theta and one for the weighting variables.
+
+        ``optimizer=`` is accepted as an alias of ``network_optimizer``. Losses come from
+        the tasks, so ``loss=`` is refused. Both optimizers are built here, each on its
+        own variable list (call ``compile`` inside ``strategy.scope()`` when distributing).
+        """
+        if "loss" in kwargs:
+            raise ValueError("DynamicMultiTaskModel takes its losses from its tasks; do not pass loss=")
+        network_optimizer = kwargs.pop("optimizer", network_optimizer)
+        network_optimizer = keras.optimizers.get(network_optimizer)
+        weight_optimizer = keras.optimizers.get(weight_optimizer if weight_optimizer is not None
+                                                else dict(DEFAULT_WEIGHT_OPTIMIZER))
+        super().compile(optimizer=network_optimizer, **kwargs)
+        self.weight_optimizer = weight_optimizer
+        self.optimizer.build(self.network_variables)
+        if self.weighting_variables:
+            self.weight_optimizer.build(self.weighting_variables)
+        self._compile_config = _SerializableCompileConfig(
+            network_optimizer=keras.optimizers.serialize(network_optimizer),
+            weight_optimizer=keras.optimizers.serialize(weight_optimizer),
+            **{k: v for k, v in kwargs.items() if k in ("jit_compile", "steps_per_execution", "run_eagerly")},
+        )
+
+    def compile_from_config(self, config):
+        config = dict(config)
+        config["network_optimizer"] = keras.optimizers.deserialize(config["network_optimizer"])
+        config["weight_optimizer"] = keras.optimizers.deserialize(config["weight_optimizer"])
+        self.compile(**config)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history)."""
+        callbacks = list(callbacks or [])
+        callbacks.append(_WeightingEpochHook())
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    # ------------------------------------------------------------------ serialisation
+    def get_config(self):
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "tasks": [t.get_config() for t in self.tasks],
+            "weighting": keras.saving.serialize_keras_object(self.weighting),
+            "weight_unit": keras.saving.serialize_keras_object(self.weight_unit) if self.weight_unit else None,
+            "shared_output": self.shared_output,
+            "shared_layer_name": self.shared_layer_name,
+            "log_capacity": self.log_capacity,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+class _SerializableCompileConfig(dict):
+    """Plain-dict compile config (what ``get_compile_config`` returns)."""
+
+    def serialize(self):
+        return dict(self)
+
+
+class _WeightingEpochHook(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        self.model.weighting.on_epoch_end()

@@ -1,0 +1,238 @@
+"""Training protocol of Fang et al. 2017 (Sec. 3 Algorithm 1, Sec. 4.1-4.2).
+
+* Each task has its own pool of labelled samples; with ``resample=True`` the minority class is
+  resampled so that every batch holds equally many positives and negatives (Sec. 4.1, 4.2).
+* Tasks take turns (Sec. 4.1): step s trains on a batch from task ``s mod T``'s pool, with that task's
+  sigmoid cross-entropy (Eq. 6) as the loss. In a TTC network the loss of task i reaches every subnet j
+  through alpha_ij, so W^j and beta_ij are updated as in Algorithm 1 / Eq. 10-11.
+* Only the trainable variables are updated, so frozen parts stay bit-identical. Variables that the
+  current task's loss does not reach (the other tasks' heads) get a zero gradient; Adam's momentum still
+  moves them a little on those turns (one traced step serves all tasks, the task is a tensor argument).
+* Mixing scalars (betas / stitch weights) may use their own learning rate (``alpha_lr``); the paper does
+  not give one.
+* Metric (Sec. 4.1): the mean of the positive-class and negative-class accuracies.
+
+Labels are an ``(N, T_data)`` integer array with 1 = positive, 0 = negative, -1 = not labelled for that
+task (e.g. CIFAR-10 images of other classes).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import keras
+import numpy as np
+import tensorflow as tf
+from tqdm.auto import tqdm
+
+
+def mean_class_accuracy(y_true, y_pred) -> float:
+    """``(acc_p + acc_n) / 2`` (Sec. 4.1): mean of positive-class and negative-class accuracy.
+
+    Args:
+        y_true: binary labels (0/1).
+        y_pred: binary predictions (0/1), same length.
+    Raises:
+        ValueError: on length mismatch, non-binary values, or when a class is absent from ``y_true``.
+    """
+    y_true = np.asarray(y_true).reshape(-1)
+    y_pred = np.asarray(y_pred).reshape(-1)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in length: {y_true.shape} vs {y_pred.shape}")
+    for name, arr in (("y_true", y_true), ("y_pred", y_pred)):
+        if not np.isin(arr, (0, 1)).all():
+            raise ValueError(f"{name} must be binary (0/1)")
+    pos, neg = y_true == 1, y_true == 0
+    if not pos.any() or not neg.any():
+        raise ValueError("mean_class_accuracy needs both classes in y_true")
+    return float(0.5 * ((y_pred[pos] == 1).mean() + (y_pred[neg] == 0).mean()))
+
+
+class TaskPool:
+    """One task's training pool (Sec. 4.1): the indices labelled for the task, drawn in shuffled cycles.
+
+    With ``resample=True`` positives and negatives cycle independently and each batch takes
+    ``batch_size // 2`` positives and the rest negatives, i.e. the minority class is resampled (repeated)
+    as often as needed to match the majority. With ``resample=False`` the task's labelled samples are drawn
+    in their natural proportions.
+    """
+
+    def __init__(self, labels, rng: np.random.Generator, resample: bool = True):
+        labels = np.asarray(labels).reshape(-1)
+        self.resample = bool(resample)
+        self._rng = rng
+        if self.resample:
+            groups = [np.flatnonzero(labels == 1), np.flatnonzero(labels == 0)]
+            if any(len(g) == 0 for g in groups):
+                raise ValueError("a resampled pool needs at least one positive and one negative sample")
+        else:
+            groups = [np.flatnonzero(labels >= 0)]
+            if len(groups[0]) == 0:
+                raise ValueError("the task has no labelled samples")
+        self._groups = groups
+        self._orders = [rng.permutation(g) for g in groups]
+        self._cursors = [0] * len(groups)
+
+    def _take(self, k: int, n: int) -> np.ndarray:
+        out = []
+        while n > 0:
+            order = self._orders[k]
+            if self._cursors[k] >= len(order):
+                self._orders[k] = order = self._rng.permutation(self._groups[k])
+                self._cursors[k] = 0
+            chunk = order[self._cursors[k]: self._cursors[k] + n]
+            self._cursors[k] += len(chunk)
+            out.append(chunk)
+            n -= len(chunk)
+        return np.concatenate(out) if out else np.zeros((0,), dtype=int)
+
+    def next_batch(self, batch_size: int) -> np.ndarray:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if not self.resample:
+            return self._take(0, batch_size)
+        n_pos = batch_size // 2
+        return self._rng.permutation(np.concatenate([self._take(0, n_pos), self._take(1, batch_size - n_pos)]))
+
+
+@dataclass
+class TrainSettings:
+    """Optimisation settings of one training phase (the paper gives none of these values)."""
+
+    batch_size: int = 32
+    lr: float = 1e-3
+    alpha_lr: float = 1e-2
+    resample: bool = True
+
+
+def _mixing_variable_ids(model) -> set[int]:
+    getter = getattr(model, "mixing_variables", None)
+    return {id(v) for v in getter()} if callable(getter) else set()
+
+
+class TurnTrainer:
+    """Trains ``model`` with tasks taking turns, each from its own pool (Sec. 4.1).
+
+    Args:
+        model: a built network whose output column c is model task c.
+        images: ``(N, H, W, C)`` float32.
+        labels: ``(N, T_data)`` ints in {-1, 0, 1}.
+        label_columns: for each model output column, its column in ``labels``.
+        train_columns: the model columns that take turns (default all).
+        settings: :class:`TrainSettings`.
+        seed: seeds the pools' sampling.
+
+    Only the model's trainable variables at construction time are optimised (freeze before creating it).
+    """
+
+    def __init__(
+        self,
+        model,
+        images: np.ndarray,
+        labels: np.ndarray,
+        label_columns: Sequence[int],
+        train_columns: Sequence[int] | None = None,
+        settings: TrainSettings | None = None,
+        seed: int = 0,
+    ):
+        self.model = model
+        self.images = np.asarray(images, dtype="float32")
+        self.labels = np.asarray(labels)
+        if self.labels.ndim != 2 or len(self.labels) != len(self.images):
+            raise ValueError("labels must be (N, T_data) with N = len(images)")
+        self.label_columns = [int(c) for c in label_columns]
+        self.train_columns = list(range(len(self.label_columns))) if train_columns is None else list(train_columns)
+        self.settings = settings or TrainSettings()
+        rng = np.random.default_rng(seed)
+        self.pools = {
+            c: TaskPool(self.labels[:, self.label_columns[c]], rng, resample=self.settings.resample)
+            for c in self.train_columns
+        }
+        mixing = _mixing_variable_ids(model)
+        variables = list(model.trainable_variables)
+        self.weight_vars = [v for v in variables if id(v) not in mixing]
+        self.mixing_vars = [v for v in variables if id(v) in mixing]
+        self.opt_w = keras.optimizers.Adam(self.settings.lr)
+        self.opt_a = keras.optimizers.Adam(self.settings.alpha_lr)
+        if self.weight_vars:
+            self.opt_w.build(self.weight_vars)
+        if self.mixing_vars:
+            self.opt_a.build(self.mixing_vars)
+        self._step: Callable | None = None
+        self.step_count = 0
+
+    def _make_step(self) -> Callable:
+        """One traced step for all columns (the column is a tensor argument: one trace per trainer)."""
+        model, wv, av = self.model, self.weight_vars, self.mixing_vars
+        opt_w, opt_a = self.opt_w, self.opt_a
+        shape = (self.settings.batch_size, *self.images.shape[1:])
+
+        @tf.function(
+            input_signature=[
+                tf.TensorSpec(shape, tf.float32),
+                tf.TensorSpec((shape[0],), tf.float32),
+                tf.TensorSpec((), tf.int32),
+            ]
+        )
+        def step(x, y, column):
+            with tf.GradientTape() as tape:
+                logits = tf.gather(model(x, training=True), column, axis=1)
+                loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
+            grads = tape.gradient(loss, wv + av)
+            for opt, variables, gs in ((opt_w, wv, grads[: len(wv)]), (opt_a, av, grads[len(wv):])):
+                pairs = [(g, v) for g, v in zip(gs, variables) if g is not None]
+                if pairs:
+                    opt.apply([g for g, _ in pairs], [v for _, v in pairs])
+            return loss
+
+        return step
+
+    def train(
+        self,
+        steps: int,
+        callback: Callable[[int], None] | None = None,
+        every: int = 0,
+        desc: str = "train",
+        progress: bool = True,
+    ) -> list[float]:
+        """Runs ``steps`` turns; calls ``callback(step_count)`` every ``every`` steps (and at the end)."""
+        losses = []
+        bs = self.settings.batch_size
+        for _ in tqdm(range(int(steps)), desc=desc, disable=not progress, leave=False, mininterval=2.0):
+            column = self.train_columns[self.step_count % len(self.train_columns)]
+            if self._step is None:
+                self._step = self._make_step()
+            idx = self.pools[column].next_batch(bs)
+            y = self.labels[idx, self.label_columns[column]].astype("float32")
+            losses.append(float(self._step(self.images[idx], y, np.int32(column))))
+            self.step_count += 1
+            if callback is not None and every and self.step_count % every == 0:
+                callback(self.step_count)
+        if callback is not None and (not every or self.step_count % every != 0):
+            callback(self.step_count)
+        return losses
+
+
+def predict_logits(model, images: np.ndarray, batch_size: int = 256) -> np.ndarray:
+    """Inference-mode logits ``(N, T_model)``."""
+    images = np.asarray(images, dtype="float32")
+    out = [
+        keras.ops.convert_to_numpy(model(images[i: i + batch_size], training=False))
+        for i in range(0, len(images), batch_size)
+    ]
+    return np.concatenate(out, axis=0)
+
+
+def evaluate(model, images, labels, label_columns: Sequence[int], batch_size: int = 256) -> np.ndarray:
+    """Per model task: mean class accuracy on the samples labelled for it (NaN if a class is missing)."""
+    labels = np.asarray(labels)
+    logits = predict_logits(model, images, batch_size)
+    scores = []
+    for c, col in enumerate(label_columns):
+        mask = labels[:, col] >= 0
+        y = labels[mask, col]
+        if not (y == 1).any() or not (y == 0).any():
+            scores.append(float("nan"))
+            continue
+        scores.append(mean_class_accuracy(y, (logits[mask, c] > 0).astype(int)))
+    return np.asarray(scores)

@@ -1,0 +1,70 @@
+"""The interface every task-weighting strategy implements.
+
+A strategy is a Keras layer so that it can own variables (uncertainty's log-variances,
+GradNorm's weights, DWA's loss history) and be serialised with the model.
+
+The model calls it with *global* statistics of the current step: the task losses
+``L`` (shape ``(T,)``, mean over the global batch) and, for strategies that use the
+dynamic weight unit, ``unit_weights`` (batch mean of the unit's softmax, ``(T,)``).
+Strategies write plain maths on these; the model turns the result into exact
+per-replica gradients (see ``DynamicMultiTaskModel.compute_gradients``).
+"""
+from __future__ import annotations
+
+import keras
+from keras import ops
+
+
+class WeightingStrategy(keras.layers.Layer):
+    """Base class: ``task_weights``, ``network_loss`` and ``weight_loss``.
+
+    Class attributes:
+        uses_weight_unit: the model must create a ``DynamicWeightUnit`` and pass its
+            batch-mean softmax as ``unit_weights``.
+        requires_grad_norms: the model must pass the norms of the task gradients with
+            respect to the last shared layer (GradNorm) in ``weight_loss``.
+    """
+
+    uses_weight_unit = False
+    requires_grad_norms = False
+
+    def __init__(self, num_tasks: int = 2, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        if int(num_tasks) < 1:
+            raise ValueError(f"num_tasks must be >= 1, got {num_tasks}")
+        self.num_tasks = int(num_tasks)
+
+    def build(self, input_shape=None):
+        self.built = True
+
+    # -- the three maths hooks -------------------------------------------------
+    def task_weights(self, unit_weights=None):
+        """The weights w_i used in the network loss, shape (T,)."""
+        raise NotImplementedError
+
+    def network_loss(self, weights, task_losses):
+        """Loss of the network parameters Theta (Eq. 1 by default: sum_i w_i L_i)."""
+        return ops.sum(weights * task_losses)
+
+    def weight_loss(self, weights, task_losses, grad_norms=None):
+        """Loss of the weighting parameters (unit's Psi and the strategy's own), or None."""
+        return None
+
+    # -- state hooks ---------------------------------------------------------------
+    def update_state(self, task_losses):
+        """Called once per step with the global task losses (e.g. DWA's history)."""
+
+    def after_weight_update(self):
+        """Called after the weight optimizer has stepped (e.g. GradNorm's renormalisation)."""
+
+    def on_epoch_end(self):
+        """Called at the end of every training epoch by the model's ``fit``."""
+
+    def call(self, unit_weights=None):
+        return self.task_weights(unit_weights)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_tasks=self.num_tasks)
+        return config
