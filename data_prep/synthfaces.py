@@ -41,16 +41,14 @@ from typing import Any, Mapping
 import cv2
 import numpy as np
 
-from .align import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, align_face, eye_template
+from .align import DEFAULT_MARGIN, align_face, eye_template
+from .labels import CKPLUS_EXPRESSIONS
 
 # --------------------------------------------------------------------------------------------
 # Labels
 # --------------------------------------------------------------------------------------------
 #: CK+ emotion codes (Emotion/*_emotion.txt) -> names.
-EXPRESSIONS: dict[int, str] = {
-    0: "neutral", 1: "anger", 2: "contempt", 3: "disgust",
-    4: "fear", 5: "happy", 6: "sadness", 7: "surprise",
-}
+EXPRESSIONS: dict[int, str] = dict(CKPLUS_EXPRESSIONS)
 EXPRESSION_CODES: dict[str, int] = {v: k for k, v in EXPRESSIONS.items()}
 
 #: Expression deformations at intensity 1 (FACS-like action units, in face units).

@@ -1,0 +1,94 @@
+"""``dynamic-mtl prepare synthfaces|ckplus|oulu`` (registered by experiments/cli.py)."""
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--out", required=True, help="output directory (aligned/, manifest.csv, rejects.csv, "
+                                                "folds.csv, pairs.csv, summary.json)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the folds and pairs (default 0)")
+    p.add_argument("--num-folds", type=int, default=10, help="subject-independent folds (default 10)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _raw(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--root", required=True, help="root of the raw dataset")
+    p.add_argument("--image-size", type=int, default=182, help="aligned crop size (default 182, authors')")
+    p.add_argument("--margin", type=float, default=44, help="margin at 182 px (default 44, authors')")
+    p.add_argument("--min-confidence", type=float, default=0.9,
+                   help="faces below are rejected as low_confidence (default 0.9)")
+    p.add_argument("--multi-face", choices=("largest", "reject"), default="largest",
+                   help="several faces: keep the main one and note it (default) or reject the image")
+    p.add_argument("--reject-non-rgb", action="store_true",
+                   help="reject grayscale/RGBA inputs instead of converting them")
+    p.add_argument("--workers", type=int, default=1, help="MTCNN processes (each ~600 MB; default 1)")
+    p.add_argument("--batch-size", type=int, default=16, help="images per MTCNN call (default 16)")
+
+
+def _print(summary: dict) -> int:
+    keys = ("dataset", "images", "subjects", "sequences", "rejects", "rejects_by_reason", "notes", "seconds")
+    print(json.dumps({k: summary[k] for k in keys if k in summary} | {"pairs": summary["pairs"]["total"],
+                                                                      "pairs_by_kind": summary["pairs"]["by_kind"]},
+                     indent=2))
+    return 0
+
+
+def _run_synthfaces(a: argparse.Namespace) -> int:
+    from .prepare import prepare_synthfaces
+
+    return _print(prepare_synthfaces(a.out, num_identities=a.num_identities, seed=a.seed, image_size=a.image_size,
+                                     sequences_per_identity=a.sequences, frames_per_sequence=a.frames,
+                                     num_folds=a.num_folds, workers=a.workers, progress=not a.quiet))
+
+
+def _raw_kwargs(a: argparse.Namespace) -> dict:
+    return dict(image_size=a.image_size, margin=a.margin, min_confidence=a.min_confidence, multi_face=a.multi_face,
+                convert_channels=not a.reject_non_rgb, num_folds=a.num_folds, seed=a.seed, workers=a.workers,
+                batch_size=a.batch_size, progress=not a.quiet)
+
+
+def _run_ckplus(a: argparse.Namespace) -> int:
+    from .prepare import prepare_ckplus
+
+    return _print(prepare_ckplus(a.root, a.out, **_raw_kwargs(a)))
+
+
+def _run_oulu(a: argparse.Namespace) -> int:
+    from .prepare import prepare_oulu
+
+    return _print(prepare_oulu(a.root, a.out, spectrum=a.spectrum, illumination=a.illumination, classes=a.classes,
+                               **_raw_kwargs(a)))
+
+
+def register(subparsers) -> None:
+    """Add ``prepare`` with sub-commands ``synthfaces``, ``ckplus``, ``oulu``."""
+    prep = subparsers.add_parser("prepare", help="prepare a dataset (aligned crops, manifest, folds, pairs)",
+                                 description="Prepare a dataset: aligned crops, manifest.csv, rejects.csv, "
+                                             "folds.csv, pairs.csv, summary.json. See docs/data.md.")
+    sub = prep.add_subparsers(dest="dataset", metavar="DATASET")
+    sub.required = True
+
+    s = sub.add_parser("synthfaces", help="generate the embedded procedural face dataset (no download)")
+    _common(s)
+    s.add_argument("--num-identities", type=int, default=80, help="identities (default 80)")
+    s.add_argument("--image-size", type=int, default=64, help="aligned crop size (default 64)")
+    s.add_argument("--sequences", type=int, default=6, help="sequences (expressions) per identity, 1-7 (default 6)")
+    s.add_argument("--frames", type=int, default=8, help="frames per sequence, neutral to peak (default 8)")
+    s.add_argument("--workers", type=int, default=None, help="generator processes (default min(4, CPUs))")
+    s.set_defaults(func=_run_synthfaces)
+
+    c = sub.add_parser("ckplus", help="CK+ (cohn-kanade-images/ + Emotion/) through MTCNN")
+    _common(c)
+    _raw(c)
+    c.set_defaults(func=_run_ckplus)
+
+    o = sub.add_parser("oulu", help="Oulu-CASIA (VL|NI/Strong|Weak|Dark/P001/Anger/...) through MTCNN")
+    _common(o)
+    _raw(o)
+    o.add_argument("--spectrum", choices=("VL", "NI"), default="VL")
+    o.add_argument("--illumination", choices=("Strong", "Weak", "Dark"), default="Strong")
+    o.add_argument("--classes", type=int, choices=(6, 7), default=6,
+                   help="6 (authors', no neutral class) or 7 (neutral first frames as class 0)")
+    o.set_defaults(func=_run_oulu)
