@@ -154,23 +154,33 @@ def process_detections(image: np.ndarray, faces: list[dict], cfg: AlignConfig) -
 
 
 def detect_batch(detector, images: Sequence[np.ndarray], cfg: AlignConfig) -> list[list[dict]]:
-    """Run MTCNN on a Python list of images (one batched call); returns one list of faces per image."""
-    if not images:
-        return []
+    """Run MTCNN on a Python list of images; returns one list of faces per image (None if MTCNN failed).
+
+    Images are batched by shape: mtcnn pads a mixed-size batch to a common size, which changes
+    the detections, so each batch holds images of one shape only (results equal single-image calls).
+    """
     p, r, o = cfg.detect_thresholds
     kw = dict(threshold_pnet=p, threshold_rnet=r, threshold_onet=o)
-    try:
-        res = detector.detect_faces(list(images), **kw)
-    except Exception:  # noqa: BLE001  a failing batch falls back to one image at a time
-        res = []
-        for im in images:
-            try:
-                res.append(detector.detect_faces(im, **kw))
-            except Exception:  # noqa: BLE001
-                res.append(None)
-    if len(images) == 1 and res and isinstance(res[0], dict):
-        res = [res]
-    return [list(r) if r is not None else None for r in res]
+    out: list[list[dict] | None] = [None] * len(images)
+    groups: dict[tuple[int, ...], list[int]] = {}
+    for i, im in enumerate(images):
+        groups.setdefault(tuple(im.shape), []).append(i)
+    for idx in groups.values():
+        batch = [images[i] for i in idx]
+        try:
+            res = detector.detect_faces(batch if len(batch) > 1 else batch[0], **kw)
+            if len(batch) == 1:
+                res = [res]
+        except Exception:  # noqa: BLE001  a failing batch falls back to one image at a time
+            res = []
+            for im in batch:
+                try:
+                    res.append(detector.detect_faces(im, **kw))
+                except Exception:  # noqa: BLE001
+                    res.append(None)
+        for i, faces in zip(idx, res):
+            out[i] = list(faces) if faces is not None else None
+    return out
 
 
 def _append_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:

@@ -1,0 +1,113 @@
+"""synthfaces: determinism, CK+ layout, rendering API, attribute correlation structure."""
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from data_prep import synthfaces as sf
+from data_prep.ckplus import read_ckplus
+
+SMALL = dict(sequences_per_identity=2, frames_per_sequence=5, image_size=32)
+
+
+def _digest(root):
+    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".png", ".txt")}
+
+
+def test_same_seed_same_bytes_and_independent_of_count(tmp_path):
+    a, b, c = tmp_path / "a", tmp_path / "b", tmp_path / "c"
+    sf.generate(a, sf.SynthConfig(num_identities=2, seed=3, **SMALL), workers=1, progress=False)
+    sf.generate(b, sf.SynthConfig(num_identities=2, seed=3, **SMALL), workers=1, progress=False)
+    sf.generate(c, sf.SynthConfig(num_identities=3, seed=3, **SMALL), workers=1, progress=False)
+    da, db, dc = _digest(a), _digest(b), _digest(c)
+    assert da == db and len(da) > 0
+    # Identity i draws from its own SeedSequence: adding identities does not change the others.
+    assert all(dc[k] == v for k, v in da.items())
+    d_other = _digest_seed(tmp_path / "d", seed=4)
+    assert d_other != da
+
+
+def _digest_seed(path, seed):
+    sf.generate(path, sf.SynthConfig(num_identities=2, seed=seed, **SMALL), workers=1, progress=False)
+    return _digest(path)
+
+
+def test_ckplus_layout_and_reader(tmp_path):
+    summary = sf.generate(tmp_path, sf.SynthConfig(num_identities=2, seed=0, **SMALL), workers=1, progress=False)
+    assert summary["raw_frames"] == 2 * 2 * 5 and summary["aligned_images"] == 2 * 2 * 4
+    img = tmp_path / "cohn-kanade-images" / "S001" / "001" / "S001_001_00000001.png"
+    assert img.is_file()
+    emo = sorted((tmp_path / "Emotion" / "S001" / "001").glob("*_emotion.txt"))
+    assert [e.name for e in emo] == ["S001_001_00000005_emotion.txt"]
+    text = emo[0].read_text()
+    assert text.startswith("   ") and text.strip().endswith("e+00") and 1 <= float(text) <= 7
+    frames = read_ckplus(tmp_path)
+    assert len(frames) == 2 * 2 * 4
+    assert set(frames["role"]) == {"neutral", "peak"}
+    assert (frames.loc[frames["role"] == "neutral", "expression"] == 0).all()
+    assert (tmp_path / "aligned" / "S001" / "001" / "S001_001_00000005.png").is_file()
+    assert (tmp_path / "identities.csv").is_file()
+
+
+def test_render_face_api():
+    p = sf.sample_identity(np.random.default_rng(0))
+    assert set(p["attributes"]) == set(sf.ATTRIBUTES)
+    img0 = sf.render_face(p, 0, 0.0, np.random.default_rng(1), size=48, nuisance=False)
+    img5 = sf.render_face(p, 5, 1.0, np.random.default_rng(1), size=48, nuisance=False)
+    assert img0.shape == (48, 48, 3) and img0.dtype == np.uint8
+    assert np.abs(img0.astype(int) - img5.astype(int)).mean() > 1.0  # expression visibly changes the face
+    again = sf.render_face(p, 5, 1.0, np.random.default_rng(1), size=48, nuisance=False)
+    assert np.array_equal(img5, again)
+    with_glasses = sf.render_face(p, 0, 0.0, np.random.default_rng(1), size=48, nuisance=False,
+                                  attributes={"eyeglasses": True})
+    assert with_glasses.shape == (48, 48, 3)
+    with pytest.raises(ValueError, match="expression"):
+        sf.render_face(p, 9, 1.0, np.random.default_rng(0))
+    with pytest.raises(ValueError, match="unknown attributes"):
+        sf.render_face(p, 0, 0.0, np.random.default_rng(0), attributes={"wings": True})
+
+
+def test_attribute_correlation_structure():
+    c = sf.attribute_correlation(n=40_000, seed=0)
+    i = {a: k for k, a in enumerate(sf.ATTRIBUTES)}
+    assert c[i["male"], i["goatee"]] > 0.15
+    assert c[i["goatee"], i["sideburns"]] > 0.15
+    assert c[i["male"], i["heavy_makeup"]] < -0.4
+    assert c[i["smiling"], i["high_cheekbones"]] > 0.5
+    assert abs(c[i["eyeglasses"], i["male"]]) < 0.05
+    prev = np.mean([sf.sample_attributes(np.random.default_rng(s))["male"] for s in range(2000)])
+    assert abs(prev - sf.ATTRIBUTE_PREVALENCE["male"]) < 0.05
+
+
+def test_config_validation():
+    with pytest.raises(ValueError, match="frames_per_sequence"):
+        sf.SynthConfig(frames_per_sequence=3)
+    with pytest.raises(ValueError, match="sequences_per_identity"):
+        sf.SynthConfig(sequences_per_identity=8)
+
+
+def test_prepare_synthfaces_cli(tmp_path, capsys):
+    import json
+
+    import pandas as pd
+
+    from data_prep.prepare import MANIFEST_COLUMNS, read_manifest
+    from experiments.cli import main
+
+    out = tmp_path / "sf"
+    assert main(["prepare", "synthfaces", "--out", str(out), "--num-identities", "6", "--sequences", "3",
+                 "--frames", "5", "--image-size", "32", "--num-folds", "3", "--workers", "1", "--quiet"]) == 0
+    capsys.readouterr()
+    m = read_manifest(out)
+    assert list(m.columns) == list(MANIFEST_COLUMNS)
+    assert len(m) == 6 * 3 * 4 and m["aligned"].all() and set(m["aligner"]) == {"synthetic"}
+    assert all((out / p).is_file() for p in m["path"])
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["images"] == len(m) and summary["subjects"] == 6 and summary["rejects"] == 0
+    assert summary["expression_classes"][0] == "neutral" and len(summary["expression_classes"]) == 8
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert summary["pairs"]["total"] == len(pairs) > 0
+    assert (out / "folds.csv").is_file() and (out / "rejects.csv").is_file()
