@@ -39,5 +39,17 @@ test-fast: venv
 lint: venv
 	$(PY) -m compileall -q dynamic_mtl data_prep experiments tests benchmarks
 
+# Data preparation (docs/data.md). OUT defaults to data/<dataset>; CK+/Oulu need DATA_ROOT.
+prepare-synthfaces: venv
+	$(PY) -m experiments.cli prepare synthfaces --out $(or $(OUT),data/synthfaces)
+
+prepare-ckplus: venv
+	@test -n "$(DATA_ROOT)" || { echo "usage: make prepare-ckplus DATA_ROOT=/path/to/CK+ [OUT=data/ckplus]"; exit 2; }
+	$(PY) -m experiments.cli prepare ckplus --root "$(DATA_ROOT)" --out $(or $(OUT),data/ckplus)
+
+prepare-oulu: venv
+	@test -n "$(DATA_ROOT)" || { echo "usage: make prepare-oulu DATA_ROOT=/path/to/Oulu-CASIA [OUT=data/oulu]"; exit 2; }
+	$(PY) -m experiments.cli prepare oulu --root "$(DATA_ROOT)" --out $(or $(OUT),data/oulu)
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

@@ -38,6 +38,10 @@ def _print(summary: dict) -> int:
 def _run_synthfaces(a: argparse.Namespace) -> int:
     from .prepare import prepare_synthfaces
 
+    if a.contact_sheet:
+        from .synthfaces import contact_sheet
+
+        print(f"contact sheet: {contact_sheet(a.contact_sheet, seed=a.seed)}")
     return _print(prepare_synthfaces(a.out, num_identities=a.num_identities, seed=a.seed, image_size=a.image_size,
                                      sequences_per_identity=a.sequences, frames_per_sequence=a.frames,
                                      num_folds=a.num_folds, workers=a.workers, progress=not a.quiet))
@@ -77,6 +81,9 @@ def register(subparsers) -> None:
     s.add_argument("--sequences", type=int, default=6, help="sequences (expressions) per identity, 1-7 (default 6)")
     s.add_argument("--frames", type=int, default=8, help="frames per sequence, neutral to peak (default 8)")
     s.add_argument("--workers", type=int, default=None, help="generator processes (default min(4, CPUs))")
+    s.add_argument("--contact-sheet", metavar="PNG", default=None,
+                   help="also write a contact sheet (identities x expressions), e.g. "
+                        "docs/images/synthfaces_contact_sheet.png")
     s.set_defaults(func=_run_synthfaces)
 
     c = sub.add_parser("ckplus", help="CK+ (cohn-kanade-images/ + Emotion/) through MTCNN")

@@ -34,6 +34,7 @@ import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from functools import lru_cache
 from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, Mapping
@@ -301,20 +302,30 @@ def _col(c) -> tuple[float, float, float]:
     return tuple(float(v) for v in c)
 
 
-def _ell(cx, cy, ax, ay, a0=0.0, a1=360.0, n=28, rot=0.0) -> np.ndarray:
+@lru_cache(maxsize=256)
+def _unit_arc(a0: float, a1: float, n: int) -> tuple[np.ndarray, np.ndarray]:
     t = np.deg2rad(np.linspace(a0, a1, n))
-    x, y = ax * np.cos(t), ay * np.sin(t)
+    return np.cos(t), np.sin(t)
+
+
+def _ell(cx, cy, ax, ay, a0=0.0, a1=360.0, n=28, rot=0.0) -> np.ndarray:
+    c0, s0 = _unit_arc(float(a0), float(a1), int(n))
+    x, y = ax * c0, ay * s0
     if rot:
         c, s = np.cos(rot), np.sin(rot)
         x, y = c * x - s * y, s * x + c * y
     return np.stack([cx + x, cy + y], axis=1)
 
 
+@lru_cache(maxsize=64)
+def _bezier_basis(n: int) -> np.ndarray:
+    t = np.linspace(0, 1, n)[:, None]
+    return np.hstack([(1 - t) ** 2, 2 * (1 - t) * t, t ** 2])
+
+
 def _quad(p0, p1, p2, n=12) -> np.ndarray:
     """Quadratic Bezier from p0 to p2 with control p1."""
-    t = np.linspace(0, 1, n)[:, None]
-    p0, p1, p2 = map(np.asarray, (p0, p1, p2))
-    return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t ** 2 * p2
+    return _bezier_basis(int(n)) @ np.array([p0, p1, p2], dtype=np.float64)
 
 
 def _shade(c, f) -> np.ndarray:
@@ -524,8 +535,8 @@ def _face_transform(center_px, scale_px: float, roll: float) -> np.ndarray:
 
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    base = rng.uniform(60, 210, 3)
-    tint = rng.uniform(-40, 40, 3)
+    base = rng.uniform(70, 200) + rng.normal(0, 12, 3)   # low-saturation studio wall
+    tint = rng.uniform(-35, 35) + rng.normal(0, 8, 3)
     ys = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
     xs = np.linspace(0, 1, w, dtype=np.float32)[None, :, None]
     a = rng.uniform(0, 2 * np.pi)
@@ -652,9 +663,9 @@ def _intensity_curve(n: int, peak: float) -> np.ndarray:
     return peak * np.power(s, 0.7)
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
+def _write_png(path: Path, rgb: np.ndarray, compression: int = 1) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, 3])
+    ok, buf = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_PNG_COMPRESSION, compression])
     if not ok:
         raise OSError(f"PNG encoding failed for {path}")
     path.write_bytes(buf.tobytes())
@@ -680,7 +691,6 @@ def _generate_subject(out: str, cfg: SynthConfig, index: int) -> list[dict[str, 
         base_centre = np.array([raw_size / 2, raw_size * 0.42]) + rng.normal(0, 0.04 * raw_size, 2)
         base_roll = rng.normal(0, np.deg2rad(5))
         base_yaw = rng.normal(0, 0.2)
-        background = _background(raw_size, raw_size, rng)  # the same room for the whole sequence
         seq_id = f"{seq_no:03d}"
         n = cfg.frames_per_sequence
         protocol = {0, n - 3, n - 2, n - 1}
@@ -688,8 +698,7 @@ def _generate_subject(out: str, cfg: SynthConfig, index: int) -> list[dict[str, 
             centre = base_centre + rng.normal(0, 0.01 * raw_size, 2)
             mat = _face_transform(centre, base_scale * rng.uniform(0.97, 1.03), base_roll + rng.normal(0, np.deg2rad(1.5)))
             yaw = base_yaw + rng.normal(0, 0.05)
-            img, eyes = _render_frame(p, draw_expr, float(inten), rng, raw_size, mat, yaw, None, True,
-                                      background)
+            img, eyes = _render_frame(p, draw_expr, float(inten), rng, raw_size, mat, yaw, None, True)
             name = f"{subj}_{seq_id}_{f + 1:08d}.png"
             _write_png(out_p / "cohn-kanade-images" / subj / seq_id / name, img)
             if expr is None or not (cfg.align_all_frames or f in protocol):
@@ -763,8 +772,8 @@ def generate(out: str | os.PathLike, config: SynthConfig | None = None, workers:
 # --------------------------------------------------------------------------------------------
 # Contact sheet
 # --------------------------------------------------------------------------------------------
-def contact_sheet(path: str | os.PathLike = "docs/images/synthfaces_contact_sheet.png", num_identities: int = 8,
-                  seed: int = 0, size: int = 96, nuisance: bool = True) -> Path:
+def contact_sheet(path: str | os.PathLike = "docs/images/synthfaces_contact_sheet.png", num_identities: int = 6,
+                  seed: int = 0, size: int = 80, nuisance: bool = True) -> Path:
     """Write a PNG grid: rows = identities (of the dataset with ``seed``), columns = the 8 expressions at peak."""
     cols = list(EXPRESSIONS)
     label_h = 18
@@ -779,5 +788,5 @@ def contact_sheet(path: str | os.PathLike = "docs/images/synthfaces_contact_shee
             img = render_face(p, c, 0.0 if c == 0 else 1.0, rng, size, nuisance=nuisance)
             sheet[label_h + r * size:label_h + (r + 1) * size, c * size:(c + 1) * size] = img
     path = Path(path)
-    _write_png(path, sheet)
+    _write_png(path, sheet, compression=9)
     return path
