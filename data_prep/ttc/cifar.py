@@ -1,8 +1,8 @@
 """CIFAR-10 (python batch format) as the paper's 5 binary tasks (Fang et al. 2017, Sec. 4.2, Table 5).
 
 The batches are pickles. They are read with :func:`restricted_load`, an unpickler that resolves only the
-globals a CIFAR-10 batch needs (numpy's array reconstruction, ``numpy.ndarray``, ``numpy.dtype``, and
-``_codecs.encode`` for bytes written by Python 3 at protocol 2); any other global (``os.system``,
+globals a CIFAR-10 batch needs (numpy's array reconstruction, ``numpy.ndarray``, ``numpy.dtype``, and a
+latin-1-only ``_codecs.encode`` for bytes written by Python 3 at protocol 2); any other global (``os.system``,
 ``builtins.eval``, ...) raises :class:`pickle.UnpicklingError` before anything is called. The loaded object
 is then checked to be a dict with a uint8 ``data`` array of shape (N, 3072) and N integer ``labels``.
 
@@ -53,8 +53,15 @@ _ALLOWED_GLOBALS = {
     ("numpy._core.numeric", "_frombuffer"): _numpy_frombuffer,
     ("numpy", "ndarray"): lambda: np.ndarray,
     ("numpy", "dtype"): lambda: np.dtype,
-    ("_codecs", "encode"): lambda: codecs.encode,
+    ("_codecs", "encode"): lambda: _latin1_encode,
 }
+
+
+def _latin1_encode(text: str, encoding: str = "latin1") -> bytes:
+    """``_codecs.encode`` as Python 3 writes bytes at protocol 2, limited to the latin-1 codec."""
+    if encoding not in ("latin1", "latin-1") or not isinstance(text, str):
+        raise pickle.UnpicklingError(f"refusing _codecs.encode with encoding {encoding!r}")
+    return codecs.encode(text, "latin1")
 
 
 class _RestrictedUnpickler(pickle.Unpickler):
