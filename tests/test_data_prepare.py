@@ -1,0 +1,54 @@
+"""prepare_oulu orchestration with a stand-in detector (the real MTCNN path is in test_data_mtcnn.py)."""
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pandas as pd
+
+from data_prep.prepare import prepare_oulu, read_manifest
+
+
+class FakeDetector:
+    """Returns one face with fixed eyes for every image that is not all black."""
+
+    def _one(self, img):
+        if img.max() == 0:
+            return []
+        h, w = img.shape[:2]
+        return [{"box": [w // 4, h // 4, w // 2, h // 2], "confidence": 0.99,
+                 "keypoints": {"left_eye": [int(w * 0.4), int(h * 0.4)], "right_eye": [int(w * 0.6), int(h * 0.4)]}}]
+
+    def detect_faces(self, images, **kw):
+        if isinstance(images, list):
+            return [self._one(i) for i in images]
+        return self._one(images)
+
+
+def test_prepare_oulu_with_stand_in_detector(tmp_path):
+    rng = np.random.default_rng(0)
+    folders = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
+    for s in ("P001", "P002", "P003", "P004"):
+        for f in folders:
+            d = tmp_path / "raw" / "VL" / "Strong" / s / f
+            d.mkdir(parents=True)
+            for k in range(5):
+                img = rng.integers(1, 255, (60, 50, 3), dtype=np.uint8)
+                if s == "P004" and f == "Fear" and k == 4:
+                    img[:] = 0  # "no face"
+                cv2.imwrite(str(d / f"{k:03d}.jpeg"), img)
+    out = tmp_path / "out"
+    summary = prepare_oulu(tmp_path / "raw", out, image_size=40, num_folds=2, progress=False, detector=FakeDetector())
+    m = read_manifest(out)
+    assert len(m) == 4 * 6 * 4 - 1
+    assert summary["rejects_by_reason"] == {"no_face": 1}
+    assert summary["expression_classes"] == ["anger", "disgust", "fear", "happy", "sadness", "surprise"]
+    assert set(m.loc[m["role"] == "neutral", "expression"]) == {-1}
+    assert m["path"].str.startswith("aligned/VL_Strong/P001/").any()
+    assert cv2.imread(str(out / m["path"].iloc[0])).shape == (40, 40, 3)
+    pairs = pd.read_csv(out / "pairs.csv")
+    assert len(pairs) > 0 and set(pairs["kind"]) == {"same_required", "diff_required", "same_other", "diff_other"}
+    assert json.loads((out / "summary.json").read_text())["pairs"]["total"] == len(pairs)
+    rej = pd.read_csv(out / "rejects.csv")
+    assert rej["source"].tolist() == ["VL_Strong/P004/Fear/004.jpeg"]
