@@ -102,7 +102,8 @@ class DynamicMultiTaskModel(keras.Model):
             weight_unit = keras.saving.deserialize_keras_object(weight_unit)
         if self.weighting.uses_weight_unit:
             self.weight_unit = weight_unit or DynamicWeightUnit(len(self.tasks), name="dynamic_weight_unit")
-            self.weight_unit.build(output_shapes[shared_output])
+            if not self.weight_unit.built:
+                self.weight_unit.build(output_shapes[shared_output])
         else:
             self.weight_unit = None
 
@@ -116,7 +117,8 @@ class DynamicMultiTaskModel(keras.Model):
                                    squared=task.center_loss_squared, name=f"center_loss_{task.name}")
                 layer.build()
                 self.center_losses[task.name] = layer
-        self.weighting.build()
+        if not self.weighting.built:
+            self.weighting.build()
 
         n_tasks = len(self.tasks)
         self.log_fields = (["step"] + [f"w_{t.name}" for t in self.tasks] + [f"loss_{t.name}" for t in self.tasks]
@@ -388,11 +390,13 @@ class DynamicMultiTaskModel(keras.Model):
         self.optimizer.build(self.network_variables)
         if self.weighting_variables:
             self.weight_optimizer.build(self.weighting_variables)
-        self._compile_config = _SerializableCompileConfig(
-            network_optimizer=keras.optimizers.serialize(network_optimizer),
-            weight_optimizer=keras.optimizers.serialize(weight_optimizer),
-            **{k: v for k, v in kwargs.items() if k in ("jit_compile", "steps_per_execution", "run_eagerly")},
-        )
+
+    def get_compile_config(self):
+        if not self.compiled:
+            return None
+        return {"network_optimizer": keras.optimizers.serialize(self.optimizer),
+                "weight_optimizer": keras.optimizers.serialize(self.weight_optimizer),
+                "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
 
     def compile_from_config(self, config):
         config = dict(config)
@@ -422,13 +426,6 @@ class DynamicMultiTaskModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         return cls(**config)
-
-
-class _SerializableCompileConfig(dict):
-    """Plain-dict compile config (what ``get_compile_config`` returns)."""
-
-    def serialize(self):
-        return dict(self)
 
 
 class _WeightingEpochHook(keras.callbacks.Callback):

@@ -19,7 +19,8 @@ class DynamicWeightUnit(keras.layers.Layer):
             default True). Keeps ``|f_i|`` bounded by ``|psi_i| + |b_i|``.
         normalize_logits: L2-normalise the logits ``f`` across tasks before the softmax.
             This is the normalisation of Section 5.5 that keeps ``a_i = exp(f_i)`` small so the
-            gradient of Eq. 8 does not vanish; it bounds w to about [0.12, 0.88] for T = 2.
+            gradient of Eq. 8 does not vanish. For T = 2 it bounds w to [0.20, 0.80]
+            (sigmoid of +-sqrt(2)); the authors' variant reports about [0.12, 0.88].
             Default False (see docs/fidelity.md).
         clamp: optional ``(low, high)`` clip of the per-sample weights (authors' older
             variant used (0.01, 0.99)). Clipped samples pass no gradient.

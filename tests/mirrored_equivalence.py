@@ -1,0 +1,71 @@
+"""Trains the same model on one device and with MirroredStrategy on 2 logical CPUs.
+
+Run as a script (it must configure devices before TensorFlow initialises them);
+prints a JSON dict weighting -> max absolute difference of every variable.
+"""
+from __future__ import annotations
+
+import json
+import sys
+
+import dynamic_mtl as dm
+
+dm.use_logical_cpus(2)
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+
+def build(weighting, options):
+    keras.utils.set_random_seed(0)
+    return dm.build_face_expression_model(
+        5, 4, backbone="small_cnn", image_size=24, weighting=weighting, weighting_options=options,
+        dropout_rate=0.0, embedding_size=16, center_loss_weight=0.1, synchronized_batchnorm=True)
+
+
+def train(strategy, weighting, options, initial, x, y):
+    with strategy.scope():
+        model = build(weighting, options)
+        model.set_weights(initial)
+        # SGD: RMSprop with eps 1e-7 turns round-off in near-zero gradients into lr-sized steps
+        model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                      weight_optimizer=dm.default_weight_optimizer())
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    model.fit(dataset, epochs=2, verbose=0)
+    return [(v.path, v.numpy()) for v in model.variables if "seed_generator" not in v.path]
+
+
+def main(weightings):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(32, 24, 24, 3)).astype("float32")
+    y = {"identity": rng.integers(0, 5, 32).astype("int32"), "expression": rng.integers(0, 4, 32).astype("int32")}
+    mirrored = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
+    assert mirrored.num_replicas_in_sync == 2
+    report = {}
+    for spec in weightings:
+        name, _, flag = spec.partition(":")
+        options = {"stop_gradient_weights": False} if flag == "nostop" else {}
+        initial = build(name, options).get_weights()
+        one = train(tf.distribute.get_strategy(), name, options, initial, x, y)
+        two = train(mirrored, name, options, initial, x, y)
+        diffs = {a: float(np.max(np.abs(va - vb))) for (a, va), (_, vb) in zip(one, two)}
+        worst = max(diffs, key=diffs.get)
+        trainable = [(va, vb, v0) for (_, va), (_, vb), v0 in zip(one, two, initial) if va.shape == v0.shape]
+        flat = lambda arrays: np.concatenate([np.ravel(a) for a in arrays])  # noqa: E731
+        one_flat, two_flat, init_flat = (flat(t) for t in zip(*trainable))
+        movement = float(np.linalg.norm(one_flat - init_flat))
+        step_log = next(value for path, value in one if path.endswith("step_log"))
+        report[spec] = {
+            "max_abs_diff": diffs[worst], "worst": worst, "movement": movement,
+            # ||w_1dev - w_2dev|| / ||w_1dev - w_init||: round-off relative to how far training moved
+            "relative_diff": float(np.linalg.norm(one_flat - two_flat)) / movement,
+            # share of weights off by > 1e-5 (a max-pool tie broken the other way moves one element)
+            "share_off": float(np.mean(np.abs(one_flat - two_flat) > 1e-5)),
+            "steps_logged": float(step_log[:, 0].max()),
+        }
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
