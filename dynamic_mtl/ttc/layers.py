@@ -108,6 +108,8 @@ class _TaskMixing(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         inputs = list(inputs)
+        if len(inputs) != self.num_tasks:
+            raise ValueError(f"{self.name}: expected {self.num_tasks} per-task inputs, got {len(inputs)}")
         return [self.mix_task(inputs, i, training=training) for i in range(self.num_tasks)]
 
     def compute_output_shape(self, input_shape):

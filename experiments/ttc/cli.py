@@ -1,0 +1,53 @@
+"""``dynamic-mtl ttc``: the task-transfer-connection experiments of Fang et al. 2017 (docs/ttc.md)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from experiments.ttc.config import DATASETS
+
+
+def register(subparsers) -> None:
+    p = subparsers.add_parser(
+        "ttc",
+        help="Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, incremental addition",
+        description="Tables 3-6 and Figures 4-6 of Fang et al. 2017 on one dataset. Results go to "
+                    "OUT/<dataset>/<run-id>/ (tables as CSV + Markdown, alphas, figures, config, environment).",
+    )
+    p.add_argument("--dataset", required=True, choices=DATASETS,
+                   help="synthattrs and digits are embedded (no download); celeba and cifar10 need --data-root")
+    p.add_argument("--data-root", default=None, help="CelebA folder or folder holding cifar-10-batches-py/")
+    p.add_argument("--out", default="results/ttc", help="results root (default: results/ttc)")
+    p.add_argument("--quick", action="store_true", help="tiny smoke run (seconds to a minute), not a result")
+    p.add_argument("--run-id", default=None, help="run folder name (default: timestamp-profile)")
+    p.add_argument("--seed", type=int, default=None)
+    p.add_argument("--steps-per-task", type=int, default=None, help="training turns per task")
+    p.add_argument("--width", type=float, default=None, help="multiplier of the paper's filter counts")
+    p.add_argument("--size", type=int, default=None, help="input side in pixels")
+    p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from experiments.ttc.config import resolve_config
+
+    try:
+        config = resolve_config(
+            args.dataset, args.out, quick=args.quick, data_root=args.data_root, run_id=args.run_id,
+            seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
+            table3_groups=[] if args.no_table3 else None,
+        )
+    except ValueError as err:
+        print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
+        return 2
+    from experiments.ttc.runner import run
+
+    try:
+        run_dir = run(config, progress=not args.no_progress)
+    except (FileNotFoundError, FileExistsError, KeyError) as err:
+        print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
+        return 2
+    print((run_dir / "summary.md").read_text())
+    print(f"results: {run_dir}")
+    return 0

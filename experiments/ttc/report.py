@@ -1,0 +1,289 @@
+"""Tables (CSV + Markdown, with the paper's numbers beside ours), alpha files and figures of a TTC run."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from data_prep.ttc.common import TaskData
+from experiments.ttc import paper, plots
+from experiments.ttc.config import TTCConfig
+
+#: synthattrs task -> the paper's CelebA row it stands in for (eyeglasses replaces Wearing_Lipstick).
+SYNTH_PAPER_NAME = {
+    "goatee": "Goatee", "heavy_makeup": "Heavy_Makeup", "high_cheekbones": "High_Cheekbones",
+    "no_beard": "No_Beard", "sideburns": "Sideburns", "smiling": "Smiling", "eyeglasses": "Wearing_Lipstick",
+    "mustache": "Mustache",
+}
+MODELS = ("ST", "MT", "DMT", "CrossStitch")
+#: |phi| at or above which a task pair counts as related in the ground-truth check.
+RELATED_PHI = 0.1
+
+
+def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
+    """A GitHub-flavoured Markdown table (no extra dependency)."""
+    def fmt(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)):
+            return ""
+        if isinstance(v, (float, np.floating)):
+            return floatfmt.format(v)
+        return str(v)
+
+    cols = [str(c) for c in df.columns]
+    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
+    return "\n".join(lines)
+
+
+def paper_rows(dataset: str, names: Sequence[str]) -> list[str | None]:
+    """The paper's row (Table 4 / 5 task) that each of our tasks is compared with."""
+    if dataset == "celeba":
+        return [n if n in paper.TABLE4 else None for n in names]
+    if dataset == "synthattrs":
+        return [SYNTH_PAPER_NAME.get(n) if SYNTH_PAPER_NAME.get(n) in paper.TABLE4 else None for n in names]
+    if dataset == "cifar10":
+        return [n if n in paper.TABLE5 else None for n in names]
+    order = list(paper.TABLE5)  # digits: by position, shape only
+    return [order[i] if i < len(order) else None for i in range(len(names))]
+
+
+def main_table(dataset: str, names, accs: dict, removal: dict | None) -> pd.DataFrame:
+    """Table 4 / 5 shape: per task, the paper's numbers and ours (accuracy %, mean class accuracy)."""
+    rows = []
+    face = dataset in ("celeba", "synthattrs")
+    for t, (name, ref) in enumerate(zip(names, paper_rows(dataset, names))):
+        row = {"task": name, "paper task": ref or ""}
+        ref_vals = (paper.TABLE4 if face else paper.TABLE5).get(ref) if ref else None
+        labels = ("ST", "MT", "DMT", "DMT removal") if face else ("ST", "MT", "DMT")
+        for k, label in enumerate(labels):
+            row[f"paper {label}"] = ref_vals[k] if ref_vals and ref_vals[k] is not None else np.nan
+        for model in MODELS:
+            row[f"ours {model}"] = 100.0 * accs[model][t]
+        if removal is not None:
+            kept = removal["kept"]
+            row["ours DMT removal"] = 100.0 * removal["acc_after"][kept.index(name)] if name in kept else np.nan
+        rows.append(row)
+    df = pd.DataFrame(rows)
+    mean = {"task": "mean", "paper task": ""}
+    for col in df.columns[2:]:
+        mean[col] = df[col].mean() if df[col].notna().all() else np.nan
+    return pd.concat([df, pd.DataFrame([mean])], ignore_index=True)
+
+
+def table3_frame(dataset: str, config: TTCConfig, data: TaskData, long: pd.DataFrame) -> pd.DataFrame:
+    """Table 3 shape: rows regime x model, one column per task (ours) and the paper's counterpart."""
+    tasks = [t for g in config.table3_groups for t in g]
+    refs = list(paper.TABLE3_TASKS) if dataset in ("celeba", "synthattrs") else []
+    train = data.summary().query("split == 'train'").set_index("task")
+    rows = [dict(regime="minority proportion", model="",
+                 **{f"{t}": train.loc[t, "minority_proportion"] for t in tasks},
+                 **{f"paper {r}": m for r, m in zip(refs, paper.TABLE3_MINORITY)})]
+    for regime in ("imbalanced", "resampled"):
+        for model in ("ST", "MT", "DMT"):
+            sel = long[(long.regime == regime) & (long.model == model)].set_index("task")["accuracy"]
+            row = dict(regime=regime, model=model, **{t: 100.0 * sel[t] for t in tasks})
+            row.update({f"paper {r}": v for r, v in zip(refs, paper.TABLE3[regime][model])})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def removal_frames(dataset: str, removal: dict, main_names) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(Table 6 shape at the last TTC, long alpha table of all layers, accuracy before/after)."""
+    kept = removal["kept"]
+    delta = 100.0 * (removal["alpha_after"] - removal["alpha_start"])  # [layer, to, from]
+    last = pd.DataFrame(delta[-1].T, index=kept, columns=kept).round(1)  # rows From, columns To
+    last.insert(0, "From \\ To", kept)
+    refs = paper_rows(dataset, kept) if dataset in ("celeba", "synthattrs") else [None] * len(kept)
+    if all(r in paper.TABLE6_TASKS for r in refs):
+        order = [paper.TABLE6_TASKS.index(r) for r in refs]
+        ref = np.asarray(paper.TABLE6, dtype=float)[np.ix_(order, order)]
+        for k, name in enumerate(kept):
+            last[f"paper To {refs[k]}"] = ref[:, k]
+    rows = []
+    for l in range(delta.shape[0]):
+        for i, to in enumerate(kept):
+            for j, frm in enumerate(kept):
+                rows.append(dict(layer=l + 1, to=to, **{"from": frm},
+                                 alpha_before=removal["alpha_start"][l, i, j],
+                                 alpha_after=removal["alpha_after"][l, i, j], delta_pp=delta[l, i, j]))
+    acc = pd.DataFrame(dict(
+        task=kept,
+        **{"DMT (all tasks)": 100.0 * removal["acc_before"],
+           "removed, no retraining": 100.0 * removal["acc_no_retrain"],
+           "removed, TTCs retrained": 100.0 * removal["acc_after"]},
+    ))
+    return last, pd.DataFrame(rows), acc
+
+
+def groundtruth_frames(alphas: np.ndarray, phi: np.ndarray, names) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per layer: Spearman(alpha_sym, |phi|) and mean alpha of related vs unrelated pairs; per task: the
+    partner with the largest alpha (last TTC) vs the partner with the largest |phi|."""
+    T = len(names)
+    iu = np.triu_indices(T, 1)
+    rel = np.abs(phi)[iu]
+    related = rel >= RELATED_PHI
+    rows = []
+    for label, a in [*((str(l + 1), alphas[l]) for l in range(alphas.shape[0])), ("mean", alphas.mean(0))]:
+        sym = ((a + a.T) / 2)[iu]
+        rho = spearmanr(sym, rel).statistic if np.ptp(sym) > 0 else np.nan
+        rows.append(dict(layer=label, spearman_alpha_vs_abs_phi=float(rho),
+                         mean_alpha_related=float(sym[related].mean()) if related.any() else np.nan,
+                         mean_alpha_unrelated=float(sym[~related].mean()) if (~related).any() else np.nan,
+                         related_pairs=int(related.sum()), unrelated_pairs=int((~related).sum())))
+    last = alphas[-1]
+    partners = []
+    for i, name in enumerate(names):
+        others = [j for j in range(T) if j != i]
+        top_alpha = max(others, key=lambda j: last[i, j])
+        top_phi = max(others, key=lambda j: abs(phi[i, j]))
+        partners.append(dict(task=name, top_alpha_partner=names[top_alpha], alpha=round(float(last[i, top_alpha]), 3),
+                             top_phi_partner=names[top_phi], abs_phi=round(float(abs(phi[i, top_phi])), 3),
+                             match=top_alpha == top_phi))
+    return pd.DataFrame(rows), pd.DataFrame(partners)
+
+
+def _focus(names) -> str:
+    for cand in ("no_beard", "No_Beard"):
+        if cand in names:
+            return cand
+    return names[0]
+
+
+def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, removal: dict,
+              incremental: dict | None, table3: pd.DataFrame | None, timings: dict, env: dict) -> dict:
+    """Writes every table, alpha file and figure; returns the headline numbers (also results.json)."""
+    run_dir = Path(run_dir)
+    fig_dir = run_dir / "figures"
+    names = main["names"]
+    sections = [f"# TTC run `{config.run_id}` on `{config.dataset}`\n",
+                f"Machine: {env['cpu_count']}-core CPU, GPUs: {env['gpus'] or 'none'}; TensorFlow {env['tensorflow']}, "
+                f"Keras {env['keras']}. Wall time {timings['total']:.0f} s. Profile `{config.profile}`, "
+                f"{config.steps_per_task} turns per task, input {data.input_shape}, width x{config.width}.\n"]
+    results: dict = dict(dataset=config.dataset, run_id=config.run_id, seconds=timings["total"])
+
+    # Tables 4 / 5
+    table = main_table(config.dataset, names, main["accs"], removal)
+    table.to_csv(run_dir / "table_main.csv", index=False)
+    what = "Table 4 (CelebA, 7 attributes)" if config.dataset in ("celeba", "synthattrs") else "Table 5 (CIFAR-10)"
+    note = ""
+    if config.dataset == "synthattrs":
+        note = ("Paper columns are CelebA numbers shown for shape only (our data are synthetic faces); "
+                "eyeglasses stands in for Wearing_Lipstick.")
+    elif config.dataset == "digits":
+        note = "Paper columns are CIFAR-10 numbers (by position) shown for shape only; our data are sklearn digits."
+    md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown_table(table)}\n"
+    (run_dir / "table_main.md").write_text(md)
+    sections.append(md)
+    results["mean_accuracy"] = {m: round(float(100 * np.mean(main["accs"][m])), 2) for m in MODELS}
+
+    # alphas
+    dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
+    np.savez(run_dir / "alphas.npz", task_names=np.asarray(names), dmt=dmt.alpha_matrices(),
+             crossstitch=cs.alpha_matrices(), history_steps=main["history_steps"],
+             history_alphas=main["history_alphas"])
+    for l, a in enumerate(dmt.alpha_matrices()):
+        pd.DataFrame(a, index=names, columns=names).to_csv(run_dir / f"alphas_dmt_layer{l + 1}.csv")
+    focus = _focus(names)
+    plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
+    plots.save(plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
+               fig_dir / "alpha_matrices_crossstitch.png")
+    plots.save(plots.plot_alpha_history(main["history_steps"], main["history_alphas"], names, focus,
+                                        layer=dmt.alpha_matrices().shape[0] - 1), fig_dir / "alpha_history.png")
+    plots.save(plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus), fig_dir / "alpha_by_layer.png")
+
+    # ground truth (synthattrs)
+    if "phi" in data.meta:
+        idx = [data.task_names.index(n) for n in names]
+        phi = np.asarray(data.meta["phi"])[np.ix_(idx, idx)]
+        gt, partners = groundtruth_frames(dmt.alpha_matrices(), phi, names)
+        gt.to_csv(run_dir / "alpha_groundtruth.csv", index=False)
+        partners.to_csv(run_dir / "alpha_partners.csv", index=False)
+        pd.DataFrame(phi, index=names, columns=names).to_csv(run_dir / "groundtruth_phi.csv")
+        plots.save(plots.plot_alpha_vs_groundtruth(dmt.alpha_matrices(), phi, names),
+                   fig_dir / "alpha_vs_groundtruth.png")
+        md = (f"## Do the alphas find the related tasks? (Sec. 4.3; ground truth = |phi| of the generator's "
+              f"labels, related if >= {RELATED_PHI})\n\n{markdown_table(gt, '{:.3f}')}\n\n"
+              f"Strongest partner per task (last TTC) vs ground truth:\n\n{markdown_table(partners, '{:.3f}')}\n")
+        (run_dir / "alpha_groundtruth.md").write_text(md)
+        sections.append(md)
+        mean_row = gt[gt.layer == "mean"].iloc[0]
+        results["groundtruth"] = dict(
+            spearman_mean_layers=round(float(mean_row.spearman_alpha_vs_abs_phi), 3),
+            spearman_last_layer=round(float(gt.iloc[-2].spearman_alpha_vs_abs_phi), 3),
+            partner_matches=int(partners["match"].sum()), tasks=len(names))
+
+    # removal (Table 4 last row, Table 6)
+    t6, long, acc = removal_frames(config.dataset, removal, names)
+    t6.to_csv(run_dir / "table6_alpha_change.csv", index=False)
+    long.to_csv(run_dir / "removal_alphas.csv", index=False)
+    acc.to_csv(run_dir / "removal_accuracy.csv", index=False)
+    kept = removal["kept"]
+    off = ~np.eye(len(kept), dtype=bool)
+    d_last = 100.0 * (removal["alpha_after"][-1] - removal["alpha_start"][-1])[off]
+    md = (f"## Task removal (Sec. 4.3): removed {removal['removed']}, subnets frozen "
+          f"(bit-identical after retraining: {removal['subnets_unchanged']}), TTCs retrained\n\n"
+          f"Accuracy %:\n\n{markdown_table(acc)}\n\n"
+          f"Table 6 shape: change of alpha (percentage points) in the last TTC (layer 6 -> 7); rows From, "
+          f"columns To. Diagonal is fixed at 1 in our model (the paper prints changes there).\n\n"
+          f"{markdown_table(t6)}\n\nOff-diagonal change: mean {d_last.mean():+.1f} pp, "
+          f"{int((d_last > 0).sum())} of {d_last.size} entries increased.\n")
+    (run_dir / "table6_alpha_change.md").write_text(md)
+    sections.append(md)
+    results["removal"] = dict(
+        removed=removal["removed"], mean_acc_before=round(float(100 * removal["acc_before"].mean()), 2),
+        mean_acc_no_retrain=round(float(100 * removal["acc_no_retrain"].mean()), 2),
+        mean_acc_after=round(float(100 * removal["acc_after"].mean()), 2),
+        mean_offdiag_alpha_change_pp=round(float(d_last.mean()), 2),
+        subnets_bit_identical=removal["subnets_unchanged"])
+
+    # incremental (Figure 6)
+    if incremental is not None:
+        curve, s = incremental["curve"], incremental["summary"]
+        curve.to_csv(run_dir / "incremental_curve.csv", index=False)
+        (run_dir / "incremental_summary.json").write_text(json.dumps(s, indent=2))
+        plots.save(plots.plot_incremental_curve(curve, s["threshold"], s["task"]), fig_dir / "incremental_curve.png")
+        def shown(v):
+            return "not reached" if v is None else v
+
+        rows = pd.DataFrame([
+            dict(measure=f"steps to val error <= {s['threshold']}", alone=shown(s["steps_alone"]),
+                 incremental=shown(s["steps_incremental"]), speedup=s["speedup_threshold"] or "n/a",
+                 paper=f"about {paper.FIGURE6_SPEEDUP:.0f}x"),
+            dict(measure=f"steps to the alone model's final error ({s['alone_final_error']:.3f})",
+                 alone=shown(s["steps_alone_to_alone_final"]),
+                 incremental=shown(s["steps_incremental_to_alone_final"]),
+                 speedup=s["speedup_alone_final"] or "n/a", paper=""),
+            dict(measure="test accuracy % at the end", alone=f"{100 * s['test_acc_alone']:.1f}",
+                 incremental=f"{100 * s['test_acc_incremental']:.1f}", speedup="", paper=""),
+        ], dtype=object)
+        md = (f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nOld subnets frozen and "
+              f"bit-identical afterwards: {s['old_subnets_bit_identical']}; max change of the old tasks' logits: "
+              f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown_table(rows)}\n")
+        (run_dir / "incremental_summary.md").write_text(md)
+        sections.append(md)
+        results["incremental"] = {k: s[k] for k in ("task", "steps_alone", "steps_incremental", "speedup_threshold",
+                                                    "speedup_alone_final", "test_acc_alone", "test_acc_incremental")}
+
+    # Table 3
+    if table3 is not None:
+        table3.to_csv(run_dir / "table3_long.csv", index=False)
+        t3 = table3_frame(config.dataset, config, data, table3)
+        t3.to_csv(run_dir / "table3.csv", index=False)
+        md = (f"## Table 3 shape: two-task groups {config.table3_groups}, trained on the imbalanced vs the "
+              f"resampled training set (accuracy %; first row: minority proportion)\n\n"
+              + ("Paper columns: Bald, Wearing_Hat, Mustache, Goatee (CelebA) by position.\n\n"
+                 if config.dataset == "synthattrs" else "")
+              + f"{markdown_table(t3, '{:.2f}')}\n")
+        (run_dir / "table3.md").write_text(md)
+        sections.append(md)
+
+    timing = pd.DataFrame(sorted(timings.items()), columns=["phase", "seconds"])
+    timing.to_csv(run_dir / "timings.csv", index=False)
+    sections.append(f"## Timings (s)\n\n{markdown_table(timing)}\n")
+    (run_dir / "summary.md").write_text("\n".join(sections))
+    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    return results

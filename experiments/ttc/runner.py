@@ -1,0 +1,389 @@
+"""One ``dynamic-mtl ttc`` run: Tables 3-6 and Figures 4-6 of Fang et al. 2017 on one dataset.
+
+Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
+
+1. main comparison (Tables 4 / 5): ST (one single-task net per task), MT (shared trunk), DMT (TTC network)
+   and cross-stitch, each task getting ``steps_per_task`` turns; test accuracy = mean class accuracy;
+2. task removal (Sec. 4.3, Table 4 last row, Table 6): drop ``removed_tasks`` from the trained DMT, freeze
+   the subnets, re-train the TTCs; alpha change and accuracy change;
+3. incremental addition (Sec. 4.4, Figure 6): a DMT trained without ``incremental_task`` gets it added
+   (old subnets frozen); validation error vs steps against the task trained alone;
+4. Table 3 (two-task groups trained on the imbalanced and the resampled training set), if configured.
+"""
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+from data_prep.ttc.common import TaskData
+from experiments.ttc.config import TTCConfig
+
+
+# --------------------------------------------------------------------------------------------------------
+# data
+# --------------------------------------------------------------------------------------------------------
+def _needed_tasks(config: TTCConfig) -> list[str]:
+    names = list(config.tasks)
+    for group in config.table3_groups:
+        names += [t for t in group if t not in names]
+    return names
+
+
+def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
+    """The dataset of ``config`` (embedded ones are generated / loaded without download)."""
+    if config.dataset == "synthattrs":
+        from data_prep.ttc.synthattrs import make_synthattrs
+
+        return make_synthattrs(config.n_train, config.n_val, config.n_test, size=config.size,
+                               tasks=_needed_tasks(config), seed=config.seed, progress=progress)
+    if config.dataset == "digits":
+        from data_prep.ttc.digits import load_digits_tasks
+
+        return load_digits_tasks(size=config.size, seed=config.seed)
+    if config.dataset == "cifar10":
+        from data_prep.ttc.cifar import load_cifar10_tasks
+
+        data = load_cifar10_tasks(config.data_root, seed=config.seed, max_train=config.max_train,
+                                  max_test=config.max_test)
+        return _resized(data, config.size)
+    if config.dataset == "celeba":
+        from data_prep.ttc.celeba import load_celeba_tasks
+
+        limits = dict(train=config.max_train, val=config.max_val, test=config.max_test)
+        return load_celeba_tasks(config.data_root, attributes=_needed_tasks(config), size=config.size,
+                                 max_per_split=limits, seed=config.seed, progress=progress)
+    raise ValueError(f"unknown dataset {config.dataset!r}")
+
+
+def _resized(data: TaskData, size: int) -> TaskData:
+    if data.input_shape[0] == size:
+        return data
+    import cv2
+
+    def rs(x):
+        out = np.stack([cv2.resize(im, (size, size), interpolation=cv2.INTER_AREA) for im in x])
+        return out if out.ndim == 4 else out[..., None]
+
+    return TaskData(data.name, data.task_names, {k: (rs(x), y) for k, (x, y) in data.splits.items()}, data.meta)
+
+
+def _columns(data: TaskData, names) -> list[int]:
+    missing = [n for n in names if n not in data.task_names]
+    if missing:
+        raise KeyError(f"tasks {missing} not in dataset {data.name} ({data.task_names})")
+    return [data.task_names.index(n) for n in names]
+
+
+# --------------------------------------------------------------------------------------------------------
+# environment and bookkeeping
+# --------------------------------------------------------------------------------------------------------
+def environment_info() -> dict:
+    import keras
+    import sklearn
+    import tensorflow as tf
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        commit = None
+    return dict(
+        python=sys.version.split()[0], platform=platform.platform(), machine=platform.machine(),
+        cpu_count=os.cpu_count(), gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
+        tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__, pandas=pd.__version__,
+        scikit_learn=sklearn.__version__, git_commit=commit,
+        started=datetime.now().isoformat(timespec="seconds"),
+    )
+
+
+class _Timer:
+    def __init__(self):
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 2)
+
+
+def make_run_dir(config: TTCConfig) -> Path:
+    run_id = config.run_id or f"{datetime.now():%Y%m%d-%H%M%S}-{config.profile}"
+    config.run_id = run_id
+    run_dir = Path(config.out) / config.dataset / run_id
+    if run_dir.exists() and any(run_dir.iterdir()):
+        raise FileExistsError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+# --------------------------------------------------------------------------------------------------------
+# training helpers
+# --------------------------------------------------------------------------------------------------------
+class _Lab:
+    """Builds, trains and evaluates the networks of one run on one dataset."""
+
+    def __init__(self, config: TTCConfig, data: TaskData, progress: bool):
+        self.config, self.data, self.progress = config, data, progress
+        self.input_shape = data.input_shape
+        self._seed = config.seed
+
+    def next_seed(self) -> int:
+        self._seed += 1
+        return self._seed
+
+    def settings(self, resample: bool | None = None):
+        from dynamic_mtl.ttc.training import TrainSettings
+
+        c = self.config
+        return TrainSettings(batch_size=c.batch_size, lr=c.lr, alpha_lr=c.alpha_lr,
+                             resample=c.resample if resample is None else resample)
+
+    def build(self, kind: str, names: list[str]):
+        import keras
+
+        from dynamic_mtl.ttc import models
+
+        keras.utils.set_random_seed(self.next_seed())
+        c = self.config
+        common = dict(width=c.width)
+        if kind == "ST":
+            model = models.SingleTaskNetwork(names[0], **common)
+        elif kind == "MT":
+            model = models.SharedTrunkNetwork(len(names), task_names=names, **common)
+        elif kind == "DMT":
+            model = models.TTCNetwork(len(names), task_names=names, **common,
+                                      connection_kwargs=dict(initial_alpha=c.initial_alpha))
+        elif kind == "CrossStitch":
+            model = models.CrossStitchNetwork(len(names), task_names=names, **common)
+        else:
+            raise ValueError(kind)
+        model.build((None, *self.input_shape))
+        return model
+
+    def trainer(self, model, names: list[str], train_columns=None, resample: bool | None = None):
+        from dynamic_mtl.ttc.training import TurnTrainer
+
+        x, y = self.data.splits["train"]
+        return TurnTrainer(model, x, y, _columns(self.data, names), train_columns=train_columns,
+                           settings=self.settings(resample), seed=self.next_seed())
+
+    def evaluate(self, model, names: list[str], split: str = "test") -> np.ndarray:
+        from dynamic_mtl.ttc.training import evaluate
+
+        x, y = self.data.splits[split]
+        return evaluate(model, x, y, _columns(self.data, names))
+
+    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None,
+                   callback=None, every: int = 0):
+        """Trains one model (ST: one net per task) and returns (per-task test accuracy, last model)."""
+        if kind == "ST":
+            accs, model = [], None
+            for name in names:
+                model = self.build("ST", [name])
+                self.trainer(model, [name], resample=resample).train(
+                    steps_per_task, desc=f"ST {name}", progress=self.progress)
+                accs.append(self.evaluate(model, [name])[0])
+            return np.asarray(accs), model
+        model = self.build(kind, names)
+        trainer = self.trainer(model, names, resample=resample)
+        trainer.train(steps_per_task * len(names), callback=callback, every=every, desc=kind,
+                      progress=self.progress)
+        return self.evaluate(model, names), model
+
+
+# --------------------------------------------------------------------------------------------------------
+# phases
+# --------------------------------------------------------------------------------------------------------
+def run_main(lab: _Lab, timer: _Timer) -> dict:
+    """Tables 4 / 5: ST, MT, DMT and cross-stitch on the same tasks and steps; alpha snapshots of the DMT."""
+    c = lab.config
+    names = list(c.tasks)
+    accs, models = {}, {}
+    snapshots: list[tuple[int, np.ndarray]] = []
+    for kind in ("ST", "MT", "DMT", "CrossStitch"):
+        with timer(f"main/{kind}"):
+            if kind != "DMT":
+                accs[kind], models[kind] = lab.train_eval(kind, names, c.steps_per_task)
+                continue
+            model = lab.build("DMT", names)
+            snapshots.append((0, model.alpha_matrices()))
+            lab.trainer(model, names).train(
+                c.steps_per_task * len(names), every=c.history_every, desc="DMT", progress=lab.progress,
+                callback=lambda step: snapshots.append((step, model.alpha_matrices())),
+            )
+            accs[kind], models[kind] = lab.evaluate(model, names), model
+    return dict(names=names, accs=accs, models=models,
+                history_steps=np.asarray([s for s, _ in snapshots]),
+                history_alphas=np.stack([a for _, a in snapshots]))
+
+
+def run_removal(lab: _Lab, dmt, timer: _Timer) -> dict:
+    """Sec. 4.3: cut subnets off the trained DMT, freeze the rest, re-train the TTCs."""
+    from dynamic_mtl.ttc.models import remove_tasks
+
+    c = lab.config
+    kept = [t for t in dmt.task_names if t not in c.removed_tasks]
+    before_alpha = dmt.alpha_matrices()
+    before_acc = lab.evaluate(dmt, dmt.task_names)
+    with timer("removal"):
+        reduced = remove_tasks(dmt, c.removed_tasks, lab.input_shape)
+        frozen = {v.path: np.array(v.numpy()) for layer_list in reduced.subnet_layers for layer in layer_list
+                  for v in layer.weights}
+        no_retrain_acc = lab.evaluate(reduced, kept)
+        alpha_start = reduced.alpha_matrices()
+        lab.trainer(reduced, kept).train(c.removal_steps_per_task * len(kept), desc="removal",
+                                         progress=lab.progress)
+        after_acc = lab.evaluate(reduced, kept)
+    alpha_after = reduced.alpha_matrices()
+    subnets_unchanged = all(
+        np.array_equal(frozen[v.path], v.numpy()) for layer_list in reduced.subnet_layers
+        for layer in layer_list for v in layer.weights
+    )
+    keep_idx = [dmt.task_names.index(t) for t in kept]
+    return dict(
+        kept=kept, removed=list(c.removed_tasks),
+        acc_before=before_acc[keep_idx], acc_no_retrain=no_retrain_acc, acc_after=after_acc,
+        alpha_before=before_alpha[:, keep_idx][:, :, keep_idx], alpha_start=alpha_start, alpha_after=alpha_after,
+        subnets_unchanged=bool(subnets_unchanged),
+    )
+
+
+def _steps_to(curve: pd.DataFrame, column: str, threshold: float) -> int | None:
+    hit = curve.loc[curve[column] <= threshold, "step"]
+    return int(hit.iloc[0]) if len(hit) else None
+
+
+def run_incremental(lab: _Lab, timer: _Timer) -> dict:
+    """Sec. 4.4 / Figure 6: add ``incremental_task`` to a DMT trained on the other tasks."""
+    from dynamic_mtl.ttc.models import add_task
+    from dynamic_mtl.ttc.training import evaluate
+
+    c = lab.config
+    new = c.incremental_task
+    old = [t for t in c.tasks if t != new]
+    x_val, y_val = lab.data.splits["val"]
+    col = _columns(lab.data, [new])
+    with timer("incremental/base"):
+        base = lab.build("DMT", old)
+        lab.trainer(base, old).train(c.steps_per_task * len(old), desc="incremental base", progress=lab.progress)
+    base_old_logits = _logits(base, lab.data.splits["test"][0])
+    with timer("incremental/add"):
+        grown = add_task(base, new, lab.input_shape)
+        frozen = {v.path: np.array(v.numpy()) for t in range(len(old)) for layer in grown.task_layers(t)
+                  for v in layer.weights}
+        inc_curve = _curve(lab, grown, [*old, new], train_column=len(old), x_val=x_val, y_val=y_val)
+    with timer("incremental/alone"):
+        alone = lab.build("ST", [new])
+        alone_curve = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
+    curve = pd.DataFrame(dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve],
+                              alone=[e for _, e in alone_curve]))
+    unchanged = all(np.array_equal(frozen[v.path], v.numpy()) for t in range(len(old))
+                    for layer in grown.task_layers(t) for v in layer.weights)
+    old_logit_change = float(np.abs(_logits(grown, lab.data.splits["test"][0])[:, : len(old)] - base_old_logits).max())
+    x_test, y_test = lab.data.splits["test"]
+    thr = c.error_threshold
+    alone_final = float(curve["alone"].iloc[-1])
+    summary = dict(
+        task=new, old_tasks=old, threshold=thr,
+        steps_incremental=_steps_to(curve, "incremental", thr), steps_alone=_steps_to(curve, "alone", thr),
+        alone_final_error=alone_final, incremental_final_error=float(curve["incremental"].iloc[-1]),
+        steps_incremental_to_alone_final=_steps_to(curve, "incremental", alone_final),
+        steps_alone_to_alone_final=_steps_to(curve, "alone", alone_final),
+        test_acc_incremental=float(evaluate(grown, x_test, y_test, _columns(lab.data, [*old, new]))[-1]),
+        test_acc_alone=float(evaluate(alone, x_test, y_test, col)[0]),
+        old_subnets_bit_identical=bool(unchanged), old_task_logit_max_change=old_logit_change,
+    )
+    for key, a, b in (("speedup_threshold", "steps_alone", "steps_incremental"),
+                      ("speedup_alone_final", "steps_alone_to_alone_final", "steps_incremental_to_alone_final")):
+        summary[key] = (round(summary[a] / summary[b], 2) if summary[a] and summary[b] else None)
+    return dict(curve=curve, summary=summary, model=grown)
+
+
+def _logits(model, x):
+    from dynamic_mtl.ttc.training import predict_logits
+
+    return predict_logits(model, x)
+
+
+def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> list[tuple[int, float]]:
+    """Trains ``train_column`` only; validation error of that task every ``curve_every`` steps."""
+    from dynamic_mtl.ttc.training import evaluate, make_predictor
+
+    c = lab.config
+    cols = _columns(lab.data, names)
+    predictor = make_predictor(model)
+    points = []
+
+    def record(step):
+        acc = evaluate(model, x_val, y_val, cols, predictor=predictor)[train_column]
+        points.append((step, round(1.0 - float(acc), 4)))
+
+    record(0)
+    trainer = lab.trainer(model, names, train_columns=[train_column])
+    trainer.train(c.incremental_steps, callback=record, every=c.curve_every, desc=f"curve {names[train_column]}",
+                  progress=lab.progress)
+    return points
+
+
+def run_table3(lab: _Lab, timer: _Timer) -> pd.DataFrame:
+    """Table 3: two-task groups, ST / MT / DMT, on the imbalanced and on the resampled training set."""
+    c = lab.config
+    rows = []
+    for group in c.table3_groups:
+        for regime, resample in (("imbalanced", False), ("resampled", True)):
+            for kind in ("ST", "MT", "DMT"):
+                with timer(f"table3/{'+'.join(group)}/{regime}/{kind}"):
+                    accs, _ = lab.train_eval(kind, list(group), c.table3_steps_per_task, resample=resample)
+                for name, acc in zip(group, accs):
+                    rows.append(dict(group="+".join(group), regime=regime, model=kind, task=name, accuracy=acc))
+    return pd.DataFrame(rows)
+
+
+# --------------------------------------------------------------------------------------------------------
+# entry point
+# --------------------------------------------------------------------------------------------------------
+def run(config: TTCConfig, progress: bool = True) -> Path:
+    """Runs every phase of ``config`` and writes tables, alphas and figures; returns the run directory."""
+    from experiments.ttc import report
+
+    start = time.perf_counter()
+    timer = _Timer()
+    with timer("data"):
+        data = load_task_data(config, progress=progress)
+    _columns(data, _needed_tasks(config))
+    run_dir = make_run_dir(config)
+    env = environment_info()
+    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+    data.summary().to_csv(run_dir / "data_summary.csv", index=False)
+    _write_config(config, run_dir)
+    lab = _Lab(config, data, progress)
+    main = run_main(lab, timer)
+    main["models"]["DMT"].save(run_dir / "dmt.keras")
+    removal = run_removal(lab, main["models"]["DMT"], timer)
+    incremental = run_incremental(lab, timer) if config.incremental_task else None
+    table3 = run_table3(lab, timer) if config.table3_groups else None
+    timer.seconds["total"] = round(time.perf_counter() - start, 2)
+    report.write_all(run_dir, config, data, main, removal, incremental, table3, timer.seconds, env)
+    latest = Path(config.out) / config.dataset / "LATEST"
+    latest.write_text(config.run_id + "\n")
+    return run_dir
+
+
+def _write_config(config: TTCConfig, run_dir: Path) -> None:
+    values = config.to_dict()
+    (run_dir / "config.json").write_text(json.dumps(values, indent=2))
+    (run_dir / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))

@@ -1,0 +1,149 @@
+"""Training protocol (Fang et al. 2017 Sec. 4.1): resampling, the metric, turns; incremental addition and
+task removal (Sec. 4.3-4.4): frozen subnets stay bit-identical."""
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+from sklearn.metrics import balanced_accuracy_score
+
+from dynamic_mtl.ttc.models import SingleTaskNetwork, TTCNetwork, add_task, remove_tasks
+from dynamic_mtl.ttc.training import TaskPool, TrainSettings, TurnTrainer, evaluate, mean_class_accuracy
+
+SHAPE = (10, 10, 1)
+
+
+def test_metric_is_mean_of_class_accuracies():
+    y = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
+    p = np.array([1, 1, 1, 0, 0, 0, 0, 0, 1, 1])
+    assert mean_class_accuracy(y, p) == pytest.approx(0.5 * (3 / 4 + 4 / 6))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        y, p = rng.integers(0, 2, 50), rng.integers(0, 2, 50)
+        assert mean_class_accuracy(y, p) == pytest.approx(balanced_accuracy_score(y, p))
+    assert mean_class_accuracy(np.r_[np.ones(99), 0], np.ones(100)) == pytest.approx(0.5)  # majority guess
+    with pytest.raises(ValueError, match="both classes"):
+        mean_class_accuracy([1, 1], [1, 0])
+    with pytest.raises(ValueError, match="binary"):
+        mean_class_accuracy([0, 2], [0, 1])
+
+
+def test_resampled_pool_balances_every_batch_and_covers_majority():
+    labels = np.r_[np.ones(7), np.zeros(93), -np.ones(20)].astype(int)  # 7 % minority, 20 unlabelled
+    pool = TaskPool(labels, np.random.default_rng(0), resample=True)
+    seen = []
+    for _ in range(20):
+        idx = pool.next_batch(16)
+        assert len(idx) == 16 and (labels[idx] == 1).sum() == 8 and (labels[idx] == 0).sum() == 8
+        seen.append(idx)
+    seen = np.concatenate(seen)
+    assert set(seen[labels[seen] == 0]) == set(np.flatnonzero(labels == 0))  # every negative drawn
+    counts = np.bincount(seen[labels[seen] == 1], minlength=7)
+    assert counts[np.flatnonzero(labels == 1)].min() >= 20  # positives repeated (~23 each)
+    assert (labels[seen] >= 0).all()
+
+
+def test_natural_pool_keeps_proportions():
+    labels = np.r_[np.ones(10), np.zeros(90)].astype(int)
+    pool = TaskPool(labels, np.random.default_rng(0), resample=False)
+    drawn = np.concatenate([pool.next_batch(25) for _ in range(4)])  # exactly one pass
+    assert sorted(drawn) == list(range(100))
+    with pytest.raises(ValueError, match="positive and one negative"):
+        TaskPool(np.zeros(5, int), np.random.default_rng(0), resample=True)
+
+
+def _data(n=64, T=3, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.random((n, *SHAPE)).astype("float32")
+    y = (x.mean(axis=(1, 2, 3))[:, None] > np.median(x.mean(axis=(1, 2, 3)))).astype(int).repeat(T, 1)
+    y[:, -1] = rng.integers(0, 2, n)
+    return x, y
+
+
+def _snapshot(layers):
+    return [np.array(v.numpy()) for layer in layers for v in layer.weights]
+
+
+def test_turn_trainer_updates_weights_and_alphas():
+    keras.utils.set_random_seed(0)
+    x, y = _data()
+    model = TTCNetwork(3, width=0.2)
+    model.build((None, *SHAPE))
+    alpha0 = model.alpha_matrices()
+    trainer = TurnTrainer(model, x, y, [0, 1, 2], settings=TrainSettings(batch_size=8, alpha_lr=0.05))
+    losses = trainer.train(9, progress=False)
+    assert len(losses) == 9 and np.isfinite(losses).all()
+    alpha1 = model.alpha_matrices()
+    off = ~np.eye(3, dtype=bool)
+    assert np.abs(alpha1 - alpha0)[:, off].max() > 1e-3
+    np.testing.assert_array_equal(alpha1[:, np.eye(3, dtype=bool)], 1.0)
+    assert evaluate(model, x, y, [0, 1, 2]).shape == (3,)
+
+
+def test_incremental_addition_freezes_old_subnets_bit_identically():
+    keras.utils.set_random_seed(1)
+    x, y = _data(T=3)
+    base = TTCNetwork(2, task_names=["a", "b"], width=0.2)
+    base.build((None, *SHAPE))
+    TurnTrainer(base, x, y, [0, 1], settings=TrainSettings(batch_size=8)).train(4, progress=False)
+    before_logits = np.asarray(base(x, training=False))
+    grown = add_task(base, "c", SHAPE)
+    assert grown.task_names == ["a", "b", "c"]
+    old = _snapshot([layer for t in (0, 1) for layer in grown.task_layers(t)])
+    old_rows = [np.array(c.row_weights[t].numpy()) for c in grown.connections for t in (0, 1)]
+    old_bn = _snapshot([c.norms[t] for c in grown.connections for t in (0, 1)])
+    new = _snapshot(grown.task_layers(2))
+    new_alpha = grown.alpha_matrices()[:, 2, :2].copy()
+    np.testing.assert_allclose(np.asarray(grown(x, training=False))[:, :2], before_logits, atol=1e-6)
+    trainable = {id(v) for v in grown.trainable_variables}
+    assert all(id(v) not in trainable for t in (0, 1) for layer in grown.task_layers(t) for v in layer.weights)
+
+    TurnTrainer(grown, x, y, [0, 1, 2], train_columns=[2], settings=TrainSettings(batch_size=8)).train(
+        6, progress=False)
+
+    for a, b in zip(old, _snapshot([layer for t in (0, 1) for layer in grown.task_layers(t)])):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(old_rows, [c.row_weights[t].numpy() for c in grown.connections for t in (0, 1)]):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(old_bn, _snapshot([c.norms[t] for c in grown.connections for t in (0, 1)])):
+        np.testing.assert_array_equal(a, b)  # frozen BN: no statistics update either
+    assert any(not np.array_equal(a, b) for a, b in zip(new, _snapshot(grown.task_layers(2))))
+    assert np.abs(grown.alpha_matrices()[:, 2, :2] - new_alpha).max() > 0  # the new connections learn
+    np.testing.assert_array_equal(np.asarray(grown(x, training=False))[:, :2], before_logits)
+    assert (grown.alpha_matrices()[:, :2, 2] == 0).all()  # old tasks do not read the new one
+
+
+def test_task_removal_retrains_only_connections():
+    keras.utils.set_random_seed(2)
+    x, y = _data(T=3)
+    model = TTCNetwork(3, task_names=["a", "b", "c"], width=0.2)
+    model.build((None, *SHAPE))
+    TurnTrainer(model, x, y, [0, 1, 2], settings=TrainSettings(batch_size=8)).train(6, progress=False)
+    reduced = remove_tasks(model, ["b"], SHAPE)
+    assert reduced.task_names == ["a", "c"]
+    np.testing.assert_allclose(reduced.alpha_matrices(), model.alpha_matrices()[:, [0, 2]][:, :, [0, 2]])
+    subnets = _snapshot([layer for t in (0, 1) for layer in reduced.task_layers(t)])
+    assert {id(v) for v in reduced.trainable_variables} == {
+        id(v) for c in reduced.connections for v in [*c.row_weights, *c.norms[0].trainable_weights,
+                                                       *c.norms[1].trainable_weights]}
+    alpha0 = reduced.alpha_matrices()
+    TurnTrainer(reduced, x, y, [0, 2], settings=TrainSettings(batch_size=8, alpha_lr=0.05)).train(4, progress=False)
+    for a, b in zip(subnets, _snapshot([layer for t in (0, 1) for layer in reduced.task_layers(t)])):
+        np.testing.assert_array_equal(a, b)
+    assert np.abs(reduced.alpha_matrices() - alpha0).max() > 1e-3
+    with pytest.raises(KeyError, match="unknown"):
+        remove_tasks(model, ["zz"], SHAPE)
+    with pytest.raises(ValueError, match="every task"):
+        remove_tasks(model, ["a", "b", "c"], SHAPE)
+    with pytest.raises(ValueError, match="already exists"):
+        add_task(model, "a", SHAPE)
+
+
+def test_single_task_trainer_reaches_a_separable_task():
+    keras.utils.set_random_seed(3)
+    x, y = _data(n=128, T=1)
+    y = (x[:, :5].mean(axis=(1, 2, 3)) > x[:, 5:].mean(axis=(1, 2, 3))).astype(int)[:, None]
+    model = SingleTaskNetwork("t", width=0.25)
+    model.build((None, *SHAPE))
+    TurnTrainer(model, x, y, [0], settings=TrainSettings(batch_size=16, lr=3e-3)).train(60, progress=False)
+    assert evaluate(model, x, y, [0])[0] > 0.8
