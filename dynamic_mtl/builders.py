@@ -20,6 +20,7 @@ def build_face_expression_network(num_identities: int, num_expressions: int,
                                   channels: int = 3, embedding_size: int | None = 128,
                                   expression_hidden: int = 128, dropout_rate: float = 0.5,
                                   weight_decay: float = 5e-5, synchronized_batchnorm: bool = False,
+                                  backbone_options: dict | None = None,
                                   name: str = "face_expression_network") -> keras.Model:
     """The functional network of Figure 1, returning a dict of named outputs.
 
@@ -29,6 +30,8 @@ def build_face_expression_network(num_identities: int, num_expressions: int,
     Branch 1: backbone branch -> dropout -> bottleneck ``embedding_size`` (None: use the
     pooled features, as the authors' code does) -> identity softmax logits.
     Branch 2: backbone branch -> dropout -> FC ``expression_hidden`` + ReLU -> expression logits.
+    ``backbone_options`` go to the backbone's trunk and branch functions (e.g. ``{"width": 16}``
+    for ``small_cnn``).
     """
     if num_identities < 2 or num_expressions < 2:
         raise ValueError(f"need >= 2 identities and expressions, got {num_identities}, {num_expressions}")
@@ -39,17 +42,18 @@ def build_face_expression_network(num_identities: int, num_expressions: int,
     reg = settings.regularizer()
 
     inputs = keras.Input((image_size, image_size, channels), name="image")
-    shared_map = spec.trunk(inputs, settings)
+    backbone_options = dict(backbone_options or {})
+    shared_map = spec.trunk(inputs, settings, **backbone_options)
     z = layers.Flatten(name="shared")(shared_map)
 
-    face = spec.branch(shared_map, settings, name="face")
+    face = spec.branch(shared_map, settings, name="face", **backbone_options)
     face = layers.Dropout(dropout_rate, name="face_dropout")(face)
     if embedding_size:
         face = layers.Dense(embedding_size, kernel_regularizer=reg, name="face_bottleneck")(face)
     embedding = L2Normalize(name="embedding")(face)
     identity_logits = layers.Dense(num_identities, kernel_regularizer=reg, name="identity_logits")(face)
 
-    expr = spec.branch(shared_map, settings, name="expression")
+    expr = spec.branch(shared_map, settings, name="expression", **backbone_options)
     expr = layers.Dropout(dropout_rate, name="expression_dropout")(expr)
     if expression_hidden:
         expr = layers.Dense(expression_hidden, activation="relu", kernel_regularizer=reg,

@@ -38,8 +38,9 @@ class StepLogger(keras.callbacks.Callback):
         capacity = self.model.log_capacity
         if self.flush_every > capacity:
             raise ValueError(f"flush_every={self.flush_every} exceeds the model's log_capacity={capacity}")
-        self._start = time.perf_counter()
-        self._last_time = 0.0
+        if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
+            self._start = time.perf_counter()
+        self._last_time = time.perf_counter() - self._start
         self._last_step = int(self.model.optimizer.iterations.numpy())
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
 

@@ -1,0 +1,73 @@
+"""The rows of Tables 2-4: how each method is built, initialised and evaluated."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """One row of the tables.
+
+    Attributes:
+        name: config name (``static@0.3`` is static MTL with w1 = 0.3, Figure 2).
+        label: the row label, matching the paper's tables where the paper has the row.
+        weighting: weighting strategy name (None: evaluate a checkpoint without training).
+        options: keyword options of the strategy.
+        unit_options: keyword options of the DynamicWeightUnit.
+        init: "scratch", "pretrained" (fine-tune the checkpoint) or "auto" (pretrained when
+            a checkpoint is available, as the paper's MTL rows are, else scratch).
+        reports: which metrics the row reports: "verification", "expression" or both.
+    """
+
+    name: str
+    label: str
+    weighting: str | None
+    options: dict[str, Any] = field(default_factory=dict)
+    unit_options: dict[str, Any] = field(default_factory=dict)
+    init: str = "auto"
+    reports: tuple[str, ...] = ("verification", "expression")
+
+    @property
+    def needs_pretrained(self) -> bool:
+        return self.init == "pretrained" or self.weighting is None
+
+
+_FACE = ("verification",)
+_EXPR = ("expression",)
+
+METHODS: dict[str, MethodSpec] = {m.name: m for m in [
+    MethodSpec("single_task_face", "Single-task (scratch)", "static", {"weights": [1.0, 0.0]},
+               init="scratch", reports=_FACE),
+    MethodSpec("single_task_expression", "Single-task (scratch)", "static", {"weights": [0.0, 1.0]},
+               init="scratch", reports=_EXPR),
+    MethodSpec("pretrained", "Single-task (pretrained)", None, init="pretrained", reports=_FACE),
+    MethodSpec("single_task_face_finetuned", "Single-task (fine-tuning)", "static", {"weights": [1.0, 0.0]},
+               init="pretrained", reports=_FACE),
+    MethodSpec("single_task_expression_finetuned", "Single-task", "static", {"weights": [0.0, 1.0]},
+               init="pretrained", reports=_EXPR),
+    MethodSpec("static", "Static MTL", "static"),
+    MethodSpec("naive_dynamic", "Naive dynamic MTL", "naive_dynamic"),
+    MethodSpec("dynamic", "Proposed dynamic MTL", "dynamic"),
+    MethodSpec("dynamic_normalized", "Proposed dynamic MTL (normalised a_i)", "dynamic",
+               unit_options={"normalize_logits": True}),
+    MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
+    MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
+    MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),
+]}
+
+
+def parse_method(name: str) -> MethodSpec:
+    """A method by name; ``static@W`` is static MTL with weights (W, 1 - W)."""
+    if name.startswith("static@"):
+        try:
+            w1 = float(name.split("@", 1)[1])
+        except ValueError:
+            raise ValueError(f"bad static weight in {name!r}; use e.g. static@0.3") from None
+        if not 0.0 <= w1 <= 1.0:
+            raise ValueError(f"static weight must lie in [0, 1], got {w1}")
+        return MethodSpec(name, f"Static MTL (w1={w1:.1f})", "static", {"weights": [w1, round(1.0 - w1, 10)]})
+    try:
+        return METHODS[name]
+    except KeyError:
+        raise ValueError(f"unknown method {name!r}; choose from {sorted(METHODS)} or static@W") from None

@@ -1,0 +1,391 @@
+"""``dynamic-mtl pretrain``: the single-task face network (trunk + BRANCH 1) trained by L1 on identity folders.
+
+Output folder (``--out``)::
+
+    config.json            PretrainConfig (checked on --resume)
+    data/                  images.csv (path, identity, label), rejects.csv, layout_summary.json
+    checkpoints/epoch_NNN.keras   full training state: network, centers, optimizer (last --keep-checkpoints)
+    state.json             last completed epoch and its checkpoint (written after the checkpoint)
+    network.keras, network.json   the trunk + BRANCH 1 network of the last epoch + its preprocessing
+    history.csv            per-epoch loss, softmax/center loss, accuracy, learning rate, seconds, images/s
+    tensorboard/           keras.callbacks.TensorBoard logs
+    summary.json           run summary
+
+Resume: the model, its centers, batch-norm statistics and the optimizer state come from the
+``.keras`` checkpoint; the input order and augmentation are stateless functions of (seed, epoch);
+dropout's seed generators (not saved by Keras) are reset at each epoch start from (seed, epoch).
+A resumed run therefore repeats the uninterrupted one (tested).
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_prep.pipeline import DEFAULT_CROP_FRACTION
+
+#: Image size per backbone when --image-size is not given (small_cnn: the quick profile's size).
+DEFAULT_IMAGE_SIZE = {"small_cnn": 48, "inception_resnet_v1_reduced": 160}
+OPTIMIZERS = ("adam", "rmsprop", "sgd")
+#: Fields that may change between a run and its --resume.
+RESUMABLE_CHANGES = ("data", "out", "epochs", "export", "keep_checkpoints", "strategy", "logical_cpus",
+                     "align_workers", "verify", "strict", "progress", "stop_after_epochs")
+
+
+@dataclass
+class PretrainConfig:
+    """Everything that defines a pretraining run (saved as ``config.json``)."""
+
+    data: str
+    out: str
+    aligned: bool = True                   # False: align data/ with MTCNN first (--align)
+    aligned_dir: str | None = None         # where --align writes crops (default OUT/aligned)
+    align_image_size: int = 182            # MTCNN crop size (authors: 182, margin 44)
+    align_margin: float = 44.0
+    align_workers: int = 1
+    backbone: str = "small_cnn"
+    image_size: int | None = None          # None: DEFAULT_IMAGE_SIZE[backbone]
+    standardize: str = "prewhiten"
+    crop_fraction: float = DEFAULT_CROP_FRACTION
+    flip: bool = True
+    embedding_size: int | None = 128
+    dropout_rate: float = 0.2
+    weight_decay: float = 5e-5
+    center_loss_weight: float = 0.01
+    center_update_rate: float = 0.5
+    optimizer: str = "adam"
+    learning_rate: float = 1e-3
+    lr_decay_epochs: list[int] = field(default_factory=list)
+    lr_decay_factor: float = 0.1
+    global_clipnorm: float | None = None
+    epochs: int = 10
+    batch_size: int = 64
+    seed: int = 0
+    strategy: str = "default"
+    logical_cpus: int | None = None
+    synchronized_batchnorm: bool = False
+    min_images: int = 2
+    verify: str = "decode"
+    strict: bool = False
+    keep_checkpoints: int = 2
+    export: str | None = None
+    progress: str = "tqdm"                 # tqdm | keras | none
+    stop_after_epochs: int | None = None   # stop this invocation after N epochs (as if killed; tests)
+
+    def __post_init__(self) -> None:
+        from dynamic_mtl.backbones import get_backbone
+
+        spec = get_backbone(self.backbone)
+        if self.image_size is None:
+            self.image_size = DEFAULT_IMAGE_SIZE[self.backbone]
+        if self.image_size < spec.min_image_size:
+            raise ValueError(f"backbone {self.backbone!r} needs --image-size >= {spec.min_image_size}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 2:
+            raise ValueError("epochs must be >= 1 and batch_size >= 2")
+        if self.progress not in ("tqdm", "keras", "none"):
+            raise ValueError(f"progress must be tqdm, keras or none, got {self.progress!r}")
+        if sorted(self.lr_decay_epochs) != list(self.lr_decay_epochs) or any(e < 1 for e in self.lr_decay_epochs):
+            raise ValueError(f"lr_decay_epochs must be increasing epoch numbers >= 1, got {self.lr_decay_epochs}")
+        if self.keep_checkpoints < 1:
+            raise ValueError("keep_checkpoints must be >= 1")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
+
+    @classmethod
+    def load(cls, path: str | Path) -> "PretrainConfig":
+        return cls(**json.loads(Path(path).read_text()))
+
+
+class PretrainError(RuntimeError):
+    """A pretraining run that cannot start (bad layout, existing output, incompatible resume)."""
+
+
+# ------------------------------------------------------------------------------------------- data
+def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool):
+    """Scan (and with ``--align`` first align) the identity folders; reuse the saved scan on resume."""
+    from data_prep.identity_folders import (align_identity_folders, read_scan_report, scan_identity_folders,
+                                            write_scan_report)
+
+    root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(cfg.out) / "aligned")
+    if resume and (data_dir / "images.csv").is_file():
+        scan = read_scan_report(data_dir, str(root))
+        print(f"resume: reusing the scan of {root} ({len(scan.images)} images, "
+              f"{scan.num_identities} identities, {len(scan.rejects)} rejects)")
+        return scan, json.loads((data_dir / "layout_summary.json").read_text())
+    align_rejects = None
+    if not cfg.aligned:
+        align_rejects = align_identity_folders(cfg.data, root, image_size=cfg.align_image_size,
+                                               margin=cfg.align_margin, workers=cfg.align_workers, progress=progress)
+    scan = scan_identity_folders(root, min_images=cfg.min_images, verify=cfg.verify, progress=progress,
+                                 strict=cfg.strict and align_rejects is None)
+    if align_rejects is not None and len(align_rejects):
+        scan.rejects = pd.concat([align_rejects, scan.rejects], ignore_index=True)
+        if cfg.strict:
+            raise PretrainError(f"--strict: {len(align_rejects)} images rejected by the aligner "
+                                f"({dict(align_rejects['reason'].value_counts())})")
+    summary = write_scan_report(scan, data_dir)
+    return scan, summary
+
+
+def _print_layout(summary: dict, data_dir: Path) -> None:
+    print(f"data: {summary['identities']} identities, {summary['images']} images "
+          f"(per identity min {summary['images_per_identity']['min']}, median "
+          f"{summary['images_per_identity']['median']:g}, max {summary['images_per_identity']['max']})")
+    if summary["rejects"]:
+        print(f"data: {summary['rejects']} rejected entries {summary['rejects_by_reason']} "
+              f"-> {data_dir / 'rejects.csv'}", file=sys.stderr)
+    if summary.get("hidden_files_skipped"):
+        print(f"data: {summary['hidden_files_skipped']} hidden files skipped")
+
+
+# ------------------------------------------------------------------------------------------- model
+def make_optimizer(cfg: PretrainConfig, steps: int):
+    import keras
+
+    lr: Any = cfg.learning_rate
+    if cfg.lr_decay_epochs:
+        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
+            [int(e * steps) for e in cfg.lr_decay_epochs],
+            [cfg.learning_rate * cfg.lr_decay_factor ** i for i in range(len(cfg.lr_decay_epochs) + 1)])
+    extra = {"global_clipnorm": cfg.global_clipnorm} if cfg.global_clipnorm else {}
+    if cfg.optimizer == "adam":
+        return keras.optimizers.Adam(lr, **extra)
+    if cfg.optimizer == "rmsprop":   # the authors' settings (REFERENCE.md section 2)
+        return keras.optimizers.RMSprop(lr, rho=0.9, momentum=0.9, epsilon=1.0, **extra)
+    return keras.optimizers.SGD(lr, momentum=0.9, **extra)
+
+
+def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
+    from dynamic_mtl.transfer import SingleTaskFaceModel, build_single_task_network
+
+    network = build_single_task_network(num_identities, backbone=cfg.backbone, image_size=cfg.image_size,
+                                        embedding_size=cfg.embedding_size, dropout_rate=cfg.dropout_rate,
+                                        weight_decay=cfg.weight_decay,
+                                        synchronized_batchnorm=cfg.synchronized_batchnorm)
+    model = SingleTaskFaceModel(network, center_loss_weight=cfg.center_loss_weight,
+                                center_update_rate=cfg.center_update_rate, name="single_task_face_model")
+    model.compile(make_optimizer(cfg, steps))
+    return model
+
+
+def network_metadata(cfg: PretrainConfig, num_identities: int, epochs_trained: int) -> dict[str, Any]:
+    """The sidecar JSON of an exported network: what eval-lfw and the harness need to preprocess alike."""
+    return {"format": "dynamic_mtl.pretrained_network/1", "backbone": cfg.backbone, "image_size": cfg.image_size,
+            "standardize": cfg.standardize, "crop_fraction": cfg.crop_fraction, "channels": 3,
+            "embedding_size": cfg.embedding_size, "dropout_rate": cfg.dropout_rate,
+            "weight_decay": cfg.weight_decay, "num_identities": num_identities, "epochs_trained": epochs_trained,
+            "data": cfg.data, "center_loss_weight": cfg.center_loss_weight}
+
+
+def export_network(model, meta: dict, path: str | Path) -> Path:
+    """Save the functional network (``.keras``) and its metadata (same stem, ``.json``), atomically."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".tmp.keras")
+    model.network.save(tmp)
+    tmp.replace(path)
+    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    return path
+
+
+# ------------------------------------------------------------------------------------------- callbacks
+def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, initial_epoch: int):
+    import keras
+    from tqdm.auto import tqdm
+
+    class EpochSeeds(keras.callbacks.Callback):
+        """Reset every dropout seed generator from (seed, epoch): Keras does not checkpoint them."""
+
+        def on_epoch_begin(self, epoch, logs=None):
+            states = sorted((v for v in self.model.variables if "seed_generator_state" in v.path),
+                            key=lambda v: v.path)
+            for i, v in enumerate(states):
+                s = np.random.SeedSequence([cfg.seed, 5, epoch, i]).generate_state(1, np.uint32)[0]
+                v.assign(np.array([int(s), 0], dtype=v.dtype))
+
+    class Checkpointer(keras.callbacks.Callback):
+        """Every epoch: the full training state, the exported network, history.csv, then state.json."""
+
+        def on_train_begin(self, logs=None):
+            self._start = time.perf_counter()
+            self._epoch_start = self._start
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self._epoch_start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            seconds = time.perf_counter() - self._epoch_start
+            ckpt_dir = out / "checkpoints"
+            ckpt_dir.mkdir(parents=True, exist_ok=True)
+            name = f"epoch_{epoch + 1:03d}.keras"
+            tmp = ckpt_dir / f".{name}.tmp.keras"
+            self.model.save(tmp)
+            tmp.replace(ckpt_dir / name)
+            export_network(self.model, network_metadata(cfg, num_identities, epoch + 1), out / "network.keras")
+            lr = self.model.optimizer.learning_rate
+            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
+                   "learning_rate": float(np.asarray(lr)), "seconds": round(seconds, 2),
+                   "images_per_second": round(steps * cfg.batch_size / max(seconds, 1e-9), 1)}
+            hist = out / "history.csv"
+            pd.DataFrame([row]).to_csv(hist, mode="a", header=not hist.exists(), index=False)
+            state = {"epoch": epoch + 1, "checkpoint": f"checkpoints/{name}", "epochs": cfg.epochs}
+            (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
+            (out / "state.json.tmp").replace(out / "state.json")
+            kept = sorted(ckpt_dir.glob("epoch_*.keras"))
+            for old in kept[:-cfg.keep_checkpoints]:
+                old.unlink()
+            if cfg.stop_after_epochs and epoch + 1 - initial_epoch >= cfg.stop_after_epochs:
+                self.model.stop_training = True
+
+    class Progress(keras.callbacks.Callback):
+        """One tqdm bar over all remaining steps (ETA for the whole run), loss/accuracy as postfix."""
+
+        def on_train_begin(self, logs=None):
+            self.bar = tqdm(total=(cfg.epochs - initial_epoch) * steps, desc="pretrain", unit="step",
+                            dynamic_ncols=True, mininterval=2.0)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            self.bar.set_description(f"pretrain epoch {epoch + 1}/{cfg.epochs}")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.bar.update(1)
+            if logs and batch % 20 == 0:
+                self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", acc=f"{float(logs['accuracy']):.3f}",
+                                     refresh=False)
+
+        def on_epoch_end(self, epoch, logs=None):
+            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(f"{k} {float(v):.4f}"
+                                                                       for k, v in (logs or {}).items()))
+
+        def on_train_end(self, logs=None):
+            self.bar.close()
+
+    callbacks = [EpochSeeds(), Checkpointer(),
+                 keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), update_freq="epoch",
+                                             write_graph=False)]
+    if cfg.progress == "tqdm":
+        callbacks.append(Progress())
+    return callbacks
+
+
+# ------------------------------------------------------------------------------------------- run
+def _check_resume(cfg: PretrainConfig, saved: PretrainConfig) -> None:
+    changed = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.to_dict()[k] != v]
+    if changed:
+        detail = ", ".join(f"{k}: {saved.to_dict()[k]!r} -> {cfg.to_dict()[k]!r}" for k in changed)
+        raise PretrainError(f"--resume with settings that differ from the run in {cfg.out}: {detail}. "
+                            "Use the same settings (see config.json) or a new --out.")
+
+
+def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
+    """Train (or resume) a pretraining run; returns the summary written to ``OUT/summary.json``."""
+    from dynamic_mtl.distribute import make_strategy, use_logical_cpus
+
+    t0 = time.perf_counter()
+    out = Path(cfg.out)
+    state_path = out / "state.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else None
+    if state and not resume:
+        raise PretrainError(f"{out} already holds a run (epoch {state['epoch']} done); pass --resume to continue "
+                            "it, or choose another --out")
+    if resume and (out / "config.json").is_file():
+        _check_resume(cfg, PretrainConfig.load(out / "config.json"))
+    if resume and not state:
+        print(f"resume: no checkpoint in {out}, starting from scratch")
+    if cfg.logical_cpus:
+        use_logical_cpus(cfg.logical_cpus)
+    import keras
+
+    from data_prep.identity_pipeline import make_identity_dataset, steps_per_epoch
+
+    out.mkdir(parents=True, exist_ok=True)
+    progress = cfg.progress != "none"
+    data_dir = out / "data"
+    scan, layout = prepare_data(cfg, data_dir, resume=bool(state), progress=progress)
+    _print_layout(layout, data_dir)
+    cfg.save(out / "config.json")
+    num_ids = scan.num_identities
+    strategy = make_strategy(cfg.strategy)
+    replicas = strategy.num_replicas_in_sync
+    if cfg.batch_size % replicas:
+        raise PretrainError(f"--batch-size {cfg.batch_size} is not divisible by the {replicas} replicas")
+    steps = steps_per_epoch(len(scan.images), cfg.batch_size)
+    initial_epoch = int(state["epoch"]) if state else 0
+    if state and (out / "history.csv").is_file():   # drop rows of an epoch that was cut after its row
+        hist = pd.read_csv(out / "history.csv")
+        hist[hist["epoch"] <= initial_epoch].to_csv(out / "history.csv", index=False)
+    keras.utils.set_random_seed(cfg.seed)
+    with strategy.scope():
+        if state:
+            import dynamic_mtl.transfer  # noqa: F401  (registers SingleTaskFaceModel)
+
+            model = keras.saving.load_model(out / state["checkpoint"], compile=True, safe_mode=True)
+            print(f"resume: epoch {initial_epoch} checkpoint {state['checkpoint']} "
+                  f"(optimizer step {int(model.optimizer.iterations.numpy())})")
+        else:
+            model = build_model(cfg, num_ids, steps)
+    print(f"model: {cfg.backbone} at {cfg.image_size} px, {num_ids} identities, "
+          f"{model.network.count_params():,} parameters; {steps} steps/epoch of {cfg.batch_size} "
+          f"({replicas} replica{'s' if replicas > 1 else ''}, strategy {cfg.strategy})")
+    trained_now = 0
+    if initial_epoch < cfg.epochs:
+        dataset = make_identity_dataset(scan.images["path"].tolist(), scan.images["label"].tolist(), cfg.image_size,
+                                        cfg.batch_size, cfg.epochs, initial_epoch, cfg.seed, cfg.standardize,
+                                        cfg.crop_fraction, cfg.flip, root=scan.root)
+        history = model.fit(dataset, epochs=cfg.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+                            callbacks=_callbacks(cfg, out, num_ids, steps, initial_epoch),
+                            verbose=1 if cfg.progress == "keras" else 0)
+        trained_now = len(history.epoch)
+    else:
+        print(f"all {cfg.epochs} epochs already done in {out}")
+    done = json.loads(state_path.read_text())["epoch"] if state_path.is_file() else 0
+    if not (out / "network.keras").is_file():
+        export_network(model, network_metadata(cfg, num_ids, done), out / "network.keras")
+    exported = None
+    if cfg.export and done:
+        exported = Path(cfg.export)
+        exported.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(out / "network.keras", exported)
+        shutil.copyfile(out / "network.json", exported.with_suffix(".json"))
+        print(f"exported the trunk + branch-1 network to {exported} (+ {exported.with_suffix('.json').name})")
+    hist = pd.read_csv(out / "history.csv") if (out / "history.csv").is_file() else pd.DataFrame()
+    summary = {
+        "out": str(out), "epochs_done": done, "epochs_this_run": trained_now, "resumed_from_epoch": initial_epoch,
+        "identities": num_ids, "images": int(len(scan.images)), "rejects": int(len(scan.rejects)),
+        "rejects_by_reason": layout.get("rejects_by_reason", {}), "steps_per_epoch": steps,
+        "train_seconds_total": round(float(hist["seconds"].sum()), 1) if len(hist) else 0.0,
+        "images_per_second_mean": round(float(hist["images_per_second"].mean()), 1) if len(hist) else 0.0,
+        "final": {k: float(v) for k, v in hist.iloc[-1].items()} if len(hist) else {},
+        "network": str(out / "network.keras"), "exported": str(exported) if exported else None,
+        "wall_seconds_this_run": round(time.perf_counter() - t0, 1), "config": cfg.to_dict(),
+        "tensorflow_devices": [d.name for d in strategy.extended.worker_devices],
+    }
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    return summary
+
+
+def clear_run(out: str | Path) -> None:
+    """Remove a run folder's training state (used by tests and --overwrite)."""
+    out = Path(out)
+    for name in ("checkpoints", "tensorboard", "data"):
+        shutil.rmtree(out / name, ignore_errors=True)
+    for name in ("state.json", "history.csv", "summary.json", "config.json", "network.keras", "network.json"):
+        (out / name).unlink(missing_ok=True)
+
+
+__all__ = ["PretrainConfig", "PretrainError", "run_pretrain", "export_network", "network_metadata", "clear_run",
+           "DEFAULT_IMAGE_SIZE"]

@@ -1,0 +1,279 @@
+"""Train and evaluate one method on one fold, with per-epoch checkpoints and model selection."""
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import keras
+import numpy as np
+import pandas as pd
+
+import dynamic_mtl as dm
+from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
+from dynamic_mtl import verification
+from experiments.config import ExperimentConfig
+from experiments.data import FoldSplit, ImageStore, PreparedData
+from experiments.methods import MethodSpec
+
+
+def derived_seed(*parts) -> int:
+    """A 31-bit seed from any parts (stable across processes, unlike hash())."""
+    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
+    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
+
+
+@dataclass
+class _ModelSlot:
+    model: dm.DynamicMultiTaskModel
+    initial: list
+    optimizer_initial: list
+
+
+class FoldRunner:
+    """Builds one model per method (reused across folds: weights and optimizer state are
+    reset, so the train step is traced once), trains it on a fold's training subjects,
+    selects the epoch on the validation subjects and evaluates the test subjects."""
+
+    def __init__(self, config: ExperimentConfig, data: PreparedData, run_dir: Path, strategy,
+                 num_identities: int, pretrained: str | None, progress=None):
+        self.config = config
+        self.data = data
+        self.run_dir = Path(run_dir)
+        self.strategy = strategy
+        self.num_identities = num_identities
+        self.pretrained = pretrained
+        self.progress = progress
+        self.store = ImageStore(data.root, data.manifest["path"].tolist(), progress=progress is not None)
+        self._slots: dict[str, _ModelSlot] = {}
+        for sub in ("checkpoints", "steps", "per_fold"):
+            (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+
+    # ------------------------------------------------------------------ models
+    def _build(self, method: MethodSpec) -> dm.DynamicMultiTaskModel:
+        c = self.config
+        weighting, options = method.weighting or "static", dict(method.options)
+        if weighting == "static" and "weights" not in options:
+            options["weights"] = list(c.static_weights)
+        if weighting == "dynamic":
+            options.setdefault("sigma", c.dynamic_sigma)
+            options.setdefault("stop_gradient_weights", c.stop_gradient_weights)
+        if method.weighting is None:
+            options = {"weights": [1.0, 0.0]}
+        keras.utils.set_random_seed(derived_seed(c.seed, "init", method.name))
+        model = dm.build_face_expression_model(
+            self.num_identities, len(self.data.expression_classes), backbone=c.backbone,
+            image_size=c.image_size, weighting=weighting, weighting_options=options,
+            backbone_options=c.backbone_options,
+            weight_unit_options={**c.weight_unit, **method.unit_options},
+            center_loss_weight=c.center_loss_weight, embedding_size=c.embedding_size,
+            dropout_rate=c.dropout_rate, weight_decay=c.weight_decay,
+            synchronized_batchnorm=c.strategy != "default")
+        steps = max(1, self._train_rows() // c.batch_size)
+        model.compile(network_optimizer=c.network_optimizer.build(steps),
+                      weight_optimizer=c.weight_optimizer.build(steps),
+                      jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
+        return model
+
+    def _train_rows(self) -> int:
+        labelled = self.data.manifest[self.data.manifest["expression"] >= 0]
+        return int(len(labelled) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects))
+
+    def model_for(self, method: MethodSpec) -> dm.DynamicMultiTaskModel:
+        """The method's model, reset to its initial weights and fresh optimizer state."""
+        if method.name not in self._slots:
+            with self.strategy.scope():
+                model = self._build(method)
+            optimizers = _optimizer_variables(model)
+            self._slots[method.name] = _ModelSlot(model, [v.numpy() for v in model.variables],
+                                                  [v.numpy() for v in optimizers])
+        slot = self._slots[method.name]
+        _assign(slot.model.variables, slot.initial)
+        _assign(_optimizer_variables(slot.model), slot.optimizer_initial)
+        if self._starts_pretrained(method):
+            from dynamic_mtl.transfer import load_pretrained
+
+            load_pretrained(slot.model, self.pretrained)
+        return slot.model
+
+    def _starts_pretrained(self, method: MethodSpec) -> bool:
+        if method.init == "scratch":
+            return False
+        if method.init == "pretrained" and not self.pretrained:
+            raise ValueError(f"method {method.name!r} needs a pretrained checkpoint")
+        return bool(self.pretrained)
+
+    # ------------------------------------------------------------------ one fold
+    def run(self, method: MethodSpec, split: FoldSplit, resume: bool) -> dict:
+        c = self.config
+        tag = f"{method.name}_fold{split.fold}"
+        model = self.model_for(method)
+        id_map = identity_map(split.train_subjects)
+        checkpoint = self.run_dir / "checkpoints" / f"{tag}.npz"
+        state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "history": [], "seconds": 0.0}
+        best = [v.numpy() for v in model.variables]
+        if method.weighting is not None and resume and checkpoint.exists():
+            state, best = _load_checkpoint(checkpoint, model)
+        elif checkpoint.exists():
+            checkpoint.unlink()
+        steps_csv = self.run_dir / "steps" / f"{tag}.csv"
+        if state["epoch"] == 0 and steps_csv.exists():
+            steps_csv.unlink()
+        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every)
+
+        epochs = c.epochs if method.weighting is not None else 0
+        for epoch in range(state["epoch"], epochs):
+            start = time.perf_counter()
+            dataset = self.training_dataset(split, id_map, derived_seed(c.seed, split.fold, epoch))
+            history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                                callbacks=[logger])
+            scores = self.validate(model, method, split)
+            record = {"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}, **scores}
+            state["history"].append(record)
+            if scores["score"] > state["best_score"]:
+                state.update(best_score=scores["score"], best_epoch=epoch)
+                best = [v.numpy() for v in model.variables]
+            state["epoch"] = epoch + 1
+            state["seconds"] += time.perf_counter() - start
+            _save_checkpoint(checkpoint, model, state, best)
+            if self.progress is not None:
+                self.progress.set_postfix_str(f"{tag} epoch {epoch + 1}/{epochs}", refresh=False)
+                self.progress.update(1)
+        _assign(model.variables, best)
+        result = self.evaluate(model, method, split)
+        result.update(method=method.name, label=method.label, fold=split.fold, best_epoch=state["best_epoch"],
+                      epochs=epochs, train_seconds=round(state["seconds"], 2))
+        pd.DataFrame(state["history"]).to_csv(self.run_dir / "per_fold" / f"{tag}_history.csv", index=False)
+        if self.progress is not None:
+            self.progress.update(1)
+        return result
+
+    # ------------------------------------------------------------------ data
+    def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
+        """One epoch of labelled training images: shuffled and augmented from ``seed``
+        (a function of run seed, fold and epoch, so a resumed run sees the same batches)."""
+        import tensorflow as tf
+
+        c = self.config
+        rows = split.train[split.train["expression"] >= 0]
+        images = self.store.take(rows["path"].tolist())
+        labels = {"identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
+                  "expression": rows["expression"].to_numpy().astype(np.int32)}
+        order = np.random.default_rng(seed).permutation(len(rows))
+        dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}))
+        dataset = dataset.map(lambda x, y: (preprocess(tf.cast(x, tf.float32), c.image_size, True,
+                                                       DEFAULT_CROP_FRACTION, True, c.standardize, seed), y),
+                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def evaluation_dataset(self, rows: pd.DataFrame):
+        import tensorflow as tf
+
+        c = self.config
+        images = self.store.take(rows["path"].tolist())
+        dataset = tf.data.Dataset.from_tensor_slices(images).map(
+            lambda x: preprocess(tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False,
+                                 c.standardize, None),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        return dataset.batch(c.batch_size * 2).prefetch(tf.data.AUTOTUNE)
+
+    # ------------------------------------------------------------------ evaluation
+    def _predict(self, model, rows: pd.DataFrame) -> dict[str, np.ndarray]:
+        out = model.predict(self.evaluation_dataset(rows), verbose=0)
+        return {"embedding": out["embedding"], "expression": out["expression_probabilities"]}
+
+    @staticmethod
+    def _expression_accuracy(rows, out) -> float:
+        labels = rows["expression"].to_numpy().astype(int)
+        keep = labels >= 0
+        if not keep.any():
+            return float("nan")
+        return float(np.mean(out["expression"][keep].argmax(axis=1) == labels[keep]))
+
+    @staticmethod
+    def _pair_distances(rows, out, pairs) -> np.ndarray:
+        index = {p: i for i, p in enumerate(rows["path"])}
+        missing = sorted(set(pairs["path_a"]).union(pairs["path_b"]) - set(index))
+        if missing:
+            raise ValueError(f"{len(missing)} pair images are not in the fold's manifest rows, e.g. {missing[0]}")
+        emb = out["embedding"]
+        return verification.pair_distances(emb[pairs["path_a"].map(index).to_numpy()],
+                                           emb[pairs["path_b"].map(index).to_numpy()])
+
+    def validate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
+        """Model selection on the held-out training subjects (never the test fold)."""
+        out = self._predict(model, split.validation)
+        scores = {"val_expression_accuracy": self._expression_accuracy(split.validation, out)}
+        pairs = split.validation_pairs
+        if len(pairs):
+            d = self._pair_distances(split.validation, out, pairs)
+            s = pairs["issame"].to_numpy()
+            scores["val_verification_accuracy"] = verification.accuracy_at(verification.best_threshold(d, s), d, s)
+        else:
+            scores["val_verification_accuracy"] = float("nan")
+        keys = [f"val_{r}_accuracy" for r in method.reports]
+        values = [scores[k] for k in keys if np.isfinite(scores[k])]
+        scores["score"] = float(np.mean(values)) if values else 0.0
+        return scores
+
+    def evaluate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
+        """Expression accuracy on the test subjects' images; pair distances saved for the
+        cross-fold threshold protocol (verification metrics are computed once all folds ran)."""
+        out = self._predict(model, split.test)
+        result = {"expression_accuracy": self._expression_accuracy(split.test, out)}
+        test_d = self._pair_distances(split.test, out, split.test_pairs)
+        val_out = self._predict(model, split.validation)
+        val_d = self._pair_distances(split.validation, val_out, split.validation_pairs)
+        np.savez(self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
+                 test_distances=test_d, test_issame=split.test_pairs["issame"].to_numpy(),
+                 test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
+                 validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy())
+        result["num_test_pairs"] = int(len(test_d))
+        result["num_test_images"] = int(len(split.test))
+        return result
+
+
+# ---------------------------------------------------------------------- state helpers
+def _optimizer_variables(model) -> list:
+    variables = list(model.optimizer.variables)
+    if getattr(model, "weight_optimizer", None) is not None and model.weighting_variables:
+        variables += list(model.weight_optimizer.variables)
+    return variables
+
+
+def _assign(variables, values) -> None:
+    if len(variables) != len(values):
+        raise ValueError(f"state has {len(values)} arrays for {len(variables)} variables")
+    for variable, value in zip(variables, values):
+        variable.assign(value)
+
+
+def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
+    """Model, both optimizers (with iteration counts) and the best weights, written atomically."""
+    import json
+
+    arrays = {}
+    for prefix, values in (("model", [v.numpy() for v in model.variables]),
+                           ("optimizer", [v.numpy() for v in _optimizer_variables(model)]), ("best", best)):
+        for i, value in enumerate(values):
+            arrays[f"{prefix}_{i:05d}"] = value
+    arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
+    tmp = path.with_suffix(".tmp.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)
+
+
+def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
+    import json
+
+    with np.load(path) as data:
+        def group(prefix):
+            return [data[k] for k in sorted(k for k in data.files if k.startswith(prefix + "_"))]
+
+        _assign(model.variables, group("model"))
+        _assign(_optimizer_variables(model), group("optimizer"))
+        best = group("best")
+        state = json.loads(bytes(data["state"]).decode())
+    return state, best
