@@ -203,6 +203,57 @@ def export_network(model, meta: dict, path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- callbacks
+def tensorboard_callback(log_dir: Path):
+    """``keras.callbacks.TensorBoard`` (epoch scalars) when the tensorboard package is installed, else
+    :class:`EpochScalarSummaries`, which writes the same ``train/epoch_<metric>`` scalars with TF's core
+    summary ops (tensorflow-cpu >= 2.21 no longer pulls in tensorboard; the files read the same)."""
+    import keras
+
+    try:
+        import tensorboard  # noqa: F401
+    except ImportError:
+        return EpochScalarSummaries(log_dir)
+    return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", write_graph=False)
+
+
+def _make_scalar_summaries():
+    import keras
+
+    class _EpochScalarSummaries(keras.callbacks.Callback):
+        def __init__(self, log_dir):
+            super().__init__()
+            self.log_dir = Path(log_dir)
+            self._writer = None
+
+        def on_epoch_end(self, epoch, logs=None):
+            import tensorflow as tf
+            from tensorflow.core.framework import summary_pb2
+
+            if self._writer is None:
+                self._writer = tf.summary.create_file_writer(str(self.log_dir / "train"))
+            meta = summary_pb2.SummaryMetadata()
+            meta.plugin_data.plugin_name = "scalars"
+            values = dict(logs or {})
+            values["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
+            with self._writer.as_default():
+                for key, value in values.items():
+                    tf.summary.write(f"epoch_{key}", tf.constant(float(value), tf.float32), step=epoch,
+                                     metadata=meta.SerializeToString())
+            self._writer.flush()
+
+        def on_train_end(self, logs=None):
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    return _EpochScalarSummaries
+
+
+def EpochScalarSummaries(log_dir):  # noqa: N802  (a class, created lazily so keras is imported late)
+    """Epoch scalars for TensorBoard (``log_dir/train``, tags ``epoch_<metric>``) without the tensorboard package."""
+    return _make_scalar_summaries()(log_dir)
+
+
 def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, initial_epoch: int):
     import keras
     from tqdm.auto import tqdm
@@ -263,7 +314,7 @@ def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, 
 
         def on_train_batch_end(self, batch, logs=None):
             self.bar.update(1)
-            if logs and batch % 20 == 0:
+            if logs and batch % 20 == 19:
                 self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", acc=f"{float(logs['accuracy']):.3f}",
                                      refresh=False)
 
@@ -274,9 +325,7 @@ def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, 
         def on_train_end(self, logs=None):
             self.bar.close()
 
-    callbacks = [EpochSeeds(), Checkpointer(),
-                 keras.callbacks.TensorBoard(log_dir=str(out / "tensorboard"), update_freq="epoch",
-                                             write_graph=False)]
+    callbacks = [EpochSeeds(), Checkpointer(), tensorboard_callback(out / "tensorboard")]
     if cfg.progress == "tqdm":
         callbacks.append(Progress())
     return callbacks
@@ -346,7 +395,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         dataset = make_identity_dataset(scan.images["path"].tolist(), scan.images["label"].tolist(), cfg.image_size,
                                         cfg.batch_size, cfg.epochs, initial_epoch, cfg.seed, cfg.standardize,
                                         cfg.crop_fraction, cfg.flip, root=scan.root)
-        history = model.fit(dataset, epochs=cfg.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps,
+        history = model.fit(dataset, epochs=cfg.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
                             callbacks=_callbacks(cfg, out, num_ids, steps, initial_epoch),
                             verbose=1 if cfg.progress == "keras" else 0)
         trained_now = len(history.epoch)
@@ -372,7 +421,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         "final": {k: float(v) for k, v in hist.iloc[-1].items()} if len(hist) else {},
         "network": str(out / "network.keras"), "exported": str(exported) if exported else None,
         "wall_seconds_this_run": round(time.perf_counter() - t0, 1), "config": cfg.to_dict(),
-        "tensorflow_devices": [d.name for d in strategy.extended.worker_devices],
+        "strategy": type(strategy).__name__, "replicas": replicas,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary

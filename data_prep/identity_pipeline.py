@@ -1,0 +1,89 @@
+"""Streaming tf.data input for identity classification (pretraining), resumable to the epoch.
+
+Only the list of file paths and labels is held in memory (a few hundred MB for millions of
+images); images are read and decoded per batch, so datasets far larger than memory work.
+
+Every random choice is a pure function of ``(seed, epoch, position)``: the epoch's order is
+``tf.random.experimental.stateless_shuffle`` with seed ``(seed, epoch)`` and each image's crop and
+flip use stateless ops seeded from its global position. A run resumed at epoch ``k`` therefore sees
+exactly the batches an uninterrupted run sees from epoch ``k`` on.
+
+Preprocessing matches :func:`data_prep.pipeline.make_dataset` (the experiments harness): a random
+``crop_fraction`` crop (training; central at evaluation), bilinear antialiased resize to
+``image_size``, random horizontal flip, then ``standardize`` (``prewhiten`` by default).
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from .pipeline import DEFAULT_CROP_FRACTION, STANDARDIZATIONS, preprocess
+
+
+def _decode(path: tf.Tensor) -> tf.Tensor:
+    img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+    img.set_shape([None, None, 3])
+    return tf.cast(img, tf.float32)
+
+
+def train_preprocess(img: tf.Tensor, seed: tf.Tensor, image_size: int, crop_fraction: float, flip: bool,
+                     standardize: str) -> tf.Tensor:
+    """Stateless random crop + flip (``seed``: int64[2]), then resize + standardise as the harness."""
+    shape = tf.shape(img)
+    ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop_fraction), tf.int32)
+    cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * crop_fraction), tf.int32)
+    if crop_fraction < 1.0:
+        img = tf.image.stateless_random_crop(img, tf.stack([ch, cw, 3]), seed=seed)
+    if flip:
+        img = tf.image.stateless_random_flip_left_right(img, seed=seed[::-1])
+    return preprocess(img, image_size, False, 1.0, False, standardize, None)
+
+
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Full batches per epoch (the remainder of each epoch's permutation is left out, a new one each epoch)."""
+    steps = num_images // batch_size
+    if steps < 1:
+        raise ValueError(f"{num_images} images do not fill one batch of {batch_size}; lower --batch-size")
+    return steps
+
+
+def make_identity_dataset(paths: Sequence[str], labels: Sequence[int], image_size: int, batch_size: int,
+                          epochs: int, initial_epoch: int = 0, seed: int = 0, standardize: str = "prewhiten",
+                          crop_fraction: float = DEFAULT_CROP_FRACTION, flip: bool = True,
+                          root: str | os.PathLike | None = None) -> tf.data.Dataset:
+    """Batches ``(images, {"identity": labels})`` for epochs ``initial_epoch .. epochs-1``, in order.
+
+    ``batch_size`` is the GLOBAL batch. Each epoch yields :func:`steps_per_epoch` batches; pass
+    ``steps_per_epoch`` to ``fit`` together with ``initial_epoch``.
+    """
+    if standardize not in STANDARDIZATIONS:
+        raise ValueError(f"standardize must be one of {STANDARDIZATIONS}, got {standardize!r}")
+    if not 0.0 < crop_fraction <= 1.0:
+        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
+    if len(paths) != len(labels):
+        raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
+    full = [str(p) if root is None or os.path.isabs(str(p)) else os.path.join(str(root), str(p)) for p in paths]
+    n = len(full)
+    steps = steps_per_epoch(n, batch_size)
+    used = steps * batch_size
+    path_t = tf.constant(full, tf.string)
+    label_t = tf.constant(np.asarray(labels, np.int32))
+    seed = int(seed)
+
+    def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
+        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
+                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))[:used]
+        position = epoch * used + tf.range(used, dtype=tf.int64)
+        return tf.data.Dataset.from_tensor_slices((tf.gather(path_t, order), tf.gather(label_t, order), position))
+
+    def load(path, label, position):
+        img = train_preprocess(_decode(path), tf.stack([tf.constant(seed + 1, tf.int64), position]),
+                               image_size, crop_fraction, flip, standardize)
+        return img, {"identity": label}
+
+    ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)
+    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
