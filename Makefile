@@ -16,7 +16,7 @@ RESUME ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv install test test-fast lint reproduce-table2 reproduce-table3 reproduce-table4 \
-        reproduce-figure2 prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain \
+        reproduce-figure2 reproduce-figure7 prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain \
         reproduce-ttc clean
 
 venv: $(STAMP)
@@ -50,6 +50,41 @@ prepare-ckplus: venv
 prepare-oulu: venv
 	@test -n "$(DATA_ROOT)" || { echo "usage: make prepare-oulu DATA_ROOT=/path/to/Oulu-CASIA [OUT=data/oulu]"; exit 2; }
 	$(PY) -m experiments.cli prepare oulu --root "$(DATA_ROOT)" --out $(or $(OUT),data/oulu)
+
+# Experiments (experiments/configs/*.yaml). DATASET=ckplus|oulu needs DATA_ROOT (the raw
+# dataset) the first time; it is prepared into data/<dataset>. PROFILE=paper for the paper's
+# setting, STRATEGY=mirrored for every visible GPU, RUN_ID=... RESUME=1 to continue a run.
+RUN := $(PY) -m experiments.cli run
+RUN_COMMON = --dataset $(DATASET) --strategy $(STRATEGY) $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") \
+             $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(RESUME),--resume)
+
+reproduce-table2: venv
+	$(RUN) --config $(PROFILE) $(RUN_COMMON)
+
+# Table 3 is the expression table of a CK+ (or synthfaces) run: the same job as Table 2.
+reproduce-table3: reproduce-table2
+
+# Table 4: Oulu-CASIA's 6 expression classes (on synthfaces unless DATASET=oulu).
+reproduce-table4: venv
+	$(RUN) --config $(PROFILE) $(RUN_COMMON) --expression-protocol oulu6
+
+reproduce-figure2: venv
+	$(RUN) --config figure2 $(RUN_COMMON)
+
+reproduce-figure7: venv
+	$(RUN) --config figure7 $(RUN_COMMON)
+
+# Fang et al. 2017 task transfer connections (docs/ttc.md): the embedded digits + synthetic attributes,
+# or one of DATASET=synthattrs|digits|celeba|cifar10 (celeba/cifar10 need DATA_ROOT). TTC_ARGS=--quick: smoke run.
+TTC_OUT = $(or $(OUT),results/ttc)
+TTC_DATASETS = $(if $(filter $(DATASET),synthattrs digits celeba cifar10),$(DATASET),digits synthattrs)
+
+reproduce-ttc: venv
+	@for d in $(TTC_DATASETS); do \
+	  $(PY) -m experiments.cli ttc --dataset $$d --out $(TTC_OUT) $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") \
+	    $(if $(RUN_ID),--run-id $(RUN_ID)) $(TTC_ARGS) || exit $$?; \
+	  $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; \
+	done
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

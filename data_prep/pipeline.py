@@ -60,20 +60,32 @@ def _standardize(img: tf.Tensor, mode: str) -> tf.Tensor:
 
 
 def preprocess(img: tf.Tensor, image_size: int, training: bool, crop_fraction: float, flip: bool,
-               standardize: str, seed: int | None) -> tf.Tensor:
-    """Crop (central, or random when training), resize to ``image_size``, flip, standardise."""
+               standardize: str, seed: int | None, stateless_seed: tf.Tensor | None = None) -> tf.Tensor:
+    """Crop (central, or random when training), resize to ``image_size``, flip, standardise.
+
+    ``stateless_seed`` (int32/int64 shape [2], e.g. ``[epoch_seed, element_index]``) makes the
+    random crop and flip a pure function of the seed (``tf.image.stateless_*``), so a parallel
+    ``map`` gives the same augmentation whatever order its threads run in; otherwise the
+    stateful ops use the op ``seed``.
+    """
     shape = tf.shape(img)
     h, w = shape[0], shape[1]
     ch = tf.cast(tf.round(tf.cast(h, tf.float32) * crop_fraction), tf.int32)
     cw = tf.cast(tf.round(tf.cast(w, tf.float32) * crop_fraction), tf.int32)
     if training and crop_fraction < 1.0:
-        img = tf.image.random_crop(img, tf.stack([ch, cw, 3]), seed=seed)
+        if stateless_seed is not None:
+            img = tf.image.stateless_random_crop(img, tf.stack([ch, cw, 3]), seed=stateless_seed)
+        else:
+            img = tf.image.random_crop(img, tf.stack([ch, cw, 3]), seed=seed)
     else:
         oy, ox = (h - ch) // 2, (w - cw) // 2
         img = img[oy:oy + ch, ox:ox + cw]
     img = tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True)
     if training and flip:
-        img = tf.image.random_flip_left_right(img, seed=seed)
+        if stateless_seed is not None:
+            img = tf.image.stateless_random_flip_left_right(img, seed=stateless_seed + 1)
+        else:
+            img = tf.image.random_flip_left_right(img, seed=seed)
     img = _standardize(img, standardize)
     img.set_shape([image_size, image_size, 3])
     return img

@@ -143,4 +143,5 @@ class ExperimentConfig:
         if not self.methods:
             raise ValueError("methods is empty")
         for method in self.methods:
-            parse_method(method)
+            if method != "static_sweep":   # expands to static@w1 for every figure2_weights
+                parse_method(method)

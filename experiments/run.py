@@ -137,6 +137,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-dir", help="prepared dataset directory (override)")
     p.add_argument("--data-root", help="raw CK+/Oulu-CASIA tree, prepared into --data-dir when needed")
     p.add_argument("--profile", help="alias of --config")
+    p.add_argument("--expression-protocol", choices=("dataset", "oulu6"),
+                   help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
     p.add_argument("--pretrained", help="pretrained verification checkpoint (.keras), or 'none'")
     p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp)")
@@ -153,7 +155,8 @@ def _main(args: argparse.Namespace) -> int:
     config = ExperimentConfig.load(args.profile or args.config)
     changes = dict(dataset=args.dataset, data_dir=args.data_dir, data_root=args.data_root, strategy=args.strategy,
                    pretrained_checkpoint=args.pretrained, run_id=args.run_id, results_dir=args.results_dir,
-                   epochs=args.epochs, folds=args.folds, methods=args.methods)
+                   epochs=args.epochs, folds=args.folds, methods=args.methods,
+                   expression_protocol=args.expression_protocol)
     if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
         changes["data_dir"] = f"data/{args.dataset}"
     config = config.override(**changes)

@@ -162,9 +162,12 @@ class FoldRunner:
         labels = {"identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
                   "expression": rows["expression"].to_numpy().astype(np.int32)}
         order = np.random.default_rng(seed).permutation(len(rows))
-        dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}))
-        dataset = dataset.map(lambda x, y: (preprocess(tf.cast(x, tf.float32), c.image_size, True,
-                                                       DEFAULT_CROP_FRACTION, True, c.standardize, seed), y),
+        # stateless augmentation keyed by (epoch seed, position): identical in every process
+        keys = np.stack([np.full(len(rows), seed, np.int64), np.arange(len(rows), dtype=np.int64)], axis=1)
+        dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
+        dataset = dataset.map(lambda x, y, key: (preprocess(tf.cast(x, tf.float32), c.image_size, True,
+                                                            DEFAULT_CROP_FRACTION, True, c.standardize, None,
+                                                            stateless_seed=key), y),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 

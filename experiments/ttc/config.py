@@ -29,6 +29,7 @@ class TTCConfig:
     max_train: int | None = None   # celeba / cifar10 subsets
     max_val: int | None = None
     max_test: int | None = None
+    train_per_class: int | None = None   # digits only (few-shot training set)
     tasks: list[str] = field(default_factory=list)          # main experiment (Tables 4 / 5)
     # network (Sec. 4.1 architecture, filter counts scaled by width)
     width: float = 0.25
@@ -66,7 +67,8 @@ _DATASET_DEFAULTS: dict[str, dict] = {
         table3_groups=[["sideburns", "eyeglasses"], ["mustache", "goatee"]],
     ),
     "digits": dict(
-        size=16, width=0.5, steps_per_task=300, lr=2e-3,
+        size=16, width=0.25, steps_per_task=200, lr=2e-3, train_per_class=10, curve_every=5,
+        incremental_steps=300,
         tasks=["3.8", "5.9", "1.7", "4.6", "0.2"],
         removed_tasks=["1.7", "0.2"],
         incremental_task="4.6",

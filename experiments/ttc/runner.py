@@ -50,7 +50,7 @@ def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
     if config.dataset == "digits":
         from data_prep.ttc.digits import load_digits_tasks
 
-        return load_digits_tasks(size=config.size, seed=config.seed)
+        return load_digits_tasks(size=config.size, seed=config.seed, train_per_class=config.train_per_class)
     if config.dataset == "cifar10":
         from data_prep.ttc.cifar import load_cifar10_tasks
 

@@ -1,0 +1,140 @@
+"""The experiments harness end to end (tiny config), configs, and kill-and-resume."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import ExperimentConfig
+from experiments.methods import parse_method
+from experiments.run import expand_methods
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    """A 20-identity synthfaces set prepared once for this module."""
+    from data_prep.prepare import prepare_synthfaces
+
+    out = tmp_path_factory.mktemp("synthfaces-tiny")
+    prepare_synthfaces(out, num_identities=20, seed=0, image_size=32, progress=False)
+    return out
+
+
+def tiny_config(data_dir, results_dir, **changes) -> ExperimentConfig:
+    return ExperimentConfig.load("tiny").override(data_dir=str(data_dir), results_dir=str(results_dir), **changes)
+
+
+def test_config_round_trips_through_yaml_and_json(tmp_path):
+    config = ExperimentConfig.load("quick")
+    for suffix in (".yaml", ".json"):
+        config.save(tmp_path / f"c{suffix}")
+        assert ExperimentConfig.load(tmp_path / f"c{suffix}") == config
+
+
+def test_config_refuses_unknown_keys_and_methods(tmp_path):
+    (tmp_path / "bad.yaml").write_text("epochz: 3\n")
+    with pytest.raises(ValueError, match="unknown config keys"):
+        ExperimentConfig.load(tmp_path / "bad.yaml")
+    with pytest.raises(ValueError, match="unknown method"):
+        ExperimentConfig.load("tiny").override(methods=["dynamik"])
+    with pytest.raises(FileNotFoundError, match="bundled configs"):
+        ExperimentConfig.load("no-such-config")
+    with pytest.raises(ValueError, match="static weight"):
+        parse_method("static@1.5")
+
+
+def test_bundled_configs_load():
+    for path in (REPO / "experiments" / "configs").glob("*.yaml"):
+        assert ExperimentConfig.load(path).methods
+
+
+def test_static_sweep_expands_to_the_figure2_weights():
+    config = ExperimentConfig.load("figure2")
+    names = expand_methods(config)
+    assert names == [f"static@{w:.1f}" for w in np.round(np.arange(0, 1.01, 0.1), 1)]
+    assert parse_method("static@0.3").options == {"weights": [0.3, 0.7]}
+
+
+def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
+    from experiments.run import run_experiment
+
+    config = tiny_config(tiny_data, tmp_path, run_id="e2e", methods=["single_task_face", "static", "dynamic"])
+    run_dir = run_experiment(config, progress=False)
+    for name in ("config.yaml", "environment.json", "per_fold.csv", "table2.csv", "table3.csv", "results.md"):
+        assert (run_dir / name).is_file(), name
+    per_fold = pd.read_csv(run_dir / "per_fold.csv")
+    assert set(per_fold["method"]) == {"single_task_face", "static", "dynamic"}
+    assert set(per_fold["fold"]) == {0, 1}
+    assert per_fold["verification_accuracy"].between(0, 1).all()
+    assert (per_fold["threshold_protocol"] == "threshold from the other folds' pairs").all()
+    table2 = pd.read_csv(run_dir / "table2.csv")
+    assert list(table2["label"]) == ["Single-task (scratch)", "Static MTL", "Proposed dynamic MTL"]
+    assert table2.loc[table2["label"] == "Proposed dynamic MTL", "paper"].item() == 99.00
+    table3 = pd.read_csv(run_dir / "table3.csv")
+    assert "Single-task (scratch)" not in set(table3["label"])       # face single-task reports no expression
+    steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")
+    assert {"w_identity", "w_expression", "loss_identity", "loss_expression", "weight_loss",
+            "weight_grad_norm"} <= set(steps.columns)
+    assert len(steps) > 0 and np.allclose(steps["w_identity"] + steps["w_expression"], 1.0, atol=1e-5)
+    saved = ExperimentConfig.load(run_dir / "config.yaml")
+    assert saved.run_id == "e2e" and saved.methods == ["single_task_face", "static", "dynamic"]
+    env = json.loads((run_dir / "environment.json").read_text())
+    assert env["tensorflow"] and env["machine"]
+    assert "embedded synthfaces" in (run_dir / "results.md").read_text()
+    with pytest.raises(FileExistsError, match="--resume"):
+        run_experiment(config, progress=False)
+
+
+def test_missing_real_dataset_gives_a_clear_error(tmp_path):
+    from experiments.run import run_experiment
+
+    config = ExperimentConfig.load("tiny").override(dataset="ckplus", data_dir=str(tmp_path / "ck"),
+                                                    results_dir=str(tmp_path / "r"))
+    with pytest.raises(FileNotFoundError, match="DATA_ROOT"):
+        run_experiment(config, progress=False)
+
+
+def _cli(args, **kwargs):
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
+    return subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", *args], cwd=REPO, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_killed_run_resumes_to_the_same_results(tiny_data, tmp_path):
+    """SIGKILL in the middle of a fold's training, then --resume: same numbers as a clean run."""
+    common = ["--config", "tiny", "--data-dir", str(tiny_data), "--results-dir", str(tmp_path), "--epochs", "2",
+              "--methods", "dynamic", "--quiet"]
+    clean = _cli(common + ["--run-id", "clean"])
+    output, _ = clean.communicate(timeout=600)
+    assert clean.returncode == 0, output[-3000:]
+
+    killed = _cli(common + ["--run-id", "killed"])
+    run_dir = tmp_path / "synthfaces" / "killed"
+    target = run_dir / "checkpoints" / "dynamic_fold1.npz"
+    deadline = time.time() + 600
+    while not target.exists() and killed.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+    killed.send_signal(signal.SIGKILL)
+    killed.communicate(timeout=60)
+    assert not (run_dir / "per_fold.csv").exists(), "the run finished before it could be killed"
+
+    resumed = _cli(common + ["--run-id", "killed", "--resume"])
+    output, _ = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, output[-3000:]
+    a = pd.read_csv(tmp_path / "synthfaces" / "clean" / "per_fold.csv").drop(columns=["train_seconds"])
+    b = pd.read_csv(run_dir / "per_fold.csv").drop(columns=["train_seconds"])
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+    for name in ("table2.csv", "table3.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "synthfaces" / "clean" / name),
+                                      pd.read_csv(run_dir / name), check_exact=False, rtol=1e-6)
