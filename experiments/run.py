@@ -11,8 +11,10 @@ import pandas as pd
 
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
+from experiments.pretrain import DEFAULT_CHECKPOINT
 
-DEFAULT_PRETRAINED = Path("checkpoints/pretrained/synthfaces_small_cnn.keras")
+#: where `make pretrain` writes its checkpoint (used by `pretrained_checkpoint: auto`)
+DEFAULT_PRETRAINED = Path(DEFAULT_CHECKPOINT)
 
 
 def expand_methods(config: ExperimentConfig) -> list[str]:
@@ -43,15 +45,19 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     from tqdm.auto import tqdm
 
     from dynamic_mtl.distribute import make_strategy
-    from experiments import tables
     from experiments.data import ensure_prepared, load_prepared
     from experiments.environment import environment
-    from experiments.paper_numbers import paper_dataset
     from experiments.training import FoldRunner
 
     tf.get_logger().setLevel("ERROR")
+    strategy = make_strategy(config.strategy)
     run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(config.results_dir) / config.dataset / run_id
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is not None and resolver.task_type not in (None, "chief") and not (
+            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs):
+        # MultiWorkerMirroredStrategy: every worker trains; only the chief writes the run directory
+        run_dir = run_dir / "workers" / f"{resolver.task_type}-{resolver.task_id}"
     if run_dir.exists() and not resume and any((run_dir / "per_fold").glob("*.json")):
         raise FileExistsError(f"{run_dir} already holds results: pass --resume to continue it, "
                               "or choose another --run-id")
@@ -69,7 +75,6 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     methods = [parse_method(m) for m in expand_methods(config)]
     skipped = [m.name for m in methods if m.needs_pretrained and not pretrained]
     methods = [m for m in methods if m.name not in skipped]
-    strategy = make_strategy(config.strategy)
     env = environment()
     env.update(replicas=strategy.num_replicas_in_sync, pretrained_checkpoint=pretrained,
                skipped_methods=skipped)
