@@ -1,0 +1,143 @@
+"""Execute the figure notebooks (notebooks/figure*.ipynb) headless against run directories.
+
+Parameters are injected papermill-style: a cell tagged ``injected-parameters`` is inserted after
+the cell tagged ``parameters``. The kernel is pinned to this interpreter (``sys.executable``): a
+kernelspec for it is written to a temporary directory at run time, so a user-level ``python3``
+kernelspec pointing at another Python cannot hijack the run. Executed copies go to
+``<run_dir>/notebooks/<notebook>.ipynb``; the committed notebooks are never written.
+
+Usage (``make figures``)::
+
+    .venv/bin/python -m experiments.notebooks [--table2-run R] [--figure2-run R] [--figure7-run R]
+                                              [--dataset synthfaces] [--only figure4 figure7]
+
+A kind whose run is not given uses the latest finished run of that kind under
+``results/<dataset>/``; when there is none, the notebook runs the profile (quick, figure2 or
+figure7) first.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+
+#: figure -> (notebook file, kind of run it reads; see experiments.figures.KINDS)
+NOTEBOOKS = {
+    "figure4": ("figure4_dynamic_weights.ipynb", "table2"),
+    "figure5": ("figure5_task_losses.ipynb", "table2"),
+    "figure6": ("figure6_training_efficiency.ipynb", "table2"),
+    "figure2": ("figure2_static_sweep.ipynb", "figure2"),
+    "figure7": ("figure7_gradient_normalisation.ipynb", "figure7"),
+}
+_RESOLVED = re.compile(r"^run_dir: (.+)$", re.MULTILINE)
+
+
+def inject_parameters(nb, parameters: dict) -> None:
+    """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters``."""
+    import nbformat
+
+    index = next((k for k, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
+    if index is None:
+        raise ValueError("the notebook has no cell tagged 'parameters'")
+    source = "# Injected parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
+    cell = nbformat.v4.new_code_cell(source)
+    cell.metadata["tags"] = ["injected-parameters"]
+    nb.cells.insert(index + 1, cell)
+
+
+def kernel_manager(directory: str | Path):
+    """A KernelManager whose kernel is ``sys.executable -m ipykernel_launcher`` (spec written to ``directory``)."""
+    from ipykernel.kernelspec import write_kernel_spec
+    from jupyter_client.kernelspec import KernelSpecManager
+    from jupyter_client.manager import KernelManager
+
+    name = "dynamic-mtl-python"
+    write_kernel_spec(str(Path(directory) / name))
+    specs = KernelSpecManager(kernel_dirs=[str(directory)], ensure_native_kernel=False)
+    return KernelManager(kernel_name=name, kernel_spec_manager=specs)
+
+
+def execute(notebook: str | Path, parameters: dict, timeout: int | None = None):
+    """Executes ``notebook`` with ``parameters`` in memory; returns the executed NotebookNode."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(str(notebook), as_version=4)
+    inject_parameters(nb, parameters)
+    with tempfile.TemporaryDirectory(prefix="dynamic-mtl-kernel-") as tmp:
+        km = kernel_manager(tmp)
+        try:
+            NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
+        finally:
+            if km.has_kernel:
+                km.shutdown_kernel(now=True)
+    return nb
+
+
+def resolved_run_dir(nb) -> Path | None:
+    """The run directory the notebook printed (``run_dir: <path>``), if any."""
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            match = _RESOLVED.search(output.get("text", "")) if output.get("output_type") == "stream" else None
+            if match:
+                return Path(match.group(1).strip())
+    return None
+
+
+def run_figure(figure: str, run_dir: str | Path | None = None, dataset: str = "synthfaces",
+               results_dir: str | Path = "results", timeout: int | None = None, **parameters) -> tuple[Path, Path]:
+    """Executes one figure notebook; returns (run directory used, executed notebook path)."""
+    import nbformat
+
+    name, _ = NOTEBOOKS[figure]
+    params = {"run_dir": str(Path(run_dir).resolve()) if run_dir else None, "dataset": dataset,
+              "results_dir": str(Path(results_dir).resolve()), **parameters}
+    nb = execute(NOTEBOOK_DIR / name, params, timeout=timeout)
+    used = resolved_run_dir(nb)
+    if used is None:
+        raise RuntimeError(f"{name} did not print its run directory ('run_dir: <path>')")
+    out = used / "notebooks" / name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, str(out))
+    return used, out
+
+
+def run_figures(runs: dict[str, str | None] | None = None, figures: list[str] | None = None,
+                dataset: str = "synthfaces", results_dir: str | Path = "results",
+                timeout: int | None = None) -> dict[str, Path]:
+    """Executes the figure notebooks; ``runs`` maps a kind (table2, figure2, figure7) to its run dir.
+    Notebooks of the same kind share the run the first one resolved. Returns figure -> executed notebook."""
+    runs = dict(runs or {})
+    done = {}
+    for figure in figures or list(NOTEBOOKS):
+        kind = NOTEBOOKS[figure][1]
+        print(f"[figures] {figure}: {runs.get(kind) or f'latest {kind} run (trained first if none)'}", flush=True)
+        used, out = run_figure(figure, runs.get(kind), dataset, results_dir, timeout)
+        runs[kind] = str(used)
+        done[figure] = out
+        print(f"[figures] {figure}: {out} -> {used / 'figures' / figure}.png", flush=True)
+    return done
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="execute the figure notebooks headless (Figures 2, 4-7)")
+    parser.add_argument("--table2-run", help="run with naive_dynamic and dynamic step logs (Figures 4-6)")
+    parser.add_argument("--figure2-run", help="run with figure2.csv (a static_sweep run)")
+    parser.add_argument("--figure7-run", help="run with dynamic and dynamic_normalized step logs")
+    parser.add_argument("--dataset", default="synthfaces")
+    parser.add_argument("--results-dir", default="results")
+    parser.add_argument("--only", nargs="+", choices=sorted(NOTEBOOKS), help="only these figures")
+    parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default none)")
+    args = parser.parse_args(argv)
+    runs = {"table2": args.table2_run, "figure2": args.figure2_run, "figure7": args.figure7_run}
+    run_figures(runs, args.only, args.dataset, args.results_dir, args.timeout)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
