@@ -16,7 +16,7 @@ RESUME ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv install test test-fast lint reproduce-table2 reproduce-table3 reproduce-table4 \
-        reproduce-figure2 reproduce-figure7 prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain \
+        reproduce-figure2 reproduce-figure7 prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
         reproduce-ttc clean
 
 venv: $(STAMP)
@@ -50,6 +50,24 @@ prepare-ckplus: venv
 prepare-oulu: venv
 	@test -n "$(DATA_ROOT)" || { echo "usage: make prepare-oulu DATA_ROOT=/path/to/Oulu-CASIA [OUT=data/oulu]"; exit 2; }
 	$(PY) -m experiments.cli prepare oulu --root "$(DATA_ROOT)" --out $(or $(OUT),data/oulu)
+
+# Verification pretraining (docs/pretraining.md): the embedded synthfaces identity set (generated once),
+# single-task pretraining (resumable: reruns continue or just re-export), then eval-lfw on held-out pairs.
+PRETRAIN_DATA ?= data/synthfaces_identities
+PRETRAIN_OUT ?= checkpoints/pretrained/synthfaces_small_cnn
+PRETRAIN_CKPT ?= checkpoints/pretrained/synthfaces_small_cnn.keras
+PRETRAIN_ARGS ?= --backbone small_cnn --image-size 48 --batch-size 64 --epochs 4 --lr-decay-epochs 3
+
+pretrain: venv
+	@test -f $(PRETRAIN_DATA)/summary.json || $(PY) -m experiments.cli synthfaces-identities --out $(PRETRAIN_DATA) --quiet
+	$(PY) -m experiments.cli pretrain --data $(PRETRAIN_DATA)/train --aligned --out $(PRETRAIN_OUT) \
+		--export $(PRETRAIN_CKPT) --strategy $(STRATEGY) --resume $(PRETRAIN_ARGS)
+	$(PY) -m experiments.cli eval-lfw --pairs $(PRETRAIN_DATA)/pairs.txt --images $(PRETRAIN_DATA)/heldout \
+		--model $(PRETRAIN_CKPT)
+
+eval-lfw: venv
+	@test -n "$(PAIRS)" -a -n "$(IMAGES)" || { echo "usage: make eval-lfw PAIRS=pairs.txt IMAGES=DIR [MODEL=$(PRETRAIN_CKPT)] [FLIP=1]"; exit 2; }
+	$(PY) -m experiments.cli eval-lfw --pairs "$(PAIRS)" --images "$(IMAGES)" --model "$(or $(MODEL),$(PRETRAIN_CKPT))" $(if $(FLIP),--flip)
 
 # Experiments (experiments/configs/*.yaml). DATASET=ckplus|oulu needs DATA_ROOT (the raw
 # dataset) the first time; it is prepared into data/<dataset>. PROFILE=paper for the paper's
