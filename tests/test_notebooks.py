@@ -1,0 +1,118 @@
+"""The figure notebooks (Figures 2, 4-7) executed headless against a tiny run, and their helpers."""
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments import figures
+from experiments.notebooks import NOTEBOOK_DIR, NOTEBOOKS, inject_parameters, run_figures
+
+METHODS = ["naive_dynamic", "dynamic", "dynamic_normalized", "static@0.0", "static@0.5", "static@1.0"]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One fold, one epoch of every method the figures read, on a 20-identity synthfaces set."""
+    from data_prep.prepare import prepare_synthfaces
+    from experiments.config import ExperimentConfig
+    from experiments.run import run_experiment
+
+    root = tmp_path_factory.mktemp("figures")
+    prepare_synthfaces(root / "data", num_identities=20, image_size=32, progress=False)
+    config = ExperimentConfig.load("tiny").override(data_dir=str(root / "data"), results_dir=str(root / "results"),
+                                                    run_id="tiny", methods=METHODS, folds=[0], epochs=1)
+    return run_experiment(config, progress=False)
+
+
+@pytest.mark.slow
+def test_every_notebook_draws_its_figure(tiny_run):
+    committed = {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("figure*.ipynb")}
+    assert set(figures.run_kinds(tiny_run)) == {"table2", "figure2", "figure7"}
+    done = run_figures({"table2": tiny_run, "figure2": tiny_run, "figure7": tiny_run}, timeout=300)
+    assert set(done) == set(NOTEBOOKS)
+    for figure, executed in done.items():
+        assert executed == tiny_run / "notebooks" / NOTEBOOKS[figure][0]
+        for suffix in (".png", ".pdf"):
+            path = tiny_run / "figures" / f"{figure}{suffix}"
+            assert path.is_file() and path.stat().st_size > 1000, path
+        nb = nbformat.read(executed, as_version=4)
+        text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
+        assert f"kernel python: {sys.executable}" in text   # the kernel is this interpreter
+        assert f"run_dir: {tiny_run}" in text
+        assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+    assert {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("figure*.ipynb")} == committed
+
+
+def test_committed_notebooks_are_parameterised_and_cleared():
+    for name, _ in NOTEBOOKS.values():
+        nb = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+        code = [c for c in nb.cells if c.cell_type == "code"]
+        assert "parameters" in code[0].metadata.get("tags", []), name
+        assert "run_dir = None" in code[0].source
+        assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
+        assert any("paper" in c.source.lower() and "ours" in c.source.lower()
+                   for c in nb.cells if c.cell_type == "markdown"), name
+
+
+def test_inject_parameters_follows_the_parameters_cell():
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), nbformat.v4.new_code_cell("a = 1")])
+    nb.cells[1].metadata["tags"] = ["parameters"]
+    inject_parameters(nb, {"a": 2, "run_dir": "/r"})
+    assert nb.cells[2].source.splitlines()[1:] == ["a = 2", "run_dir = '/r'"]
+    assert nb.cells[2].metadata["tags"] == ["injected-parameters"]
+    with pytest.raises(ValueError, match="parameters"):
+        inject_parameters(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("")]), {})
+
+
+def _fake_run(path: Path, methods: list[str], figure2: bool = False) -> Path:
+    (path / "steps").mkdir(parents=True)
+    for m in methods:
+        (path / "steps" / f"{m}_fold0.csv").write_text("step\n1\n")
+    (path / "per_fold.csv").write_text("method\n")
+    if figure2:
+        (path / "figure2.csv").write_text("w1\n0.5\n")
+    return path
+
+
+def test_find_run_takes_the_latest_finished_run_of_each_kind(tmp_path):
+    base = tmp_path / "synthfaces"
+    old = _fake_run(base / "a", ["naive_dynamic", "dynamic"])
+    new = _fake_run(base / "b", ["naive_dynamic", "dynamic", "dynamic_normalized"], figure2=True)
+    os.utime(old / "per_fold.csv", (time.time() - 100, time.time() - 100))
+    _fake_run(base / "c", ["naive_dynamic", "dynamic"]).joinpath("per_fold.csv").unlink()   # unfinished
+    assert figures.run_kinds(new) == ["table2", "figure2", "figure7"]
+    assert figures.find_run("table2", tmp_path) == new
+    assert figures.find_run("figure7", tmp_path) == new
+    assert figures.find_run("figure2", tmp_path, "ckplus") is None
+    with pytest.raises(FileNotFoundError, match="not a finished figure7 run"):
+        figures.resolve_run(old, "figure7")
+    assert figures.resolve_run(old, "table2") == old
+
+
+def test_observations_follow_the_logged_values():
+    step = np.arange(1, 5)
+    proposed = pd.DataFrame({"step": step, "wall_time": step * 0.1, "w_identity": [0.9, 0.8, 0.3, 0.2],
+                             "w_expression": [0.1, 0.2, 0.7, 0.8], "loss_identity": [3.0, 2.0, 1.0, 0.5],
+                             "loss_expression": [1.0, 1.0, 1.5, 1.5], "weight_grad_norm": [1e-7, 1e-3, 1e-3, 1e-3],
+                             "logit_identity": [20.0, 1.0, 0.0, 0.0], "logit_expression": [0.0, 0.0, 1.0, 1.0]})
+    proposed["a_identity"], proposed["a_expression"] = np.exp(proposed.logit_identity), np.exp(proposed.logit_expression)
+    naive = proposed.assign(w_identity=0.1, w_expression=0.9)
+    obs = figures.weight_observations({"naive_dynamic": naive, "dynamic": proposed})
+    assert obs.loc["dynamic", "larger_loss_gets_larger_weight"] == 1.0
+    assert obs.loc["naive_dynamic", "larger_loss_gets_larger_weight"] == 0.5
+    assert obs.loc["naive_dynamic", "steps_w_identity_below_0.2"] == 1.0
+    grad = figures.gradient_observations({"dynamic": proposed, "dynamic_normalized": proposed})
+    assert grad.loc["dynamic", "steps_grad_below_1e-06"] == 0.25
+    assert grad.loc["dynamic", "max_a_raw"] == pytest.approx(np.exp(20))
+    assert grad.loc["dynamic_normalized", "max_a_softmax_input"] == pytest.approx(np.e)
+    sweep = pd.DataFrame({"w1": [0.0, 0.5, 1.0], "verification_accuracy": [80, 85, 90],
+                          "expression_accuracy": [70, 75, 60]})
+    s = figures.sweep_observations(sweep)
+    assert s.loc["verification", "best_w1"] == 1.0 and bool(s.loc["expression", "best_is_equal_weights"])
