@@ -116,3 +116,19 @@ def test_observations_follow_the_logged_values():
                           "expression_accuracy": [70, 75, 60]})
     s = figures.sweep_observations(sweep)
     assert s.loc["verification", "best_w1"] == 1.0 and bool(s.loc["expression", "best_is_equal_weights"])
+
+
+def test_resolve_run_runs_the_kinds_profile_when_no_run_exists(tmp_path, monkeypatch):
+    import experiments.run
+
+    seen = {}
+
+    def fake_run_experiment(config, progress=True):
+        seen.update(name=config.name, results_dir=config.results_dir, dataset=config.dataset, progress=progress)
+        return tmp_path / "made"
+
+    monkeypatch.setattr(experiments.run, "run_experiment", fake_run_experiment)
+    assert figures.resolve_run(None, "figure7", results_dir=tmp_path) == tmp_path / "made"
+    assert seen == {"name": "figure7", "results_dir": str(tmp_path), "dataset": "synthfaces", "progress": True}
+    figures.resolve_run(None, "table2", results_dir=tmp_path)
+    assert seen["name"] == "quick"
