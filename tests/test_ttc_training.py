@@ -116,9 +116,9 @@ def test_incremental_addition_freezes_old_subnets_bit_identically():
 def test_task_removal_retrains_only_connections():
     keras.utils.set_random_seed(2)
     x, y = _data(T=3)
-    model = TTCNetwork(3, task_names=["a", "b", "c"], width=0.2)
+    model = TTCNetwork(3, task_names=["a", "b", "c"], width=0.2, connection_kwargs=dict(initial_alpha=0.3))
     model.build((None, *SHAPE))
-    TurnTrainer(model, x, y, [0, 1, 2], settings=TrainSettings(batch_size=8)).train(6, progress=False)
+    model.connections[-1].set_alpha(np.random.default_rng(0).uniform(0.1, 0.9, (3, 3)))  # as if trained
     reduced = remove_tasks(model, ["b"], SHAPE)
     assert reduced.task_names == ["a", "c"]
     np.testing.assert_allclose(reduced.alpha_matrices(), model.alpha_matrices()[:, [0, 2]][:, :, [0, 2]])

@@ -21,6 +21,7 @@ def load_digits_tasks(
     fractions: tuple[float, float, float] = (0.5, 0.15, 0.35),
     seed: int = 0,
     pairs: tuple[tuple[int, int], ...] = DIGIT_TASKS,
+    train_per_class: int | None = None,
 ) -> TaskData:
     """Loads the digits, upsampled to ``size`` x ``size`` (bilinear), in [0, 1], one channel.
 
@@ -29,9 +30,13 @@ def load_digits_tasks(
         fractions: train / val / test fractions, stratified by digit.
         seed: split seed.
         pairs: the pair tasks.
+        train_per_class: keep only this many training images per digit (a few-shot regime; with all
+            ~90 per digit every model is at 99-100 %). Validation and test splits are unaffected.
     """
     if size < 1:
         raise ValueError(f"size must be >= 1, got {size}")
+    if train_per_class is not None and train_per_class < 1:
+        raise ValueError(f"train_per_class must be >= 1, got {train_per_class}")
     digits = load_digits()
     images = (digits.images / 16.0).astype(np.float32)
     if size != 8:
@@ -39,11 +44,16 @@ def load_digits_tasks(
     images = np.clip(images, 0.0, 1.0)[..., None]
     target = digits.target
     labels = pair_task_labels(target, pairs)
-    train, val, test = stratified_split(target, fractions, np.random.default_rng(seed))
+    rng = np.random.default_rng(seed)
+    train, val, test = stratified_split(target, fractions, rng)
+    if train_per_class is not None:
+        train = np.sort(np.concatenate([
+            rng.permutation(train[target[train] == d])[:train_per_class] for d in np.unique(target)
+        ]))
     return TaskData(
         name="digits",
         task_names=[f"{a}.{b}" for a, b in pairs],
         splits={k: (images[i], labels[i]) for k, i in (("train", train), ("val", val), ("test", test))},
         meta=dict(source="sklearn.datasets.load_digits (UCI optdigits test set, 1797 images)",
-                  pairs=[list(p) for p in pairs], size=size, seed=seed),
+                  pairs=[list(p) for p in pairs], size=size, seed=seed, train_per_class=train_per_class),
     )

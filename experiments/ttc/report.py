@@ -160,7 +160,7 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     fig_dir = run_dir / "figures"
     names = main["names"]
     sections = [f"# TTC run `{config.run_id}` on `{config.dataset}`\n",
-                f"Machine: {env['cpu_count']}-core CPU, GPUs: {env['gpus'] or 'none'}; TensorFlow {env['tensorflow']}, "
+                f"Machine: {env['machine']}; TensorFlow {env['tensorflow']}, "
                 f"Keras {env['keras']}. Wall time {timings['total']:.0f} s. Profile `{config.profile}`, "
                 f"{config.steps_per_task} turns per task, input {data.input_shape}, width x{config.width}.\n"]
     results: dict = dict(dataset=config.dataset, run_id=config.run_id, seconds=timings["total"])

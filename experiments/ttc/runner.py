@@ -13,10 +13,6 @@ Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
 from __future__ import annotations
 
 import json
-import os
-import platform
-import subprocess
-import sys
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -27,6 +23,7 @@ import pandas as pd
 import yaml
 
 from data_prep.ttc.common import TaskData
+from experiments.environment import environment
 from experiments.ttc.config import TTCConfig
 
 
@@ -86,27 +83,8 @@ def _columns(data: TaskData, names) -> list[int]:
 
 
 # --------------------------------------------------------------------------------------------------------
-# environment and bookkeeping
+# bookkeeping
 # --------------------------------------------------------------------------------------------------------
-def environment_info() -> dict:
-    import keras
-    import sklearn
-    import tensorflow as tf
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).resolve().parent).stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        commit = None
-    return dict(
-        python=sys.version.split()[0], platform=platform.platform(), machine=platform.machine(),
-        cpu_count=os.cpu_count(), gpus=[d.name for d in tf.config.list_physical_devices("GPU")],
-        tensorflow=tf.__version__, keras=keras.__version__, numpy=np.__version__, pandas=pd.__version__,
-        scikit_learn=sklearn.__version__, git_commit=commit,
-        started=datetime.now().isoformat(timespec="seconds"),
-    )
-
-
 class _Timer:
     def __init__(self):
         self.seconds: dict[str, float] = {}
@@ -366,7 +344,7 @@ def run(config: TTCConfig, progress: bool = True) -> Path:
         data = load_task_data(config, progress=progress)
     _columns(data, _needed_tasks(config))
     run_dir = make_run_dir(config)
-    env = environment_info()
+    env = dict(environment(), started=datetime.now().isoformat(timespec="seconds"))
     (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
     data.summary().to_csv(run_dir / "data_summary.csv", index=False)
     _write_config(config, run_dir)

@@ -1,0 +1,70 @@
+"""``dynamic-mtl ttc``: a tiny end-to-end run writes its tables, alphas and figures; the notebook draws
+from it; bad input gets a clear error."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.cli import build_parser, main
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ttc")
+    argv = ["ttc", "--dataset", "digits", "--quick", "--out", str(out), "--run-id", "tiny", "--no-progress",
+            "--steps-per-task", "4"]
+    assert main(argv) == 0
+    return out / "digits" / "tiny"
+
+
+@pytest.mark.slow
+def test_cli_writes_tables_alphas_and_figures(tiny_run):
+    for name in ("config.json", "config.yaml", "environment.json", "table_main.csv", "table_main.md",
+                 "table6_alpha_change.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
+                 "results.json", "alphas.npz", "alphas_dmt_layer6.csv", "dmt.keras", "data_summary.csv"):
+        assert (tiny_run / name).is_file(), name
+    table = pd.read_csv(tiny_run / "table_main.csv")
+    assert list(table.task) == ["3.8", "5.9", "4.6", "mean"]
+    assert {"paper ST", "paper DMT", "ours ST", "ours MT", "ours DMT", "ours CrossStitch"} <= set(table.columns)
+    assert table["paper DMT"].iloc[0] == 91.2  # airplane.ship, by position
+    assert table[["ours ST", "ours MT", "ours DMT"]].iloc[:3].apply(lambda c: c.between(0, 100)).all().all()
+    alphas = np.load(tiny_run / "alphas.npz")
+    assert alphas["dmt"].shape == (6, 3, 3) and alphas["history_alphas"].shape[1:] == (6, 3, 3)
+    config = json.loads((tiny_run / "config.json").read_text())
+    assert config["dataset"] == "digits" and config["steps_per_task"] == 4 and config["run_id"] == "tiny"
+    results = json.loads((tiny_run / "results.json").read_text())
+    assert results["removal"]["subnets_bit_identical"] is True
+    summary = json.loads((tiny_run / "incremental_summary.json").read_text())
+    assert summary["old_subnets_bit_identical"] is True and summary["old_task_logit_max_change"] == 0.0
+    assert (tiny_run.parent / "LATEST").read_text().strip() == "tiny"
+    for fig in ("alpha_matrices_dmt.png", "alpha_history.png", "alpha_by_layer.png", "incremental_curve.png"):
+        assert (tiny_run / "figures" / fig).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_notebook_draws_from_the_run(tiny_run):
+    from experiments.ttc.notebook import execute_notebook
+
+    executed = execute_notebook(tiny_run)
+    assert executed.is_file()
+    for name in ("nb_figure4_alpha_history", "nb_figure5_alpha_by_layer", "nb_alpha_matrices_dmt",
+                 "nb_figure6_incremental"):
+        png = tiny_run / "figures" / f"{name}.png"
+        assert png.is_file() and png.stat().st_size > 1000, name
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert (tiny_run / "figures" / f"{name}.pdf").is_file()
+
+
+def test_cli_clear_errors(tmp_path, capsys):
+    assert main(["ttc", "--dataset", "cifar10", "--out", str(tmp_path)]) == 2
+    assert "--data-root is required" in capsys.readouterr().err
+    assert main(["ttc", "--dataset", "cifar10", "--data-root", str(tmp_path / "none"), "--out", str(tmp_path)]) == 2
+    assert "no CIFAR-10 python batches" in capsys.readouterr().err
+    assert main(["ttc", "--dataset", "celeba", "--data-root", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert "not a CelebA root" in capsys.readouterr().err
+    assert not (tmp_path / "celeba").exists()  # no half-made run directory
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["ttc", "--dataset", "mnist", "--out", str(tmp_path)])
