@@ -56,7 +56,7 @@ prepare-oulu: venv
 PRETRAIN_DATA ?= data/synthfaces_identities
 PRETRAIN_OUT ?= checkpoints/pretrained/synthfaces_small_cnn
 PRETRAIN_CKPT ?= checkpoints/pretrained/synthfaces_small_cnn.keras
-PRETRAIN_ARGS ?= --backbone small_cnn --image-size 48 --batch-size 64 --epochs 4 --lr-decay-epochs 3
+PRETRAIN_ARGS ?= --backbone small_cnn --width 16 --image-size 48 --batch-size 64 --epochs 8 --lr-decay-epochs 6
 
 pretrain: venv
 	@test -f $(PRETRAIN_DATA)/summary.json || $(PY) -m experiments.cli synthfaces-identities --out $(PRETRAIN_DATA) --quiet

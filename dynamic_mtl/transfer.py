@@ -34,13 +34,18 @@ FACE_PREFIX, EXPRESSION_PREFIX = "face_", "expression_"
 def build_single_task_network(num_identities: int, backbone: str = "inception_resnet_v1_reduced",
                               image_size: int = 160, channels: int = 3, embedding_size: int | None = 128,
                               dropout_rate: float = 0.5, weight_decay: float = 5e-5,
-                              synchronized_batchnorm: bool = False,
+                              synchronized_batchnorm: bool = False, backbone_options: dict | None = None,
                               name: str = "face_verification_network") -> keras.Model:
-    """Trunk + BRANCH 1 with the multi-task network's layer names; outputs ``shared``, ``embedding``, ``identity_logits``."""
+    """Trunk + BRANCH 1 with the multi-task network's layer names; outputs ``shared``, ``embedding``, ``identity_logits``.
+
+    Arguments as :func:`dynamic_mtl.builders.build_face_expression_network` (``backbone_options``, e.g.
+    ``{"width": 16}`` for ``small_cnn``, must match the multi-task model the weights are transferred to).
+    """
     full = build_face_expression_network(num_identities, 2, backbone=backbone, image_size=image_size,
                                          channels=channels, embedding_size=embedding_size, expression_hidden=0,
                                          dropout_rate=dropout_rate, weight_decay=weight_decay,
-                                         synchronized_batchnorm=synchronized_batchnorm)
+                                         synchronized_batchnorm=synchronized_batchnorm,
+                                         backbone_options=backbone_options)
     return keras.Model(full.input, {k: full.output[k] for k in SINGLE_TASK_OUTPUTS}, name=name)
 
 

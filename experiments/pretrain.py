@@ -33,6 +33,8 @@ def register(subparsers) -> None:
     p.add_argument("--align-image-size", type=int, default=182, help="MTCNN crop size (default 182, authors')")
     p.add_argument("--align-workers", type=int, default=1, help="MTCNN processes (default 1)")
     p.add_argument("--backbone", choices=("small_cnn", "inception_resnet_v1_reduced"), default="small_cnn")
+    p.add_argument("--width", type=int, default=None,
+                   help="small_cnn width (backbone option; the quick profile uses 16, default 32)")
     p.add_argument("--image-size", type=int, default=None,
                    help="network input size (default 48 for small_cnn, 160 for inception_resnet_v1_reduced)")
     p.add_argument("--standardize", choices=("prewhiten", "unit", "none"), default="prewhiten")
@@ -111,6 +113,7 @@ def _pretrain(a: argparse.Namespace) -> int:
         cfg = PretrainConfig(
             data=a.data, out=a.out, aligned=a.aligned, aligned_dir=a.aligned_dir,
             align_image_size=a.align_image_size, align_workers=a.align_workers, backbone=a.backbone,
+            backbone_options={"width": a.width} if a.width else {},
             image_size=a.image_size, standardize=a.standardize, crop_fraction=a.crop_fraction, flip=a.flip,
             embedding_size=a.embedding_size or None, dropout_rate=a.dropout, weight_decay=a.weight_decay,
             center_loss_weight=a.center_loss_weight, optimizer=a.optimizer, learning_rate=a.learning_rate,

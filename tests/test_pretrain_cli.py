@@ -105,3 +105,28 @@ def test_resume_matches_an_uninterrupted_run(identity_set, tmp_path, capsys):
     ha, hb = (pd.read_csv(tmp_path / d / "history.csv") for d in ("straight", "cut"))
     assert ha["epoch"].tolist() == hb["epoch"].tolist() == [1, 2]
     np.testing.assert_array_equal(ha["loss"].to_numpy(), hb["loss"].to_numpy())
+
+
+@pytest.mark.slow
+def test_mirrored_two_cpu_replicas_match_one_device(identity_set, tmp_path):
+    """--strategy mirrored on 2 logical CPUs (sync batch norm, no dropout) = one device, up to round-off."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["pretrain", "--data", str(identity_set / "train"), "--aligned", "--epochs", "2", "--dropout", "0",
+              "--sync-batchnorm", "--verify", "none", *TINY]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    run = subprocess.run([sys.executable, "-m", "experiments.cli", *common, "--out", str(tmp_path / "mirrored"),
+                          "--strategy", "mirrored", "--logical-cpus", "2"], capture_output=True, text=True, env=env,
+                         timeout=600)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads((tmp_path / "mirrored" / "summary.json").read_text())["replicas"] == 2
+    assert main(common + ["--out", str(tmp_path / "single")]) == 0
+    a, b, start = (_network_weights(tmp_path / run / "checkpoints" / f"epoch_00{e}.keras")
+                   for run, e in (("single", 2), ("mirrored", 2), ("single", 1)))
+    keys = [k for k in a if k.startswith(("layers/", "center_loss/"))]
+    assert keys and a.keys() == b.keys()
+    moved = np.sqrt(sum(float(np.sum((a[k] - start[k]) ** 2)) for k in keys))
+    diff = np.sqrt(sum(float(np.sum((a[k] - b[k]) ** 2)) for k in keys))
+    assert moved > 1e-3 and diff < 1e-3 * moved, (diff, moved)

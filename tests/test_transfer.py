@@ -23,6 +23,7 @@ def _pretrained(tmp_path, backbone="small_cnn", image_size=24, classes=7, embedd
     net = build_single_task_network(classes, backbone=backbone, image_size=image_size,
                                     embedding_size=embedding_size, **kw)
     _randomise(net)
+    tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / f"{backbone}.keras"
     net.save(path)
     return net, path
@@ -102,6 +103,13 @@ def test_mismatches_raise_clear_errors(tmp_path):
         load_pretrained(other, path)
     report = load_pretrained(other, path, strict=False)
     assert "face_bottleneck" in dict(report.skipped) and "trunk_stage1_conv" in report.copied
+    _, narrow = _pretrained(tmp_path / "w8", backbone_options={"width": 8})
+    with pytest.raises(ValueError, match="trunk_stage1_conv: shape mismatch"):
+        load_pretrained(dm.build_face_expression_model(5, 4, backbone="small_cnn", image_size=24, embedding_size=16),
+                        narrow)
+    report = load_pretrained(dm.build_face_expression_model(5, 4, backbone="small_cnn", image_size=24,
+                                                            embedding_size=16, backbone_options={"width": 8}), narrow)
+    assert "trunk_stage1_conv" in report.copied
     with pytest.raises(FileNotFoundError, match="make pretrain"):
         load_pretrained(other, tmp_path / "missing.keras")
 

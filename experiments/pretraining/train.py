@@ -52,6 +52,7 @@ class PretrainConfig:
     align_margin: float = 44.0
     align_workers: int = 1
     backbone: str = "small_cnn"
+    backbone_options: dict[str, Any] = field(default_factory=dict)   # e.g. {"width": 16} (small_cnn)
     image_size: int | None = None          # None: DEFAULT_IMAGE_SIZE[backbone]
     standardize: str = "prewhiten"
     crop_fraction: float = DEFAULT_CROP_FRACTION
@@ -84,6 +85,8 @@ class PretrainConfig:
         from dynamic_mtl.backbones import get_backbone
 
         spec = get_backbone(self.backbone)
+        if self.backbone_options and self.backbone != "small_cnn":
+            raise ValueError(f"backbone options {self.backbone_options} apply to small_cnn only")
         if self.image_size is None:
             self.image_size = DEFAULT_IMAGE_SIZE[self.backbone]
         if self.image_size < spec.min_image_size:
@@ -175,7 +178,8 @@ def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
     network = build_single_task_network(num_identities, backbone=cfg.backbone, image_size=cfg.image_size,
                                         embedding_size=cfg.embedding_size, dropout_rate=cfg.dropout_rate,
                                         weight_decay=cfg.weight_decay,
-                                        synchronized_batchnorm=cfg.synchronized_batchnorm)
+                                        synchronized_batchnorm=cfg.synchronized_batchnorm,
+                                        backbone_options=cfg.backbone_options)
     model = SingleTaskFaceModel(network, center_loss_weight=cfg.center_loss_weight,
                                 center_update_rate=cfg.center_update_rate, name="single_task_face_model")
     model.compile(make_optimizer(cfg, steps))
@@ -184,7 +188,8 @@ def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
 
 def network_metadata(cfg: PretrainConfig, num_identities: int, epochs_trained: int) -> dict[str, Any]:
     """The sidecar JSON of an exported network: what eval-lfw and the harness need to preprocess alike."""
-    return {"format": "dynamic_mtl.pretrained_network/1", "backbone": cfg.backbone, "image_size": cfg.image_size,
+    return {"format": "dynamic_mtl.pretrained_network/1", "backbone": cfg.backbone,
+            "backbone_options": cfg.backbone_options, "image_size": cfg.image_size,
             "standardize": cfg.standardize, "crop_fraction": cfg.crop_fraction, "channels": 3,
             "embedding_size": cfg.embedding_size, "dropout_rate": cfg.dropout_rate,
             "weight_decay": cfg.weight_decay, "num_identities": num_identities, "epochs_trained": epochs_trained,
