@@ -264,31 +264,44 @@ def plot_efficiency(runs: dict[str, pd.DataFrame], window: int = 1, title: str =
 def plot_gradient_normalisation(before: pd.DataFrame, after: pd.DataFrame, title: str = "") -> "matplotlib.figure.Figure":
     """Figure 7: (a) weight-unit gradient norm and (b) a_i without the normalisation; (c), (d) with it.
 
-    (d) shows a_i as the softmax sees it (exp of the normalised batch-mean logits), with the raw
-    exp(f_i) dashed.
+    Gradient panels share a log axis; exact zeros (a vanished gradient) are drawn at a floor a decade
+    below the smallest non-zero norm, marked in the legend. (d) shows a_i as the softmax sees it
+    (exp of the normalised batch-mean logits), with the raw exp(f_i) dashed.
     """
     plt = _plt()
     fig, axes = plt.subplots(2, 2, figsize=(10.5, 6.4), sharex="col")
-    panels = [(before, "before normalisation", s) for s in ("grad", "a")] + \
-             [(after, "after normalisation", s) for s in ("grad", "a")]
-    for ax, (s, when, what), letter in zip(axes.ravel(), panels, "abcd"):
-        if what == "grad":
-            ax.plot(s["step"], s["weight_grad_norm"], color="k", lw=1.0)
-            ax.set_ylabel("||grad psi||")
-        else:
-            shown = normalised_a(s) if s is after else s
-            for task in TASKS:
-                ax.plot(s["step"], shown[f"a_{task}"], color=TASK_COLOR[task], lw=1.2,
-                        label=f"a: {TASK_LABEL[task].split(' (')[0]}")
-                if s is after:
-                    ax.plot(s["step"], s[f"a_{task}"], color=TASK_COLOR[task], lw=0.8, ls="--", alpha=0.6,
-                            label=f"raw exp(f): {TASK_LABEL[task].split(' (')[0]}")
-            ax.set_ylabel("a_i = exp(f_i)")
+    grads = pd.concat([before["weight_grad_norm"], after["weight_grad_norm"]])
+    nonzero = grads[grads > 0]
+    floor = float(nonzero.min()) / 10 if len(nonzero) else 1e-12
+    panels = [(before, False, "before"), (after, True, "after")]
+    for row, (s, normalised, when) in enumerate(panels):
+        ax = axes[row][0]
+        g = s["weight_grad_norm"]
+        ax.plot(s["step"], g.clip(lower=floor), color="k", lw=1.0, label="||grad psi||")
+        zeros = g <= 0
+        if zeros.any():
+            ax.plot(s["step"][zeros], np.full(int(zeros.sum()), floor), "v", color="tab:orange", ms=3,
+                    label=f"exactly 0 ({100 * zeros.mean():.0f}% of steps), drawn at {floor:.1g}")
             ax.legend(fontsize=7, loc="best")
-        positive = s["weight_grad_norm"] if what == "grad" else s[[f"a_{t}" for t in TASKS]].stack()
-        if (positive > 0).all() and positive.max() / max(positive.min(), 1e-300) > 50:
+        ax.set_yscale("log")
+        ax.set_ylim(floor / 2, max(float(grads.max()), floor * 10) * 2)
+        ax.set_ylabel("||grad psi||")
+        ax.set_title(f"({'ac'[row]}) gradient {when} normalisation", fontsize=10)
+        ax = axes[row][1]
+        shown = normalised_a(s) if normalised else s
+        for task in TASKS:
+            name = TASK_LABEL[task].split(" (")[0]
+            ax.plot(s["step"], shown[f"a_{task}"], color=TASK_COLOR[task], lw=1.2, label=f"a: {name}")
+            if normalised:
+                ax.plot(s["step"], s[f"a_{task}"], color=TASK_COLOR[task], lw=0.8, ls="--", alpha=0.6,
+                        label=f"raw exp(f): {name}")
+        values = pd.concat([s[f"a_{t}"] for t in TASKS] + [shown[f"a_{t}"] for t in TASKS])
+        if (values > 0).all() and values.max() / values.min() > 50:
             ax.set_yscale("log")
-        ax.set_title(f"({letter}) {'gradient' if what == 'grad' else 'a_i'} {when}", fontsize=10)
+        ax.set_ylabel("a_i = exp(f_i)")
+        ax.legend(fontsize=7, loc="best")
+        ax.set_title(f"({'bd'[row]}) a_i {when} normalisation", fontsize=10)
+    for ax in axes.ravel():
         ax.grid(alpha=0.3)
     for ax in axes[-1]:
         ax.set_xlabel("training step")
