@@ -291,7 +291,12 @@ def load_pretrained(target_network_or_model, checkpoint_path: str | Path, expres
                             f"model {tuple(target.input.shape[1:])} (weights do not depend on the image size "
                             "after global pooling, but the features were learnt at the checkpoint's size)")
     if not report.copied:
-        raise ValueError(f"{checkpoint_path}: no layer of the checkpoint matches the model by name and shape "
+        if set(src) & set(tgt) - {"identity_logits", "face_bottleneck"}:
+            detail = "; ".join(f"{n}: {why}" for n, why in report.skipped[:4])
+            raise ValueError(f"{checkpoint_path}: the layers match the model by name but not by shape ({detail}; ...). "
+                             "Build the model with the pretraining network options (backbone_options such as the "
+                             "small_cnn width, embedding_size, channels): see the checkpoint's .json sidecar.")
+        raise ValueError(f"{checkpoint_path}: no layer of the checkpoint matches the model by name "
                          f"(different backbone?). Checkpoint layers: {sorted(src)[:8]}..., "
                          f"model layers: {sorted(tgt)[:8]}...")
     if strict:

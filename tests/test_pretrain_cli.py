@@ -115,7 +115,7 @@ def test_mirrored_two_cpu_replicas_match_one_device(identity_set, tmp_path):
     import sys
 
     common = ["pretrain", "--data", str(identity_set / "train"), "--aligned", "--epochs", "2", "--dropout", "0",
-              "--sync-batchnorm", "--verify", "none", *TINY]
+              "--sync-batchnorm", *TINY]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     run = subprocess.run([sys.executable, "-m", "experiments.cli", *common, "--out", str(tmp_path / "mirrored"),
                           "--strategy", "mirrored", "--logical-cpus", "2"], capture_output=True, text=True, env=env,

@@ -104,7 +104,7 @@ def test_mismatches_raise_clear_errors(tmp_path):
     report = load_pretrained(other, path, strict=False)
     assert "face_bottleneck" in dict(report.skipped) and "trunk_stage1_conv" in report.copied
     _, narrow = _pretrained(tmp_path / "w8", backbone_options={"width": 8})
-    with pytest.raises(ValueError, match="trunk_stage1_conv: shape mismatch"):
+    with pytest.raises(ValueError, match="by name but not by shape.*trunk_stage1_conv: shape mismatch"):
         load_pretrained(dm.build_face_expression_model(5, 4, backbone="small_cnn", image_size=24, embedding_size=16),
                         narrow)
     report = load_pretrained(dm.build_face_expression_model(5, 4, backbone="small_cnn", image_size=24,
@@ -124,5 +124,5 @@ def test_inception_transfer_and_backbone_mismatch(tmp_path):
     assert ("expression_block8_final_up", "face_block8_final_up") in report.from_face
     assert "mixed_7a_b2c_conv" in report.copied
     small = dm.build_face_expression_model(3, 6, backbone="small_cnn", image_size=75, embedding_size=32)
-    with pytest.raises(ValueError, match="no layer of the checkpoint matches"):
+    with pytest.raises(ValueError, match="no layer of the checkpoint matches the model by name"):
         load_pretrained(small, path)
