@@ -101,7 +101,7 @@ class TrainSettings:
 
     batch_size: int = 32
     lr: float = 1e-3
-    alpha_lr: float = 1e-2
+    alpha_lr: float = 0.1  # with 1e-2 the alphas barely leave their initial value in a few hundred turns
     resample: bool = True
 
 

@@ -24,6 +24,8 @@ def register(subparsers) -> None:
     p.add_argument("--steps-per-task", type=int, default=None, help="training turns per task")
     p.add_argument("--width", type=float, default=None, help="multiplier of the paper's filter counts")
     p.add_argument("--size", type=int, default=None, help="input side in pixels")
+    p.add_argument("--lr", type=float, default=None, help="Adam learning rate of the weights")
+    p.add_argument("--alpha-lr", type=float, default=None, help="Adam learning rate of the betas / stitch weights")
     p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=main)
@@ -36,6 +38,7 @@ def main(args: argparse.Namespace) -> int:
         config = resolve_config(
             args.dataset, args.out, quick=args.quick, data_root=args.data_root, run_id=args.run_id,
             seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
+            lr=args.lr, alpha_lr=args.alpha_lr,
             table3_groups=[] if args.no_table3 else None,
         )
     except ValueError as err:

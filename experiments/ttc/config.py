@@ -37,7 +37,7 @@ class TTCConfig:
     # optimisation (not given by the paper)
     batch_size: int = 32
     lr: float = 3e-3
-    alpha_lr: float = 1e-2
+    alpha_lr: float = 0.1
     steps_per_task: int = 300
     resample: bool = True
     history_every: int = 100       # alpha snapshots during DMT training (Figure 4)
@@ -46,12 +46,12 @@ class TTCConfig:
     removal_steps_per_task: int = 60
     # incremental addition (Sec. 4.4, Figure 6)
     incremental_task: str = ""
-    incremental_steps: int = 600
+    incremental_steps: int = 500
     curve_every: int = 25
     error_threshold: float = 0.1
     # Table 3 (two-task groups, imbalanced vs resampled); empty = skipped
     table3_groups: list[list[str]] = field(default_factory=list)
-    table3_steps_per_task: int = 200
+    table3_steps_per_task: int = 150
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

@@ -140,9 +140,11 @@ def groundtruth_frames(alphas: np.ndarray, phi: np.ndarray, names) -> tuple[pd.D
         others = [j for j in range(T) if j != i]
         top_alpha = max(others, key=lambda j: last[i, j])
         top_phi = max(others, key=lambda j: abs(phi[i, j]))
+        has_partner = abs(phi[i, top_phi]) >= RELATED_PHI
         partners.append(dict(task=name, top_alpha_partner=names[top_alpha], alpha=round(float(last[i, top_alpha]), 3),
-                             top_phi_partner=names[top_phi], abs_phi=round(float(abs(phi[i, top_phi])), 3),
-                             match=top_alpha == top_phi))
+                             top_phi_partner=names[top_phi] if has_partner else "(none related)",
+                             abs_phi=round(float(abs(phi[i, top_phi])), 3),
+                             match=(top_alpha == top_phi) if has_partner else "n/a"))
     return pd.DataFrame(rows), pd.DataFrame(partners)
 
 
@@ -214,7 +216,8 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
         results["groundtruth"] = dict(
             spearman_mean_layers=round(float(mean_row.spearman_alpha_vs_abs_phi), 3),
             spearman_last_layer=round(float(gt.iloc[-2].spearman_alpha_vs_abs_phi), 3),
-            partner_matches=int(partners["match"].sum()), tasks=len(names))
+            partner_matches=sum(bool(m) for m in partners["match"] if not isinstance(m, str)),
+            tasks_with_related_partner=sum(not isinstance(m, str) for m in partners["match"]))
 
     # removal (Table 4 last row, Table 6)
     t6, long, acc = removal_frames(config.dataset, removal, names)
