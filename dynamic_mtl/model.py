@@ -37,6 +37,13 @@ def _replica_context():
     return context, (context.num_replicas_in_sync if context is not None else 1)
 
 
+def _multi_worker(strategy) -> bool:
+    """A MultiWorkerMirroredStrategy spanning more than one worker (TF_CONFIG cluster)."""
+    in_multi_worker_mode = getattr(getattr(strategy, "extended", None), "_in_multi_worker_mode", None)
+    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode is not None
+            and bool(in_multi_worker_mode()))
+
+
 def _global_norm(gradients):
     return tf.linalg.global_norm([g for g in gradients if g is not None]) if gradients else tf.constant(0.0)
 
@@ -257,6 +264,8 @@ class DynamicMultiTaskModel(keras.Model):
 
         The network tape differentiates the network objective w.r.t. ``network_variables``;
         the weight tape differentiates the weighting objective w.r.t. ``weighting_variables``.
+        Under mixed precision the network gradients are those of the loss-scaled objective
+        (``optimizer.scale_loss``), as the ``LossScaleOptimizer`` expects.
         """
         _, replicas = _replica_context()
         network_vars = self.network_variables
@@ -272,6 +281,10 @@ class DynamicMultiTaskModel(keras.Model):
                 lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas)
             regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
             network_surrogate = network_surrogate + regularization / replicas
+            # Mixed precision: the network optimizer is a LossScaleOptimizer, which unscales the
+            # gradients it gets, so differentiate the scaled objective (identity otherwise).
+            # The weighting objective (L3) is float32 and never scaled.
+            network_target = self._scale_network_loss(network_surrogate)
             grad_norms = None
             if needs_norms:  # GradNorm's g_i, constants of its objective: not recorded
                 grad_norms = self._task_gradient_norms(network_tape, stats["loss_parts"])
@@ -283,7 +296,7 @@ class DynamicMultiTaskModel(keras.Model):
 
         zero = tf.UnconnectedGradients.ZERO
         # Keras variables' `.value` is the tf.Variable: tapes need its TF dtype for zero gradients.
-        network_gradients = network_tape.gradient(network_surrogate, [v.value for v in network_vars],
+        network_gradients = network_tape.gradient(network_target, [v.value for v in network_vars],
                                                   unconnected_gradients=zero)
         weight_gradients = (weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars],
                                                  unconnected_gradients=zero)
@@ -299,6 +312,11 @@ class DynamicMultiTaskModel(keras.Model):
             weight_loss=tf.stop_gradient(weight_value) if weight_value is not None else tf.constant(0.0),
             weight_logits=stats.get("logits", tf.zeros((self._n_tasks,))),
         )
+
+    def _scale_network_loss(self, loss):
+        """``optimizer.scale_loss`` (the loss scale under mixed precision), or ``loss`` before compile."""
+        optimizer = getattr(self, "optimizer", None)
+        return optimizer.scale_loss(loss) if optimizer is not None else loss
 
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -343,7 +361,12 @@ class DynamicMultiTaskModel(keras.Model):
             self._trackers[f"loss_{task.name}"].update_state(result.task_losses[i])
             self._trackers[f"w_{task.name}"].update_state(result.task_weights[i])
             self._trackers[f"acc_{task.name}"].update_state(y[task.name], result.outputs[task.logits])
-        return {name: tracker.result() for name, tracker in self._trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self._trackers.items()}
+        if _multi_worker(self.distribute_strategy):
+            # Keras reduces step logs with strategy.reduce(MEAN, axis=0) under multi-worker
+            # MultiWorkerMirroredStrategy, which needs an axis (keras-team/keras#20585).
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def test_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
@@ -403,6 +426,15 @@ class DynamicMultiTaskModel(keras.Model):
         config["network_optimizer"] = keras.optimizers.deserialize(config["network_optimizer"])
         config["weight_optimizer"] = keras.optimizers.deserialize(config["weight_optimizer"])
         self.compile(**config)
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        # Under a tf.distribute strategy Keras first all-reduces one input batch to build the model
+        # symbolically; under MultiWorkerMirroredStrategy that reduce fails (keras-team/keras#20585).
+        # This model is built at construction and compile() builds both optimizers: nothing to build.
+        if (self.compiled and self.optimizer is not None and self.optimizer.built
+                and getattr(self, "_compile_metrics", None) is None and getattr(self, "_compile_loss", None) is None):
+            return
+        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history)."""

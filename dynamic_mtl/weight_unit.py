@@ -65,8 +65,9 @@ class DynamicWeightUnit(keras.layers.Layer):
             initializer=keras.initializers.TruncatedNormal(stddev=self.init_stddev)
             if self.init_stddev > 0
             else "zeros",
+            autocast=False,  # read in float32 even inside a mixed_float16 model's call
         )
-        self.bias = self.add_weight(name="bias", shape=(self.num_tasks,), initializer="zeros")
+        self.bias = self.add_weight(name="bias", shape=(self.num_tasks,), initializer="zeros", autocast=False)
 
     def compute_logits(self, z):
         """``f_i(Z)`` of Eq. 6 (before any logit normalisation)."""
