@@ -165,8 +165,7 @@ class _Lab:
         x, y = self.data.splits[split]
         return evaluate(model, x, y, _columns(self.data, names))
 
-    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None,
-                   callback=None, every: int = 0):
+    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None):
         """Trains one model (ST: one net per task) and returns (per-task test accuracy, last model)."""
         if kind == "ST":
             accs, model = [], None
@@ -177,9 +176,8 @@ class _Lab:
                 accs.append(self.evaluate(model, [name])[0])
             return np.asarray(accs), model
         model = self.build(kind, names)
-        trainer = self.trainer(model, names, resample=resample)
-        trainer.train(steps_per_task * len(names), callback=callback, every=every, desc=kind,
-                      progress=self.progress)
+        self.trainer(model, names, resample=resample).train(steps_per_task * len(names), desc=kind,
+                                                            progress=self.progress)
         return self.evaluate(model, names), model
 
 
@@ -215,29 +213,32 @@ def run_removal(lab: _Lab, dmt, timer: _Timer) -> dict:
 
     c = lab.config
     kept = [t for t in dmt.task_names if t not in c.removed_tasks]
-    before_alpha = dmt.alpha_matrices()
     before_acc = lab.evaluate(dmt, dmt.task_names)
     with timer("removal"):
         reduced = remove_tasks(dmt, c.removed_tasks, lab.input_shape)
-        frozen = {v.path: np.array(v.numpy()) for layer_list in reduced.subnet_layers for layer in layer_list
-                  for v in layer.weights}
+        subnet_layers = [layer for t in range(reduced.num_tasks) for layer in reduced.task_layers(t)]
+        frozen = _snapshot(subnet_layers)
         no_retrain_acc = lab.evaluate(reduced, kept)
         alpha_start = reduced.alpha_matrices()
         lab.trainer(reduced, kept).train(c.removal_steps_per_task * len(kept), desc="removal",
                                          progress=lab.progress)
         after_acc = lab.evaluate(reduced, kept)
-    alpha_after = reduced.alpha_matrices()
-    subnets_unchanged = all(
-        np.array_equal(frozen[v.path], v.numpy()) for layer_list in reduced.subnet_layers
-        for layer in layer_list for v in layer.weights
-    )
     keep_idx = [dmt.task_names.index(t) for t in kept]
     return dict(
         kept=kept, removed=list(c.removed_tasks),
         acc_before=before_acc[keep_idx], acc_no_retrain=no_retrain_acc, acc_after=after_acc,
-        alpha_before=before_alpha[:, keep_idx][:, :, keep_idx], alpha_start=alpha_start, alpha_after=alpha_after,
-        subnets_unchanged=bool(subnets_unchanged),
+        alpha_start=alpha_start, alpha_after=reduced.alpha_matrices(),
+        subnets_unchanged=_unchanged(frozen, subnet_layers),
     )
+
+
+def _snapshot(layers) -> list[np.ndarray]:
+    return [np.array(v.numpy()) for layer in layers for v in layer.weights]
+
+
+def _unchanged(snapshot: list[np.ndarray], layers) -> bool:
+    """Whether every weight of ``layers`` is bit-identical to ``snapshot``."""
+    return all(np.array_equal(a, b) for a, b in zip(snapshot, _snapshot(layers), strict=True))
 
 
 def _steps_to(curve: pd.DataFrame, column: str, threshold: float) -> int | None:
@@ -261,16 +262,15 @@ def run_incremental(lab: _Lab, timer: _Timer) -> dict:
     base_old_logits = _logits(base, lab.data.splits["test"][0])
     with timer("incremental/add"):
         grown = add_task(base, new, lab.input_shape)
-        frozen = {v.path: np.array(v.numpy()) for t in range(len(old)) for layer in grown.task_layers(t)
-                  for v in layer.weights}
+        old_layers = [layer for t in range(len(old)) for layer in grown.task_layers(t)]
+        frozen = _snapshot(old_layers)
         inc_curve = _curve(lab, grown, [*old, new], train_column=len(old), x_val=x_val, y_val=y_val)
     with timer("incremental/alone"):
         alone = lab.build("ST", [new])
         alone_curve = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
     curve = pd.DataFrame(dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve],
                               alone=[e for _, e in alone_curve]))
-    unchanged = all(np.array_equal(frozen[v.path], v.numpy()) for t in range(len(old))
-                    for layer in grown.task_layers(t) for v in layer.weights)
+    unchanged = _unchanged(frozen, old_layers)
     old_logit_change = float(np.abs(_logits(grown, lab.data.splits["test"][0])[:, : len(old)] - base_old_logits).max())
     x_test, y_test = lab.data.splits["test"]
     thr = c.error_threshold
