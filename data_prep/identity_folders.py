@@ -241,28 +241,48 @@ def align_identity_folders(root: str | os.PathLike, aligned_dir: str | os.PathLi
                            batch_size: int = 16, progress: bool = True) -> pd.DataFrame:
     """MTCNN-align every image of ``root/<identity>/`` into ``aligned_dir/<identity>/<stem>.png``.
 
-    Uses :func:`data_prep.mtcnn_align.align_files` (resumable: a rerun skips what is done). Returns
-    the aligner's rejects (path relative to ``root``, identity, reason, detail) for the scan report.
+    Uses :func:`data_prep.mtcnn_align.align_files` (resumable: a rerun skips what is done; its log is
+    ``<aligned_dir>_align_log/``). Returns the rejects (path relative to ``root``, identity, reason,
+    detail): the aligner's (``unreadable``, ``no_face``, ...) and the entries that are not images in
+    identity folders, for the scan report.
     """
     from .mtcnn_align import AlignConfig, align_files
 
     root_p, out_p = Path(root), Path(aligned_dir)
     if not root_p.is_dir():
         raise LayoutError(f"dataset folder not found: {describe_dir(root_p)}")
-    items = []
-    for folder in sorted(p for p in root_p.iterdir() if p.is_dir() and not p.name.startswith(".")):
-        for f in sorted(folder.iterdir()):
-            if f.is_file() and not f.name.startswith(".") and f.suffix.lower() in IMAGE_SUFFIXES + (".webp",):
-                items.append((str(f), f"{folder.name}/{f.stem}.png"))
+    items, skipped = [], []
+    for entry in sorted(root_p.iterdir()):
+        if entry.name.startswith("."):
+            continue
+        if not entry.is_dir():
+            skipped.append({"path": entry.name, "identity": "", "reason": "outside_identity_folder",
+                            "detail": "files must sit in ROOT/<identity>/"})
+            continue
+        for f in sorted(entry.iterdir()):
+            rel = f"{entry.name}/{f.name}"
+            if f.name.startswith("."):
+                continue
+            if f.is_dir():
+                skipped.append({"path": rel, "identity": entry.name, "reason": "nested_folder",
+                                "detail": "sub-folders of an identity folder are not read"})
+            elif f.suffix.lower() in IMAGE_SUFFIXES + (".webp",):
+                items.append((str(f), f"{entry.name}/{f.stem}.png"))
+            else:
+                skipped.append({"path": rel, "identity": entry.name, "reason": "not_an_image",
+                                "detail": f"suffix {f.suffix or '(none)'}"})
     if not items:
         raise LayoutError(f"no images in {root_p}/<identity>/: {describe_dir(root_p)}")
     log_dir = out_p.parent / f"{out_p.name}_align_log"
     cfg = AlignConfig(image_size=image_size, margin=margin, min_confidence=min_confidence, batch_size=batch_size)
     align_files(items, out_p, cfg, workers=workers, progress=progress, log_dir=log_dir)
+    columns = ["path", "identity", "reason", "detail"]
     rej_csv = log_dir / "rejects.csv"
-    if not rej_csv.is_file() or rej_csv.stat().st_size == 0:
-        return pd.DataFrame(columns=["path", "identity", "reason", "detail"])
-    rej = pd.read_csv(rej_csv, dtype=str, keep_default_na=False)
-    rel = [os.path.relpath(s, root_p) for s in rej["source"]]
-    return pd.DataFrame({"path": rel, "identity": [Path(r).parts[0] for r in rel],
-                         "reason": rej["reason"], "detail": rej["detail"]})
+    aligner = pd.DataFrame(columns=columns)
+    if rej_csv.is_file() and rej_csv.stat().st_size:
+        rej = pd.read_csv(rej_csv, dtype=str, keep_default_na=False)
+        rej = rej[rej["source"].isin({src for src, _ in items})]
+        rel = [os.path.relpath(s, root_p) for s in rej["source"]]
+        aligner = pd.DataFrame({"path": rel, "identity": [Path(r).parts[0] for r in rel],
+                                "reason": rej["reason"].tolist(), "detail": rej["detail"].tolist()})
+    return pd.concat([aligner, pd.DataFrame(skipped, columns=columns)], ignore_index=True)

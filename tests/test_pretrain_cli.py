@@ -130,3 +130,19 @@ def test_mirrored_two_cpu_replicas_match_one_device(identity_set, tmp_path):
     moved = np.sqrt(sum(float(np.sum((a[k] - start[k]) ** 2)) for k in keys))
     diff = np.sqrt(sum(float(np.sum((a[k] - b[k]) ** 2)) for k in keys))
     assert moved > 1e-3 and diff < 1e-3 * moved, (diff, moved)
+
+
+def test_embedded_identity_set_layout_and_heldout_pairs(identity_set):
+    """Pairs name only held-out identities, never a pretraining one; every named image exists."""
+    from data_prep.lfw_pairs import read_pairs, resolve_pair_images
+
+    train = {p.name for p in (identity_set / "train").iterdir()}
+    heldout = {p.name for p in (identity_set / "heldout").iterdir()}
+    assert len(heldout) == 20 and not train & heldout
+    parsed = read_pairs(identity_set / "pairs.txt")
+    names = set(parsed.pairs["name_a"]) | set(parsed.pairs["name_b"])
+    assert names <= heldout
+    _, missing = resolve_pair_images(parsed, identity_set / "heldout")
+    assert missing == []
+    summary = json.loads((identity_set / "summary.json").read_text())
+    assert summary["config"]["seed"] == 1000 and summary["pairs"]["total"] == 40

@@ -137,6 +137,13 @@ def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bo
                                  strict=cfg.strict and align_rejects is None)
     if align_rejects is not None and len(align_rejects):
         scan.rejects = pd.concat([align_rejects, scan.rejects], ignore_index=True)
+        raw_ids = {p.name for p in Path(cfg.data).iterdir() if p.is_dir() and not p.name.startswith(".")}
+        accounted = set(scan.images["identity"]) | set(scan.rejects.loc[scan.rejects["reason"].isin(
+            ["too_few_images", "empty_identity"]), "identity"])
+        lost = sorted(raw_ids - accounted)
+        scan.rejects = pd.concat([scan.rejects, pd.DataFrame(
+            {"path": lost, "identity": lost, "reason": "empty_identity",
+             "detail": "every image of this identity was rejected by the aligner"})], ignore_index=True)
         if cfg.strict:
             raise PretrainError(f"--strict: {len(align_rejects)} images rejected by the aligner "
                                 f"({dict(align_rejects['reason'].value_counts())})")
