@@ -113,5 +113,9 @@ reproduce-ttc: venv
 	  $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; \
 	done
 
+# Benchmarks (docs/performance.md): benchmarks/results/<date>-<host>.md + .csv. BENCH_QUICK=1: reduced run.
+bench: venv
+	$(PY) -m benchmarks.run
+
 clean:
 	rm -rf build dist *.egg-info .pytest_cache

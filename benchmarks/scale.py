@@ -1,0 +1,145 @@
+"""Item 5a: MirroredStrategy on 1, 2 and 4 logical CPU devices: throughput and equal results.
+
+TensorFlow fixes its logical devices when it initialises, and strategies of different sizes
+in one process collide on collective group keys, so every configuration runs in its own
+process (``python -m benchmarks.scale child --devices N``), which splits the CPU into N
+logical devices first. The parent runs the configurations in rounds, in a rotating order,
+so the three are interleaved in time; the global batch is the same for all (the strategy
+splits it).
+
+Each child first trains ``steps`` steps from the same initial weights on the same batches
+(SGD, synchronised batch norm, no dropout, as ``tests/mirrored_equivalence.py``) and saves
+the weights (first round only), then times ``timed_steps`` more steps. The weights of 2 and 4
+devices are compared with 1 device. Logical CPU devices share the machine's cores: the
+throughput shows the cost of replication here, not a speed-up (on GPUs each replica has its
+own device).
+
+    python -m benchmarks.scale
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.common import ROOT, child_env, emit, quick_mode, row, tiny_mode
+
+DEVICE_COUNTS = (1, 2, 4)
+
+
+def sizes() -> dict:
+    tiny, quick = tiny_mode(), quick_mode()
+    return dict(image_size=24 if tiny else 48, global_batch=8 if tiny else 32, steps=2 if tiny else 4,
+                timed_steps=2 if tiny else 6 if quick else 8, rounds=1 if tiny else 2 if quick else 3)
+
+
+def child(devices: int, workdir: Path, weighting: str, save: bool) -> None:
+    import dynamic_mtl as dm
+
+    dm.use_logical_cpus(devices)
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from benchmarks.train_step import StepTimer
+
+    s = sizes()
+
+    def build():
+        keras.utils.set_random_seed(0)
+        return dm.build_face_expression_model(
+            10, 7, backbone="small_cnn", image_size=s["image_size"], weighting=weighting, dropout_rate=0.0,
+            embedding_size=16, center_loss_weight=0.1, synchronized_batchnorm=True)
+
+    rng = np.random.default_rng(0)
+    n = s["global_batch"] * s["steps"]
+    x = rng.normal(size=(n, s["image_size"], s["image_size"], 3)).astype("float32")
+    y = {"identity": rng.integers(0, 10, n).astype("int32"), "expression": rng.integers(0, 7, n).astype("int32")}
+    gb = s["global_batch"]
+    train_data = tf.data.Dataset.from_tensor_slices((x, y)).batch(gb)
+    timing_data = tf.data.Dataset.from_tensors((x[:gb], {k: v[:gb] for k, v in y.items()})).repeat()
+
+    initial = build().get_weights()
+    strategy = tf.distribute.MirroredStrategy(devices=[f"/cpu:{i}" for i in range(devices)])
+    with strategy.scope():
+        model = build()
+        model.set_weights(initial)
+        model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                      weight_optimizer=dm.default_weight_optimizer(), jit_compile=False)
+    model.fit(train_data, epochs=1, verbose=0)
+    if save:
+        trainable = {v.path for v in model.trainable_variables}
+        picked = [(w0, v.numpy()) for w0, v in zip(initial, model.weights) if v.path in trainable]
+        np.savez(workdir / f"weights_{devices}.npz", *[w for _, w in picked])
+        np.savez(workdir / "initial.npz", *[w0 for w0, _ in picked])
+    timer = StepTimer()
+    model.fit(timing_data, epochs=1, steps_per_epoch=2, verbose=0)  # trace the timing path
+    model.fit(timing_data, epochs=1, steps_per_epoch=s["timed_steps"], verbose=0, callbacks=[timer])
+    print("SCALE_JSON " + json.dumps({"devices": devices, "replicas": strategy.num_replicas_in_sync,
+                                      "step_seconds": timer.steps}), flush=True)
+
+
+def run_child(devices: int, workdir: Path, weighting: str, save: bool) -> dict:
+    import subprocess
+
+    cmd = [sys.executable, "-m", "benchmarks.scale", "child", "--devices", str(devices), "--workdir", str(workdir),
+           "--weighting", weighting] + (["--save"] if save else [])
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT), env=child_env(), timeout=1800)
+    for line in out.stdout.splitlines():
+        if line.startswith("SCALE_JSON "):
+            return json.loads(line[len("SCALE_JSON "):])
+    raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
+
+
+def bench(weighting: str = "dynamic") -> list[dict]:
+    import numpy as np
+
+    s = sizes()
+    workdir = Path(tempfile.mkdtemp(prefix="bench_scale_"))
+    times = {n: [] for n in DEVICE_COUNTS}
+    replicas = {}
+    for r in range(s["rounds"]):
+        k = r % len(DEVICE_COUNTS)
+        for n in DEVICE_COUNTS[k:] + DEVICE_COUNTS[:k]:
+            result = run_child(n, workdir, weighting, save=(r == 0))
+            replicas[n] = result["replicas"]
+            times[n].append(statistics.median(result["step_seconds"]))
+    load = lambda f: np.concatenate([np.ravel(a) for a in np.load(f).values()])  # noqa: E731
+    w0, w1 = load(workdir / "initial.npz"), load(workdir / "weights_1.npz")
+    movement = float(np.linalg.norm(w1 - w0))
+    section = (f"MirroredStrategy on logical CPUs (small_cnn {s['image_size']} px, global batch {s['global_batch']}, "
+               f"weighting={weighting}, one process per configuration)")
+    rows = []
+    for n in DEVICE_COUNTS:
+        rows.append(row(section, f"{n} device(s)", "throughput", "images/s",
+                        [s["global_batch"] / t for t in times[n]], note=f"{replicas[n]} replica(s)"))
+        if n > 1:
+            rows.append(row(section, f"{n} device(s)", "step time / 1 device", "ratio",
+                            [t / b for t, b in zip(times[n], times[1])]))
+            diff = load(workdir / f"weights_{n}.npz") - w1
+            rows.append(row(section, f"{n} device(s)", f"weight difference vs 1 device after {s['steps']} steps",
+                            "relative", value=float(np.linalg.norm(diff)) / movement, target="< 1e-3",
+                            note="||w_n - w_1|| / ||w_1 - w_0||"))
+    return rows
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", nargs="?", default="bench", choices=("bench", "child"))
+    p.add_argument("--devices", type=int, default=1)
+    p.add_argument("--workdir", default=None)
+    p.add_argument("--weighting", default="dynamic")
+    p.add_argument("--save", action="store_true")
+    a = p.parse_args(argv)
+    if a.mode == "child":
+        child(a.devices, Path(a.workdir), a.weighting, a.save)
+    else:
+        emit(bench(a.weighting))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
