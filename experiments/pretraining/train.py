@@ -215,131 +215,18 @@ def export_network(model, meta: dict, path: str | Path) -> Path:
 
 
 # ------------------------------------------------------------------------------------------- callbacks
-def tensorboard_callback(log_dir: Path):
-    """``keras.callbacks.TensorBoard`` (epoch scalars) when the tensorboard package is installed, else
-    :class:`EpochScalarSummaries`, which writes the same ``train/epoch_<metric>`` scalars with TF's core
-    summary ops (tensorflow-cpu >= 2.21 no longer pulls in tensorboard; the files read the same)."""
-    import keras
+def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, initial_epoch: int) -> list:
+    from experiments.pretraining.callbacks import EpochCheckpointer, EpochSeeds, TqdmProgress, tensorboard_callback
 
-    try:
-        import tensorboard  # noqa: F401
-    except ImportError:
-        return EpochScalarSummaries(log_dir)
-    return keras.callbacks.TensorBoard(log_dir=str(log_dir), update_freq="epoch", write_graph=False)
+    def export(model, epoch: int) -> None:
+        export_network(model, network_metadata(cfg, num_identities, epoch), out / "network.keras")
 
-
-def _make_scalar_summaries():
-    import keras
-
-    class _EpochScalarSummaries(keras.callbacks.Callback):
-        def __init__(self, log_dir):
-            super().__init__()
-            self.log_dir = Path(log_dir)
-            self._writer = None
-
-        def on_epoch_end(self, epoch, logs=None):
-            import tensorflow as tf
-            from tensorflow.core.framework import summary_pb2
-
-            if self._writer is None:
-                self._writer = tf.summary.create_file_writer(str(self.log_dir / "train"))
-            meta = summary_pb2.SummaryMetadata()
-            meta.plugin_data.plugin_name = "scalars"
-            values = dict(logs or {})
-            values["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
-            with self._writer.as_default():
-                for key, value in values.items():
-                    tf.summary.write(f"epoch_{key}", tf.constant(float(value), tf.float32), step=epoch,
-                                     metadata=meta.SerializeToString())
-            self._writer.flush()
-
-        def on_train_end(self, logs=None):
-            if self._writer is not None:
-                self._writer.close()
-                self._writer = None
-
-    return _EpochScalarSummaries
-
-
-def EpochScalarSummaries(log_dir):  # noqa: N802  (a class, created lazily so keras is imported late)
-    """Epoch scalars for TensorBoard (``log_dir/train``, tags ``epoch_<metric>``) without the tensorboard package."""
-    return _make_scalar_summaries()(log_dir)
-
-
-def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, initial_epoch: int):
-    import keras
-    from tqdm.auto import tqdm
-
-    class EpochSeeds(keras.callbacks.Callback):
-        """Reset every dropout seed generator from (seed, epoch): Keras does not checkpoint them."""
-
-        def on_epoch_begin(self, epoch, logs=None):
-            states = sorted((v for v in self.model.variables if "seed_generator_state" in v.path),
-                            key=lambda v: v.path)
-            for i, v in enumerate(states):
-                s = np.random.SeedSequence([cfg.seed, 5, epoch, i]).generate_state(1, np.uint32)[0]
-                v.assign(np.array([int(s), 0], dtype=v.dtype))
-
-    class Checkpointer(keras.callbacks.Callback):
-        """Every epoch: the full training state, the exported network, history.csv, then state.json."""
-
-        def on_train_begin(self, logs=None):
-            self._start = time.perf_counter()
-            self._epoch_start = self._start
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self._epoch_start = time.perf_counter()
-
-        def on_epoch_end(self, epoch, logs=None):
-            seconds = time.perf_counter() - self._epoch_start
-            ckpt_dir = out / "checkpoints"
-            ckpt_dir.mkdir(parents=True, exist_ok=True)
-            name = f"epoch_{epoch + 1:03d}.keras"
-            tmp = ckpt_dir / f".{name}.tmp.keras"
-            self.model.save(tmp)
-            tmp.replace(ckpt_dir / name)
-            export_network(self.model, network_metadata(cfg, num_identities, epoch + 1), out / "network.keras")
-            lr = self.model.optimizer.learning_rate
-            row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-                   "learning_rate": float(np.asarray(lr)), "seconds": round(seconds, 2),
-                   "images_per_second": round(steps * cfg.batch_size / max(seconds, 1e-9), 1)}
-            hist = out / "history.csv"
-            pd.DataFrame([row]).to_csv(hist, mode="a", header=not hist.exists(), index=False)
-            state = {"epoch": epoch + 1, "checkpoint": f"checkpoints/{name}", "epochs": cfg.epochs}
-            (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
-            (out / "state.json.tmp").replace(out / "state.json")
-            kept = sorted(ckpt_dir.glob("epoch_*.keras"))
-            for old in kept[:-cfg.keep_checkpoints]:
-                old.unlink()
-            if cfg.stop_after_epochs and epoch + 1 - initial_epoch >= cfg.stop_after_epochs:
-                self.model.stop_training = True
-
-    class Progress(keras.callbacks.Callback):
-        """One tqdm bar over all remaining steps (ETA for the whole run), loss/accuracy as postfix."""
-
-        def on_train_begin(self, logs=None):
-            self.bar = tqdm(total=(cfg.epochs - initial_epoch) * steps, desc="pretrain", unit="step",
-                            dynamic_ncols=True, mininterval=2.0)
-
-        def on_epoch_begin(self, epoch, logs=None):
-            self.bar.set_description(f"pretrain epoch {epoch + 1}/{cfg.epochs}")
-
-        def on_train_batch_end(self, batch, logs=None):
-            self.bar.update(1)
-            if logs and batch % 20 == 19:
-                self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", acc=f"{float(logs['accuracy']):.3f}",
-                                     refresh=False)
-
-        def on_epoch_end(self, epoch, logs=None):
-            tqdm.write(f"epoch {epoch + 1}/{cfg.epochs}: " + ", ".join(f"{k} {float(v):.4f}"
-                                                                       for k, v in (logs or {}).items()))
-
-        def on_train_end(self, logs=None):
-            self.bar.close()
-
-    callbacks = [EpochSeeds(), Checkpointer(), tensorboard_callback(out / "tensorboard")]
+    callbacks = [EpochSeeds(cfg.seed),
+                 EpochCheckpointer(out, export, steps, cfg.batch_size, cfg.epochs, cfg.keep_checkpoints,
+                                   initial_epoch, cfg.stop_after_epochs),
+                 tensorboard_callback(out / "tensorboard")]
     if cfg.progress == "tqdm":
-        callbacks.append(Progress())
+        callbacks.append(TqdmProgress((cfg.epochs - initial_epoch) * steps, cfg.epochs))
     return callbacks
 
 
