@@ -137,19 +137,22 @@ def loss_observations(runs: dict[str, pd.DataFrame], tail: float = 0.1) -> pd.Da
 
 
 def efficiency_observations(runs: dict[str, pd.DataFrame], tail: float = 0.1) -> pd.DataFrame:
-    """Per task and method: steps and seconds until the (smoothed) loss first reaches the worst
-    method's final level, the area under the loss curve per step, and the final loss."""
+    """Per task and method: steps and seconds until the smoothed loss first reaches the halfway level
+    between the common start (mean first smoothed loss) and the best method's final loss (NaN: never),
+    the mean loss, and the final (last ``tail`` of the steps) smoothed loss."""
     window = max(1, min(len(s) for s in runs.values()) // 20)
     rows = []
     for task in TASKS:
         col = f"loss_{task}"
         curves = {m: smooth(s[col], window) for m, s in runs.items()}
         finals = {m: c.iloc[-max(1, int(round(len(c) * tail))):].mean() for m, c in curves.items()}
-        target = max(finals.values())
+        start = float(np.mean([c.iloc[0] for c in curves.values()]))
+        best = min(finals.values())
+        target = start - 0.5 * (start - best) if start > best else best
         for method, s in runs.items():
             reached = np.flatnonzero(curves[method].to_numpy() <= target)
             k = reached[0] if len(reached) else None
-            rows.append({"task": task, "method": method, "target_loss": target,
+            rows.append({"task": task, "method": method, "start_loss": start, "target_loss": target,
                          "steps_to_target": int(s["step"].iloc[k]) if k is not None else np.nan,
                          "seconds_to_target": float(s["wall_time"].iloc[k]) if k is not None else np.nan,
                          "mean_loss": s[col].mean(), "final_loss": finals[method],
