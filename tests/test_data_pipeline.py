@@ -23,7 +23,7 @@ def tiny(tmp_path_factory):
         img = rng.integers(0, 255, (40, 40, 3), dtype=np.uint8)
         img[:, :, 0] = i * 20  # encodes the row index in the red channel
         if i == 4:
-            img = img[:, :, 0]  # grayscale file
+            img = img[:, :, 1]  # grayscale file (random, not constant: prewhiten needs a spread)
         cv2.imwrite(str(root / rel), img)
         rows.append({"path": rel, "subject": subj, "expression": -1 if i == 8 else i % 4})
     return root, pd.DataFrame(rows)
