@@ -67,8 +67,8 @@ _DATASET_DEFAULTS: dict[str, dict] = {
         table3_groups=[["sideburns", "eyeglasses"], ["mustache", "goatee"]],
     ),
     "digits": dict(
-        size=16, width=0.25, steps_per_task=200, lr=2e-3, train_per_class=10, curve_every=5,
-        incremental_steps=300,
+        size=16, width=0.25, steps_per_task=150, lr=2e-3, train_per_class=10, curve_every=5,
+        incremental_steps=200,
         tasks=["3.8", "5.9", "1.7", "4.6", "0.2"],
         removed_tasks=["1.7", "0.2"],
         incremental_task="4.6",
