@@ -64,6 +64,7 @@ def _snapshot(layers):
     return [np.array(v.numpy()) for layer in layers for v in layer.weights]
 
 
+@pytest.mark.slow
 def test_turn_trainer_updates_weights_and_alphas():
     keras.utils.set_random_seed(0)
     x, y = _data()
@@ -80,6 +81,7 @@ def test_turn_trainer_updates_weights_and_alphas():
     assert evaluate(model, x, y, [0, 1, 2]).shape == (3,)
 
 
+@pytest.mark.slow
 def test_incremental_addition_freezes_old_subnets_bit_identically():
     keras.utils.set_random_seed(1)
     x, y = _data(T=3)
