@@ -27,6 +27,8 @@ from dynamic_mtl.layers import L2Normalize, ScaledResidual  # noqa: E402
 from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy  # noqa: E402
 from dynamic_mtl.model import DEFAULT_WEIGHT_OPTIMIZER, DynamicMultiTaskModel, StepResult  # noqa: E402
 from dynamic_mtl.tasks import TaskSpec  # noqa: E402
+from dynamic_mtl.transfer import load_pretrained  # noqa: E402
+from dynamic_mtl.ttc import CrossStitchUnit, TaskTransferConnection, TTCNetwork  # noqa: E402
 from dynamic_mtl.weight_unit import DynamicWeightUnit  # noqa: E402
 from dynamic_mtl.weighting import (  # noqa: E402
     WEIGHTINGS,
@@ -57,5 +59,5 @@ __all__ = [
     "DynamicMultiTaskModel", "StepResult", "TaskSpec", "DynamicWeightUnit", "WEIGHTINGS",
     "WeightingStrategy", "StaticWeighting", "NaiveDynamicWeighting", "DynamicWeighting",
     "UncertaintyWeighting", "GradNormWeighting", "DynamicWeightAverageWeighting", "get_weighting",
-    "default_weight_optimizer",
+    "default_weight_optimizer", "load_pretrained", "TaskTransferConnection", "TTCNetwork", "CrossStitchUnit",
 ]
