@@ -90,11 +90,29 @@ class _ArchitectureMixin:
         self._scaled_fc = _scaled(self.fc_units, self.width)
         self._num_hidden = len(self.filters) + 1
 
-    def _architecture_config(self) -> dict:
-        return dict(
+    def _extra_config(self) -> dict:
+        """Constructor arguments beyond the architecture's (per subclass)."""
+        return {}
+
+    def get_config(self) -> dict:
+        config = super().get_config()
+        config.update(
             num_tasks=self.num_tasks, task_names=list(self.task_names), width=self.width,
             filters=list(self.filters), kernels=list(self.kernels), fc_units=self.fc_units,
+            **self._extra_config(),
         )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+    @staticmethod
+    def _image_shape(input_shape) -> tuple:
+        shape = tuple(input_shape)
+        if len(shape) != 4 or any(d is None for d in shape[1:]):
+            raise ValueError(f"expected an image batch shape (B, H, W, C) with static H, W, C; got {shape}")
+        return shape
 
     def task_index(self, task: str | int) -> int:
         if isinstance(task, (int, np.integer)):
@@ -145,9 +163,7 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
     def build(self, input_shape):
         if isinstance(input_shape, (list, tuple)) and input_shape and isinstance(input_shape[0], (list, tuple)):
             input_shape = input_shape[0]
-        shape = tuple(input_shape)
-        if len(shape) != 4 or any(d is None for d in shape[1:]):
-            raise ValueError(f"expected an image batch shape (B, H, W, C) with static H, W, C; got {shape}")
+        shape = self._image_shape(input_shape)
         # Building by tracing a one-sample forward pass in inference mode (no statistics change).
         self._forward([ops.zeros((1,) + shape[1:])] * self.num_tasks, training=False)
         self.built = True
@@ -197,15 +213,8 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
         for c in self.connections:
             c.set_task_trainable(t, bool(trainable if connections is None else connections))
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(self._architecture_config())
-        config.update(connectivity=self.connectivity, connection_kwargs=self.connection_kwargs)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def _extra_config(self) -> dict:
+        return dict(connectivity=self.connectivity, connection_kwargs=self.connection_kwargs)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
@@ -260,9 +269,7 @@ class SharedTrunkNetwork(_ArchitectureMixin, keras.Model):
         self.head = keras.layers.Dense(self.num_tasks, name="heads")
 
     def build(self, input_shape):
-        shape = tuple(input_shape)
-        if len(shape) != 4 or any(d is None for d in shape[1:]):
-            raise ValueError(f"expected an image batch shape (B, H, W, C) with static H, W, C; got {shape}")
+        shape = self._image_shape(input_shape)
         self.call(ops.zeros((1,) + shape[1:]), training=False)
         self.built = True
 
@@ -272,15 +279,8 @@ class SharedTrunkNetwork(_ArchitectureMixin, keras.Model):
             x = self.norms[l](self.trunk.layer(l, x), training=training)
         return self.head(x)
 
-    def get_config(self) -> dict:
-        config = super().get_config()
-        config.update(self._architecture_config())
-        config.update(bn_momentum=self.bn_momentum)
-        return config
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
+    def _extra_config(self) -> dict:
+        return dict(bn_momentum=self.bn_momentum)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
