@@ -60,35 +60,35 @@ def plot_alpha_matrices(alphas: np.ndarray, task_names: Sequence[str], title: st
     return fig
 
 
-def plot_alpha_history(steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int):
-    """Figure 4: ``alpha[focus, j]`` of layer ``layer`` (0-based) for every other task j vs training step."""
+def _plot_focus_row(x, values: np.ndarray, task_names: Sequence[str], focus: str, title: str, xlabel: str):
+    """One line per other task j: ``values[:, focus, j]`` against ``x`` (Figures 4 and 5)."""
     i = list(task_names).index(focus)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, name in enumerate(task_names):
         if j != i:
-            ax.plot(steps, history[:, layer, i, j], marker="o", ms=3, label=name)
-    ax.set_xlabel("training step (all tasks, in turns)")
+            ax.plot(x, values[:, i, j], marker="o", ms=3, label=name)
+    ax.set_xlabel(xlabel)
     ax.set_ylabel(f"alpha[{focus}, j]")
-    ax.set_title(f"Influence of other tasks on {focus}, TTC after layer {layer + 1}")
+    ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
+    return fig, ax
+
+
+def plot_alpha_history(steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int):
+    """Figure 4: ``alpha[focus, j]`` of layer ``layer`` (0-based) for every other task j vs training step."""
+    fig, _ = _plot_focus_row(steps, history[:, layer], task_names, focus,
+                             f"Influence of other tasks on {focus}, TTC after layer {layer + 1}",
+                             "training step (all tasks, in turns)")
     return fig
 
 
 def plot_alpha_by_layer(alphas: np.ndarray, task_names: Sequence[str], focus: str):
     """Figure 5: ``alpha[focus, j]`` per layer for every other task j."""
-    i = list(task_names).index(focus)
     layers = np.arange(1, alphas.shape[0] + 1)
-    fig, ax = plt.subplots(figsize=(6, 3.6))
-    for j, name in enumerate(task_names):
-        if j != i:
-            ax.plot(layers, alphas[:, i, j], marker="o", label=name)
+    fig, ax = _plot_focus_row(layers, alphas, task_names, focus, f"Sharing degree of other tasks on {focus} by layer",
+                              "TTC (from layer -> to layer)")
     ax.set_xticks(layers, [f"{l}->{l + 1}" for l in layers])
-    ax.set_xlabel("TTC (from layer -> to layer)")
-    ax.set_ylabel(f"alpha[{focus}, j]")
-    ax.set_title(f"Sharing degree of other tasks on {focus} by layer")
-    ax.legend(fontsize=7, ncol=2)
-    ax.grid(alpha=0.3)
     return fig
 
 
