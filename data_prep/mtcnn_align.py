@@ -168,9 +168,7 @@ def detect_batch(detector, images: Sequence[np.ndarray], cfg: AlignConfig) -> li
     for idx in groups.values():
         batch = [images[i] for i in idx]
         try:
-            res = detector.detect_faces(batch if len(batch) > 1 else batch[0], **kw)
-            if len(batch) == 1:
-                res = [res]
+            res = _detect_faces(detector, batch, kw)
         except Exception:  # noqa: BLE001  a failing batch falls back to one image at a time
             res = []
             for im in batch:
@@ -181,6 +179,41 @@ def detect_batch(detector, images: Sequence[np.ndarray], cfg: AlignConfig) -> li
         for i, faces in zip(idx, res):
             out[i] = list(faces) if faces is not None else None
     return out
+
+
+def _detect_faces(detector, images: list[np.ndarray], kw: dict) -> list[list[dict]]:
+    """``detector.detect_faces(images, **kw)`` for a list of same-shape images, one face list per image.
+
+    For an ``mtcnn.MTCNN`` this runs its stages directly with the normalised batch converted
+    once to a float32 tensor: mtcnn 1.0 keeps it as a float64 NumPy array that every P-Net
+    pyramid scale and the R-/O-Net crops copy into a new tensor again, which took about 40% of
+    a 16-image batch (benchmarks/mtcnn.py). The networks compute in float32 either way; the
+    detections match ``detect_faces`` (tests/test_bench_mtcnn.py). Other detectors, or another
+    mtcnn layout, go through ``detect_faces``.
+    """
+    try:
+        import tensorflow as tf
+        from mtcnn import MTCNN
+        from mtcnn.utils.bboxes import fix_bboxes_offsets, limit_bboxes, to_json
+        from mtcnn.utils.images import load_images_batch, standarize_batch
+    except ImportError:
+        MTCNN = None
+    if MTCNN is None or not isinstance(detector, MTCNN) or not hasattr(detector, "stages"):
+        res = detector.detect_faces(images if len(images) > 1 else images[0], **kw)
+        return res if len(images) > 1 else [res]
+    with tf.device(detector.device):
+        try:
+            normalized, shapes, padding = standarize_batch(load_images_batch(images), justification="center",
+                                                           normalize=True)
+            normalized = tf.convert_to_tensor(normalized, dtype=tf.float32)
+            boxes = None
+            for stage in detector.stages:
+                boxes = stage(bboxes_batch=boxes, images_normalized=normalized, images_oshapes=shapes, **kw)
+        except tf.errors.InvalidArgumentError:  # mtcnn's signal for "no face in the batch"
+            boxes, padding = np.empty((0, 16)), None
+        if padding is not None:
+            boxes = limit_bboxes(fix_bboxes_offsets(boxes, padding), images_shapes=shapes, limit_landmarks=False)
+        return to_json(boxes, images_count=len(images), output_as_width_height=True, input_as_width_height=False)
 
 
 def _append_csv(path: Path, rows: list[dict], columns: Sequence[str]) -> None:
