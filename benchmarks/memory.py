@@ -8,8 +8,9 @@ child processes), and the main process's own peak comes from ``wait4``'s ``ru_ma
 * ``prepare ckplus`` (MTCNN, batch 16) on CK+-layout trees of real photos with 8 / 16 / 32
   sequences (4 frames kept per sequence);
 * training: the quick profile (``dynamic-mtl run --config quick``, method ``dynamic``, fold 0,
-  1 epoch) on each prepared synthfaces dataset, and ``python -m benchmarks.memory train``, which
-  fits the dynamic model (small_cnn, 64 px, batch 32, 1 epoch) through ``data_prep.pipeline``.
+  1 epoch) on each prepared synthfaces dataset (without the experiments harness:
+  ``python -m benchmarks.memory train``, the dynamic model, small_cnn, 64 px, batch 32, 1 epoch,
+  through ``data_prep.pipeline``).
 
 If data preparation streams, its peak RSS stays flat as the dataset grows.
 
@@ -164,9 +165,10 @@ def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> 
             images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1
             rows.append(row(section, f"{n} identities", "peak RSS", "MiB", value=r["main_peak_mib"],
                             note=f"{images} images (48 px, batch 32, small_cnn width 16), {r['seconds']:.0f} s"))
+        return rows, prepared
     section = "memory: training (dynamic, small_cnn, tf.data pipeline from PNGs, StepLogger)"
     image_size, batch, epochs = (32, 16, 1) if tiny else (64, 32, 1)
-    for n in sizes:
+    for n in sizes:  # until the experiments harness exists
         r = measure_command([py, "-m", "benchmarks.memory", "train", "--data", prepared[n], "--image-size",
                              str(image_size), "--batch", str(batch), "--epochs", str(epochs)])
         images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1

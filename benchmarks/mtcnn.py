@@ -59,7 +59,7 @@ def bench() -> list[dict]:
     from data_prep.mtcnn_align import AlignConfig, align_files, detect_batch, load_detector
 
     quick, tiny = quick_mode(), tiny_mode()
-    n = 4 if tiny else 32 if quick else 48
+    n = 4 if tiny else 32
     repeats = 1 if tiny else 2 if quick else 3
     batch = 4 if tiny else 16
     photos = make_photos(n)

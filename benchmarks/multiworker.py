@@ -119,12 +119,12 @@ def run_single(workdir: Path, steps: int, weighting: str, timed_steps: int) -> d
     return result
 
 
-def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weighting: str, timed_steps: int) -> None:
+def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weighting: str, timed_steps: int,
+               input_mode: str = "function") -> None:
     os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
                                           "task": {"type": "worker", "index": index}})
     import tensorflow as tf
 
-    import keras; keras.config.disable_traceback_filtering()
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
     x, y = make_arrays(steps)
     workers = len(ports)
@@ -139,7 +139,10 @@ def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weightin
         return tf.data.Dataset.from_tensor_slices((xs, ys)).batch(per_worker).repeat()
 
     assert GLOBAL_BATCH % workers == 0
-    dataset = strategy.distribute_datasets_from_function(dataset_fn)
+    if input_mode == "auto":  # what `dynamic-mtl run --strategy multiworker` does: fit() distributes
+        dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).repeat()
+    else:
+        dataset = strategy.distribute_datasets_from_function(dataset_fn)
     result = train(strategy, dataset, steps, weighting, workdir / "initial.npz", workdir / f"worker{index}.npz",
                    timed_steps)
     json.dump({"step_seconds": result["step_seconds"], "replicas": result["replicas"],
@@ -169,7 +172,7 @@ def compare(workdir: Path, workers: int) -> dict:
 
 
 def launch(workdir: Path, steps: int, weighting: str, timed_steps: int, workers: int = 2,
-           timeout: float = 900, retries: int = 2) -> dict:
+           timeout: float = 900, retries: int = 2, input_mode: str = "function") -> dict:
     """Run the single-worker reference, then ``workers`` MWMS processes; returns ``compare`` + timings."""
     env = child_env(CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
@@ -184,7 +187,8 @@ def launch(workdir: Path, steps: int, weighting: str, timed_steps: int, workers:
         ports = free_ports(workers)
         logs = [open(workdir / f"worker{i}.log", "w") for i in range(workers)]
         procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.multiworker", "worker", "--index", str(i),
-                                   "--ports", ",".join(map(str, ports)), *common], cwd=str(ROOT), env=env,
+                                   "--ports", ",".join(map(str, ports)), "--input", input_mode, *common],
+                                  cwd=str(ROOT), env=env,
                                   stdout=logs[i], stderr=subprocess.STDOUT, start_new_session=True)
                  for i in range(workers)]
         deadline = time.monotonic() + timeout
@@ -222,21 +226,27 @@ def bench() -> list[dict]:
 
     steps = 3 if tiny_mode() else 6
     timed = 2 if tiny_mode() else 8
-    workdir = Path(tempfile.mkdtemp(prefix="bench_multiworker_"))
-    report = launch(workdir, steps, "dynamic", timed)
     section = (f"MultiWorkerMirroredStrategy, 2 workers on 127.0.0.1 (small_cnn {IMAGE_SIZE} px, "
                f"global batch {GLOBAL_BATCH}, weighting=dynamic)")
-    rows = [row(section, "1 worker (default strategy)", "throughput", "images/s",
-                [GLOBAL_BATCH / t for t in report["single_step_seconds"]])]
-    rows.append(row(section, "2 workers", "throughput", "images/s",
-                    [GLOBAL_BATCH / t for t in report["worker0"]["step_seconds"]],
-                    note="both workers on the same 2 shared cores; not interleaved with the 1-worker run"))
-    worst = max(report[f"worker{i}"]["relative_diff"] for i in range(2))
-    rows.append(row(section, "2 workers vs 1 worker", f"weight difference after {steps} steps", "relative",
-                    value=worst, target="< 1e-3", note="||w_2 - w_1|| / ||w_1 - w_0||, worst worker"))
-    rows.append(row(section, "2 workers vs 1 worker", "median step time ratio", "ratio",
-                    value=statistics.median(report["worker0"]["step_seconds"])
-                    / statistics.median(report["single_step_seconds"])))
+    rows = []
+    modes = ("auto",) if tiny_mode() else ("auto", "function")
+    for mode in modes:
+        report = launch(Path(tempfile.mkdtemp(prefix=f"bench_multiworker_{mode}_")), steps, "dynamic", timed,
+                        input_mode=mode)
+        label = ("fit() distributes the global-batch dataset" if mode == "auto"
+                 else "distribute_datasets_from_function, half of each batch per worker")
+        if mode == modes[0]:
+            rows.append(row(section, "1 worker (default strategy)", "throughput", "images/s",
+                            [GLOBAL_BATCH / t for t in report["single_step_seconds"]]))
+            rows.append(row(section, "2 workers", "throughput", "images/s",
+                            [GLOBAL_BATCH / t for t in report["worker0"]["step_seconds"]],
+                            note="both workers share the 2 cores; run after the 1-worker run, not interleaved"))
+            rows.append(row(section, "2 workers vs 1 worker", "median step time ratio", "ratio",
+                            value=statistics.median(report["worker0"]["step_seconds"])
+                            / statistics.median(report["single_step_seconds"])))
+        worst = max(report[f"worker{i}"]["relative_diff"] for i in range(2))
+        rows.append(row(section, f"2 workers vs 1 worker ({label})", f"weight difference after {steps} steps",
+                        "relative", value=worst, target="< 1e-3", note="||w_2 - w_1|| / ||w_1 - w_0||, worst worker"))
     return rows
 
 
@@ -249,6 +259,9 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--timed-steps", type=int, default=0)
     p.add_argument("--weighting", default="dynamic")
+    p.add_argument("--input", default="function", choices=("function", "auto"),
+                   help="function: distribute_datasets_from_function, each worker its half of every global batch; "
+                        "auto: every worker gets the global-batch dataset and fit() distributes it")
     a = p.parse_args(argv)
     if a.mode == "bench":
         emit(bench())
@@ -258,11 +271,12 @@ def main(argv=None) -> int:
     if a.mode == "single":
         run_single(workdir, a.steps, a.weighting, a.timed_steps)
     elif a.mode == "worker":
-        run_worker(a.index, [int(p) for p in a.ports.split(",")], workdir, a.steps, a.weighting, a.timed_steps)
+        run_worker(a.index, [int(p) for p in a.ports.split(",")], workdir, a.steps, a.weighting, a.timed_steps,
+                   a.input)
         sys.stdout.flush()
         os._exit(0)  # skip interpreter teardown: a collective runtime can hang at exit
     else:
-        print(json.dumps(launch(workdir, a.steps, a.weighting, a.timed_steps)))
+        print(json.dumps(launch(workdir, a.steps, a.weighting, a.timed_steps, input_mode=a.input)))
     return 0
 
 

@@ -24,7 +24,7 @@ from benchmarks.common import emit, quick_mode, row, tiny_mode
 def profile_settings(profile: str) -> dict:
     quick, tiny = quick_mode(), tiny_mode()
     if profile == "small":
-        s = dict(backbone="small_cnn", crop=64, image_size=64, batch=64, identities=40, steps=12, repeats=5)
+        s = dict(backbone="small_cnn", crop=64, image_size=64, batch=64, identities=40, steps=8, repeats=4)
         if quick:
             s.update(identities=20, steps=6, repeats=3)
         if tiny:

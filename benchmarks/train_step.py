@@ -8,11 +8,18 @@ Compares, on the same batch, device and ``jit_compile`` setting:
   same accuracy metrics, trained by ``keras.Model.fit``;
 * ``DynamicMultiTaskModel`` with each weighting (``static`` is the same maths as ``plain``).
 
-Each variant is traced and warmed up first. Then, repeat by repeat, every variant runs one
-``fit`` of ``steps`` steps in a rotating order; a repeat's value is the median of its steps'
-wall times (batch begin to batch end), and the ratio to ``plain`` is taken within each repeat.
+Each variant is traced and warmed up by a short ``fit``. Then, round by round, every variant
+runs one step of the compiled train function ``fit`` runs (``model.train_function``; the logs
+are converted to Python numbers after it, as ``fit`` does), in a rotating order; the ratio to
+``plain`` is taken within each round, for wall time and for process CPU time (all threads; far
+less disturbed by other jobs on a shared machine).
 
-    python -m benchmarks.train_step [--backbone small_cnn] [--jit both]
+Also: host round trips per step during ``fit`` (``--part syncs``), the cost of a ``StepLogger``
+flush, ``jit_compile`` True vs False (``--part xla``) and the losses with and without XLA
+(``--part xla-agreement``).
+
+    python -m benchmarks.train_step [--part weightings|xla|syncs|xla-agreement]
+                                    [--backbone small_cnn|inception_resnet_v1_reduced] [--jit false|true]
 """
 from __future__ import annotations
 
@@ -34,12 +41,12 @@ def settings(backbone: str) -> dict:
             return dict(image_size=32, batch=8, rounds=2, warmup=1)
         if quick:
             return dict(image_size=64, batch=32, rounds=15, warmup=2)
-        return dict(image_size=64, batch=32, rounds=40, warmup=3)
+        return dict(image_size=64, batch=32, rounds=30, warmup=3)
     if tiny:
         return dict(image_size=75, batch=2, rounds=1, warmup=1)
     if quick:
         return dict(image_size=160, batch=8, rounds=5, warmup=1)
-    return dict(image_size=160, batch=16, rounds=10, warmup=2)
+    return dict(image_size=160, batch=8, rounds=10, warmup=2)
 
 
 def _plain_center_loss(num_classes: int, dim: int, alpha: float):

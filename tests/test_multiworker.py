@@ -1,5 +1,9 @@
 """MultiWorkerMirroredStrategy: 2 worker processes on 127.0.0.1 train to the same weights as one
-worker with the same global batch (benchmarks/multiworker.py does the launching)."""
+worker with the same global batch (benchmarks/multiworker.py does the launching).
+
+Each worker gets the global-batch tf.data dataset and ``fit`` distributes it, as
+``dynamic-mtl run --strategy multiworker`` does (``benchmarks.multiworker --input function``,
+each worker reading its own half of every batch, gives the same weights too)."""
 from __future__ import annotations
 
 import socket
@@ -30,7 +34,7 @@ def _can_bind_localhost() -> bool:
 @pytest.mark.slow
 @pytest.mark.skipif(not _can_bind_localhost(), reason="cannot bind TCP ports on 127.0.0.1")
 def test_two_workers_match_one_worker(tmp_path):
-    report = launch(tmp_path, steps=3, weighting="dynamic", timed_steps=0, workers=2, timeout=900)
+    report = launch(tmp_path, steps=3, weighting="dynamic", timed_steps=0, workers=2, timeout=900, input_mode="auto")
     assert report["movement"] > 1e-2, report                    # training really happened
     for i in range(2):
         worker = report[f"worker{i}"]
