@@ -6,7 +6,7 @@
 
 Each benchmark runs in its own process (TensorFlow's device set-up is fixed per process, and
 memory is per process). A failing benchmark is reported in the results and the run goes on;
-the exit status is 1 if any failed. Full and quick runs also refresh the summary table in
+the exit status is 1 if any failed. A full run of everything also refreshes the summary table in
 docs/performance.md (between its ``bench:summary`` markers).
 """
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
-import json
 import sys
 import time
 import traceback
@@ -188,9 +187,7 @@ def main(argv=None) -> int:
             writer.writerow({"date": dt.date.today().isoformat(), "mode": mode, "host": info.get("host"),
                              "cpu": info.get("cpu"), "cores": info.get("cores"),
                              "tensorflow": info.get("tensorflow"), **r})
-    (out / f"{stem}.json").write_text(json.dumps({"machine": info, "mode": mode, "rows": rows,
-                                                  "failures": list(failures)}, indent=1, default=float))
-    if mode != "tiny" and not a.no_doc and not failures and not only:
+    if mode == "full" and not a.no_doc and not failures and not only:
         update_doc(summary)
     print(f"[bench] wrote {out / stem}.md and .csv ({minutes:.1f} min); failures: {sorted(failures) or 'none'}")
     return 1 if failures else 0
