@@ -36,8 +36,11 @@ class StepLogger(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         capacity = self.model.log_capacity
-        if self.flush_every > capacity:
-            raise ValueError(f"flush_every={self.flush_every} exceeds the model's log_capacity={capacity}")
+        # one batch callback covers steps_per_execution training steps
+        per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
+        if self.flush_every * per_call > capacity:
+            raise ValueError(f"flush_every={self.flush_every} x steps_per_execution={per_call} exceeds the "
+                             f"model's log_capacity={capacity}")
         if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
             self._start = time.perf_counter()
         self._last_time = time.perf_counter() - self._start
