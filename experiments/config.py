@@ -77,8 +77,13 @@ class ExperimentConfig:
         "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0}))
     pretrained_checkpoint: str | None = "auto"  # auto: the `make pretrain` default if it exists
     strategy: str = "default"                  # default | mirrored | multiworker
-    jit_compile: bool = False
+    #: XLA for the train step: False, True, or "auto" (Keras's rule: on for one GPU, off on
+    #: CPU-only machines and under tf.distribute strategies; docs/performance.md section 4)
+    jit_compile: bool | str = False
     steps_per_execution: int = 1
+    #: compute the network in float16 (Keras "mixed_float16"; for GPUs with tensor cores). The weight
+    #: unit, task losses, L3 and center-loss centers stay float32 (tests/test_mixed_precision.py).
+    mixed_precision: bool = False
     figure2_weights: list[float] = field(default_factory=lambda: [round(0.1 * i, 1) for i in range(11)])
     log_flush_every: int = 64
 
@@ -142,6 +147,12 @@ class ExperimentConfig:
             raise ValueError("epochs must be >= 1 and batch_size >= 2")
         if not self.methods:
             raise ValueError("methods is empty")
+        if self.jit_compile not in (True, False, "auto"):
+            raise ValueError(f"jit_compile must be true, false or 'auto', got {self.jit_compile!r}")
+        if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 1:
+            raise ValueError(f"steps_per_execution must be an integer >= 1, got {self.steps_per_execution!r}")
+        if not isinstance(self.mixed_precision, bool):
+            raise ValueError(f"mixed_precision must be true or false, got {self.mixed_precision!r}")
         for method in self.methods:
             if method != "static_sweep":   # expands to static@w1 for every figure2_weights
                 parse_method(method)

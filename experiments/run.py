@@ -100,6 +100,8 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
             done.write_text(json.dumps(result, indent=2))
             results.append(result)
     bar.close()
+    env.update(compiled=runner.compile_settings())
+    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
     write_tables(run_dir, config, results, folds, methods, env["machine"])
     return run_dir
 
@@ -151,6 +153,11 @@ def register(subparsers) -> None:
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
     p.add_argument("--methods", nargs="+", help="only these methods (see experiments/methods.py)")
+    p.add_argument("--jit-compile", choices=("true", "false", "auto"),
+                   help="XLA for the train step; auto: on for one GPU, off on CPU and under strategies")
+    p.add_argument("--steps-per-execution", type=int, help="train steps per tf.function call (8-32 on GPUs)")
+    p.add_argument("--mixed-precision", action="store_true", default=None,
+                   help="mixed_float16 network (GPUs); weight unit, losses and L3 stay float32")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --run-id")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_main)
@@ -161,7 +168,9 @@ def _main(args: argparse.Namespace) -> int:
     changes = dict(dataset=args.dataset, data_dir=args.data_dir, data_root=args.data_root, strategy=args.strategy,
                    pretrained_checkpoint=args.pretrained, run_id=args.run_id, results_dir=args.results_dir,
                    epochs=args.epochs, folds=args.folds, methods=args.methods,
-                   expression_protocol=args.expression_protocol)
+                   expression_protocol=args.expression_protocol, steps_per_execution=args.steps_per_execution,
+                   mixed_precision=args.mixed_precision,
+                   jit_compile={"true": True, "false": False, "auto": "auto", None: None}[args.jit_compile])
     if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
         changes["data_dir"] = f"data/{args.dataset}"
     config = config.override(**changes)

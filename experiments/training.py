@@ -1,6 +1,7 @@
 """Train and evaluate one method on one fold, with per-epoch checkpoints and model selection."""
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import time
@@ -63,7 +64,17 @@ class FoldRunner:
         if method.weighting is None:
             options = {"weights": [1.0, 0.0]}
         keras.utils.set_random_seed(derived_seed(c.seed, "init", method.name))
-        model = dm.build_face_expression_model(
+        with _dtype_policy("mixed_float16" if c.mixed_precision else None):
+            model = self._build_network(method, weighting, options)
+        steps = max(1, self._train_rows() // c.batch_size)
+        model.compile(network_optimizer=c.network_optimizer.build(steps),
+                      weight_optimizer=c.weight_optimizer.build(steps),
+                      jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
+        return model
+
+    def _build_network(self, method: MethodSpec, weighting: str, options: dict) -> dm.DynamicMultiTaskModel:
+        c = self.config
+        return dm.build_face_expression_model(
             self.num_identities, len(self.data.expression_classes), backbone=c.backbone,
             image_size=c.image_size, weighting=weighting, weighting_options=options,
             backbone_options=c.backbone_options,
@@ -71,11 +82,14 @@ class FoldRunner:
             center_loss_weight=c.center_loss_weight, embedding_size=c.embedding_size,
             dropout_rate=c.dropout_rate, weight_decay=c.weight_decay,
             synchronized_batchnorm=c.strategy != "default")
-        steps = max(1, self._train_rows() // c.batch_size)
-        model.compile(network_optimizer=c.network_optimizer.build(steps),
-                      weight_optimizer=c.weight_optimizer.build(steps),
-                      jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
-        return model
+
+    def compile_settings(self) -> dict:
+        """What the built models actually run with (``jit_compile="auto"`` resolved), per method."""
+        return {name: {"jit_compile": bool(slot.model.jit_compile),
+                       "steps_per_execution": int(slot.model.steps_per_execution),
+                       "dtype_policy": slot.model.dtype_policy.name,
+                       "network_optimizer": type(slot.model.optimizer).__name__}
+                for name, slot in self._slots.items()}
 
     def _train_rows(self) -> int:
         labelled = self.data.manifest[self.data.manifest["expression"] >= 0]
@@ -239,6 +253,21 @@ class FoldRunner:
 
 
 # ---------------------------------------------------------------------- state helpers
+@contextlib.contextmanager
+def _dtype_policy(name: str | None):
+    """Build under Keras's global dtype policy ``name`` (None: leave it), restoring it afterwards;
+    the built layers keep their own policies."""
+    if name is None:
+        yield
+        return
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(name)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
 def _optimizer_variables(model) -> list:
     variables = list(model.optimizer.variables)
     if getattr(model, "weight_optimizer", None) is not None and model.weighting_variables:

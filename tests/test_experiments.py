@@ -95,6 +95,30 @@ def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
         run_experiment(config, progress=False)
 
 
+def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
+    """jit_compile "auto" resolves to False on a CPU-only machine (Keras's rule); mixed_precision
+    builds a mixed_float16 network with a loss-scaled optimizer and leaves the global policy alone."""
+    import keras
+
+    from experiments.run import run_experiment
+
+    with pytest.raises(ValueError, match="jit_compile"):
+        ExperimentConfig.load("tiny").override(jit_compile="xla")
+    with pytest.raises(ValueError, match="steps_per_execution"):
+        ExperimentConfig.load("tiny").override(steps_per_execution=0)
+    config = tiny_config(tiny_data, tmp_path, run_id="gpu-options", methods=["dynamic"], folds=[0],
+                         jit_compile="auto", mixed_precision=True, steps_per_execution=2)
+    run_dir = run_experiment(config, progress=False)
+    assert keras.config.dtype_policy().name == "float32"
+    compiled = json.loads((run_dir / "environment.json").read_text())["compiled"]["dynamic"]
+    assert compiled == {"jit_compile": False, "steps_per_execution": 2, "dtype_policy": "mixed_float16",
+                        "network_optimizer": "LossScaleOptimizer"}
+    per_fold = pd.read_csv(run_dir / "per_fold.csv")
+    assert np.isfinite(per_fold[["expression_accuracy", "verification_accuracy"]].to_numpy()).all()
+    steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")
+    assert len(steps) > 0 and np.isfinite(steps[["w_identity", "weight_loss"]].to_numpy()).all()
+
+
 def test_missing_real_dataset_gives_a_clear_error(tmp_path):
     from experiments.run import run_experiment
 
