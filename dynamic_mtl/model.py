@@ -225,13 +225,16 @@ class DynamicMultiTaskModel(keras.Model):
             stats["logits"] = packed[2 * t:3 * t] / global_count
         return stats
 
-    def _task_gradient_norms(self, tape, loss_parts):
-        """GradNorm's g_i = ||d L_i / d W|| for the last shared layer W (global batch)."""
+    def _task_gradient_norms(self, tape, task_parts):
+        """GradNorm's g_i = ||d L_i / d W|| for the last shared layer W (global batch).
+
+        ``task_parts`` are the T scalar losses as recorded on ``tape`` (sliced while it was recording).
+        """
         context, replicas = _replica_context()
         variables = [v.value for v in self._shared_layer_variables()]
         norms = []
-        for i in range(self._n_tasks):
-            grads = tape.gradient(loss_parts[i], variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        for part in task_parts:
+            grads = tape.gradient(part, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
             if replicas > 1:
                 grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
             norms.append(tf.linalg.global_norm(grads))
@@ -286,8 +289,10 @@ class DynamicMultiTaskModel(keras.Model):
             # The weighting objective (L3) is float32 and never scaled.
             network_target = self._scale_network_loss(network_surrogate)
             grad_norms = None
-            if needs_norms:  # GradNorm's g_i, constants of its objective: not recorded
-                grad_norms = self._task_gradient_norms(network_tape, stats["loss_parts"])
+            if needs_norms:  # GradNorm's g_i, constants of its objective: computed without recording
+                task_parts = tf.unstack(stats["loss_parts"])  # recorded: the targets must be on the tape
+                with network_tape.stop_recording(), weight_tape.stop_recording():
+                    grad_norms = self._task_gradient_norms(network_tape, task_parts)
             weights = weighting.task_weights(stats.get("unit_weights"))
             weight_surrogate, weight_value = (None, None)
             if weight_vars:
