@@ -34,7 +34,7 @@ def profile_settings(profile: str) -> dict:
     s = dict(backbone="inception_resnet_v1_reduced", crop=182, image_size=160, batch=16, identities=10, steps=3,
              repeats=3)
     if quick:
-        s.update(batch=8, identities=6, steps=2, repeats=2)
+        s.update(batch=8, identities=10, steps=2, repeats=2)  # 10 folds need >= 10 identities
     if tiny:
         s.update(crop=96, image_size=80, batch=2, identities=4, steps=1, repeats=1)
     return s

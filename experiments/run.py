@@ -83,6 +83,11 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
         print(f"[dynamic-mtl] no pretrained checkpoint: skipping {skipped} (run `make pretrain` first)", flush=True)
 
     splits = {fold: data.split(fold, config.validation_subjects, config.seed) for fold in folds}
+    for fold, split in splits.items():
+        if not len(split.test_pairs):
+            print(f"[dynamic-mtl] fold {fold} has no verification pairs ({len(split.test_subjects)} test "
+                  "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects",
+                  flush=True)
     num_identities = max(len(s.train_subjects) for s in splits.values())
     total = sum((config.epochs if m.weighting is not None else 0) + 1 for m in methods) * len(folds)
     bar = tqdm(total=total, desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",

@@ -24,6 +24,7 @@ def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
             with np.load(path) as z:
                 loaded.append((fold, z["test_distances"], z["test_issame"], z["validation_distances"],
                                z["validation_issame"]))
+    loaded = [x for x in loaded if len(x[1])]  # folds without test pairs have no verification metrics
     if not loaded:
         return pd.DataFrame()
     if len(loaded) >= 2:
@@ -35,6 +36,8 @@ def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
         protocol = "threshold from the other folds' pairs"
     else:
         fold, d, s, vd, vs = loaded[0]
+        if not len(vd):
+            return pd.DataFrame()
         rows = [{**verification.evaluate_fold(vd, vs, d, s), "fold": fold}]
         protocol = "threshold from validation pairs (single fold)"
     frame = pd.DataFrame(rows).rename(columns={"accuracy": "verification_accuracy", "val": "val_at_far",

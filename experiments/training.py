@@ -211,6 +211,8 @@ class FoldRunner:
 
     @staticmethod
     def _pair_distances(rows, out, pairs) -> np.ndarray:
+        if not len(pairs):  # e.g. a fold of one subject has no different-subject pairs
+            return np.zeros(0, np.float64)
         index = {p: i for i, p in enumerate(rows["path"])}
         missing = sorted(set(pairs["path_a"]).union(pairs["path_b"]) - set(index))
         if missing:

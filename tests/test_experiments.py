@@ -119,6 +119,24 @@ def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
     assert len(steps) > 0 and np.isfinite(steps[["w_identity", "weight_loss"]].to_numpy()).all()
 
 
+def test_folds_without_verification_pairs_still_report_expression(tmp_path, capsys):
+    """10 identities in 10 folds: one test subject per fold, so no test pairs. The run finishes,
+    says so, and leaves verification empty (NaN) rather than failing after training."""
+    from data_prep.prepare import prepare_synthfaces
+    from experiments.run import run_experiment
+
+    data = tmp_path / "synth10"
+    prepare_synthfaces(data, num_identities=10, seed=0, image_size=32, progress=False)
+    config = tiny_config(data, tmp_path / "r", run_id="few", methods=["static"], folds=[0, 1])
+    run_dir = run_experiment(config, progress=False)
+    assert "has no verification pairs" in capsys.readouterr().out
+    per_fold = pd.read_csv(run_dir / "per_fold.csv")
+    assert per_fold["expression_accuracy"].between(0, 1).all()
+    assert (per_fold["num_test_pairs"] == 0).all()
+    assert pd.read_csv(run_dir / "table2.csv")["accuracy"].isna().all()
+    assert pd.read_csv(run_dir / "table3.csv")["accuracy"].between(0, 100).all()
+
+
 def test_missing_real_dataset_gives_a_clear_error(tmp_path):
     from experiments.run import run_experiment
 
