@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import os
 import datetime as dt
 import sys
 import time
@@ -85,7 +86,17 @@ def is_summary(r: dict) -> bool:
     ))
 
 
-def markdown(rows: list[dict], info: dict, mode: str, failures: dict, minutes: float) -> tuple[str, str]:
+def load_sentence(loads: tuple[float, float] | None, info: dict) -> str:
+    """How busy the machine was: 1-minute load average at the start and end of the run vs its cores."""
+    if not loads:
+        return "The machine's load during the run was not recorded."
+    cores = info.get("cores", "?")
+    return (f"1-minute load average {loads[0]:.1f} at the start and {loads[1]:.1f} at the end of the run "
+            f"({cores} cores; a load above the core count means other jobs shared the machine).")
+
+
+def markdown(rows: list[dict], info: dict, mode: str, failures: dict, minutes: float,
+             loads: tuple[float, float] | None = None) -> tuple[str, str]:
     """The whole results page, and its summary table alone (for docs/performance.md and the README)."""
     machine_line = (f"{info.get('cpu', '?')}, {info.get('cores', '?')} logical cores, "
                     f"{info.get('memory_gb', '?')} GB RAM, TensorFlow {info.get('tensorflow', '?')}, "
@@ -102,9 +113,9 @@ def markdown(rows: list[dict], info: dict, mode: str, failures: dict, minutes: f
     summary_text = "\n".join(summary).rstrip() + "\n"
     lines = [f"# Benchmarks {dt.date.today().isoformat()} ({mode})", "", f"Machine: {machine_line}.", "",
              f"Total run time {minutes:.1f} min. Figures are medians over repeats with [min-max]; the things in "
-             "one table were measured in the same process, interleaved. The machine's 2 cores were shared with "
-             "other jobs, so wall times are noisy; CPU-time ratios (process CPU seconds) are the steadier measure "
-             "of cost. How each figure is measured: docs/performance.md.", "", "## Summary", "", summary_text,
+             "one table were measured in the same process, interleaved. "
+             f"{load_sentence(loads, info)} CPU-time ratios (process CPU seconds) are the steadier measure "
+             "of cost on a shared machine. How each figure is measured: docs/performance.md.", "", "## Summary", "", summary_text,
              "## All results", ""]
     by_section: dict[str, list[dict]] = {}
     for r in rows:
@@ -149,6 +160,7 @@ def main(argv=None) -> int:
     if unknown:
         p.error(f"unknown benchmark(s) {sorted(unknown)}")
     t_start = time.perf_counter()
+    load_start = os.getloadavg()[0]
     info = machine()
     rows, failures, memory_data = [], {}, None
     for name, module, args in steps:
@@ -177,7 +189,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{dt.date.today().isoformat()}-{info.get('host', 'host')}" + ("" if mode == "full" else f"-{mode}")
-    page, summary = markdown(rows, info, mode, failures, minutes)
+    page, summary = markdown(rows, info, mode, failures, minutes, (load_start, os.getloadavg()[0]))
     (out / f"{stem}.md").write_text(page)
     with open(out / f"{stem}.csv", "w", newline="") as handle:
         fields = ["date", "mode", "host", "cpu", "cores", "tensorflow", "benchmark", *ROW_FIELDS]
