@@ -86,7 +86,7 @@ def train(strategy, dataset, steps: int, weighting: str, initial_path: Path | No
           timed_steps: int) -> dict:
     import numpy as np
 
-    from benchmarks.train_step import StepTimer
+    from benchmarks.train_step import phase_timer
 
     with strategy.scope():
         model = build_model(weighting)
@@ -98,11 +98,11 @@ def train(strategy, dataset, steps: int, weighting: str, initial_path: Path | No
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
     train_seconds = time.perf_counter() - t0
     final = model.get_weights()
-    timer = StepTimer()
+    timer = phase_timer("train_batch")
     if timed_steps:
         model.fit(dataset, epochs=1, steps_per_epoch=timed_steps, verbose=0, callbacks=[timer])
     np.savez(out_path, *final)
-    return {"initial": initial, "train_seconds": train_seconds, "step_seconds": timer.steps,
+    return {"initial": initial, "train_seconds": train_seconds, "step_seconds": timer.seconds,
             "trainable": [v.trainable for v in model.weights], "replicas": strategy.num_replicas_in_sync}
 
 

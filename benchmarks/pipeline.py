@@ -53,7 +53,7 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
     import tensorflow as tf
 
     import dynamic_mtl as dm
-    from benchmarks.train_step import EpochTimer
+    from benchmarks.train_step import phase_timer
     from data_prep.pipeline import make_dataset
     from data_prep.prepare import read_manifest
 
@@ -69,7 +69,7 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
                   weight_optimizer=dm.default_weight_optimizer(), jit_compile=False)
     x, y = next(iter(ds))
     in_memory = tf.data.Dataset.from_tensors((x, y)).repeat()
-    timer = EpochTimer()
+    timer = phase_timer("epoch")
 
     def run_pipeline():
         # A fresh iterator each time, so no batch was prefetched while the other cases ran

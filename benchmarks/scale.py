@@ -50,7 +50,7 @@ def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = ""
     import numpy as np
     import tensorflow as tf
 
-    from benchmarks.train_step import StepTimer
+    from benchmarks.train_step import phase_timer
 
     s = sizes()
     strategy = tf.distribute.MirroredStrategy(devices=[f"/cpu:{i}" for i in range(devices)])
@@ -82,7 +82,7 @@ def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = ""
         picked = [(w0, v.numpy()) for w0, v in zip(initial, model.weights) if v.path in trainable]
         np.savez(workdir / f"weights_{devices}{tag}.npz", *[w for _, w in picked])
         np.savez(workdir / "initial.npz", *[w0 for w0, _ in picked])
-    timer = StepTimer()
+    timer = phase_timer("train_batch")
     if timed:
         gb = s["global_batch"]
         model, _, x, y = model_and_data(s["image_size"], gb, 1)
@@ -90,7 +90,7 @@ def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = ""
         model.fit(timing_data, epochs=1, steps_per_epoch=2, verbose=0)  # trace
         model.fit(timing_data, epochs=1, steps_per_epoch=s["timed_steps"], verbose=0, callbacks=[timer])
     print("SCALE_JSON " + json.dumps({"devices": devices, "replicas": strategy.num_replicas_in_sync,
-                                      "step_seconds": timer.steps}), flush=True)
+                                      "step_seconds": timer.seconds}), flush=True)
 
 
 def run_child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = "", timed: bool = True,

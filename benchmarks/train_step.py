@@ -114,49 +114,46 @@ def make_data(batch: int, image_size: int, num_ids: int, num_expr: int, y_format
     return tf.data.Dataset.from_tensors((x, y)).repeat()
 
 
-class EpochTimer:
-    """Times each fit epoch from ``on_epoch_begin`` to ``on_epoch_end``."""
-
-    def __new__(cls):
-        import keras
-
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.seconds = []
-
-            def on_epoch_begin(self, epoch, logs=None):
-                self._t0 = time.perf_counter()
-
-            def on_epoch_end(self, epoch, logs=None):
-                self.seconds.append(time.perf_counter() - self._t0)
-
-        return _Timer()
-
-
-class StepTimer:
-    """Wall time of every training step (batch begin -> batch end).
+def phase_timer(phase: str):
+    """A Keras callback whose ``seconds`` lists the wall time of every ``phase``: ``"epoch"``
+    (``on_epoch_begin`` -> ``on_epoch_end``) or ``"train_batch"`` (one training step).
 
     With the TensorFlow backend Keras calls batch callbacks synchronously after converting the
-    step's logs to Python numbers (``backend.IS_THREAD_SAFE`` is False), so this callback adds
+    step's logs to Python numbers (``backend.IS_THREAD_SAFE`` is False), so timing steps adds
     no host synchronisation that ``fit`` does not already do.
     """
+    import keras
 
-    def __new__(cls):
-        import keras
+    if phase not in ("epoch", "train_batch"):
+        raise ValueError(f"phase must be 'epoch' or 'train_batch', got {phase!r}")
 
-        class _Timer(keras.callbacks.Callback):
-            def __init__(self):
-                super().__init__()
-                self.steps = []
+    class PhaseTimer(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.seconds = []
+            self._t0 = None
 
-            def on_train_batch_begin(self, batch, logs=None):
+        def _begin(self, this_phase):
+            if this_phase == phase:
                 self._t0 = time.perf_counter()
 
-            def on_train_batch_end(self, batch, logs=None):
-                self.steps.append(time.perf_counter() - self._t0)
+        def _end(self, this_phase):
+            if this_phase == phase:
+                self.seconds.append(time.perf_counter() - self._t0)
 
-        return _Timer()
+        def on_epoch_begin(self, epoch, logs=None):
+            self._begin("epoch")
+
+        def on_epoch_end(self, epoch, logs=None):
+            self._end("epoch")
+
+        def on_train_batch_begin(self, batch, logs=None):
+            self._begin("train_batch")
+
+        def on_train_batch_end(self, batch, logs=None):
+            self._end("train_batch")
+
+    return PhaseTimer()
 
 
 class Variant:

@@ -22,9 +22,9 @@ def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
         path = Path(run_dir) / "per_fold" / f"{method}_fold{fold}_distances.npz"
         if path.exists():
             with np.load(path) as z:
-                loaded.append((fold, z["test_distances"], z["test_issame"], z["validation_distances"],
-                               z["validation_issame"]))
-    loaded = [x for x in loaded if len(x[1])]  # folds without test pairs have no verification metrics
+                if len(z["test_distances"]):  # a fold without test pairs has no verification metrics
+                    loaded.append((fold, z["test_distances"], z["test_issame"], z["validation_distances"],
+                                   z["validation_issame"]))
     if not loaded:
         return pd.DataFrame()
     if len(loaded) >= 2:

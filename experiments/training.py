@@ -211,15 +211,14 @@ class FoldRunner:
 
     @staticmethod
     def _pair_distances(rows, out, pairs) -> np.ndarray:
-        if not len(pairs):  # e.g. a fold of one subject has no different-subject pairs
-            return np.zeros(0, np.float64)
         index = {p: i for i, p in enumerate(rows["path"])}
         missing = sorted(set(pairs["path_a"]).union(pairs["path_b"]) - set(index))
         if missing:
             raise ValueError(f"{len(missing)} pair images are not in the fold's manifest rows, e.g. {missing[0]}")
         emb = out["embedding"]
-        return verification.pair_distances(emb[pairs["path_a"].map(index).to_numpy()],
-                                           emb[pairs["path_b"].map(index).to_numpy()])
+        # integer indices also when a fold has no pairs (a one-subject fold): then (0, D) embeddings
+        return verification.pair_distances(emb[pairs["path_a"].map(index).to_numpy(dtype=np.intp)],
+                                           emb[pairs["path_b"].map(index).to_numpy(dtype=np.intp)])
 
     def validate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
         """Model selection on the held-out training subjects (never the test fold)."""
