@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -14,9 +15,19 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _raw(p: argparse.ArgumentParser) -> None:
+    from .align import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_CROP_SIZE, DEFAULT_MARGIN
+
     p.add_argument("--root", required=True, help="root of the raw dataset")
-    p.add_argument("--image-size", type=int, default=182, help="aligned crop size (default 182, authors')")
-    p.add_argument("--margin", type=float, default=44, help="margin at 182 px (default 44, authors')")
+    p.add_argument("--alignment", choices=tuple(ALIGNMENTS), default=DEFAULT_ALIGNMENT,
+                   help="how the detected face is cropped, with the default size and margin: "
+                        + "; ".join(f"{k}: {a.describe(DEFAULT_CROP_SIZE, DEFAULT_MARGIN)}"
+                                    for k, a in ALIGNMENTS.items()).replace("%", "%%")
+                        + f" (default {DEFAULT_ALIGNMENT}; see docs/data.md)")
+    p.add_argument("--image-size", type=int, default=DEFAULT_CROP_SIZE,
+                   help=f"aligned crop size (default {DEFAULT_CROP_SIZE}, authors')")
+    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
+                   help=f"margin (default {DEFAULT_MARGIN}, authors'); "
+                        + "; ".join(f"{k}: {a.margin_unit}" for k, a in ALIGNMENTS.items()))
     p.add_argument("--min-confidence", type=float, default=0.9,
                    help="faces below are rejected as low_confidence (default 0.9)")
     p.add_argument("--multi-face", choices=("largest", "reject"), default="largest",
@@ -48,22 +59,32 @@ def _run_synthfaces(a: argparse.Namespace) -> int:
 
 
 def _raw_kwargs(a: argparse.Namespace) -> dict:
-    return dict(image_size=a.image_size, margin=a.margin, min_confidence=a.min_confidence, multi_face=a.multi_face,
-                convert_channels=not a.reject_non_rgb, num_folds=a.num_folds, seed=a.seed, workers=a.workers,
-                batch_size=a.batch_size, progress=not a.quiet)
+    return dict(alignment=a.alignment, image_size=a.image_size, margin=a.margin, min_confidence=a.min_confidence,
+                multi_face=a.multi_face, convert_channels=not a.reject_non_rgb, num_folds=a.num_folds, seed=a.seed,
+                workers=a.workers, batch_size=a.batch_size, progress=not a.quiet)
 
 
 def _run_ckplus(a: argparse.Namespace) -> int:
+    from .mtcnn_align import AlignSettingsError
     from .prepare import prepare_ckplus
 
-    return _print(prepare_ckplus(a.root, a.out, **_raw_kwargs(a)))
+    try:
+        return _print(prepare_ckplus(a.root, a.out, **_raw_kwargs(a)))
+    except AlignSettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def _run_oulu(a: argparse.Namespace) -> int:
+    from .mtcnn_align import AlignSettingsError
     from .prepare import prepare_oulu
 
-    return _print(prepare_oulu(a.root, a.out, spectrum=a.spectrum, illumination=a.illumination, classes=a.classes,
-                               **_raw_kwargs(a)))
+    try:
+        return _print(prepare_oulu(a.root, a.out, spectrum=a.spectrum, illumination=a.illumination,
+                                   classes=a.classes, **_raw_kwargs(a)))
+    except AlignSettingsError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def register(subparsers) -> None:

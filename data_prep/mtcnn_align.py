@@ -1,8 +1,12 @@
-"""MTCNN face detection + eye-based similarity alignment, streamed and resumable (issue 3, section 2).
+"""MTCNN face detection + crop of the main face, streamed and resumable.
 
-Ming et al. 2019 (Section 5.2) detect faces with MTCNN; the authors crop box + margin 44 and
-resize to 182 (training at 160). Here the main face is aligned on its two eye keypoints
-(:func:`data_prep.align.align_face`, same framing, aspect kept, eyes horizontal).
+Ming et al. 2019 (Section 5.2) detect faces with MTCNN and use facenet's crop: box + margin 44
+source pixels, clipped at the border, resized to 182 (training at 160). That is the default
+alignment here (``AlignConfig.alignment = "box"``); ``"template"`` warps the eyes onto a fixed
+template instead. Both are defined in :data:`data_prep.align.ALIGNMENTS`.
+
+The main face among several is chosen as facenet does (:func:`choose_main_face`), but among the
+faces with confidence >= ``min_confidence`` only (facenet: all faces its O-Net kept at 0.7).
 
 Every input ends in exactly one of two CSVs under the output directory:
 
@@ -12,6 +16,10 @@ Every input ends in exactly one of two CSVs under the output directory:
   ``no_face``, ``low_confidence`` (best face below ``min_confidence``), ``multiple_faces`` (only
   with ``multi_face="reject"``), ``bad_channels`` (only with ``convert_channels=False``) and
   ``alignment_failed``.
+
+The alignment settings (mode, size, margin) are written to ``align_settings.json`` next to the
+CSVs; resuming with other settings raises :class:`AlignSettingsError` rather than mixing crops of two
+framings.
 
 Rows are appended after every batch, so an interrupted run resumes where it stopped
 (inputs already in either CSV are skipped). Images are read batch by batch (nothing is held
@@ -33,10 +41,11 @@ import cv2
 import numpy as np
 import pandas as pd
 
-from .align import DEFAULT_CROP_SIZE, DEFAULT_MARGIN, align_face
+from .align import DEFAULT_ALIGNMENT, DEFAULT_CROP_SIZE, DEFAULT_MARGIN, get_alignment
 
 ALIGNED_COLUMNS = ("source", "out_path", "box", "confidence", "num_faces", "note")
 REJECT_COLUMNS = ("source", "reason", "detail")
+SETTINGS_FILE = "align_settings.json"
 REJECT_REASONS = ("unreadable", "no_face", "low_confidence", "multiple_faces", "bad_channels",
                   "alignment_failed")
 
@@ -45,7 +54,8 @@ REJECT_REASONS = ("unreadable", "no_face", "low_confidence", "multiple_faces", "
 class AlignConfig:
     """Detection / alignment policy."""
     image_size: int = DEFAULT_CROP_SIZE        # output crop size (authors: 182, then 160 at training)
-    margin: float = DEFAULT_MARGIN             # at 182 px, scaled with image_size
+    margin: float = DEFAULT_MARGIN             # box: source px in total; template: output px at 182
+    alignment: str = DEFAULT_ALIGNMENT         # a key of data_prep.align.ALIGNMENTS ("box" = authors')
     min_confidence: float = 0.9                # faces below: low_confidence (or not counted as extra faces)
     detect_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.3)  # P-, R-, O-Net; O-Net low so weak faces are seen
     multi_face: str = "largest"                # "largest": keep the main face and note it; "reject"
@@ -53,6 +63,7 @@ class AlignConfig:
     batch_size: int = 16
 
     def __post_init__(self) -> None:
+        get_alignment(self.alignment)
         if self.multi_face not in ("largest", "reject"):
             raise ValueError(f"multi_face must be 'largest' or 'reject', got {self.multi_face!r}")
         if not 0.0 <= self.min_confidence <= 1.0:
@@ -63,6 +74,10 @@ class AlignConfig:
 
 class ImageReadError(Exception):
     """An input image is missing, unreadable or corrupt."""
+
+
+class AlignSettingsError(ValueError):
+    """A resumed run asks for other alignment settings than the crops already in its log."""
 
 
 def load_detector():
@@ -125,7 +140,8 @@ def choose_main_face(faces: list[dict], image_shape: tuple[int, ...]) -> int:
 def process_detections(image: np.ndarray, faces: list[dict], cfg: AlignConfig) -> tuple[str, dict[str, Any]]:
     """Apply the policy to one image's detections.
 
-    Returns ``("ok", {crop, box, confidence, num_faces, note})`` or ``("reject", {reason, detail})``.
+    Returns ``("ok", {crop, region, box, confidence, num_faces, note})`` or ``("reject", {reason, detail})``;
+    ``region`` is the source rectangle ``(x0, y0, x1, y1)`` of a ``box`` crop (None for ``template``).
     """
     if not faces:
         return "reject", {"reason": "no_face", "detail": "MTCNN found no face"}
@@ -141,15 +157,11 @@ def process_detections(image: np.ndarray, faces: list[dict], cfg: AlignConfig) -
                                                                     f">= {cfg.min_confidence}"}
         note = f"multiple_faces:{len(confident)}"
     face = confident[choose_main_face(confident, image.shape)]
-    kp = face["keypoints"]
-    le, re_ = np.asarray(kp["left_eye"], float), np.asarray(kp["right_eye"], float)
-    if le[0] > re_[0]:
-        le, re_ = re_, le
     try:
-        crop = align_face(image, le, re_, cfg.image_size, cfg.margin)
-    except ValueError as err:
-        return "reject", {"reason": "alignment_failed", "detail": str(err)}
-    return "ok", {"crop": crop, "box": json.dumps([int(v) for v in face["box"]]),
+        crop, region = get_alignment(cfg.alignment).crop(image, face, cfg.image_size, cfg.margin)
+    except (ValueError, KeyError) as err:
+        return "reject", {"reason": "alignment_failed", "detail": f"{type(err).__name__}: {err}"}
+    return "ok", {"crop": crop, "region": region, "box": json.dumps([int(v) for v in face["box"]]),
                   "confidence": round(float(face["confidence"]), 6), "num_faces": len(confident), "note": note}
 
 
@@ -258,6 +270,7 @@ def align_chunk(items: Sequence[tuple[str, str]], out_dir: str, cfg: AlignConfig
             rej_rows.append({"source": src, **info})
             continue
         _write_png(out_p / rel, info.pop("crop"))
+        info.pop("region")
         info["note"] = ";".join(n for n in (note, info["note"]) if n)
         ok_rows.append({"source": src, "out_path": rel, **info})
     return ok_rows, rej_rows
@@ -283,14 +296,33 @@ def _worker_run(items, out_dir, cfg_dict):
     return align_chunk(items, out_dir, AlignConfig(**cfg_dict))
 
 
+def _check_settings(log_p: Path, aligned_csv: Path, cfg: AlignConfig) -> None:
+    """Refuse to resume a log written with other alignment settings; record this run's settings."""
+    want = {"alignment": cfg.alignment, "image_size": int(cfg.image_size), "margin": float(cfg.margin)}
+    f = log_p / SETTINGS_FILE
+    if f.is_file():
+        have = json.loads(f.read_text())
+    elif aligned_csv.exists() and aligned_csv.stat().st_size:
+        have = {"alignment": "template"}  # logs from before the mode was recorded: the template warp
+    else:
+        have = {}
+    diff = {k: (have[k], want[k]) for k in want if k in have and have[k] != want[k]}
+    if diff:
+        changed = ", ".join(f"{k}={a!r}, now {b!r}" for k, (a, b) in diff.items())
+        raise AlignSettingsError(f"{log_p} holds crops made with other alignment settings ({changed}): rerun with "
+                                 f"the same settings, or use a new output directory")
+    f.write_text(json.dumps(want, indent=2))
+
+
 def align_files(items: Sequence[tuple[str, str]], out_dir: str | os.PathLike, config: AlignConfig | None = None,
                 workers: int = 1, detector=None, progress: bool = True,
                 log_dir: str | os.PathLike | None = None) -> dict[str, Any]:
     """Align ``items`` = [(source image path, output path relative to out_dir)] into ``out_dir``.
 
     Appends to ``aligned.csv`` and ``rejects.csv`` in ``log_dir`` (default ``out_dir``) after each
-    batch; inputs already listed there (by source) are skipped, so a rerun resumes. ``workers`` > 1 runs that many
-    processes, each with its own MTCNN (about 600 MB each). Returns counts
+    batch; inputs already listed there (by source) are skipped, so a rerun resumes (with the same alignment
+    settings, kept in ``align_settings.json``; other settings raise :class:`AlignSettingsError`).
+    ``workers`` > 1 runs that many processes, each with its own MTCNN (about 600 MB each). Returns counts
     ``{"done", "skipped", "aligned", "rejected", "rejects_by_reason", "notes"}`` for this call.
     """
     from tqdm.auto import tqdm
@@ -301,6 +333,7 @@ def align_files(items: Sequence[tuple[str, str]], out_dir: str | os.PathLike, co
     log_p = Path(log_dir) if log_dir is not None else out_p
     log_p.mkdir(parents=True, exist_ok=True)
     aligned_csv, rejects_csv = log_p / "aligned.csv", log_p / "rejects.csv"
+    _check_settings(log_p, aligned_csv, cfg)
     done: set[str] = set()
     for f, cols in ((aligned_csv, ALIGNED_COLUMNS), (rejects_csv, REJECT_COLUMNS)):
         if f.exists() and f.stat().st_size:

@@ -6,8 +6,9 @@ Expected layout (``OriginalImg`` or any one/two extra folder levels are tolerate
 
 Default: VL (visible light), Strong illumination, 6 classes, as the authors. Per sequence the
 first frame is the neutral reference and the last 3 frames are the peak: 80 x 6 x 4 = 1920 images.
-With ``classes=6`` the neutral frames carry expression code -1 (no class; they are still verification
-references and identity samples); with ``classes=7`` they are class 0 ("neutral").
+With ``classes=6`` the neutral frames carry expression code -1 (no class): they are verification
+references, but the multi-task harness trains only on rows with an expression label, so they do not
+train the identity branch either (docs/fidelity.md, row 18); with ``classes=7`` they are class 0 ("neutral").
 """
 from __future__ import annotations
 

@@ -10,10 +10,12 @@ Each ``prepare_*`` writes into ``out/``:
 * ``folds.csv``     subject, fold (10 subject-independent folds by default);
 * ``pairs.csv``     verification pairs (see :mod:`data_prep.pairs`);
 * ``summary.json``  counts (images, subjects, sequences, by expression, rejects by reason, notes,
-  pairs by kind and fold), expression class names, settings, seconds.
+  pairs by kind and fold), expression class names, settings (including ``alignment`` and
+  ``alignment_detail``), seconds.
 
-CK+ and Oulu-CASIA go through MTCNN (:mod:`data_prep.mtcnn_align`); synthfaces uses the crops its
-generator aligned with the ground-truth eyes.
+CK+ and Oulu-CASIA go through MTCNN (:mod:`data_prep.mtcnn_align`) with the alignment chosen by
+``alignment`` (default ``"box"``, the authors' crop; see :data:`data_prep.align.ALIGNMENTS`);
+synthfaces uses the crops its generator aligned with the ground-truth eyes (``template``).
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .align import DEFAULT_ALIGNMENT, DEFAULT_CROP_SIZE, DEFAULT_MARGIN, get_alignment
 from .folds import assign_folds, write_folds
 from .labels import CKPLUS_EXPRESSIONS, OULU_EXPRESSIONS_6, OULU_EXPRESSIONS_7
 from .pairs import make_pairs, pair_counts, write_pairs
@@ -110,6 +113,9 @@ def prepare_synthfaces(out: str | os.PathLike, num_identities: int = 80, seed: i
     rejects = pd.DataFrame(frames.attrs.get("skipped", []), columns=["source", "reason", "detail"])
     return _finish(out_p, "synthfaces", m, rejects, CKPLUS_EXPRESSIONS, num_folds, seed,
                    {"num_identities": num_identities, "image_size": image_size, "seed": seed,
+                    "alignment": "template", "alignment_detail": "synthetic: "
+                    + get_alignment("template").describe(image_size, cfg.margin)
+                    + " (ground-truth eyes plus landmark noise)",
                     "sequences_per_identity": sequences_per_identity,
                     "frames_per_sequence": frames_per_sequence}, t0,
                    {"generation_seconds": gen["seconds"], "raw_frames": gen["raw_frames"]})
@@ -146,47 +152,61 @@ def _prepare_raw(frames: pd.DataFrame, out: Path, dataset: str, classes: dict[in
                    {"alignment_this_run": stats})
 
 
+def _align_settings(cfg) -> dict[str, Any]:
+    return {"alignment": cfg.alignment, "alignment_detail": get_alignment(cfg.alignment).describe(cfg.image_size,
+                                                                                                    cfg.margin)}
+
+
 def _read_log(path: Path, columns: list[str]) -> pd.DataFrame:
     if path.exists() and path.stat().st_size:
         return pd.read_csv(path, dtype=str, keep_default_na=False)
     return pd.DataFrame(columns=columns, dtype=str)
 
 
-def prepare_ckplus(root: str | os.PathLike, out: str | os.PathLike, image_size: int = 182,
-                   margin: float = 44, min_confidence: float = 0.9, multi_face: str = "largest",
+def prepare_ckplus(root: str | os.PathLike, out: str | os.PathLike, image_size: int = DEFAULT_CROP_SIZE,
+                   margin: float = DEFAULT_MARGIN, min_confidence: float = 0.9, multi_face: str = "largest",
                    convert_channels: bool = True, num_folds: int = 10, seed: int = 0, workers: int = 1,
-                   batch_size: int = 16, progress: bool = True, detector=None) -> dict[str, Any]:
-    """CK+: read labelled sequences (first + last 3 frames), MTCNN-align, write the protocol files."""
+                   batch_size: int = 16, progress: bool = True, detector=None,
+                   alignment: str = DEFAULT_ALIGNMENT) -> dict[str, Any]:
+    """CK+: read labelled sequences (first + last 3 frames), MTCNN-align, write the protocol files.
+
+    ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
+    """
     from .ckplus import read_ckplus
     from .mtcnn_align import AlignConfig
 
     t0 = time.perf_counter()
     frames = read_ckplus(root)
     cfg = AlignConfig(image_size=image_size, margin=margin, min_confidence=min_confidence, multi_face=multi_face,
-                      convert_channels=convert_channels, batch_size=batch_size)
+                      convert_channels=convert_channels, batch_size=batch_size, alignment=alignment)
     settings = {"root": str(Path(root).resolve()), "image_size": image_size, "margin": margin,
-                "min_confidence": min_confidence, "multi_face": multi_face, "convert_channels": convert_channels}
+                "min_confidence": min_confidence, "multi_face": multi_face, "convert_channels": convert_channels,
+                **_align_settings(cfg)}
     out_p = Path(out)
     return _prepare_raw(frames, out_p, "ckplus", CKPLUS_EXPRESSIONS, num_folds, seed, cfg, workers, progress,
                         settings, t0, detector)
 
 
 def prepare_oulu(root: str | os.PathLike, out: str | os.PathLike, spectrum: str = "VL",
-                 illumination: str = "Strong", classes: int = 6, image_size: int = 182, margin: float = 44,
-                 min_confidence: float = 0.9, multi_face: str = "largest", convert_channels: bool = True,
-                 num_folds: int = 10, seed: int = 0, workers: int = 1, batch_size: int = 16,
-                 progress: bool = True, detector=None) -> dict[str, Any]:
-    """Oulu-CASIA (default VL / Strong, 6 classes): read, MTCNN-align, write the protocol files."""
+                 illumination: str = "Strong", classes: int = 6, image_size: int = DEFAULT_CROP_SIZE,
+                 margin: float = DEFAULT_MARGIN, min_confidence: float = 0.9, multi_face: str = "largest",
+                 convert_channels: bool = True, num_folds: int = 10, seed: int = 0, workers: int = 1,
+                 batch_size: int = 16, progress: bool = True, detector=None,
+                 alignment: str = DEFAULT_ALIGNMENT) -> dict[str, Any]:
+    """Oulu-CASIA (default VL / Strong, 6 classes): read, MTCNN-align, write the protocol files.
+
+    ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
+    """
     from .mtcnn_align import AlignConfig
     from .oulu import read_oulu
 
     t0 = time.perf_counter()
     frames = read_oulu(root, spectrum, illumination, classes)
     cfg = AlignConfig(image_size=image_size, margin=margin, min_confidence=min_confidence, multi_face=multi_face,
-                      convert_channels=convert_channels, batch_size=batch_size)
+                      convert_channels=convert_channels, batch_size=batch_size, alignment=alignment)
     settings = {"root": str(Path(root).resolve()), "spectrum": spectrum, "illumination": illumination,
                 "classes": classes, "image_size": image_size, "margin": margin, "min_confidence": min_confidence,
-                "multi_face": multi_face, "convert_channels": convert_channels}
+                "multi_face": multi_face, "convert_channels": convert_channels, **_align_settings(cfg)}
     out_p = Path(out)
     return _prepare_raw(frames, out_p, "oulu", OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7,
                         num_folds, seed, cfg, workers, progress, settings, t0, detector)

@@ -44,7 +44,7 @@ class StepLogger(keras.callbacks.Callback):
         if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
             self._start = time.perf_counter()
         self._last_time = time.perf_counter() - self._start
-        self._last_step = int(self.model.optimizer.iterations.numpy())
+        self._last_step = int(self.model.train_step_count.numpy())
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
 
     def on_epoch_begin(self, epoch, logs=None):

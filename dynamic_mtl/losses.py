@@ -18,7 +18,8 @@ class CenterLoss(keras.layers.Layer):
 
     ``per_sample(x, y)`` returns ``||x - c_y||^2`` (``squared=True``, the authors' code and
     Wen et al.) or ``||x - c_y||`` (``squared=False``, Eq. 4 as printed in the paper).
-    ``x`` is expected to be the L2-normalised embedding, as in the authors' code.
+    ``x`` is the bottleneck feature X1 (paper, Eq. 4) or the L2-normalised embedding (authors'
+    code); see docs/fidelity.md, row 9.
 
     Centers are not trained by gradient. ``update(x, y)`` moves them as Wen et al.
     and the authors' code do: ``c_j -= rate * sum_{i: y_i=j} (c_j - x_i) / (1 + n_j)``,
@@ -50,8 +51,9 @@ class CenterLoss(keras.layers.Layer):
         squared = ops.sum(ops.square(embeddings - centers), axis=-1)
         return squared if self.squared else ops.sqrt(squared + 1e-12)
 
-    def update(self, embeddings, labels):
-        """Move the centers toward this (global) batch's embeddings."""
+    def update(self, embeddings, labels, gate=1.0):
+        """Move the centers toward this (global) batch's embeddings; ``gate`` 0.0 leaves them
+        (a step the network optimizer skipped), 1.0 applies the update."""
         embeddings = tf.stop_gradient(tf.cast(embeddings, tf.float32))
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
         centers = tf.convert_to_tensor(self.centers)
@@ -61,7 +63,7 @@ class CenterLoss(keras.layers.Layer):
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             sums, counts = context.all_reduce(tf.distribute.ReduceOp.SUM, [sums, counts])
-        self.centers.assign(centers - self.update_rate * sums / (1.0 + counts[:, None]))
+        self.centers.assign(centers - tf.cast(gate, tf.float32) * self.update_rate * sums / (1.0 + counts[:, None]))
 
     def call(self, embeddings, labels):
         return self.per_sample(embeddings, labels)

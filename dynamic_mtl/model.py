@@ -10,12 +10,13 @@ from keras import ops
 
 from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy
 from dynamic_mtl.tasks import TaskSpec
-from dynamic_mtl.weight_unit import DynamicWeightUnit
 from dynamic_mtl.weighting import WeightingStrategy, get_weighting
 
-#: Default optimizer of the weight unit: the authors' RMSProp settings, lr 0.1 (REFERENCE.md 2).
+#: Default optimizer of the weight unit: the authors' RMSProp settings, lr 0.1, gradients clipped
+#: to a global norm of 5 (docs/fidelity.md, row 8).
 DEFAULT_WEIGHT_OPTIMIZER = {"class_name": "RMSprop",
-                            "config": {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.9, "epsilon": 1.0}}
+                            "config": {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.9, "epsilon": 1.0,
+                                       "global_clipnorm": 5.0}}
 
 
 @dataclass
@@ -108,7 +109,7 @@ class DynamicMultiTaskModel(keras.Model):
         if isinstance(weight_unit, dict):
             weight_unit = keras.saving.deserialize_keras_object(weight_unit)
         if self.weighting.uses_weight_unit:
-            self.weight_unit = weight_unit or DynamicWeightUnit(len(self.tasks), name="dynamic_weight_unit")
+            self.weight_unit = weight_unit or self.weighting.make_weight_unit(len(self.tasks))
             if not self.weight_unit.built:
                 self.weight_unit.build(output_shapes[shared_output])
         else:
@@ -117,9 +118,9 @@ class DynamicMultiTaskModel(keras.Model):
         self.center_losses = {}
         for task in self.tasks:
             if task.center_loss_weight > 0:
-                if task.embedding not in output_shapes:
-                    raise ValueError(f"task {task.name!r}: network has no output {task.embedding!r}")
-                layer = CenterLoss(output_shapes[task.logits][-1], output_shapes[task.embedding][-1],
+                if task.center_feature not in output_shapes:
+                    raise ValueError(f"task {task.name!r}: network has no output {task.center_feature!r}")
+                layer = CenterLoss(output_shapes[task.logits][-1], output_shapes[task.center_feature][-1],
                                    update_rate=task.center_update_rate,
                                    squared=task.center_loss_squared, name=f"center_loss_{task.name}")
                 layer.build()
@@ -134,6 +135,10 @@ class DynamicMultiTaskModel(keras.Model):
         self.step_log = self.add_weight(name="step_log", shape=(self.log_capacity, len(self.log_fields)),
                                         initializer="zeros", trainable=False,
                                         aggregation="only_first_replica")
+        # Counts every train step, also those a LossScaleOptimizer skips (its iterations do not advance).
+        self.train_step_count = self.add_weight(name="train_step_count", shape=(), dtype="int64",
+                                                initializer="zeros", trainable=False,
+                                                aggregation="only_first_replica")
         self._trackers = {"loss": keras.metrics.Mean(name="loss"),
                           "weight_loss": keras.metrics.Mean(name="weight_loss")}
         for task in self.tasks:
@@ -193,7 +198,7 @@ class DynamicMultiTaskModel(keras.Model):
             labels = y[task.name]
             loss = sparse_softmax_cross_entropy(labels, outputs[task.logits])
             if task.name in self.center_losses:
-                center = self.center_losses[task.name].per_sample(outputs[task.embedding], labels)
+                center = self.center_losses[task.name].per_sample(outputs[task.center_feature], labels)
                 loss = loss + task.center_loss_weight * center
             losses.append(ops.cast(loss, "float32"))
         return losses
@@ -326,17 +331,41 @@ class DynamicMultiTaskModel(keras.Model):
     def train_step(self, data):
         x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
         result = self.compute_gradients(x, y)
-        self.optimizer.apply_gradients(zip(result.network_gradients, self.network_variables))
+        # 1.0, or 0.0 on a step whose loss-scaled network gradients overflowed (mixed precision):
+        # the LossScaleOptimizer skips that step, and so does the center update.
+        network_step_taken = self._network_gradients_finite(result.network_gradients)
         weight_vars = self.weighting_variables
+        if self.weighting.uses_network_optimizer:
+            # the weighting variables are part of the network: one optimizer steps both
+            # (scaled like the network's loss when a LossScaleOptimizer unscales what it gets)
+            weight_gradients = [self._scale_network_loss(g) for g in result.weight_gradients]
+            self.optimizer.apply_gradients(zip(list(result.network_gradients) + weight_gradients,
+                                               self.network_variables + weight_vars))
+        else:
+            self.optimizer.apply_gradients(zip(result.network_gradients, self.network_variables))
+            if result.weight_gradients:
+                self.weight_optimizer.apply_gradients(zip(result.weight_gradients, weight_vars))
         if result.weight_gradients:
-            self.weight_optimizer.apply_gradients(zip(result.weight_gradients, weight_vars))
             self.weighting.after_weight_update()
         self.weighting.update_state(result.task_losses)
         for task in self.tasks:
             if task.name in self.center_losses:
-                self.center_losses[task.name].update(result.outputs[task.embedding], y[task.name])
+                self.center_losses[task.name].update(result.outputs[task.center_feature], y[task.name],
+                                                     gate=network_step_taken)
+        self.train_step_count.assign_add(1)
         self._record_step(result)
         return self._update_trackers(result, y)
+
+    def _network_gradients_finite(self, gradients):
+        """1.0 unless the network optimizer is a ``LossScaleOptimizer`` and the (loss-scaled)
+        gradients hold a NaN or inf on any replica, then 0.0."""
+        if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
+            return tf.constant(1.0)
+        bad = tf.cast(tf.logical_not(self.optimizer.check_finite(gradients)), tf.float32)
+        context, replicas = _replica_context()
+        if replicas > 1:
+            bad = context.all_reduce(tf.distribute.ReduceOp.SUM, bad)
+        return tf.cast(bad == 0.0, tf.float32)
 
     def _weight_gradient_norm(self, gradients):
         if not gradients:
@@ -347,7 +376,7 @@ class DynamicMultiTaskModel(keras.Model):
         return _global_norm(gradients)
 
     def _record_step(self, result: StepResult):
-        step = ops.cast(self.optimizer.iterations, "float32")  # already incremented: 1-based
+        step = ops.cast(self.train_step_count, "float32")  # already incremented: 1-based
         row = ops.concatenate([
             ops.reshape(step, (1,)), result.task_weights, result.task_losses,
             ops.reshape(ops.cast(result.network_loss, "float32"), (1,)),
@@ -355,7 +384,7 @@ class DynamicMultiTaskModel(keras.Model):
             ops.reshape(self._weight_gradient_norm(result.weight_gradients), (1,)),
             ops.cast(result.weight_logits, "float32"),
         ], axis=0)
-        index = ops.cast(ops.mod(self.optimizer.iterations - 1, self.log_capacity), "int32")
+        index = ops.cast(ops.mod(self.train_step_count - 1, self.log_capacity), "int32")
         buffer = tf.convert_to_tensor(self.step_log)
         self.step_log.assign(tf.tensor_scatter_nd_update(buffer, tf.reshape(index, (1, 1)), row[None]))
 
@@ -412,12 +441,17 @@ class DynamicMultiTaskModel(keras.Model):
         network_optimizer = kwargs.pop("optimizer", network_optimizer)
         network_optimizer = keras.optimizers.get(network_optimizer)
         weight_optimizer = keras.optimizers.get(weight_optimizer if weight_optimizer is not None
-                                                else dict(DEFAULT_WEIGHT_OPTIMIZER))
+                                                else {**DEFAULT_WEIGHT_OPTIMIZER,
+                                                      "config": dict(DEFAULT_WEIGHT_OPTIMIZER["config"])})
         super().compile(optimizer=network_optimizer, **kwargs)
         self.weight_optimizer = weight_optimizer
-        self.optimizer.build(self.network_variables)
-        if self.weighting_variables:
-            self.weight_optimizer.build(self.weighting_variables)
+        if self.weighting.uses_network_optimizer:
+            # the weight optimizer stays unbuilt and unused (e.g. the naive baseline, Yin et al.)
+            self.optimizer.build(self.network_variables + self.weighting_variables)
+        else:
+            self.optimizer.build(self.network_variables)
+            if self.weighting_variables:
+                self.weight_optimizer.build(self.weighting_variables)
 
     def get_compile_config(self):
         if not self.compiled:

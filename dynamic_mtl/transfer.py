@@ -27,7 +27,7 @@ from dynamic_mtl.builders import build_face_expression_network
 from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy
 
 #: Output keys of the single-task network (a subset of the multi-task network's outputs).
-SINGLE_TASK_OUTPUTS = ("shared", "embedding", "identity_logits")
+SINGLE_TASK_OUTPUTS = ("shared", "bottleneck", "embedding", "identity_logits")
 FACE_PREFIX, EXPRESSION_PREFIX = "face_", "expression_"
 
 
@@ -36,7 +36,8 @@ def build_single_task_network(num_identities: int, backbone: str = "inception_re
                               dropout_rate: float = 0.5, weight_decay: float = 5e-5,
                               synchronized_batchnorm: bool = False, backbone_options: dict | None = None,
                               name: str = "face_verification_network") -> keras.Model:
-    """Trunk + BRANCH 1 with the multi-task network's layer names; outputs ``shared``, ``embedding``, ``identity_logits``.
+    """Trunk + BRANCH 1 with the multi-task network's layer names; outputs ``shared``, ``bottleneck``,
+    ``embedding``, ``identity_logits``.
 
     Arguments as :func:`dynamic_mtl.builders.build_face_expression_network` (``backbone_options``, e.g.
     ``{"width": 16}`` for ``small_cnn``, must match the multi-task model the weights are transferred to).
@@ -64,23 +65,28 @@ class SingleTaskFaceModel(keras.Model):
         network: functional model (e.g. :func:`build_single_task_network`).
         center_loss_weight: alpha of Eq. 2 (0 disables the center loss).
         center_update_rate, center_loss_squared: as in :class:`dynamic_mtl.losses.CenterLoss`.
+        center_loss_input: the output the center loss reads: ``"bottleneck"`` (X1, the paper) or
+            ``"embedding"`` (the authors' code), as in :func:`dynamic_mtl.builders.face_expression_tasks`.
     """
 
     def __init__(self, network: keras.Model, center_loss_weight: float = 1e-4, center_update_rate: float = 0.5,
-                 center_loss_squared: bool = True, label_key: str = "identity", **kwargs):
+                 center_loss_squared: bool = True, label_key: str = "identity",
+                 center_loss_input: str = "bottleneck", **kwargs):
         super().__init__(**kwargs)
         if isinstance(network, dict):
             network = keras.saving.deserialize_keras_object(network)
         self.network = network
         outputs = network.output
-        if not isinstance(outputs, dict) or not {"embedding", "identity_logits"} <= set(outputs):
-            raise ValueError("the network must return a dict with 'embedding' and 'identity_logits'")
+        if not isinstance(outputs, dict) or not {"embedding", "identity_logits", center_loss_input} <= set(outputs):
+            raise ValueError(f"the network must return a dict with 'embedding', 'identity_logits' and "
+                             f"{center_loss_input!r} (the center loss input)")
+        self.center_loss_input = center_loss_input
         self.center_loss_weight = float(center_loss_weight)
         self.center_update_rate = float(center_update_rate)
         self.center_loss_squared = bool(center_loss_squared)
         self.label_key = label_key
         self.num_identities = int(outputs["identity_logits"].shape[-1])
-        self.center_loss = CenterLoss(self.num_identities, int(outputs["embedding"].shape[-1]),
+        self.center_loss = CenterLoss(self.num_identities, int(outputs[center_loss_input].shape[-1]),
                                       update_rate=center_update_rate, squared=center_loss_squared,
                                       name="center_loss_identity")
         self.center_loss.build()
@@ -102,7 +108,7 @@ class SingleTaskFaceModel(keras.Model):
         outputs = self(x, training=training)
         softmax = sparse_softmax_cross_entropy(labels, outputs["identity_logits"])
         if self.center_loss_weight > 0:
-            center = self.center_loss.per_sample(outputs["embedding"], labels)
+            center = self.center_loss.per_sample(outputs[self.center_loss_input], labels)
         else:
             center = ops.zeros_like(softmax)
         return outputs, softmax, center
@@ -120,7 +126,7 @@ class SingleTaskFaceModel(keras.Model):
         gradients = tape.gradient(scaled, [v.value for v in variables])
         self.optimizer.apply_gradients(zip(gradients, variables))
         if self.center_loss_weight > 0:
-            self.center_loss.update(outputs["embedding"], labels)
+            self.center_loss.update(outputs[self.center_loss_input], labels)
         return self._track(data_loss + regularization, softmax, center, labels, outputs)
 
     def test_step(self, data):
@@ -161,7 +167,8 @@ class SingleTaskFaceModel(keras.Model):
     def get_config(self):
         return {"name": self.name, "network": keras.saving.serialize_keras_object(self.network),
                 "center_loss_weight": self.center_loss_weight, "center_update_rate": self.center_update_rate,
-                "center_loss_squared": self.center_loss_squared, "label_key": self.label_key}
+                "center_loss_squared": self.center_loss_squared, "label_key": self.label_key,
+                "center_loss_input": self.center_loss_input}
 
     @classmethod
     def from_config(cls, config):

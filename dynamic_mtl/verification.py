@@ -1,14 +1,30 @@
 """Face-verification metrics: the LFW / facenet protocol, without global state.
 
-Ming et al. 2019 report verification accuracy on CK+ / Oulu-CASIA pairs with the facenet
-protocol (REFERENCE.md section 2): squared Euclidean distance between L2-normalised embeddings,
-thresholds 0..4 in steps of 0.01, the threshold that maximises accuracy on the OTHER folds' pairs
-is applied to the test fold; VAL@FAR=1e-3 likewise with a threshold chosen on the other folds.
+Ming et al. 2019 report verification accuracy on CK+ / Oulu-CASIA pairs with facenet's LFW
+evaluation (``lfw.evaluate`` -> ``facenet.calculate_roc`` / ``calculate_val``; docs/fidelity.md,
+row 22): squared Euclidean distance between L2-normalised embeddings; accuracy at the threshold of
+the grid 0..4 step 0.01 that maximises accuracy on the training pairs (the first one on ties);
+VAL@FAR=1e-3 at a threshold found on the training pairs with a separate, finer grid 0..4 step 0.001.
 The threshold is never chosen on the pairs it is evaluated on. ROC / AUC come from scikit-learn.
 
-Differences from facenet's ``lfw.calculate_val``: the VAL threshold is the largest grid threshold
-whose training FAR is <= the target (no interpolation), and no pairs are dropped to a multiple of
-100 (an authors' defect).
+The VAL threshold follows ``calculate_val``: the training FAR is computed for every grid threshold;
+if its maximum reaches the target, the threshold is the linear interpolation, at the target FAR, of
+threshold against FAR (facenet: ``interp1d(far_train, thresholds, kind='slinear')``), otherwise it is
+0.0 (nothing is accepted). The FAR curve is a step function, so it has runs of equal values; scipy
+before 1.9 (facenet's era) interpolated them as a degree-1 B-spline with knots ``[f0, f..., fN, fN]``
+and scipy >= 1.9 refuses duplicates, so :func:`far_threshold` evaluates that spline itself: it
+interpolates between the LAST grid threshold whose FAR is <= the target and the next one, which
+gives exactly that threshold when its FAR equals the target. In the degenerate case where the
+maximum training FAR equals the target and the last two grid thresholds both have it, the knot span
+has zero length, the B-spline basis vanishes and facenet's threshold is 0.0; that is mirrored too.
+
+:func:`evaluate_folds` is the LFW cross-fold protocol (threshold from the other folds); the
+experiment harness applies :func:`evaluate_fold` with a model's own validation pairs as the
+training pairs (``experiments.tables.verification_by_fold``).
+
+Differences from facenet: no pairs are dropped to a multiple of 100 (an authors' defect); a set
+of pairs without negatives has FAR 0 (facenet divides by zero), so its VAL threshold is 0.0; a
+test fold without positives has VAL 0 (facenet divides by zero).
 """
 from __future__ import annotations
 
@@ -16,8 +32,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-#: facenet's threshold grid for squared distances of unit vectors (range [0, 4]).
-DEFAULT_THRESHOLDS = np.arange(0.0, 4.0, 0.01)
+#: facenet's accuracy threshold grid for squared distances of unit vectors (range [0, 4]).
+DEFAULT_THRESHOLDS = np.arange(0, 4, 0.01)
+#: facenet's finer grid for the VAL@FAR threshold (``lfw.evaluate``).
+DEFAULT_VAL_THRESHOLDS = np.arange(0, 4, 0.001)
 
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-10) -> np.ndarray:
@@ -48,6 +66,18 @@ def _check(dist, issame) -> tuple[np.ndarray, np.ndarray]:
     return d, s
 
 
+def _grid(thresholds, default: np.ndarray) -> np.ndarray:
+    th = default if thresholds is None else np.asarray(thresholds, np.float64).ravel()
+    if th.size == 0 or np.any(np.diff(th) <= 0):
+        raise ValueError("thresholds must be a non-empty, strictly increasing grid")
+    return th
+
+
+def _count_below(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """For each threshold, how many ``values`` are strictly below it (facenet predicts "same" on ``d < t``)."""
+    return np.searchsorted(np.sort(values), thresholds, side="left")
+
+
 def accuracy_at(threshold: float, dist, issame) -> float:
     """Accuracy of predicting "same" when ``dist < threshold``."""
     d, s = _check(dist, issame)
@@ -55,7 +85,8 @@ def accuracy_at(threshold: float, dist, issame) -> float:
 
 
 def val_far_at(threshold: float, dist, issame) -> tuple[float, float]:
-    """``(VAL, FAR)``: true-accept rate on positives and false-accept rate on negatives at ``threshold``."""
+    """``(VAL, FAR)``: true-accept rate on positives and false-accept rate on negatives at ``threshold``
+    (0.0 for a rate whose class is absent)."""
     d, s = _check(dist, issame)
     pred = d < threshold
     n_same, n_diff = int(s.sum()), int((~s).sum())
@@ -64,24 +95,57 @@ def val_far_at(threshold: float, dist, issame) -> tuple[float, float]:
     return val, far
 
 
+def accuracy_curve(dist, issame, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """Accuracy of ``dist < t`` for every threshold ``t`` of the grid (default 0..4 step 0.01)."""
+    d, s = _check(dist, issame)
+    th = _grid(thresholds, DEFAULT_THRESHOLDS)
+    neg = d[~s]
+    correct = _count_below(d[s], th) + (neg.size - _count_below(neg, th))
+    return correct / d.size
+
+
+def far_curve(dist, issame, thresholds: np.ndarray | None = None) -> np.ndarray:
+    """False-accept rate of ``dist < t`` for every threshold ``t`` of the grid (default 0..4 step 0.001);
+    all zeros when there are no negative pairs."""
+    d, s = _check(dist, issame)
+    th = _grid(thresholds, DEFAULT_VAL_THRESHOLDS)
+    neg = d[~s]
+    if neg.size == 0:
+        return np.zeros(th.size)
+    return _count_below(neg, th) / neg.size
+
+
 def best_threshold(dist, issame, thresholds: np.ndarray | None = None) -> float:
     """Threshold of the grid with the highest accuracy on these pairs (first one on ties, as facenet)."""
-    d, s = _check(dist, issame)
-    th = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, np.float64)
-    acc = ((d[None, :] < th[:, None]) == s[None, :]).mean(axis=1)
-    return float(th[int(np.argmax(acc))])
+    th = _grid(thresholds, DEFAULT_THRESHOLDS)
+    return float(th[int(np.argmax(accuracy_curve(dist, issame, th)))])
+
+
+def _slinear_at(x: np.ndarray, y: np.ndarray, x_new: float) -> float:
+    """``scipy.interpolate.interp1d(x, y, kind='slinear')(x_new)`` as scipy < 1.9 computed it for a
+    non-decreasing ``x`` with repeated values: the degree-1 B-spline with knots ``[x0, x..., xN, xN]``
+    and coefficients ``y``, evaluated by de Boor's recursion (a zero-length knot span contributes 0)."""
+    if x.size < 2:
+        raise ValueError("the VAL threshold grid needs at least 2 thresholds")
+    if x_new < x[0] or x_new > x[-1]:
+        raise ValueError(f"target FAR {x_new} is outside the training FAR range [{x[0]}, {x[-1]}]")
+    # knot span: the last sample at or below x_new, but at most the second-to-last sample
+    j = min(int(np.searchsorted(x, x_new, side="right")) - 1, x.size - 2)
+    lo, hi = float(x[j]), float(x[j + 1])
+    if lo == hi:
+        return 0.0
+    w = 1.0 / (hi - lo)
+    return 0.0 + float(y[j]) * (w * (hi - x_new)) + float(y[j + 1]) * (w * (x_new - lo))
 
 
 def far_threshold(dist, issame, far_target: float = 1e-3, thresholds: np.ndarray | None = None) -> float:
-    """Largest grid threshold whose FAR on these pairs is <= ``far_target`` (0.0 if none)."""
-    d, s = _check(dist, issame)
-    th = DEFAULT_THRESHOLDS if thresholds is None else np.asarray(thresholds, np.float64)
-    neg = d[~s]
-    if neg.size == 0:
-        return float(th[-1])
-    far = (neg[None, :] < th[:, None]).mean(axis=1)
-    ok = np.nonzero(far <= far_target)[0]
-    return float(th[ok[-1]]) if ok.size else 0.0
+    """facenet's VAL threshold on these pairs: the grid threshold (default 0..4 step 0.001) interpolated
+    at FAR = ``far_target`` on the FAR-vs-threshold curve, or 0.0 when the FAR never reaches the target."""
+    th = _grid(thresholds, DEFAULT_VAL_THRESHOLDS)
+    far = far_curve(dist, issame, th)
+    if far.max() < far_target:
+        return 0.0
+    return _slinear_at(far, th, float(far_target))
 
 
 def roc_auc(dist, issame) -> float:
@@ -104,15 +168,17 @@ def roc_curve(dist, issame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def evaluate_fold(train_distances, train_issame, test_distances, test_issame,
-                  thresholds: np.ndarray | None = None, far_target: float = 1e-3) -> dict[str, float]:
+                  thresholds: np.ndarray | None = None, far_target: float = 1e-3,
+                  val_thresholds: np.ndarray | None = None) -> dict[str, float]:
     """Evaluate one test fold with thresholds chosen on the training pairs only.
 
-    Returns accuracy (threshold = argmax accuracy on the train pairs), VAL and FAR on the test pairs
-    at the train threshold for ``far_target``, the test-pair AUC (threshold-free), both thresholds
-    and the pair counts.
+    Returns accuracy (threshold = argmax accuracy on the train pairs over ``thresholds``, default
+    0..4 step 0.01), VAL and FAR on the test pairs at the train threshold for ``far_target``
+    (:func:`far_threshold` over ``val_thresholds``, default 0..4 step 0.001), the test-pair AUC
+    (threshold-free), both thresholds and the pair counts.
     """
     thr = best_threshold(train_distances, train_issame, thresholds)
-    vthr = far_threshold(train_distances, train_issame, far_target, thresholds)
+    vthr = far_threshold(train_distances, train_issame, far_target, val_thresholds)
     val, far = val_far_at(vthr, test_distances, test_issame)
     return {"accuracy": accuracy_at(thr, test_distances, test_issame), "threshold": thr,
             "val": val, "far": far, "val_threshold": vthr, "auc": roc_auc(test_distances, test_issame),
@@ -138,10 +204,11 @@ class VerificationResult:
 
 
 def evaluate_folds(distances, issame, folds, thresholds: np.ndarray | None = None,
-                   far_target: float = 1e-3) -> VerificationResult:
+                   far_target: float = 1e-3, val_thresholds: np.ndarray | None = None) -> VerificationResult:
     """LFW-style k-fold evaluation: for each fold, thresholds from the other folds' pairs.
 
-    ``folds`` gives each pair's fold id (e.g. the ``fold`` column of pairs.csv).
+    ``folds`` gives each pair's fold id (e.g. the ``fold`` column of pairs.csv); with the fold ids of
+    ``sklearn.model_selection.KFold(10, shuffle=False)`` the per-fold numbers are facenet's.
     """
     d, s = _check(distances, issame)
     f = np.asarray(folds).ravel()
@@ -153,8 +220,8 @@ def evaluate_folds(distances, issame, folds, thresholds: np.ndarray | None = Non
     per_fold = []
     for k in ids:
         test = f == k
-        r = evaluate_fold(d[~test], s[~test], d[test], s[test], thresholds, far_target)
-        r["fold"] = int(k) if np.issubdtype(type(k), np.integer) else k
+        r = evaluate_fold(d[~test], s[~test], d[test], s[test], thresholds, far_target, val_thresholds)
+        r["fold"] = k.item() if isinstance(k, np.generic) else k
         per_fold.append(r)
     acc = np.array([r["accuracy"] for r in per_fold])
     val = np.array([r["val"] for r in per_fold])

@@ -19,11 +19,13 @@ class DynamicWeightUnit(keras.layers.Layer):
             default True). Keeps ``|f_i|`` bounded by ``|psi_i| + |b_i|``.
         normalize_logits: L2-normalise the logits ``f`` across tasks before the softmax.
             This is the normalisation of Section 5.5 that keeps ``a_i = exp(f_i)`` small so the
-            gradient of Eq. 8 does not vanish. For T = 2 it bounds w to [0.20, 0.80]
-            (sigmoid of +-sqrt(2)); the authors' variant reports about [0.12, 0.88].
-            Default False (see docs/fidelity.md).
+            gradient of Eq. 8 does not vanish. For T = 2 it bounds w to [0.197, 0.803]
+            (sigmoid of +-sqrt(2)). Default True: the paper's method (docs/fidelity.md, row 4).
+            False gives the authors' published code (softmax of the raw logits).
         clamp: optional ``(low, high)`` clip of the per-sample weights (authors' older
-            variant used (0.01, 0.99)). Clipped samples pass no gradient.
+            variant clamps the batch-mean w1 to (0.01, 0.99)). The clipped weights are
+            renormalised to sum to 1 (a no-op for T = 2; for T >= 3 a weight may then end
+            slightly outside the bounds). Clipped samples pass no gradient through the clip.
         init_stddev: stddev of the truncated-normal kernel init (authors: 0.1). Bias is zero.
     """
 
@@ -31,7 +33,7 @@ class DynamicWeightUnit(keras.layers.Layer):
         self,
         num_tasks: int,
         normalize_inputs: bool = True,
-        normalize_logits: bool = False,
+        normalize_logits: bool = True,
         clamp: tuple[float, float] | None = None,
         init_stddev: float = 0.1,
         **kwargs,
@@ -84,6 +86,7 @@ class DynamicWeightUnit(keras.layers.Layer):
         weights = ops.softmax(logits, axis=-1)
         if self.clamp is not None:
             weights = ops.clip(weights, self.clamp[0], self.clamp[1])
+            weights = weights / ops.sum(weights, axis=-1, keepdims=True)
         return weights
 
     def call(self, z):

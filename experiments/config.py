@@ -66,6 +66,7 @@ class ExperimentConfig:
     dropout_rate: float = 0.2
     weight_decay: float = 5e-5
     center_loss_weight: float = 1e-4
+    center_loss_input: str = "bottleneck"      # bottleneck (X1, paper) | embedding (normalised, authors' code)
     static_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
     dynamic_sigma: float = 0.01
     stop_gradient_weights: bool = True
@@ -74,7 +75,7 @@ class ExperimentConfig:
     epochs: int = 6
     network_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     weight_optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
-        "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0}))
+        "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "global_clipnorm": 5.0}))
     pretrained_checkpoint: str | None = "auto"  # auto: the `make pretrain` default if it exists
     strategy: str = "default"                  # default | mirrored | multiworker
     #: XLA for the train step: False, True, or "auto" (Keras's rule: on for one GPU, off on
@@ -139,6 +140,8 @@ class ExperimentConfig:
             raise ValueError(f"dataset must be synthfaces, ckplus or oulu, got {self.dataset!r}")
         if self.expression_protocol not in ("dataset", "oulu6"):
             raise ValueError(f"expression_protocol must be 'dataset' or 'oulu6', got {self.expression_protocol!r}")
+        if self.center_loss_input not in ("bottleneck", "embedding"):
+            raise ValueError(f"center_loss_input must be 'bottleneck' or 'embedding', got {self.center_loss_input!r}")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, got {self.strategy!r}")
         if not 0.0 < self.validation_subjects < 0.5:

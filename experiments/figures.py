@@ -16,13 +16,13 @@ TASKS = ("identity", "expression")
 TASK_LABEL = {"identity": "face verification (paper: Task 2)", "expression": "expression (paper: Task 1)"}
 TASK_COLOR = {"identity": "tab:blue", "expression": "tab:red"}   # the paper's FV blue, EX red
 METHOD_LABEL = {"naive_dynamic": "naive dynamic", "dynamic": "proposed dynamic",
-                "dynamic_normalized": "proposed, normalised a_i"}
+                "dynamic_published": "proposed, published code (no normalisation)"}
 
 #: what each kind of run must hold, and the config that produces it when none exists
 KINDS = {
     "table2": {"methods": ("naive_dynamic", "dynamic"), "file": None, "config": "quick"},
     "figure2": {"methods": (), "file": "figure2.csv", "config": "figure2"},
-    "figure7": {"methods": ("dynamic", "dynamic_normalized"), "file": None, "config": "figure7"},
+    "figure7": {"methods": ("dynamic_published", "dynamic"), "file": None, "config": "figure7"},
 }
 
 
@@ -160,13 +160,20 @@ def efficiency_observations(runs: dict[str, pd.DataFrame], tail: float = 0.1) ->
     return pd.DataFrame(rows).set_index(["task", "method"])
 
 
+def _normalizes_logits(method: str) -> bool:
+    """Whether the method's weight unit applies Section 5.5's normalisation (from its MethodSpec)."""
+    from experiments.methods import parse_method
+
+    return bool(parse_method(method).resolved_unit_options.get("normalize_logits", False))
+
+
 def gradient_observations(runs: dict[str, pd.DataFrame], vanish: float = 1e-6) -> pd.DataFrame:
     """Per method: weight-unit gradient norm statistics and the a_i magnitudes (raw and as the softmax sees them)."""
     rows = []
     for method, s in runs.items():
         g = s["weight_grad_norm"]
         a = s[[f"a_{t}" for t in TASKS]].max(axis=1)
-        seen = normalised_a(s).max(axis=1) if method.endswith("normalized") else a
+        seen = normalised_a(s).max(axis=1) if _normalizes_logits(method) else a
         rows.append({"method": method, "steps": len(s), "median_grad_norm": g.median(), "min_grad_norm": g.min(),
                      "final_grad_norm": g.iloc[-1], f"steps_grad_below_{vanish:g}": float((g < vanish).mean()),
                      "max_a_raw": a.max(), "max_a_softmax_input": seen.max()})

@@ -29,6 +29,22 @@ class MethodSpec:
     reports: tuple[str, ...] = ("verification", "expression")
 
     @property
+    def resolved_unit_options(self) -> dict[str, Any]:
+        """The weight unit's options as the model builds it: ``DynamicWeightUnit``'s defaults, then the
+        strategy's (e.g. the naive baseline's unnormalised logits), then ``unit_options``; {} without a unit."""
+        import inspect
+
+        from dynamic_mtl.weight_unit import DynamicWeightUnit
+        from dynamic_mtl.weighting import WEIGHTINGS
+
+        cls = WEIGHTINGS.get(self.weighting)
+        if cls is None or not cls.uses_weight_unit:
+            return {}
+        unit_defaults = {name: p.default for name, p in inspect.signature(DynamicWeightUnit).parameters.items()
+                         if p.default is not inspect.Parameter.empty}
+        return {**unit_defaults, **cls.weight_unit_defaults, **self.unit_options}
+
+    @property
     def needs_pretrained(self) -> bool:
         return self.init == "pretrained" or self.weighting is None
 
@@ -48,9 +64,11 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in [
                init="pretrained", reports=_EXPR),
     MethodSpec("static", "Static MTL", "static"),
     MethodSpec("naive_dynamic", "Naive dynamic MTL", "naive_dynamic"),
+    # the paper's method: weight unit with Section 5.5's normalisation (the library default)
     MethodSpec("dynamic", "Proposed dynamic MTL", "dynamic"),
-    MethodSpec("dynamic_normalized", "Proposed dynamic MTL (normalised a_i)", "dynamic",
-               unit_options={"normalize_logits": True}),
+    # the authors' published code: softmax of the raw logits, no Section 5.5 normalisation
+    MethodSpec("dynamic_published", "Proposed dynamic MTL (published code, no Section 5.5)", "dynamic",
+               unit_options={"normalize_logits": False}),
     MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
     MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
     MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),

@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="execute the figure notebooks headless (Figures 2, 4-7)")
     parser.add_argument("--table2-run", help="run with naive_dynamic and dynamic step logs (Figures 4-6)")
     parser.add_argument("--figure2-run", help="run with figure2.csv (a static_sweep run)")
-    parser.add_argument("--figure7-run", help="run with dynamic and dynamic_normalized step logs")
+    parser.add_argument("--figure7-run", help="run with dynamic_published and dynamic step logs (Figure 7)")
     parser.add_argument("--dataset", default="synthfaces")
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--only", nargs="+", choices=sorted(NOTEBOOKS), help="only these figures")

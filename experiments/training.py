@@ -36,7 +36,13 @@ class _ModelSlot:
 class FoldRunner:
     """Builds one model per method (reused across folds: weights and optimizer state are
     reset, so the train step is traced once), trains it on a fold's training subjects,
-    selects the epoch on the validation subjects and evaluates the test subjects."""
+    selects the epoch on the validation subjects and evaluates the test subjects.
+
+    Paired design: in a fold every method starts from the same initial network (drawn from
+    ``(seed, fold)``, or the same pretrained checkpoint), the same weight-unit initialisation
+    (drawn from ``seed``) and sees the same batches (drawn from ``(seed, fold, epoch)``), so
+    differences between methods of one fold are differences between the methods.
+    """
 
     def __init__(self, config: ExperimentConfig, data: PreparedData, run_dir: Path, strategy,
                  num_identities: int, pretrained: str | None, progress=None):
@@ -49,6 +55,7 @@ class FoldRunner:
         self.progress = progress
         self.store = ImageStore(data.root, data.manifest["path"].tolist(), progress=progress is not None)
         self._slots: dict[str, _ModelSlot] = {}
+        self._initial_networks: dict[int, list] = {}
         for sub in ("checkpoints", "steps", "per_fold"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -63,7 +70,8 @@ class FoldRunner:
             options.setdefault("stop_gradient_weights", c.stop_gradient_weights)
         if method.weighting is None:
             options = {"weights": [1.0, 0.0]}
-        keras.utils.set_random_seed(derived_seed(c.seed, "init", method.name))
+        # one seed for every method: the weight unit (and any strategy variable) starts the same
+        keras.utils.set_random_seed(derived_seed(c.seed, "init"))
         with _dtype_policy("mixed_float16" if c.mixed_precision else None):
             model = self._build_network(method, weighting, options)
         steps = max(1, self._train_rows() // c.batch_size)
@@ -79,7 +87,8 @@ class FoldRunner:
             image_size=c.image_size, weighting=weighting, weighting_options=options,
             backbone_options=c.backbone_options,
             weight_unit_options={**c.weight_unit, **method.unit_options},
-            center_loss_weight=c.center_loss_weight, embedding_size=c.embedding_size,
+            center_loss_weight=c.center_loss_weight, center_loss_input=c.center_loss_input,
+            embedding_size=c.embedding_size,
             dropout_rate=c.dropout_rate, weight_decay=c.weight_decay,
             synchronized_batchnorm=c.strategy != "default")
 
@@ -95,8 +104,23 @@ class FoldRunner:
         labelled = self.data.manifest[self.data.manifest["expression"] >= 0]
         return int(len(labelled) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects))
 
-    def model_for(self, method: MethodSpec) -> dm.DynamicMultiTaskModel:
-        """The method's model, reset to its initial weights and fresh optimizer state."""
+    def initial_network(self, fold: int) -> list:
+        """The fold's initial network weights (every network variable), drawn from ``(seed, fold)``
+        and shared by every method of the fold."""
+        if fold not in self._initial_networks:
+            c = self.config
+            keras.utils.set_random_seed(derived_seed(c.seed, "init", "fold", fold))
+            with _dtype_policy("mixed_float16" if c.mixed_precision else None):
+                network = dm.build_face_expression_network(
+                    self.num_identities, len(self.data.expression_classes), backbone=c.backbone,
+                    image_size=c.image_size, backbone_options=c.backbone_options,
+                    embedding_size=c.embedding_size, dropout_rate=c.dropout_rate, weight_decay=c.weight_decay)
+            self._initial_networks[fold] = [v.numpy() for v in network.variables]
+        return self._initial_networks[fold]
+
+    def model_for(self, method: MethodSpec, fold: int) -> dm.DynamicMultiTaskModel:
+        """The method's model at the fold's start: the fold's shared initial network (or the
+        pretrained checkpoint), the method's initial weighting variables, fresh optimizer state."""
         if method.name not in self._slots:
             with self.strategy.scope():
                 model = self._build(method)
@@ -106,6 +130,7 @@ class FoldRunner:
         slot = self._slots[method.name]
         _assign(slot.model.variables, slot.initial)
         _assign(_optimizer_variables(slot.model), slot.optimizer_initial)
+        _assign(slot.model.network.variables, self.initial_network(fold))
         if self._starts_pretrained(method):
             from dynamic_mtl.transfer import load_pretrained
 
@@ -123,7 +148,7 @@ class FoldRunner:
     def run(self, method: MethodSpec, split: FoldSplit, resume: bool) -> dict:
         c = self.config
         tag = f"{method.name}_fold{split.fold}"
-        model = self.model_for(method)
+        model = self.model_for(method, split.fold)
         id_map = identity_map(split.train_subjects)
         checkpoint = self.run_dir / "checkpoints" / f"{tag}.npz"
         state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "history": [], "seconds": 0.0}
@@ -238,7 +263,7 @@ class FoldRunner:
 
     def evaluate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
         """Expression accuracy on the test subjects' images; pair distances saved for the
-        cross-fold threshold protocol (verification metrics are computed once all folds ran)."""
+        threshold protocols of experiments/tables.py (verification metrics are computed once all folds ran)."""
         out = self._predict(model, split.test)
         result = {"expression_accuracy": self._expression_accuracy(split.test, out)}
         test_d = self._pair_distances(split.test, out, split.test_pairs)
@@ -271,7 +296,8 @@ def _dtype_policy(name: str | None):
 
 def _optimizer_variables(model) -> list:
     variables = list(model.optimizer.variables)
-    if getattr(model, "weight_optimizer", None) is not None and model.weighting_variables:
+    if (getattr(model, "weight_optimizer", None) is not None and model.weighting_variables
+            and not model.weighting.uses_network_optimizer):
         variables += list(model.weight_optimizer.variables)
     return variables
 

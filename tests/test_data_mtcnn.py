@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("mtcnn")
 skdata = pytest.importorskip("skimage.data")
 
-from data_prep.align import eye_template  # noqa: E402
+from data_prep.align import box_interpolation, eye_template  # noqa: E402
 from data_prep.mtcnn_align import (AlignConfig, ImageReadError, detect_batch, load_detector, load_rgb,  # noqa: E402
                                    process_detections)
 
@@ -21,9 +21,34 @@ def detector():
     return load_detector()
 
 
+def test_astronaut_default_is_authors_box_crop(detector):
+    img = skdata.astronaut()
+    cfg = AlignConfig()
+    assert (cfg.alignment, cfg.image_size, cfg.margin) == ("box", 182, 44)
+    faces = detect_batch(detector, [img], cfg)[0]
+    status, info = process_detections(img, faces, cfg)
+    assert status == "ok" and info["num_faces"] == 1 and info["confidence"] > 0.99
+    x, y, w, h = json.loads(info["box"])
+    H, W = img.shape[:2]
+    x0, y0, x1, y1 = info["region"]
+    assert (x0, y0, x1, y1) == (max(x - 22, 0), max(y - 22, 0), min(x + w + 22, W), min(y + h + 22, H))
+    crop = info["crop"]
+    assert crop.shape == (182, 182, 3)
+    np.testing.assert_array_equal(
+        crop, cv2.resize(img[y0:y1, x0:x1], (182, 182), interpolation=box_interpolation(y1 - y0, x1 - x0, 182)))
+    # MTCNN finds the face again where the margin put it: 22 source px inside each edge of the crop.
+    sx, sy = 182 / (x1 - x0), 182 / (y1 - y0)
+    ex0, ey0, ex1, ey1 = (x - x0) * sx, (y - y0) * sy, (x + w - x0) * sx, (y + h - y0) * sy
+    bx, by, bw, bh = max(detect_batch(detector, [crop], cfg)[0], key=lambda f: f["confidence"])["box"]
+    iw = max(0.0, min(ex1, bx + bw) - max(ex0, bx))
+    ih = max(0.0, min(ey1, by + bh) - max(ey0, by))
+    iou = iw * ih / ((ex1 - ex0) * (ey1 - ey0) + bw * bh - iw * ih)
+    assert iou > 0.8, iou
+
+
 def test_astronaut_eyes_land_on_template(detector):
     img = skdata.astronaut()
-    cfg = AlignConfig(image_size=182)
+    cfg = AlignConfig(image_size=182, alignment="template")
     faces = detect_batch(detector, [img], cfg)[0]
     status, info = process_detections(img, faces, cfg)
     assert status == "ok" and info["num_faces"] == 1 and info["confidence"] > 0.99
@@ -152,6 +177,8 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
                                             "no_face": 2, "unreadable": 1}
     assert summary["notes"] == {"grayscale_converted": 1, "rgba_converted": 1}
     assert summary["pairs"]["total"] == len(pairs)
+    assert summary["settings"]["alignment"] == "box"
+    assert "44 source px (22 per side)" in summary["settings"]["alignment_detail"]
     capsys.readouterr()
 
     # Resumable: a rerun detects nothing again and yields the same files.
@@ -160,4 +187,10 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
                  "--multi-face", "reject", "--quiet", "--image-size", "64"]) == 0
     again = json.loads((out / "summary.json").read_text())["alignment_this_run"]
     assert again["done"] == 0 and again["skipped"] == len(man) + 5
+    assert before == {f: (out / f).read_bytes() for f in before}
+
+    # Resuming with another framing would mix crops: refused, nothing rewritten.
+    assert main(["prepare", "ckplus", "--root", str(raw), "--out", str(out), "--num-folds", "2",
+                 "--multi-face", "reject", "--quiet", "--image-size", "64", "--alignment", "template"]) == 2
+    assert "other alignment settings" in capsys.readouterr().err
     assert before == {f: (out / f).read_bytes() for f in before}

@@ -26,7 +26,7 @@ class FakeDetector:
         return self._one(images)
 
 
-def test_prepare_oulu_with_stand_in_detector(tmp_path):
+def _oulu_tree(tmp_path):
     rng = np.random.default_rng(0)
     folders = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
     for s in ("P001", "P002", "P003", "P004"):
@@ -38,6 +38,10 @@ def test_prepare_oulu_with_stand_in_detector(tmp_path):
                 if s == "P004" and f == "Fear" and k == 4:
                     img[:] = 0  # "no face"
                 cv2.imwrite(str(d / f"{k:03d}.jpeg"), img)
+
+
+def test_prepare_oulu_with_stand_in_detector(tmp_path):
+    _oulu_tree(tmp_path)
     out = tmp_path / "out"
     summary = prepare_oulu(tmp_path / "raw", out, image_size=40, num_folds=2, progress=False, detector=FakeDetector())
     m = read_manifest(out)
@@ -50,5 +54,17 @@ def test_prepare_oulu_with_stand_in_detector(tmp_path):
     pairs = pd.read_csv(out / "pairs.csv")
     assert len(pairs) > 0 and set(pairs["kind"]) == {"same_required", "diff_required", "same_other", "diff_other"}
     assert json.loads((out / "summary.json").read_text())["pairs"]["total"] == len(pairs)
+    assert summary["settings"]["alignment"] == "box"
     rej = pd.read_csv(out / "rejects.csv")
     assert rej["source"].tolist() == ["VL_Strong/P004/Fear/004.jpeg"]
+
+
+def test_prepare_oulu_template_alignment_option(tmp_path):
+    _oulu_tree(tmp_path)
+    out = tmp_path / "out"
+    summary = prepare_oulu(tmp_path / "raw", out, image_size=40, num_folds=2, progress=False, detector=FakeDetector(),
+                           alignment="template")
+    assert summary["settings"]["alignment"] == "template" and "eye keypoints" in summary["settings"]["alignment_detail"]
+    m = read_manifest(out)
+    assert len(m) == 4 * 6 * 4 - 1
+    assert cv2.imread(str(out / m["path"].iloc[0])).shape == (40, 40, 3)

@@ -108,3 +108,37 @@ def test_mixed_precision_model_saves_and_loads(tmp_path, tiny_batch, mixed_polic
     assert isinstance(loaded, dm.DynamicMultiTaskModel)
     assert loaded.weight_unit.compute_dtype == "float32"
     np.testing.assert_allclose(loaded(x)["task_weights"].numpy(), model(x)["task_weights"].numpy(), rtol=1e-6)
+
+
+def test_l2_normalize_stays_float32_for_large_norms(mixed_policy):
+    """In float16 the squared norm of a vector with norm > 256 overflows and the output is 0."""
+    from dynamic_mtl.layers import L2Normalize
+
+    layer = L2Normalize()
+    assert layer.compute_dtype == "float32"
+    x = np.full((2, 128), 40.0, np.float16)           # norm 452 > 256: float16 squares overflow
+    y = np.asarray(layer(x))
+    assert y.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0, rtol=1e-5)
+
+    model = small_model("dynamic")
+    assert model.network.get_layer("embedding").compute_dtype == "float32"
+
+
+def test_a_skipped_loss_scale_step_leaves_the_centers_and_logs_its_row(tiny_batch, mixed_policy):
+    """On overflow the LossScaleOptimizer skips the network update; the centers are not moved
+    either, and the step log still gets the step's row (keyed on the model's own step count)."""
+    x, y = tiny_batch
+    model = _compile(small_model("dynamic", center_loss_weight=0.1))
+    centers = model.center_losses["identity"].centers
+    before = centers.numpy().copy()
+    model.optimizer.dynamic_scale.assign(1e30)        # every scaled gradient overflows
+    model.train_on_batch(x, y)
+    assert int(model.optimizer.iterations.numpy()) == 0           # the network step was skipped
+    np.testing.assert_array_equal(centers.numpy(), before)
+    assert int(model.train_step_count.numpy()) == 1
+    assert model.step_log.numpy()[0, 0] == 1.0
+    model.optimizer.dynamic_scale.assign(1.0)
+    model.train_on_batch(x, y)                        # finite gradients: a real step
+    assert int(model.train_step_count.numpy()) == 2
+    assert not np.array_equal(centers.numpy(), before)

@@ -14,7 +14,7 @@ import pytest
 from experiments import figures
 from experiments.notebooks import NOTEBOOK_DIR, NOTEBOOKS, inject_parameters, run_figures
 
-METHODS = ["naive_dynamic", "dynamic", "dynamic_normalized", "static@0.0", "static@0.5", "static@1.0"]
+METHODS = ["naive_dynamic", "dynamic_published", "dynamic", "static@0.0", "static@0.5", "static@1.0"]
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +84,7 @@ def _fake_run(path: Path, methods: list[str], figure2: bool = False) -> Path:
 def test_find_run_takes_the_latest_finished_run_of_each_kind(tmp_path):
     base = tmp_path / "synthfaces"
     old = _fake_run(base / "a", ["naive_dynamic", "dynamic"])
-    new = _fake_run(base / "b", ["naive_dynamic", "dynamic", "dynamic_normalized"], figure2=True)
+    new = _fake_run(base / "b", ["naive_dynamic", "dynamic_published", "dynamic"], figure2=True)
     os.utime(old / "per_fold.csv", (time.time() - 100, time.time() - 100))
     _fake_run(base / "c", ["naive_dynamic", "dynamic"]).joinpath("per_fold.csv").unlink()   # unfinished
     assert figures.run_kinds(new) == ["table2", "figure2", "figure7"]
@@ -108,10 +108,11 @@ def test_observations_follow_the_logged_values():
     assert obs.loc["dynamic", "larger_loss_gets_larger_weight"] == 1.0
     assert obs.loc["naive_dynamic", "larger_loss_gets_larger_weight"] == 0.5
     assert obs.loc["naive_dynamic", "steps_w_identity_below_0.2"] == 1.0
-    grad = figures.gradient_observations({"dynamic": proposed, "dynamic_normalized": proposed})
-    assert grad.loc["dynamic", "steps_grad_below_1e-06"] == 0.25
-    assert grad.loc["dynamic", "max_a_raw"] == pytest.approx(np.exp(20))
-    assert grad.loc["dynamic_normalized", "max_a_softmax_input"] == pytest.approx(np.e)
+    grad = figures.gradient_observations({"dynamic_published": proposed, "dynamic": proposed})
+    assert grad.loc["dynamic_published", "steps_grad_below_1e-06"] == 0.25
+    assert grad.loc["dynamic_published", "max_a_raw"] == pytest.approx(np.exp(20))
+    assert grad.loc["dynamic_published", "max_a_softmax_input"] == pytest.approx(np.exp(20))
+    assert grad.loc["dynamic", "max_a_softmax_input"] == pytest.approx(np.e)
     sweep = pd.DataFrame({"w1": [0.0, 0.5, 1.0], "verification_accuracy": [80, 85, 90],
                           "expression_accuracy": [70, 75, 60]})
     s = figures.sweep_observations(sweep)

@@ -12,7 +12,9 @@ class ConvSettings:
     """How every conv block is built.
 
     Args:
-        weight_decay: L2 factor on kernels (paper Section 5.2: 5e-5), added to the network loss.
+        weight_decay: weight decay on kernels (paper Section 5.2: 5e-5) in TF1's convention, as the
+            authors' slim code defines it: ``weight_decay * sum(w ** 2) / 2`` is added to the network
+            loss (Keras ``L2(weight_decay / 2)``; ``L2(weight_decay)`` would be twice that).
         batchnorm_momentum: moving-average momentum of batch norm (facenet: 0.995).
         synchronized_batchnorm: all-reduce batch statistics across replicas, so a
             MirroredStrategy run normalises by the global batch like one device.
@@ -23,7 +25,7 @@ class ConvSettings:
     synchronized_batchnorm: bool = False
 
     def regularizer(self):
-        return keras.regularizers.L2(self.weight_decay) if self.weight_decay > 0 else None
+        return keras.regularizers.L2(self.weight_decay / 2) if self.weight_decay > 0 else None
 
 
 def conv_bn(x, filters, kernel_size, settings: ConvSettings, strides=1, padding="same",

@@ -14,6 +14,8 @@ from __future__ import annotations
 import keras
 from keras import ops
 
+from dynamic_mtl.weight_unit import DynamicWeightUnit
+
 
 class WeightingStrategy(keras.layers.Layer):
     """Base class: ``task_weights``, ``network_loss`` and ``weight_loss``.
@@ -23,10 +25,13 @@ class WeightingStrategy(keras.layers.Layer):
             batch-mean softmax as ``unit_weights``.
         requires_grad_norms: the model must pass the norms of the task gradients with
             respect to the last shared layer (GradNorm) in ``weight_loss``.
+        weight_unit_defaults: ``DynamicWeightUnit`` options this strategy's unit starts from
+            (e.g. the naive baseline turns the Section 5.5 normalisation off).
     """
 
     uses_weight_unit = False
     requires_grad_norms = False
+    weight_unit_defaults: dict = {}
 
     def __init__(self, num_tasks: int = 2, **kwargs):
         kwargs.setdefault("dtype", "float32")
@@ -37,6 +42,21 @@ class WeightingStrategy(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.built = True
+
+    @property
+    def uses_network_optimizer(self) -> bool:
+        """Whether the strategy's variables (and its weight unit) are stepped by the network's
+        optimizer, as part of the network, instead of the model's separate weight optimizer."""
+        return False
+
+    def make_weight_unit(self, num_tasks: int, **options) -> DynamicWeightUnit | None:
+        """The weight unit this strategy trains (None if it uses none): ``weight_unit_defaults``
+        overridden by ``options``."""
+        if not self.uses_weight_unit:
+            return None
+        options = {**self.weight_unit_defaults, **options}
+        options.setdefault("name", "dynamic_weight_unit")
+        return DynamicWeightUnit(num_tasks, **options)
 
     # -- the three maths hooks -------------------------------------------------
     def task_weights(self, unit_weights=None):
