@@ -54,7 +54,7 @@ class ExperimentConfig:
     methods: list[str] = field(default_factory=lambda: [
         "single_task_face", "single_task_expression", "pretrained", "single_task_face_finetuned",
         "single_task_expression_finetuned", "static", "naive_dynamic", "dynamic",
-        "dynamic_published", "uncertainty", "gradnorm", "dwa"]))
+        "dynamic_published", "uncertainty", "gradnorm", "dwa"])
     folds: list[int] | None = None             # None: every fold of folds.csv
     validation_subjects: float = 0.12          # share of training subjects held out for model selection
     seed: int = 0
