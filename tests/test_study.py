@@ -1,0 +1,109 @@
+"""The study: claim evaluation on hand-made units, and `dynamic-mtl study` end to end (tiny config)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.claims import CLAIMS, NOT_MEASURED, PairedClaim, SweepClaim, ThresholdClaim, step_statistics
+
+
+def _units(rng, methods_means: dict[str, float], seeds=(0, 1, 2), folds=range(10), noise=0.01):
+    rows = []
+    for seed in seeds:
+        for fold in folds:
+            shared = rng.normal(0, 0.05)          # a unit effect common to every method (paired design)
+            for method, mean in methods_means.items():
+                rows.append({"method": method, "seed": seed, "fold": fold,
+                             "verification_accuracy": mean + shared + rng.normal(0, noise),
+                             "expression_accuracy": 0.5 + shared + rng.normal(0, noise)})
+    return pd.DataFrame(rows)
+
+
+def test_paired_claim_verdicts_follow_the_paired_differences():
+    units = _units(np.random.default_rng(0), {"dynamic": 0.80, "static": 0.78, "naive_dynamic": 0.80})
+    beats = PairedClaim("a", "q", "s", method="dynamic", baseline="static").evaluate(units)
+    assert beats["verdict"] == "reproduced" and beats["units"] == 30
+    assert ("p=" in beats["statistic"] or "p<" in beats["statistic"]) and beats["statistic"].startswith("80.")
+    worse = PairedClaim("b", "q", "s", method="static", baseline="dynamic").evaluate(units)
+    assert worse["verdict"] == "not reproduced"
+    tie = PairedClaim("c", "q", "s", method="dynamic", baseline="naive_dynamic").evaluate(units)
+    assert tie["verdict"] in ("inconclusive", "reproduced", "not reproduced")
+    missing = PairedClaim("d", "q", "s", method="dynamic", baseline="gradnorm").evaluate(units)
+    assert missing["verdict"] == NOT_MEASURED
+
+
+def test_the_unit_effect_cancels_in_the_paired_comparison():
+    """A 0.5-point difference under a 5-point unit-to-unit spread: unpaired means overlap,
+    the paired difference is clear."""
+    units = _units(np.random.default_rng(1), {"dynamic": 0.805, "static": 0.80}, noise=0.001)
+    row = PairedClaim("a", "q", "s", method="dynamic", baseline="static").evaluate(units)
+    assert row["verdict"] == "reproduced"
+
+
+def test_threshold_and_step_statistics():
+    steps = pd.DataFrame({"w_identity": [0.5, 0.3, 0.1, 0.1], "w_expression": [0.5, 0.7, 0.9, 0.9],
+                          "loss_identity": [2.0, 2.0, 1.0, 0.1], "loss_expression": [1.0, 1.0, 1.5, 1.0],
+                          "weight_grad_norm": [1.0, 1e-7, 1e-3, 1e-9]})
+    stats = step_statistics(steps)
+    assert stats["final_w_identity"] == pytest.approx(0.1)
+    assert stats["larger_loss_larger_weight"] == pytest.approx(0.5)   # steps 3 and 4 agree, 1 ties, 2 disagrees
+    assert stats["vanishing_gradient_share"] == pytest.approx(0.5)
+    assert stats["mean_loss_identity"] == pytest.approx(1.275)
+    units = pd.DataFrame({"method": "naive_dynamic", "seed": 0, "fold": range(6),
+                          "final_w_identity": [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]})
+    claim = ThresholdClaim("n", "q", "s", metric="final_w_identity", method="naive_dynamic", threshold=0.2)
+    assert claim.evaluate(units)["verdict"] == "reproduced"
+    units["final_w_identity"] += 0.5
+    assert claim.evaluate(units)["verdict"] == "not reproduced"
+
+
+def test_sweep_claim_compares_the_best_weights_per_unit():
+    rows = []
+    for fold in range(8):
+        for w1 in (0.0, 0.5, 1.0):
+            rows.append({"method": f"static@{w1}", "seed": 0, "fold": fold,
+                         "verification_accuracy": w1, "expression_accuracy": 1.0 - w1})
+    assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows))["verdict"] == "reproduced"
+    assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows[:3]))["verdict"] in ("inconclusive", "reproduced")
+    assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows).iloc[:0])["verdict"] == NOT_MEASURED
+
+
+def test_claims_have_unique_keys_and_known_methods():
+    from experiments.methods import METHODS
+
+    assert len({c.key for c in CLAIMS}) == len(CLAIMS)
+    for claim in CLAIMS:
+        for name in (getattr(claim, "method", None), getattr(claim, "baseline", None)):
+            assert name is None or name in METHODS, name
+
+
+@pytest.mark.slow
+def test_study_command_end_to_end(tmp_path):
+    """Two seeds of a tiny config: the study files exist, every claim has a verdict, and the
+    published Markdown is the study's own file."""
+    from data_prep.prepare import prepare_synthfaces
+    from experiments.cli import main
+
+    data = tmp_path / "data"
+    prepare_synthfaces(data, num_identities=20, seed=0, image_size=32, progress=False)
+    published = tmp_path / "docs" / "reproduction.md"
+    argv = ["study", "--config", "tiny", "--seeds", "0", "1", "--study-id", "s", "--data-dir", str(data),
+            "--results-dir", str(tmp_path / "results"), "--methods", "static", "naive_dynamic", "dynamic",
+            "dynamic_published", "--publish", str(published), "--quiet"]
+    assert main(argv) == 0
+    study = tmp_path / "results" / "synthfaces" / "s"
+    units = pd.read_csv(study / "units.csv")
+    assert set(units["seed"]) == {0, 1} and set(units["fold"]) == {0, 1}
+    assert units.groupby("method").size().to_dict() == {m: 4 for m in
+                                                      ("static", "naive_dynamic", "dynamic", "dynamic_published")}
+    assert units.loc[units["method"] == "dynamic", "larger_loss_larger_weight"].notna().all()
+    claims = pd.read_csv(study / "claims.csv")
+    assert len(claims) == len(CLAIMS)
+    measured = claims[claims["verdict"] != NOT_MEASURED]
+    assert {"naive_hard_task_weight", "proposed_beats_static_verification"} <= set(measured["claim"])
+    assert (measured["units"] == 4).all()
+    assert published.read_text() == (study / "reproduction.md").read_text()
+    # resuming a finished study reruns nothing and rewrites the same claims
+    assert main(argv + ["--resume"]) == 0
+    pd.testing.assert_frame_equal(pd.read_csv(study / "claims.csv"), claims)
