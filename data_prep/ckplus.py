@@ -8,7 +8,7 @@ Expected layout (the official archives unpacked under one root; one extra folder
 
 Only labelled sequences (with an Emotion file) are used: 327 in CK+. Per sequence the first
 frame is the neutral reference (expression 0) and the last 3 frames are the peak (the label),
-i.e. 327 x 4 = 1308 images (REFERENCE.md section 2).
+i.e. 327 x 4 = 1308 images (docs/fidelity.md).
 """
 from __future__ import annotations
 

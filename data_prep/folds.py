@@ -1,4 +1,4 @@
-"""Subject-independent k-fold split (Ming et al. 2019 use 10 folds by subject; REFERENCE.md section 2).
+"""Subject-independent k-fold split (Ming et al. 2019 use 10 folds by subject; docs/fidelity.md).
 
 Deterministic from ``seed`` and independent of input order or Python's set/hash order: the unique
 subject ids are sorted, permuted with ``numpy.random.default_rng(seed)``, and dealt round-robin

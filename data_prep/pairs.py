@@ -1,4 +1,4 @@
-"""Verification pairs per test fold, built as the authors did (REFERENCE.md section 2).
+"""Verification pairs per test fold, built as the authors did (docs/fidelity.md).
 
 For every neutral reference (first frame of a sequence) of a test-fold subject and every
 "required" expression r (happy, surprise), one probe (a peak frame) is drawn for each of 4 kinds:

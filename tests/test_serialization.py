@@ -52,7 +52,7 @@ def test_evaluate_reports_task_losses_and_accuracies(tiny_batch):
 
 
 def test_paper_backbone_has_about_13m_parameters():
-    """Reduced Inception-ResNet-v1 at 160 px, 80 identities, 6 expressions (REFERENCE: ~13.2M)."""
+    """Reduced Inception-ResNet-v1 at 160 px, 80 identities, 6 expressions (authors' network: ~13.2M, docs/fidelity.md row 14)."""
     model = dm.build_face_expression_model(80, 6, backbone="inception_resnet_v1_reduced", image_size=160)
     count = model.network.count_params()
     assert 12.8e6 <= count <= 13.8e6, count

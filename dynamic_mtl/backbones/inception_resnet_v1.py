@@ -1,4 +1,4 @@
-"""The reduced Inception-ResNet-v1 of the authors' code (REFERENCE.md section 2).
+"""The reduced Inception-ResNet-v1 of the authors' code (docs/fidelity.md).
 
 Trunk: stem, 1x block35, reduction-A (Mixed_6a), 1x block17, reduction-B (Mixed_7a,
 the split point; 3x3x1792 at 160 px). Each branch: block8 + final block8 (no

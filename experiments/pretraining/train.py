@@ -174,7 +174,7 @@ def make_optimizer(cfg: PretrainConfig, steps: int):
     extra = {"global_clipnorm": cfg.global_clipnorm} if cfg.global_clipnorm else {}
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, **extra)
-    if cfg.optimizer == "rmsprop":   # the authors' settings (REFERENCE.md section 2)
+    if cfg.optimizer == "rmsprop":   # the authors' settings (docs/fidelity.md)
         return keras.optimizers.RMSprop(lr, rho=0.9, momentum=0.9, epsilon=1.0, **extra)
     return keras.optimizers.SGD(lr, momentum=0.9, **extra)
 
