@@ -80,16 +80,19 @@ class FoldRunner:
                       jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
         return model
 
+    def _network_options(self) -> dict:
+        """The arguments of ``build_face_expression_network`` this config implies."""
+        c = self.config
+        return dict(num_identities=self.num_identities, num_expressions=len(self.data.expression_classes),
+                    backbone=c.backbone, image_size=c.image_size, backbone_options=c.backbone_options,
+                    embedding_size=c.embedding_size, dropout_rate=c.dropout_rate, weight_decay=c.weight_decay)
+
     def _build_network(self, method: MethodSpec, weighting: str, options: dict) -> dm.DynamicMultiTaskModel:
         c = self.config
         return dm.build_face_expression_model(
-            self.num_identities, len(self.data.expression_classes), backbone=c.backbone,
-            image_size=c.image_size, weighting=weighting, weighting_options=options,
-            backbone_options=c.backbone_options,
+            **self._network_options(), weighting=weighting, weighting_options=options,
             weight_unit_options={**c.weight_unit, **method.unit_options},
             center_loss_weight=c.center_loss_weight, center_loss_input=c.center_loss_input,
-            embedding_size=c.embedding_size,
-            dropout_rate=c.dropout_rate, weight_decay=c.weight_decay,
             synchronized_batchnorm=c.strategy != "default")
 
     def compile_settings(self) -> dict:
@@ -111,10 +114,7 @@ class FoldRunner:
             c = self.config
             keras.utils.set_random_seed(derived_seed(c.seed, "init", "fold", fold))
             with _dtype_policy("mixed_float16" if c.mixed_precision else None):
-                network = dm.build_face_expression_network(
-                    self.num_identities, len(self.data.expression_classes), backbone=c.backbone,
-                    image_size=c.image_size, backbone_options=c.backbone_options,
-                    embedding_size=c.embedding_size, dropout_rate=c.dropout_rate, weight_decay=c.weight_decay)
+                network = dm.build_face_expression_network(**self._network_options())
             self._initial_networks[fold] = [v.numpy() for v in network.variables]
         return self._initial_networks[fold]
 
