@@ -182,3 +182,32 @@ CLAIMS: tuple[Claim, ...] = (
 def evaluate_claims(units: pd.DataFrame, claims=CLAIMS) -> pd.DataFrame:
     """One row per claim: quote, measurement, statistic and verdict."""
     return pd.DataFrame([claim.evaluate(units) for claim in claims])
+
+
+#: the proposed method's variants compared with it in the sensitivity section (method, what changes)
+SENSITIVITY: tuple[tuple[str, str], ...] = (
+    ("dynamic_published", "no Section 5.5 normalisation (the published code's unit)"),
+    ("dynamic_unit_lr0.01", "weight-unit learning rate 0.01 instead of 0.1"),
+    ("dynamic_unit_lr0.001", "weight-unit learning rate 0.001 instead of 0.1"),
+    ("dynamic_no_stop_gradient", "network loss sends gradient through w into the trunk (the code)"),
+)
+SENSITIVITY_METRICS = ("verification_accuracy", "expression_accuracy", "larger_loss_larger_weight")
+
+
+def evaluate_sensitivity(units: pd.DataFrame, reference: str = "dynamic") -> pd.DataFrame:
+    """Per variant of :data:`SENSITIVITY` that the study ran and metric: the paired difference
+    variant - ``reference`` over units, and whether its CI excludes 0 ("higher", "lower", or
+    "no difference detected")."""
+    rows = []
+    for variant, change in SENSITIVITY:
+        for metric in SENSITIVITY_METRICS:
+            a, b = _values(units, variant, metric), _values(units, reference, metric)
+            if a is None or b is None:
+                continue
+            scale = 100.0 if metric.endswith("accuracy") else 1.0
+            comparison = st.paired_difference(a * scale, b * scale)
+            sign = st.verdict(comparison, 1)
+            effect = {st.REPRODUCED: "higher", st.NOT_REPRODUCED: "lower"}.get(sign, "no difference detected")
+            rows.append({"variant": variant, "change": change, "metric": metric,
+                         "statistic": st.format_comparison(comparison), "effect": effect, "units": comparison.n})
+    return pd.DataFrame(rows, columns=["variant", "change", "metric", "statistic", "effect", "units"])

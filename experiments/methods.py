@@ -18,6 +18,7 @@ class MethodSpec:
         init: "scratch", "pretrained" (fine-tune the checkpoint) or "auto" (pretrained when
             a checkpoint is available, as the paper's MTL rows are, else scratch).
         reports: which metrics the row reports: "verification", "expression" or both.
+        weight_learning_rate: the weight optimizer's learning rate for this row (None: the config's).
     """
 
     name: str
@@ -27,6 +28,7 @@ class MethodSpec:
     unit_options: dict[str, Any] = field(default_factory=dict)
     init: str = "auto"
     reports: tuple[str, ...] = ("verification", "expression")
+    weight_learning_rate: float | None = None
 
     @property
     def resolved_unit_options(self) -> dict[str, Any]:
@@ -69,6 +71,14 @@ METHODS: dict[str, MethodSpec] = {m.name: m for m in [
     # the authors' published code: softmax of the raw logits, no Section 5.5 normalisation
     MethodSpec("dynamic_published", "Proposed dynamic MTL (published code, no Section 5.5)", "dynamic",
                unit_options={"normalize_logits": False}),
+    # sensitivity of the proposed method (docs/reproduction.md): the weight unit's learning rate and
+    # the stop-gradient of w in the network loss (normalisation on/off is dynamic vs dynamic_published)
+    MethodSpec("dynamic_unit_lr0.01", "Proposed dynamic MTL, weight-unit lr 0.01", "dynamic",
+               weight_learning_rate=0.01),
+    MethodSpec("dynamic_unit_lr0.001", "Proposed dynamic MTL, weight-unit lr 0.001", "dynamic",
+               weight_learning_rate=0.001),
+    MethodSpec("dynamic_no_stop_gradient", "Proposed dynamic MTL, gradient through w into the trunk (code)",
+               "dynamic", {"stop_gradient_weights": False}),
     MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
     MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
     MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),

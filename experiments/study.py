@@ -7,7 +7,10 @@ directory:
 
 * ``units.csv``: one row per (method, seed, fold): the per-fold results and step statistics;
 * ``rows.csv``: per method, the mean and 95 % CI over units of every metric;
-* ``claims.csv`` and ``reproduction.md``: one row per claim of the paper with its verdict.
+* ``claims.csv`` and ``reproduction.md``: one row per claim of the paper with its verdict;
+* ``sensitivity.csv``: the proposed method's variants against it (paired);
+* ``learning_curves.csv`` / ``.png`` and ``convergence.csv``: validation accuracy per epoch, and
+  whether each row has plateaued over the last quarter of its epochs.
 
 ``--publish PATH`` also copies ``reproduction.md`` there (``make reproduce-study`` writes
 docs/reproduction.md this way; it is never written by hand).
@@ -23,7 +26,7 @@ from pathlib import Path
 import pandas as pd
 
 from experiments import statistics as st
-from experiments.claims import STEP_STATISTICS, evaluate_claims, step_statistics
+from experiments.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
 from experiments.config import ExperimentConfig
 
 #: per-fold metrics summarised per method in rows.csv and reproduction.md
@@ -50,6 +53,71 @@ def gather_units(run_dirs: dict[int, Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
+#: validation metrics of the per-epoch histories (``per_fold/<method>_fold<k>_history.csv``)
+CURVE_METRICS = {"val_verification_accuracy": "validation verification accuracy (%)",
+                 "val_expression_accuracy": "validation expression accuracy (%)"}
+#: a row has plateaued when the upper 95 % bound of its last-quarter gain is below this (points)
+PLATEAU_POINTS = 1.0
+
+
+def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
+    """Every (method, seed, fold, epoch) row of the seeds' training histories."""
+    frames = []
+    for seed, run_dir in run_dirs.items():
+        for path in sorted((run_dir / "per_fold").glob("*_fold*_history.csv")):
+            method, fold = path.name[:-len("_history.csv")].rsplit("_fold", 1)
+            history = pd.read_csv(path)
+            if len(history):
+                frames.append(history.assign(method=method, fold=int(fold), seed=seed))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def convergence(curves: pd.DataFrame, reports: dict[str, tuple[str, ...]]) -> pd.DataFrame:
+    """Per method and reported validation metric: the gain over the last quarter of the epochs
+    (last epoch minus the epoch at three quarters), mean and 95 % CI over units, in points."""
+    rows = []
+    if not len(curves):
+        return pd.DataFrame(rows)
+    for method, part in curves.groupby("method", sort=False):
+        last = int(part["epoch"].max())
+        mark = max(0, (3 * (last + 1)) // 4 - 1)
+        for metric in CURVE_METRICS:
+            task = metric.split("_")[1]
+            if metric not in part or task not in reports.get(method, (task,)):
+                continue
+            wide = part.pivot_table(index=["seed", "fold"], columns="epoch", values=metric)
+            if last not in wide or mark not in wide or mark == last:
+                continue
+            interval = st.mean_ci((wide[last] - wide[mark]) * 100)
+            rows.append({"method": method, "metric": metric, "from_epoch": mark + 1, "to_epoch": last + 1,
+                         "gain": st.format_interval(interval, signed=True),
+                         "plateaued": bool(interval.high < PLATEAU_POINTS) if interval.n > 1 else False})
+    return pd.DataFrame(rows)
+
+
+def plot_curves(curves: pd.DataFrame, path: Path) -> None:
+    """Mean validation accuracy per epoch and method (one panel per metric), as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(6 * len(CURVE_METRICS), 4.2))
+    for ax, (metric, title) in zip(axes, CURVE_METRICS.items()):
+        if metric in curves:
+            mean = curves.groupby(["method", "epoch"], sort=False)[metric].mean().unstack("method") * 100
+            for method in mean.columns:
+                if mean[method].notna().any():
+                    ax.plot(mean.index + 1, mean[method], marker=".", label=method)
+        ax.set_xlabel("epoch")
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def method_rows(units: pd.DataFrame) -> pd.DataFrame:
     """Per method (in run order) and metric: mean and 95 % CI over units, in percent."""
     rows = []
@@ -74,7 +142,8 @@ def _cell(row: pd.Series, metric: str) -> str:
 
 
 def reproduction_markdown(config: ExperimentConfig, seeds: list[int], units: pd.DataFrame, rows: pd.DataFrame,
-                          claims: pd.DataFrame, command: str, machine: str, seconds: float) -> str:
+                          claims: pd.DataFrame, command: str, machine: str, seconds: float,
+                          sensitivity: pd.DataFrame | None = None, converged: pd.DataFrame | None = None) -> str:
     data = ("the embedded synthfaces dataset (synthetic, not CK+ or Oulu-CASIA)" if config.dataset == "synthfaces"
             else f"{config.dataset}")
     folds = sorted(units["fold"].unique())
@@ -99,6 +168,20 @@ def reproduction_markdown(config: ExperimentConfig, seeds: list[int], units: pd.
     for _, row in rows.iterrows():
         n = int(row.get("expression_accuracy_units", 0) or 0)
         lines.append(f"| {row['label']} | " + " | ".join(_cell(row, m) for m in ROW_METRICS) + f" | {n} |")
+    if sensitivity is not None and len(sensitivity):
+        lines += ["", "## Sensitivity of the proposed method (variant - proposed, paired)", "",
+                  "| Variant | Metric | Difference | Effect |", "|---|---|---|---|"]
+        for r in sensitivity.itertuples(index=False):
+            lines.append(f"| {r.change} | {r.metric} | {r.statistic} | {r.effect} |")
+    if converged is not None and len(converged):
+        lines += ["", "## Convergence (validation subjects)", "",
+                  f"Gain of the validation accuracy over the last quarter of the epochs, in points; a row has "
+                  f"plateaued when the upper 95 % bound is below {PLATEAU_POINTS:g} point. Curves: "
+                  "`learning_curves.csv` and `learning_curves.png` in the study directory.", "",
+                  "| Method | Metric | Epochs | Gain | Plateaued |", "|---|---|---|---|---|"]
+        for r in converged.itertuples(index=False):
+            lines.append(f"| {r.method} | {r.metric} | {r.from_epoch} -> {r.to_epoch} | {r.gain} | "
+                         f"{'yes' if r.plateaued else 'no'} |")
     lines += ["", "Step statistics (experiments/claims.py): " + "; ".join(
         f"`{k}`: {v}" for k, v in STEP_STATISTICS.items()) + "."]
     return "\n".join(lines) + "\n"
@@ -125,12 +208,23 @@ def run_study(config: ExperimentConfig, seeds: list[int], study_id: str, resume:
     units = gather_units(run_dirs)
     rows = method_rows(units)
     claims = evaluate_claims(units)
+    sensitivity = evaluate_sensitivity(units)
+    curves = gather_curves(run_dirs)
+    from experiments.methods import parse_method
+
+    reports = {m: parse_method(m).reports for m in units["method"].unique()}
+    converged = convergence(curves, reports)
+    if len(curves):
+        curves.to_csv(study_dir / "learning_curves.csv", index=False)
+        plot_curves(curves, study_dir / "learning_curves.png")
+    sensitivity.to_csv(study_dir / "sensitivity.csv", index=False)
+    converged.to_csv(study_dir / "convergence.csv", index=False)
     units.to_csv(study_dir / "units.csv", index=False)
     rows.to_csv(study_dir / "rows.csv", index=False)
     claims.to_csv(study_dir / "claims.csv", index=False)
     machine = environment()["machine"]
     report = reproduction_markdown(config, seeds, units, rows, claims, command, machine,
-                                   time.perf_counter() - start)
+                                   time.perf_counter() - start, sensitivity, converged)
     (study_dir / "reproduction.md").write_text(report)
     (study_dir / "study.json").write_text(json.dumps({"seeds": seeds, "runs": {s: str(p) for s, p in
                                                                                run_dirs.items()}}, indent=2))

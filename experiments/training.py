@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import os
 import time
@@ -76,9 +77,16 @@ class FoldRunner:
             model = self._build_network(method, weighting, options)
         steps = max(1, self._train_rows() // c.batch_size)
         model.compile(network_optimizer=c.network_optimizer.build(steps),
-                      weight_optimizer=c.weight_optimizer.build(steps),
+                      weight_optimizer=self._weight_optimizer_config(method).build(steps),
                       jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
         return model
+
+    def _weight_optimizer_config(self, method: MethodSpec):
+        """The config's weight optimizer, at the method's own learning rate when it sets one."""
+        c = self.config
+        if method.weight_learning_rate is None:
+            return c.weight_optimizer
+        return dataclasses.replace(c.weight_optimizer, learning_rate=method.weight_learning_rate)
 
     def _network_options(self) -> dict:
         """The arguments of ``build_face_expression_network`` this config implies."""

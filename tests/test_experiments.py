@@ -228,3 +228,22 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
     for (xa, ya), (xb, yb) in zip(first, again):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
+
+
+def test_a_method_can_set_its_own_weight_unit_learning_rate(tiny_data, tmp_path):
+    import tensorflow as tf
+
+    from experiments.data import load_prepared
+    from experiments.training import FoldRunner
+
+    config = tiny_config(tiny_data, tmp_path)
+    data = load_prepared(config)
+    split = data.split(0, config.validation_subjects, config.seed)
+    runner = FoldRunner(config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), None)
+    rates = {name: float(runner.model_for(parse_method(name), 0).weight_optimizer.learning_rate.numpy())
+             for name in ("dynamic", "dynamic_unit_lr0.01", "dynamic_unit_lr0.001")}
+    assert rates["dynamic"] == pytest.approx(config.weight_optimizer.learning_rate)
+    assert rates["dynamic_unit_lr0.01"] == pytest.approx(0.01)
+    assert rates["dynamic_unit_lr0.001"] == pytest.approx(0.001)
+    no_stop = runner.model_for(parse_method("dynamic_no_stop_gradient"), 0)
+    assert not no_stop.weighting.stop_gradient_weights

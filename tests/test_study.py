@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import CLAIMS, NOT_MEASURED, PairedClaim, SweepClaim, ThresholdClaim, step_statistics
+from experiments.claims import (CLAIMS, NOT_MEASURED, PairedClaim, SweepClaim, ThresholdClaim, evaluate_sensitivity,
+                                step_statistics)
 
 
 def _units(rng, methods_means: dict[str, float], seeds=(0, 1, 2), folds=range(10), noise=0.01):
@@ -78,6 +79,36 @@ def test_claims_have_unique_keys_and_known_methods():
             assert name is None or name in METHODS, name
 
 
+def test_sensitivity_reports_the_paired_effect_of_each_variant():
+    units = _units(np.random.default_rng(2), {"dynamic": 0.80, "dynamic_unit_lr0.01": 0.83,
+                                              "dynamic_published": 0.80})
+    table = evaluate_sensitivity(units).set_index(["variant", "metric"])
+    assert table.loc[("dynamic_unit_lr0.01", "verification_accuracy"), "effect"] == "higher"
+    assert table.loc[("dynamic_unit_lr0.01", "verification_accuracy"), "units"] == 30
+    assert "dynamic_no_stop_gradient" not in table.index.get_level_values(0)   # not run: no row
+
+
+def test_convergence_flags_rows_still_learning():
+    from experiments.study import convergence
+
+    rows = []
+    for fold in range(6):
+        for epoch in range(8):
+            rows.append({"method": "flat", "seed": 0, "fold": fold, "epoch": epoch,
+                         "val_verification_accuracy": 0.8 + 0.001 * (fold % 2),
+                         "val_expression_accuracy": 0.5})
+            rows.append({"method": "rising", "seed": 0, "fold": fold, "epoch": epoch,
+                         "val_verification_accuracy": 0.5 + 0.03 * epoch + 0.002 * fold,
+                         "val_expression_accuracy": 0.3 + 0.03 * epoch})
+    table = convergence(pd.DataFrame(rows), {"flat": ("verification",), "rising": ("verification", "expression")})
+    flags = table.set_index(["method", "metric"])["plateaued"]
+    assert flags[("flat", "val_verification_accuracy")]
+    assert not flags[("rising", "val_verification_accuracy")]
+    assert not flags[("rising", "val_expression_accuracy")]
+    assert ("flat", "val_expression_accuracy") not in flags.index     # not a metric the row reports
+    assert set(table["from_epoch"]) == {6} and set(table["to_epoch"]) == {8}
+
+
 @pytest.mark.slow
 def test_study_command_end_to_end(tmp_path):
     """Two seeds of a tiny config: the study files exist, every claim has a verdict, and the
@@ -90,13 +121,13 @@ def test_study_command_end_to_end(tmp_path):
     published = tmp_path / "docs" / "reproduction.md"
     argv = ["study", "--config", "tiny", "--seeds", "0", "1", "--study-id", "s", "--data-dir", str(data),
             "--results-dir", str(tmp_path / "results"), "--methods", "static", "naive_dynamic", "dynamic",
-            "dynamic_published", "--publish", str(published), "--quiet"]
+            "dynamic_published", "dynamic_unit_lr0.01", "--publish", str(published), "--quiet"]
     assert main(argv) == 0
     study = tmp_path / "results" / "synthfaces" / "s"
     units = pd.read_csv(study / "units.csv")
     assert set(units["seed"]) == {0, 1} and set(units["fold"]) == {0, 1}
-    assert units.groupby("method").size().to_dict() == {m: 4 for m in
-                                                      ("static", "naive_dynamic", "dynamic", "dynamic_published")}
+    assert units.groupby("method").size().to_dict() == {
+        m: 4 for m in ("static", "naive_dynamic", "dynamic", "dynamic_published", "dynamic_unit_lr0.01")}
     assert units.loc[units["method"] == "dynamic", "larger_loss_larger_weight"].notna().all()
     claims = pd.read_csv(study / "claims.csv")
     assert len(claims) == len(CLAIMS)
@@ -104,6 +135,12 @@ def test_study_command_end_to_end(tmp_path):
     assert {"naive_hard_task_weight", "proposed_beats_static_verification"} <= set(measured["claim"])
     assert (measured["units"] == 4).all()
     assert published.read_text() == (study / "reproduction.md").read_text()
+    sensitivity = pd.read_csv(study / "sensitivity.csv")
+    assert {"dynamic_published", "dynamic_unit_lr0.01"} <= set(sensitivity["variant"])
+    curves = pd.read_csv(study / "learning_curves.csv")
+    assert len(curves) == 5 * 4 * 1                 # methods x units x epochs (tiny: 1 epoch)
+    assert (study / "learning_curves.png").stat().st_size > 0
+    assert "## Sensitivity" in published.read_text()
     # resuming a finished study reruns nothing and rewrites the same claims
     assert main(argv + ["--resume"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(study / "claims.csv"), claims)
