@@ -255,6 +255,9 @@ def _main(args: argparse.Namespace) -> int:
         folds=args.folds, methods=args.methods, epochs=args.epochs, results_dir=args.results_dir,
         data_dir=args.data_dir, pretrained_checkpoint=args.pretrained)
     command = "dynamic-mtl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dynamic-mtl study"
+    if not args.seeds or len(set(args.seeds)) != len(args.seeds):
+        print(f"dynamic-mtl study: error: --seeds must be distinct, got {args.seeds}", file=sys.stderr)
+        return 2
     study_dir = run_study(config, args.seeds, args.study_id, resume=args.resume, progress=not args.quiet,
                           command=command)
     if args.publish:

@@ -109,6 +109,14 @@ def test_convergence_flags_rows_still_learning():
     assert set(table["from_epoch"]) == {6} and set(table["to_epoch"]) == {8}
 
 
+def test_study_refuses_repeated_seeds_before_any_work(tmp_path, capsys):
+    from experiments.cli import main
+
+    assert main(["study", "--config", "tiny", "--seeds", "0", "0", "--results-dir", str(tmp_path / "r")]) == 2
+    assert "--seeds must be distinct" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 @pytest.mark.slow
 def test_study_command_end_to_end(tmp_path):
     """Two seeds of a tiny config: the study files exist, every claim has a verdict, and the
