@@ -25,7 +25,12 @@ from dynamic_mtl.callbacks import StepLogger  # noqa: E402
 from dynamic_mtl.distribute import make_strategy, use_logical_cpus  # noqa: E402
 from dynamic_mtl.layers import L2Normalize, ScaledResidual  # noqa: E402
 from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy  # noqa: E402
-from dynamic_mtl.model import DEFAULT_WEIGHT_OPTIMIZER, DynamicMultiTaskModel, StepResult  # noqa: E402
+from dynamic_mtl.model import (  # noqa: E402
+    DEFAULT_WEIGHT_OPTIMIZER,
+    DynamicMultiTaskModel,
+    StepResult,
+    default_weight_optimizer,
+)
 from dynamic_mtl.tasks import TaskSpec  # noqa: E402
 from dynamic_mtl.transfer import load_pretrained  # noqa: E402
 from dynamic_mtl.ttc import CrossStitchUnit, TaskTransferConnection, TTCNetwork  # noqa: E402
@@ -43,13 +48,6 @@ from dynamic_mtl.weighting import (  # noqa: E402
 )
 
 __version__ = "0.1.0"
-
-
-def default_weight_optimizer():
-    """The authors' weight-unit optimizer: RMSprop(lr 0.1, rho 0.9, momentum 0.9, eps 1.0)."""
-    import keras
-
-    return keras.optimizers.get(dict(DEFAULT_WEIGHT_OPTIMIZER))
 
 
 __all__ = [

@@ -19,6 +19,11 @@ DEFAULT_WEIGHT_OPTIMIZER = {"class_name": "RMSprop",
                                        "global_clipnorm": 5.0}}
 
 
+def default_weight_optimizer() -> keras.optimizers.Optimizer:
+    """A new optimizer with the authors' weight-unit settings (:data:`DEFAULT_WEIGHT_OPTIMIZER`)."""
+    return keras.optimizers.get({**DEFAULT_WEIGHT_OPTIMIZER, "config": dict(DEFAULT_WEIGHT_OPTIMIZER["config"])})
+
+
 @dataclass
 class StepResult:
     """What one forward/backward pass produced (see ``compute_gradients``)."""
@@ -440,9 +445,8 @@ class DynamicMultiTaskModel(keras.Model):
             raise ValueError("DynamicMultiTaskModel takes its losses from its tasks; do not pass loss=")
         network_optimizer = kwargs.pop("optimizer", network_optimizer)
         network_optimizer = keras.optimizers.get(network_optimizer)
-        weight_optimizer = keras.optimizers.get(weight_optimizer if weight_optimizer is not None
-                                                else {**DEFAULT_WEIGHT_OPTIMIZER,
-                                                      "config": dict(DEFAULT_WEIGHT_OPTIMIZER["config"])})
+        weight_optimizer = (keras.optimizers.get(weight_optimizer) if weight_optimizer is not None
+                            else default_weight_optimizer())
         super().compile(optimizer=network_optimizer, **kwargs)
         self.weight_optimizer = weight_optimizer
         if self.weighting.uses_network_optimizer:

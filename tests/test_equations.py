@@ -131,13 +131,12 @@ def _weight_unit_driven_by_l3(weighting, learning_rate, steps=150, seed=0):
     """w1 per step: ``steps`` steps with task 1 harder (L = [2, 0.5]), then ``steps`` with task 2
     harder, training the strategy's default unit by L3 alone with the authors' weight optimizer
     (RMSprop, momentum 0.9, epsilon 1, clip 5) at ``learning_rate``, on fresh ReLU-like features."""
-    from dynamic_mtl.model import DEFAULT_WEIGHT_OPTIMIZER
-
     keras.utils.set_random_seed(seed)
     rng = np.random.default_rng(seed)
     unit = weighting.make_weight_unit(2)
     unit.build((32, 64))
-    optimizer = keras.optimizers.RMSprop(**{**DEFAULT_WEIGHT_OPTIMIZER["config"], "learning_rate": learning_rate})
+    optimizer = dm.default_weight_optimizer()
+    optimizer.learning_rate = learning_rate
     trace = []
     for losses in ([2.0, 0.5], [0.5, 2.0]):
         for _ in range(steps):
