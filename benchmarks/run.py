@@ -40,6 +40,7 @@ def plan(quick: bool, tiny: bool) -> list[tuple[str, str, list[str]]]:
         ("memory", "benchmarks.memory", []),
         ("pipeline_small", "benchmarks.pipeline", ["--profile", "small", "--data", "{memory_data}"]),
         ("pipeline_paper", "benchmarks.pipeline", ["--profile", "paper"]),
+        ("harness", "benchmarks.harness", []),
         ("mtcnn", "benchmarks.mtcnn", []),
         ("scale", "benchmarks.scale", []),
         ("multiworker", "benchmarks.multiworker", []),

@@ -81,3 +81,21 @@ def test_xla_and_no_xla_give_the_same_losses():
 
     result = xla_loss_agreement(steps=4, image_size=16, batch=8)
     assert result["max_rel_diff"] < 1e-3, result
+
+
+def test_harness_benchmark_reports_harness_bare_step_and_matmul_rows():
+    """benchmarks.harness in tiny mode: the harness, the bare step, their ratio and the matmul rate."""
+    import json
+
+    env = dict(os.environ, BENCH_TINY="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    out = subprocess.run([sys.executable, "-m", "benchmarks.harness"], cwd=str(ROOT), env=env, capture_output=True,
+                         text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    payload = json.loads(next(line for line in out.stdout.splitlines()
+                              if line.startswith("BENCH_JSON "))[len("BENCH_JSON "):])
+    rows = {r["metric"]: r for r in payload["rows"]}
+    harness = rows["harness throughput (fit per epoch + validation + checkpoint + test)"]["median"]
+    bare = rows["bare train step throughput (one in-memory batch)"]["median"]
+    assert harness > 0 and bare > 0
+    assert rows["harness / bare step"]["median"] == pytest.approx(harness / bare, rel=1e-6)
+    assert rows["matmul rate"]["unit"] == "GFLOP/s" and rows["matmul rate"]["median"] > 0

@@ -1,0 +1,107 @@
+"""The experiment harness's throughput beside the bare train step and the machine's matmul rate.
+
+One fold of the quick profile (``static``) is trained by ``experiments.training.FoldRunner`` exactly
+as ``dynamic-mtl run`` trains it: one ``fit`` call per epoch, validation on the held-out subjects
+and a checkpoint after every epoch, then the test evaluation. Beside it, in the same process and
+interleaved repeat by repeat: the same model's train step on one in-memory batch repeated
+(``fit`` on ``Dataset.from_tensors(batch).repeat()``), and float32 ``tf.matmul`` of 1024 x 1024
+matrices. ``harness / bare step`` is the share of the step's throughput the harness keeps.
+
+    python -m benchmarks.harness [--data DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+
+from benchmarks.common import emit, quick_mode, row, tiny_mode
+
+SECTION = "harness (quick profile, one fold, static)"
+
+
+def settings() -> dict:
+    s = dict(identities=80, epochs=3, steps=40, matmul=1024, repeats=3)   # 80: the quick profile's data
+    if quick_mode():
+        s.update(identities=40, epochs=2, steps=20, repeats=2)
+    if tiny_mode():
+        s.update(identities=10, epochs=1, steps=4, matmul=256, repeats=1)
+    return s
+
+
+def matmul_gflops(n: int, calls: int = 10) -> float:
+    import tensorflow as tf
+
+    a = tf.random.normal((n, n))
+    b = tf.random.normal((n, n))
+    tf.matmul(a, b).numpy()
+    start = time.perf_counter()
+    for _ in range(calls):
+        c = tf.matmul(a, b)
+    c.numpy()
+    return 2.0 * n ** 3 * calls / (time.perf_counter() - start) / 1e9
+
+
+def bench(data: str | None = None) -> list[dict]:
+    import tensorflow as tf
+
+    from data_prep.pipeline import identity_map
+    from experiments.config import ExperimentConfig
+    from experiments.data import load_prepared
+    from experiments.methods import parse_method
+    from experiments.training import FoldRunner, derived_seed
+
+    s = settings()
+    work = tempfile.mkdtemp(prefix="bench-harness-")
+    if data is None:
+        from data_prep.prepare import prepare_synthfaces
+
+        data = f"{work}/data"
+        prepare_synthfaces(data, num_identities=s["identities"], image_size=64, progress=False)
+    config = ExperimentConfig.load("quick").override(data_dir=data, epochs=s["epochs"], pretrained_checkpoint="none",
+                                                     methods=["static"], folds=[0])
+    prepared = load_prepared(config)
+    split = prepared.split(0, config.validation_subjects, config.seed)
+    runner = FoldRunner(config, prepared, f"{work}/run", tf.distribute.get_strategy(),
+                        len(split.train_subjects), None)
+    method = parse_method("static")
+    runner.run(method, split, resume=False)                    # build and trace once
+    dataset = runner.training_dataset(split, identity_map(split.train_subjects), derived_seed(0, 0, 0))
+    batches = sum(1 for _ in dataset)
+    images_per_fold = batches * config.batch_size * config.epochs
+    x, y = next(iter(dataset))
+    model = runner.model_for(method, 0)
+    repeated = tf.data.Dataset.from_tensors((x, y)).repeat()
+    model.fit(repeated, steps_per_epoch=2, epochs=1, verbose=0)
+
+    harness, bare, matmul = [], [], []
+    for _ in range(s["repeats"]):
+        start = time.perf_counter()
+        runner.run(method, split, resume=False)
+        harness.append(images_per_fold / (time.perf_counter() - start))
+        model = runner.model_for(method, 0)
+        start = time.perf_counter()
+        model.fit(repeated, steps_per_epoch=s["steps"], epochs=1, verbose=0)
+        bare.append(s["steps"] * config.batch_size / (time.perf_counter() - start))
+        matmul.append(matmul_gflops(s["matmul"]))
+    case = f"small_cnn 48 px, batch {config.batch_size}, {images_per_fold // config.epochs} images/epoch"
+    return [
+        row(SECTION, case, "harness throughput (fit per epoch + validation + checkpoint + test)", "images/s",
+            harness),
+        row(SECTION, case, "bare train step throughput (one in-memory batch)", "images/s", bare),
+        row(SECTION, case, "harness / bare step", "ratio", [h / b for h, b in zip(harness, bare)],
+            note="share of the step's throughput the harness keeps"),
+        row(SECTION, f"tf.matmul float32 {s['matmul']}x{s['matmul']}", "matmul rate", "GFLOP/s", matmul),
+    ]
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--data", default=None, help="a prepared synthfaces directory (default: prepare one)")
+    a = p.parse_args(argv)
+    emit(bench(a.data))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
