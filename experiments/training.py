@@ -57,6 +57,7 @@ class FoldRunner:
         self.store = ImageStore(data.root, data.manifest["path"].tolist(), progress=progress is not None)
         self._slots: dict[str, _ModelSlot] = {}
         self._initial_networks: dict[int, list] = {}
+        self._preprocess_functions: dict[bool, object] = {}
         for sub in ("checkpoints", "steps", "per_fold"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -212,11 +213,29 @@ class FoldRunner:
         # stateless augmentation keyed by (epoch seed, position): identical in every process
         keys = np.stack([np.full(len(rows), seed, np.int64), np.arange(len(rows), dtype=np.int64)], axis=1)
         dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
-        dataset = dataset.map(lambda x, y, key: (preprocess(tf.cast(x, tf.float32), c.image_size, True,
-                                                            DEFAULT_CROP_FRACTION, True, c.standardize, None,
-                                                            stateless_seed=key), y),
+        augment = self._preprocess_function(training=True)
+        dataset = dataset.map(lambda x, y, key: (augment(x, key), y),
                               num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+    def _preprocess_function(self, training: bool):
+        """The per-image preprocessing as one ``tf.function`` per runner, so the per-epoch datasets
+        reuse its trace instead of tracing the preprocessing again (training: random crop and flip
+        keyed by a stateless seed; evaluation: central crop)."""
+        if training not in self._preprocess_functions:
+            import tensorflow as tf
+
+            c = self.config
+            if training:
+                def function(x, key):
+                    return preprocess(tf.cast(x, tf.float32), c.image_size, True, DEFAULT_CROP_FRACTION, True,
+                                      c.standardize, None, stateless_seed=key)
+            else:
+                def function(x):
+                    return preprocess(tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False,
+                                      c.standardize, None)
+            self._preprocess_functions[training] = tf.function(function)
+        return self._preprocess_functions[training]
 
     def evaluation_dataset(self, rows: pd.DataFrame):
         import tensorflow as tf
@@ -224,9 +243,7 @@ class FoldRunner:
         c = self.config
         images = self.store.take(rows["path"].tolist())
         dataset = tf.data.Dataset.from_tensor_slices(images).map(
-            lambda x: preprocess(tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False,
-                                 c.standardize, None),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            self._preprocess_function(training=False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
         return dataset.batch(c.batch_size * 2).prefetch(tf.data.AUTOTUNE)
 
     # ------------------------------------------------------------------ evaluation
