@@ -161,10 +161,16 @@ def efficiency_observations(runs: dict[str, pd.DataFrame], tail: float = 0.1) ->
 
 
 def _normalizes_logits(method: str) -> bool:
-    """Whether the method's weight unit applies Section 5.5's normalisation (from its MethodSpec)."""
+    """Whether the method's weight unit applies Section 5.5's normalisation: the unit its
+    strategy builds from the method's options (experiments/methods.py)."""
+    from dynamic_mtl.weighting import get_weighting
     from experiments.methods import parse_method
 
-    return bool(parse_method(method).resolved_unit_options.get("normalize_logits", False))
+    spec = parse_method(method)
+    if spec.weighting is None:
+        return False
+    unit = get_weighting(spec.weighting, num_tasks=2, **spec.options).make_weight_unit(2, **spec.unit_options)
+    return unit is not None and unit.normalize_logits
 
 
 def gradient_observations(runs: dict[str, pd.DataFrame], vanish: float = 1e-6) -> pd.DataFrame:

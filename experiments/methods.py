@@ -31,22 +31,6 @@ class MethodSpec:
     weight_learning_rate: float | None = None
 
     @property
-    def resolved_unit_options(self) -> dict[str, Any]:
-        """The weight unit's options as the model builds it: ``DynamicWeightUnit``'s defaults, then the
-        strategy's (e.g. the naive baseline's unnormalised logits), then ``unit_options``; {} without a unit."""
-        import inspect
-
-        from dynamic_mtl.weight_unit import DynamicWeightUnit
-        from dynamic_mtl.weighting import WEIGHTINGS
-
-        cls = WEIGHTINGS.get(self.weighting)
-        if cls is None or not cls.uses_weight_unit:
-            return {}
-        unit_defaults = {name: p.default for name, p in inspect.signature(DynamicWeightUnit).parameters.items()
-                         if p.default is not inspect.Parameter.empty}
-        return {**unit_defaults, **cls.weight_unit_defaults, **self.unit_options}
-
-    @property
     def needs_pretrained(self) -> bool:
         return self.init == "pretrained" or self.weighting is None
 

@@ -187,14 +187,19 @@ def reproduction_markdown(config: ExperimentConfig, seeds: list[int], units: pd.
     return "\n".join(lines) + "\n"
 
 
+def check_seeds(seeds: list[int]) -> None:
+    """Refuse an empty or repeated seed list (a repeated seed would count its units twice)."""
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")
+
+
 def run_study(config: ExperimentConfig, seeds: list[int], study_id: str, resume: bool = False,
               progress: bool = True, command: str = "dynamic-mtl study") -> Path:
     """Run ``config`` once per seed, then write the study files; returns the study directory."""
     from experiments.environment import environment
     from experiments.run import run_experiment
 
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"seeds must be distinct and non-empty, got {seeds}")
+    check_seeds(seeds)
     start = time.perf_counter()
     run_dirs = {}
     for seed in seeds:
@@ -255,8 +260,10 @@ def _main(args: argparse.Namespace) -> int:
         folds=args.folds, methods=args.methods, epochs=args.epochs, results_dir=args.results_dir,
         data_dir=args.data_dir, pretrained_checkpoint=args.pretrained)
     command = "dynamic-mtl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dynamic-mtl study"
-    if not args.seeds or len(set(args.seeds)) != len(args.seeds):
-        print(f"dynamic-mtl study: error: --seeds must be distinct, got {args.seeds}", file=sys.stderr)
+    try:
+        check_seeds(args.seeds)
+    except ValueError as error:
+        print(f"dynamic-mtl study: error: {error}", file=sys.stderr)
         return 2
     study_dir = run_study(config, args.seeds, args.study_id, resume=args.resume, progress=not args.quiet,
                           command=command)
