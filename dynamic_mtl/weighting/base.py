@@ -25,12 +25,16 @@ class WeightingStrategy(keras.layers.Layer):
             batch-mean softmax as ``unit_weights``.
         requires_grad_norms: the model must pass the norms of the task gradients with
             respect to the last shared layer (GradNorm) in ``weight_loss``.
+        uses_task_gradients: a gradient-manipulation method (PCGrad, MGDA, ...): the model
+            computes every task's gradient with respect to the shared variables and the
+            strategy's ``combine_task_gradients`` turns them into the shared update.
         weight_unit_defaults: ``DynamicWeightUnit`` options this strategy's unit starts from
             (e.g. the naive baseline turns the Section 5.5 normalisation off).
     """
 
     uses_weight_unit = False
     requires_grad_norms = False
+    uses_task_gradients = False
     weight_unit_defaults: dict = {}
 
     def __init__(self, num_tasks: int = 2, **kwargs):
@@ -70,6 +74,25 @@ class WeightingStrategy(keras.layers.Layer):
     def weight_loss(self, weights, task_losses, grad_norms=None):
         """Loss of the weighting parameters (unit's Psi and the strategy's own), or None."""
         return None
+
+    def combine_task_gradients(self, task_gradients, task_losses):
+        """The shared variables' update direction from the per-task gradients.
+
+        Args:
+            task_gradients: float32 tensor ``(T, P)``: row i is the gradient of the global
+                task loss L_i with respect to the shared variables, flattened and
+                concatenated in shared-variable order. It is already all-reduced, so every
+                replica passes the same matrix (the global-batch gradients).
+            task_losses: float32 ``(T,)`` global task losses.
+
+        Returns:
+            ``(direction, task_weights)``: ``direction`` ``(P,)`` is used as the shared
+            variables' gradient (the optimizer steps along ``-direction``); ``task_weights``
+            ``(T,)`` is what the method's combination amounts to per task (logged as w_i).
+            Must be deterministic given its inputs and the strategy's state, so that all
+            replicas agree (draw random numbers from stateless ops seeded by a step counter).
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not combine task gradients")
 
     # -- state hooks ---------------------------------------------------------------
     def update_state(self, task_losses):
