@@ -19,7 +19,14 @@ class StepLogger(keras.callbacks.Callback):
     at each epoch end. Columns: ``step, epoch, wall_time, w_<task>..., loss_<task>...,
     network_loss, weight_loss, weight_grad_norm, logit_<task>..., a_<task>...``
     (``a_i = exp(mean f_i)``, Section 5.5). ``wall_time`` is seconds since training
-    began, interpolated between flushes. Appends when the file exists (resumed runs).
+    began, interpolated between flushes.
+
+    Resuming: when the file exists, the first ``fit`` keeps its rows up to the model's step
+    counter (``train_step_count``, restored with the checkpoint) and appends from there, so rows
+    flushed after the checkpoint that was restored (an interruption between a flush and the next
+    checkpoint, a torn last line after a full disk) are dropped instead of duplicated, and
+    ``wall_time`` continues from the last kept row. A file that ends before the model's step
+    (rows lost) raises ``ValueError`` naming it; a fresh model (step 0) starts the file anew.
     """
 
     def __init__(self, path: str, flush_every: int = 256):
@@ -41,11 +48,12 @@ class StepLogger(keras.callbacks.Callback):
         if self.flush_every * per_call > capacity:
             raise ValueError(f"flush_every={self.flush_every} x steps_per_execution={per_call} exceeds the "
                              f"model's log_capacity={capacity}")
-        if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
-            self._start = time.perf_counter()
-        self._last_time = time.perf_counter() - self._start
-        self._last_step = int(self.model.train_step_count.numpy())
+        step = int(self.model.train_step_count.numpy())
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
+            self._start = time.perf_counter() - truncate_step_log(self.path, step)
+        self._last_time = time.perf_counter() - self._start
+        self._last_step = step
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch = epoch
@@ -77,7 +85,7 @@ class StepLogger(keras.callbacks.Callback):
         fields = list(self.model.log_fields)
         task_names = [t.name for t in self.model.tasks]
         header = ["step", "epoch", "wall_time"] + fields[1:] + [f"a_{n}" for n in task_names]
-        new_file = not os.path.exists(self.path)
+        new_file = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
         span = max(last - self._last_step, 1)
         with open(self.path, "a", newline="") as handle:
             writer = csv.writer(handle)
@@ -90,5 +98,133 @@ class StepLogger(keras.callbacks.Callback):
                 a_values = [math.exp(v) if v < 709 else math.inf for v in logits]
                 writer.writerow([int(row[0]), self._epoch, f"{wall:.4f}"] + [f"{v:.8g}" for v in row[1:]]
                                 + [f"{v:.8g}" for v in a_values])
+            handle.flush()
+            os.fsync(handle.fileno())  # on disk before any checkpoint that counts these steps
         self._last_step = int(last)
         self._last_time = now
+
+
+def truncate_step_log(path: str, step: int) -> float:
+    """Keep the rows of the step-log CSV ``path`` up to ``step`` (and its header); drop later rows
+    and a torn last line. Returns the last kept row's ``wall_time`` (0 when none).
+
+    ``step == 0`` empties the file. Raises ``ValueError`` when the file ends before ``step``.
+    """
+    if not os.path.exists(path):
+        if step:
+            raise ValueError(f"step log {path} is missing but the model is at step {step}: "
+                             "its rows are lost (log to a new file)")
+        return 0.0
+    with open(path, "rb") as handle:
+        data = handle.read()
+    header_end = data.find(b"\n") + 1
+    keep, last_step, wall = header_end, 0, 0.0
+    if header_end and step:
+        position = header_end
+        while position < len(data):
+            end = data.find(b"\n", position)
+            if end < 0:
+                break  # a torn last line
+            fields = data[position:end].split(b",", 3)
+            try:
+                row_step, row_wall = int(fields[0]), float(fields[2])
+            except (ValueError, IndexError):
+                break
+            if row_step > step:
+                break
+            keep, last_step, wall = end + 1, row_step, row_wall
+            position = end + 1
+    if last_step != step and step:
+        raise ValueError(f"step log {path} ends at step {last_step} but the model is at step {step}: "
+                         f"{step - last_step} rows are lost (log to a new file)")
+    if keep != len(data):
+        with open(path, "r+b") as handle:
+            handle.truncate(keep)
+            handle.flush()
+            os.fsync(handle.fileno())
+    return wall
+
+
+class TrainingDiverged(RuntimeError):
+    """A training loss became NaN or infinite. ``epoch`` and ``step`` are 1-based (``step`` counts the
+    epoch's training steps), ``global_step`` counts every step of the model (as the ``step`` column of
+    :class:`StepLogger`, None when the model does not count), ``values`` holds the losses seen."""
+
+    def __init__(self, epoch: int, step: int, values: dict, global_step: int | None = None):
+        self.epoch, self.step, self.global_step, self.values = int(epoch), int(step), global_step, dict(values)
+        where = f"epoch {self.epoch} step {self.step}" + (
+            f" (global step {global_step})" if global_step is not None else "")
+        shown = ", ".join(f"{k}={v:.6g}" for k, v in self.values.items())
+        super().__init__(f"training diverged at {where}: {shown}")
+
+
+class StopOnDivergence(keras.callbacks.Callback):
+    """Raise :class:`TrainingDiverged` at the first non-finite training loss.
+
+    Unlike ``keras.callbacks.TerminateOnNaN`` (which ends ``fit`` quietly), this raises, so a
+    diverged model never reaches evaluation or a checkpoint. It reads the batch logs Keras already
+    converts to Python numbers after each ``train_function`` call, so it adds no device read.
+    Monitored: every log whose name contains ``"loss"`` (``loss``, each task loss L_i of Eq. (3),
+    the weight unit's ``weight_loss`` L3 of Eq. (6)), or the names in ``monitor``. Logs are
+    running means over the epoch, so the first non-finite step makes them non-finite at once. On a
+    :class:`~dynamic_mtl.DynamicMultiTaskModel` the exact step and its own values come from the
+    on-device step log (useful with ``steps_per_execution > 1``). It only reads, so it composes
+    with any other callback (``ModelCheckpoint``, ``EarlyStopping``, ``TensorBoard``, ``StepLogger``).
+
+    Example::
+
+        try:
+            model.fit(dataset, epochs=10, callbacks=[dm.StopOnDivergence(), dm.StepLogger("steps.csv")])
+        except dm.TrainingDiverged as err:
+            print(err.epoch, err.step, err.values)
+    """
+
+    def __init__(self, monitor: list[str] | tuple[str, ...] | None = None):
+        super().__init__()
+        self.monitor = tuple(monitor) if monitor is not None else None
+        self._epoch = 0
+        self._epoch_start_step = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+        counter = getattr(self.model, "train_step_count", None)
+        self._epoch_start_step = int(counter.numpy()) if counter is not None else None
+
+    def on_train_batch_end(self, batch, logs=None):
+        self._check(batch, logs)
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._check(None, {k: v for k, v in (logs or {}).items() if not str(k).startswith("val_")})
+
+    def _check(self, batch, logs) -> None:
+        bad = {}
+        for key, value in (logs or {}).items():
+            if (key in self.monitor) if self.monitor is not None else ("loss" in key):
+                values = np.asarray(value, dtype=np.float64).reshape(-1)
+                if values.size and not np.all(np.isfinite(values)):
+                    bad[key] = float(values[~np.isfinite(values)][0])
+        if not bad:
+            return
+        found = self._from_step_log()
+        if found is not None:
+            global_step, values = found
+            raise TrainingDiverged(self._epoch + 1, global_step - self._epoch_start_step, values, global_step)
+        step = batch + 1 if batch is not None else 0
+        raise TrainingDiverged(self._epoch + 1, step, {**{k: float(np.asarray(v).reshape(-1)[0])
+                                                          for k, v in logs.items() if "loss" in k}, **bad})
+
+    def _from_step_log(self):
+        """``(global step, values)`` of the epoch's first non-finite row of the model's step log."""
+        model = self.model
+        if self._epoch_start_step is None or getattr(model, "step_log", None) is None:
+            return None
+        rows = np.asarray(model.step_log.numpy(), dtype=np.float64)
+        fields = list(model.log_fields)
+        rows = rows[rows[:, 0] > self._epoch_start_step]
+        rows = rows[np.argsort(rows[:, 0])]
+        finite = np.isfinite(rows[:, 1:]).all(axis=1)
+        if finite.all():
+            return None
+        row = rows[np.argmin(finite)]
+        keep = [i for i, f in enumerate(fields) if "loss" in f or f.startswith("w_")]
+        return int(row[0]), {fields[i]: float(row[i]) for i in keep}

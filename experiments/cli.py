@@ -15,6 +15,7 @@ import sys
 COMMAND_MODULES = (
     "data_prep.cli",          # prepare synthfaces|ckplus|oulu
     "experiments.run",        # run --config
+    "experiments.report",     # report RUN_DIR
     "experiments.study",      # study --config --seeds (claim-by-claim verdicts)
     "experiments.pretrain",   # pretrain, eval-lfw
     "experiments.ttc.cli",    # ttc

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
-import json
+import os
 import sys
+import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
+from experiments.rundir import (RunError, atomic_write_json, atomic_write_text, check_resume, check_run_id,
+                                read_result, run_lock, temporary_name)
 
 #: where `make pretrain` writes its checkpoint (used by `pretrained_checkpoint: auto`)
 DEFAULT_PRETRAINED = Path(DEFAULT_CHECKPOINT)
@@ -39,16 +43,26 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
     return str(path)
 
 
+def resume_command(run_dir: Path) -> str:
+    """The command that continues the run in ``run_dir`` with exactly its settings."""
+    return f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
+
+
 def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
-    """Run every (method, fold) of ``config``; returns the run directory."""
+    """Run every (method, fold) of ``config``; returns the run directory.
+
+    Prints the run directory and its resume command first, then one line per finished (method,
+    fold), and refreshes the tables and ``results.md`` after each method. The run directory is
+    locked for the run (:func:`experiments.rundir.run_lock`); ``resume`` continues it only with the
+    same result-affecting settings. Raises :class:`experiments.rundir.RunError` (one-line message)
+    when the run cannot start or continue, e.g. :class:`experiments.training.RunDiverged`.
+    """
     import tensorflow as tf
-    from tqdm.auto import tqdm
 
     from dynamic_mtl.distribute import make_strategy
-    from experiments.data import ensure_prepared, load_prepared
-    from experiments.environment import environment
-    from experiments.training import FoldRunner
 
+    if config.run_id is not None:
+        check_run_id(config.run_id)
     tf.get_logger().setLevel("ERROR")
     strategy = make_strategy(config.strategy)
     run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -58,12 +72,26 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
             resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs):
         # MultiWorkerMirroredStrategy: every worker trains; only the chief writes the run directory
         run_dir = run_dir / "workers" / f"{resolver.task_type}-{resolver.task_id}"
-    if run_dir.exists() and not resume and any((run_dir / "per_fold").glob("*.json")):
-        raise FileExistsError(f"{run_dir} already holds results: pass --resume to continue it, "
-                              "or choose another --run-id")
-    run_dir.mkdir(parents=True, exist_ok=True)
     config = config.override(run_id=run_id)
-    config.save(run_dir / "config.yaml")
+    say(f"[dynamic-mtl] run directory: {run_dir}")
+    say(f"[dynamic-mtl] if interrupted, resume with: {resume_command(run_dir)}")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        if not resume and any((run_dir / "per_fold").glob("*.json")):
+            raise FileExistsError(f"{run_dir} already holds results: pass --resume to continue it, "
+                                  "or choose another --run-id")
+        if resume and (run_dir / "config.yaml").exists():
+            check_resume(ExperimentConfig.load(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
+        _save_config(config, run_dir / "config.yaml")
+        return _run_locked(config, run_dir, strategy, resume, progress)
+
+
+def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool, progress: bool) -> Path:
+    from tqdm.auto import tqdm
+
+    from experiments.data import ensure_prepared, load_prepared
+    from experiments.environment import environment
+    from experiments.training import FoldRunner, RunDiverged
 
     ensure_prepared(config, progress=progress)
     data = load_prepared(config)
@@ -78,44 +106,130 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     env = environment()
     env.update(replicas=strategy.num_replicas_in_sync, pretrained_checkpoint=pretrained,
                skipped_methods=skipped)
-    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+    atomic_write_json(run_dir / "environment.json", env)
     if skipped:
-        print(f"[dynamic-mtl] no pretrained checkpoint: skipping {skipped} (run `make pretrain` first)", flush=True)
+        say(f"[dynamic-mtl] no pretrained checkpoint: skipping {skipped} (run `make pretrain` first)")
 
     splits = {fold: data.split(fold, config.validation_subjects, config.seed) for fold in folds}
     for fold, split in splits.items():
         if not len(split.test_pairs):
-            print(f"[dynamic-mtl] fold {fold} has no verification pairs ({len(split.test_subjects)} test "
-                  "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects",
-                  flush=True)
+            say(f"[dynamic-mtl] fold {fold} has no verification pairs ({len(split.test_subjects)} test "
+                "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects")
     num_identities = max(len(s.train_subjects) for s in splits.values())
     total = sum((config.epochs if m.weighting is not None else 0) + 1 for m in methods) * len(folds)
     bar = tqdm(total=total, desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
                unit="epoch", disable=not progress, dynamic_ncols=True, file=sys.stdout)
     runner = FoldRunner(config, data, run_dir, strategy, num_identities, pretrained, progress=bar)
-    results = []
-    for method in methods:
-        for fold in folds:
-            done = run_dir / "per_fold" / f"{method.name}_fold{fold}.json"
-            if resume and done.exists():
-                results.append(json.loads(done.read_text()))
-                bar.update((config.epochs if method.weighting is not None else 0) + 1)
-                continue
-            result = runner.run(method, splits[fold], resume=resume)
-            done.write_text(json.dumps(result, indent=2))
-            results.append(result)
-    bar.close()
+    results: list[dict] = []
+    try:
+        for index, method in enumerate(methods):
+            for fold in folds:
+                done = run_dir / "per_fold" / f"{method.name}_fold{fold}.json"
+                result = read_result(done, warn=say) if resume else None
+                if result is not None:
+                    bar.update((config.epochs if method.weighting is not None else 0) + 1)
+                    say(fold_line(result, run_dir, note="done earlier"))
+                else:
+                    start = time.perf_counter()
+                    try:
+                        result = runner.run(method, splits[fold], resume=resume)
+                    except RunDiverged as err:
+                        write_tables(run_dir, config, results, folds, methods[:index], env["machine"],
+                                     pending=[m.name for m in methods[index:]], stopped=str(err), echo=False)
+                        raise
+                    atomic_write_json(done, result)
+                    say(fold_line(result, run_dir, seconds=time.perf_counter() - start))
+                results.append(result)
+            pending = [m.name for m in methods[index + 1:]]
+            if pending:
+                write_tables(run_dir, config, results, folds, methods[:index + 1], env["machine"], pending=pending,
+                             echo=False)
+                say(f"[dynamic-mtl] {run_dir / 'results.md'} updated: {index + 1} of {len(methods)} methods done")
+    finally:
+        bar.close()
     env.update(compiled=runner.compile_settings())
-    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
+    atomic_write_json(run_dir / "environment.json", env)
     write_tables(run_dir, config, results, folds, methods, env["machine"])
     return run_dir
 
 
+def say(line: str) -> None:
+    """One line of run feedback on stdout (above a progress bar when one is shown)."""
+    from tqdm.auto import tqdm
+
+    tqdm.write(line, file=sys.stdout)
+    sys.stdout.flush()
+
+
+def fold_line(result: dict, run_dir: Path, seconds: float | None = None, note: str | None = None) -> str:
+    """``<method> fold <k>: validation ... | test ... | seconds`` for one finished (method, fold)."""
+    from experiments import tables
+
+    def pct(value) -> str:
+        return "-" if value is None or not np.isfinite(value) else f"{100 * float(value):.1f}%"
+
+    method, fold = result["method"], result["fold"]
+    verification = tables.verification_by_fold(run_dir, method, [fold])
+    test_verification = (float(verification["verification_accuracy"].iloc[0]) if len(verification)
+                         else float("nan"))
+    selected = (f"epoch {result['best_epoch'] + 1} of {result['epochs']}" if result.get("best_epoch", -1) >= 0
+                else "no training epochs")
+    timing = note if note is not None else f"{seconds:.1f} s"
+    return (f"[dynamic-mtl] {method} fold {fold}: validation score {pct(result.get('val_score'))} "
+            f"(expression {pct(result.get('val_expression_accuracy'))}, verification "
+            f"{pct(result.get('val_verification_accuracy'))}, {selected}) | test expression "
+            f"{pct(result.get('expression_accuracy'))}, verification {pct(test_verification)} | {timing}")
+
+
+def _save_config(config: ExperimentConfig, path: Path) -> None:
+    tmp = temporary_name(path).with_suffix(".yaml")
+    try:
+        config.save(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
 def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
-                 machine: str) -> dict:
+                 machine: str, pending: list[str] | None = None, stopped: str | None = None,
+                 echo: bool = True) -> dict:
+    """``per_fold.csv``, the table CSVs and ``results.md`` from the finished (method, fold) results.
+
+    ``pending`` (methods not run yet) and ``stopped`` (why the run stopped) mark a partial run in
+    the report's header.
+    """
+    per_fold, built, report = render_results(run_dir, config, results, folds, methods, machine, pending, stopped)
+    if len(per_fold):
+        atomic_write_text(run_dir / "per_fold.csv", per_fold.to_csv(index=False))
+    for name, frame in built.items():
+        atomic_write_text(run_dir / f"{name}.csv", frame.to_csv(index=False))
+    atomic_write_text(run_dir / "results.md", report + "\n")
+    if echo:
+        print(report, flush=True)
+    return built
+
+
+def render_results(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
+                   machine: str, pending: list[str] | None = None, stopped: str | None = None):
+    """``(per_fold frame, tables, Markdown report)`` of the finished results (nothing written)."""
     from experiments import tables
     from experiments.paper_numbers import paper_dataset
 
+    column = paper_dataset(config.dataset, config.expression_protocol)
+    data_note = ("embedded synthfaces dataset (synthetic, NOT CK+ or Oulu-CASIA)" if config.dataset == "synthfaces"
+                 else f"real {config.dataset} data from {config.data_root or config.data_dir}")
+    header = (f"## dynamic_mtl results: `{config.name}` profile, run `{run_dir.name}`\n\n"
+              f"Data: {data_note}. Machine: {machine}. Folds: {len(folds)} "
+              f"({config.epochs} epochs, {config.backbone} at {config.image_size} px, batch {config.batch_size}). "
+              f"Mean ± std over folds. The paper column is the published number for {column}, not a target.")
+    if pending or stopped:
+        header += ("\n\n**Partial run**" + (f": stopped, {stopped}" if stopped else "")
+                   + (f". Not run yet: {', '.join(pending)}" if pending else "")
+                   + f". Continue it with `{resume_command(run_dir)}`.")
+    names = {m.name for m in methods}
+    results = [r for r in results if r["method"] in names]   # a stopped method publishes no row
+    if not results:
+        return pd.DataFrame(), {}, header + "\n\nNo method has finished yet.\n"
     per_fold = pd.DataFrame(results)
     verification_rows = []
     for method in methods:
@@ -124,21 +238,8 @@ def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], f
             verification_rows.append(frame.assign(method=method.name))
     if verification_rows:
         per_fold = per_fold.merge(pd.concat(verification_rows), on=["method", "fold"], how="left")
-    per_fold.to_csv(run_dir / "per_fold.csv", index=False)
-    column = paper_dataset(config.dataset, config.expression_protocol)
     built = tables.build_tables(per_fold, {m.name: m for m in methods}, column)
-    for name, frame in built.items():
-        frame.to_csv(run_dir / f"{name}.csv", index=False)
-    data_note = ("embedded synthfaces dataset (synthetic, NOT CK+ or Oulu-CASIA)" if config.dataset == "synthfaces"
-                 else f"real {config.dataset} data from {config.data_root or config.data_dir}")
-    header = (f"## dynamic_mtl results: `{config.name}` profile, run `{run_dir.name}`\n\n"
-              f"Data: {data_note}. Machine: {machine}. Folds: {len(folds)} "
-              f"({config.epochs} epochs, {config.backbone} at {config.image_size} px, batch {config.batch_size}). "
-              f"Mean ± std over folds. The paper column is the published number for {column}, not a target.")
-    report = tables.markdown(built, header, column)
-    (run_dir / "results.md").write_text(report + "\n")
-    print(report, flush=True)
-    return built
+    return per_fold, built, tables.markdown(built, header, column)
 
 
 def register(subparsers) -> None:
@@ -153,7 +254,8 @@ def register(subparsers) -> None:
                    help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset")
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
     p.add_argument("--pretrained", help="pretrained verification checkpoint (.keras), or 'none'")
-    p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp)")
+    p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp); letters, digits, '.', "
+                                    "'_', '-'")
     p.add_argument("--results-dir", help="results root (default results)")
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
@@ -163,7 +265,8 @@ def register(subparsers) -> None:
     p.add_argument("--steps-per-execution", type=int, help="train steps per tf.function call (8-32 on GPUs)")
     p.add_argument("--mixed-precision", action="store_true", default=None,
                    help="mixed_float16 network (GPUs); weight unit, losses and L3 stay float32")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --run-id")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted run with the same --run-id and settings (printed at its start)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_main)
 
@@ -180,7 +283,13 @@ def _main(args: argparse.Namespace) -> int:
         changes["data_dir"] = f"data/{args.dataset}"
     config = config.override(**changes)
     if args.resume and not config.run_id:
-        raise SystemExit("--resume needs --run-id of the run to continue")
-    run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
+        print("dynamic-mtl run: error: --resume needs --run-id of the run to continue (or --config "
+              "RUN_DIR/config.yaml)", file=sys.stderr)
+        return 2
+    try:
+        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
+    except (RunError, ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
+        return 2
     print(f"[dynamic-mtl] results written to {run_dir}")
     return 0

@@ -4,7 +4,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,9 +15,15 @@ import pandas as pd
 import dynamic_mtl as dm
 from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
 from dynamic_mtl import verification
+from dynamic_mtl.callbacks import StopOnDivergence, TrainingDiverged
 from experiments.config import ExperimentConfig
 from experiments.data import FoldSplit, ImageStore, PreparedData
 from experiments.methods import MethodSpec
+from experiments.rundir import RunError, atomic_write
+
+
+class RunDiverged(RunError):
+    """Training of one (method, fold) reached a non-finite loss; nothing of it is published."""
 
 
 def derived_seed(*parts) -> int:
@@ -169,14 +174,21 @@ class FoldRunner:
         steps_csv = self.run_dir / "steps" / f"{tag}.csv"
         if state["epoch"] == 0 and steps_csv.exists():
             steps_csv.unlink()
+        # the step log keeps its rows up to the restored checkpoint's step (no rows flushed after it)
         logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every)
+        divergence = StopOnDivergence()
 
         epochs = c.epochs if method.weighting is not None else 0
         for epoch in range(state["epoch"], epochs):
             start = time.perf_counter()
             dataset = self.training_dataset(split, id_map, derived_seed(c.seed, split.fold, epoch))
-            history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
-                                callbacks=[logger])
+            try:
+                history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
+                                    callbacks=[logger, divergence])
+            except TrainingDiverged as err:
+                raise RunDiverged(f"training diverged in {method.name} fold {split.fold} epoch {err.epoch} "
+                                  f"step {err.step}: " + ", ".join(f"{k}={v:.6g}" for k, v in err.values.items())
+                                  + "; nothing of it is published (lower the learning rate)") from err
             scores = self.validate(model, method, split)
             record = {"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}, **scores}
             state["history"].append(record)
@@ -191,9 +203,14 @@ class FoldRunner:
                 self.progress.update(1)
         _assign(model.variables, best)
         result = self.evaluate(model, method, split)
+        selected = state["history"][state["best_epoch"]] if state["best_epoch"] >= 0 else {}
         result.update(method=method.name, label=method.label, fold=split.fold, best_epoch=state["best_epoch"],
-                      epochs=epochs, train_seconds=round(state["seconds"], 2))
-        pd.DataFrame(state["history"]).to_csv(self.run_dir / "per_fold" / f"{tag}_history.csv", index=False)
+                      epochs=epochs, train_seconds=round(state["seconds"], 2),
+                      val_score=selected.get("score", float("nan")),
+                      val_expression_accuracy=selected.get("val_expression_accuracy", float("nan")),
+                      val_verification_accuracy=selected.get("val_verification_accuracy", float("nan")))
+        history_csv = pd.DataFrame(state["history"]).to_csv(index=False)
+        atomic_write(self.run_dir / "per_fold" / f"{tag}_history.csv", lambda h: h.write(history_csv.encode()))
         if self.progress is not None:
             self.progress.update(1)
         return result
@@ -294,10 +311,11 @@ class FoldRunner:
         test_d = self._pair_distances(split.test, out, split.test_pairs)
         val_out = self._predict(model, split.validation)
         val_d = self._pair_distances(split.validation, val_out, split.validation_pairs)
-        np.savez(self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
-                 test_distances=test_d, test_issame=split.test_pairs["issame"].to_numpy(),
-                 test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
-                 validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy())
+        arrays = dict(test_distances=test_d, test_issame=split.test_pairs["issame"].to_numpy(),
+                      test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
+                      validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy())
+        atomic_write(self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
+                     lambda handle: np.savez(handle, **arrays))
         result["num_test_pairs"] = int(len(test_d))
         result["num_test_images"] = int(len(split.test))
         return result
@@ -335,7 +353,9 @@ def _assign(variables, values) -> None:
 
 
 def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
-    """Model, both optimizers (with iteration counts) and the best weights, written atomically."""
+    """Model (with its step counter, which the step log is kept consistent with on resume), both
+    optimizers (with iteration counts) and the best weights, written atomically under a unique
+    temporary name."""
     import json
 
     arrays = {}
@@ -344,9 +364,7 @@ def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
         for i, value in enumerate(values):
             arrays[f"{prefix}_{i:05d}"] = value
     arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
-    tmp = path.with_suffix(".tmp.npz")
-    np.savez(tmp, **arrays)
-    os.replace(tmp, path)
+    atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
