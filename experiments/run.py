@@ -57,12 +57,12 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     same result-affecting settings. Raises :class:`experiments.rundir.RunError` (one-line message)
     when the run cannot start or continue, e.g. :class:`experiments.training.RunDiverged`.
     """
+    if config.run_id is not None:
+        check_run_id(config.run_id)
     import tensorflow as tf
 
     from dynamic_mtl.distribute import make_strategy
 
-    if config.run_id is not None:
-        check_run_id(config.run_id)
     tf.get_logger().setLevel("ERROR")
     strategy = make_strategy(config.strategy)
     run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")

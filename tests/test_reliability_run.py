@@ -1,0 +1,198 @@
+"""`dynamic-mtl run` under faults: an interruption at each commit point resumes to identical tables
+and step logs; a changed --resume, a second holder of the run directory, an unsafe --run-id and a
+diverging training stop with one line (exit 2) and publish nothing wrong."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from experiments.config import ExperimentConfig
+
+
+class Interrupted(BaseException):
+    """Stands for a kill at the injected point (BaseException: no handler in the run may swallow it)."""
+
+
+@pytest.fixture(scope="module")
+def tiny_data(tmp_path_factory):
+    from data_prep.prepare import prepare_synthfaces
+
+    out = tmp_path_factory.mktemp("synthfaces-tiny")
+    prepare_synthfaces(out, num_identities=20, seed=0, image_size=32, progress=False)
+    return out
+
+
+def config_for(data, results, run_id, **changes) -> ExperimentConfig:
+    options = dict(data_dir=str(data), results_dir=str(results), run_id=run_id, methods=["dynamic"], folds=[0],
+                   epochs=2)
+    return ExperimentConfig.load("tiny").override(**{**options, **changes})
+
+
+@pytest.fixture(scope="module")
+def clean_run(tiny_data, tmp_path_factory):
+    """An uninterrupted 2-epoch run of `dynamic` on fold 0: the reference."""
+    from experiments.run import run_experiment
+
+    return run_experiment(config_for(tiny_data, tmp_path_factory.mktemp("clean"), "clean"), progress=False)
+
+
+def assert_same_results(clean: Path, other: Path) -> None:
+    """Identical tables, per-fold rows and step logs (the clock columns aside)."""
+    a = pd.read_csv(clean / "per_fold.csv").drop(columns=["train_seconds"])
+    b = pd.read_csv(other / "per_fold.csv").drop(columns=["train_seconds"])
+    pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
+    for name in ("table2.csv", "table3.csv"):
+        pd.testing.assert_frame_equal(pd.read_csv(clean / name), pd.read_csv(other / name),
+                                      check_exact=False, rtol=1e-6)
+    steps_a = pd.read_csv(clean / "steps" / "dynamic_fold0.csv").drop(columns=["wall_time"])
+    steps_b = pd.read_csv(other / "steps" / "dynamic_fold0.csv").drop(columns=["wall_time"])
+    assert list(steps_b["step"]) == list(range(1, len(steps_a) + 1))       # no duplicated or lost rows
+    pd.testing.assert_frame_equal(steps_a, steps_b, check_exact=False, rtol=1e-6)
+
+
+@pytest.mark.slow
+def test_interruption_between_step_log_flush_and_checkpoint_resumes_to_identical_logs(
+        clean_run, tiny_data, tmp_path, monkeypatch):
+    """Epoch 2's step-log rows are on disk, its checkpoint is not: --resume retrains epoch 2 from
+    epoch 1's checkpoint and the step log holds each step once."""
+    import experiments.training as training
+    from experiments.run import run_experiment
+
+    save = training._save_checkpoint
+    calls = []
+
+    def save_then_die(path, model, state, best):
+        calls.append(state["epoch"])
+        if state["epoch"] == 2:
+            raise Interrupted
+        save(path, model, state, best)
+
+    monkeypatch.setattr(training, "_save_checkpoint", save_then_die)
+    config = config_for(tiny_data, tmp_path, "flush")
+    with pytest.raises(Interrupted):
+        run_experiment(config, progress=False)
+    run_dir = tmp_path / "synthfaces" / "flush"
+    steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")
+    epoch_steps = int((steps["epoch"] == 0).sum())
+    assert len(steps) == 2 * epoch_steps, "the fault was not injected after epoch 2's flush"
+    monkeypatch.setattr(training, "_save_checkpoint", save)
+    run_experiment(config, resume=True, progress=False)
+    assert_same_results(clean_run, run_dir)
+
+
+@pytest.mark.slow
+def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_tables(
+        clean_run, tiny_data, tmp_path, monkeypatch, capsys):
+    """A kill half-way through the per-fold JSON leaves only a temporary file; a torn JSON under the
+    final name (as an older version could leave) is named, not trusted, and recomputed."""
+    import experiments.rundir as rundir
+    from experiments.run import run_experiment
+
+    write = rundir.atomic_write
+
+    def die_half_way(path, writer):
+        if Path(path).suffix == ".json" and Path(path).parent.name == "per_fold":
+            with open(rundir.temporary_name(Path(path)), "wb") as handle:
+                handle.write(b'{"method": "dyn')
+            raise Interrupted
+        write(path, writer)
+
+    monkeypatch.setattr(rundir, "atomic_write", die_half_way)
+    config = config_for(tiny_data, tmp_path, "json")
+    with pytest.raises(Interrupted):
+        run_experiment(config, progress=False)
+    run_dir = tmp_path / "synthfaces" / "json"
+    done = run_dir / "per_fold" / "dynamic_fold0.json"
+    assert not done.exists() and list(done.parent.glob(".dynamic_fold0.json.*.tmp"))
+    done.write_text('{"method": "dynamic", "fold": 0, "expression_acc')   # torn under the final name
+    monkeypatch.setattr(rundir, "atomic_write", write)
+    capsys.readouterr()
+    run_experiment(config, resume=True, progress=False)
+    assert f"{done} is unreadable" in capsys.readouterr().out
+    assert json.loads(done.read_text())["method"] == "dynamic"
+    assert_same_results(clean_run, run_dir)
+
+
+@pytest.mark.slow
+def test_resume_refuses_changed_settings_and_names_them(clean_run, capsys):
+    """Resuming a finished 2-epoch run with 5 epochs (and another seed) is refused; nothing changes."""
+    from experiments.cli import main
+
+    before = (clean_run / "config.yaml").read_text()
+    code = main(["run", "--config", str(clean_run / "config.yaml"), "--resume", "--epochs", "5", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert "settings that differ" in err and "epochs: 2 -> 5" in err
+    assert (clean_run / "config.yaml").read_text() == before
+    # the same settings resume (every fold is done: nothing is retrained) and a moved results root is allowed
+    assert main(["run", "--config", str(clean_run / "config.yaml"), "--resume", "--quiet"]) == 0
+
+
+def test_a_second_run_on_a_locked_directory_exits_2_naming_the_holder(tiny_data, tmp_path, capsys):
+    from experiments.cli import main
+    from experiments.rundir import run_lock
+
+    run_dir = tmp_path / "synthfaces" / "busy"
+    run_dir.mkdir(parents=True)
+    with run_lock(run_dir):
+        code = main(["run", "--config", "tiny", "--data-dir", str(tiny_data), "--results-dir", str(tmp_path),
+                     "--run-id", "busy", "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"pid {os.getpid()}" in err and str(run_dir / ".lock") in err
+    assert not (run_dir / "config.yaml").exists()
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    from experiments.rundir import RunLocked, run_lock
+
+    (tmp_path / ".lock").write_text("999999999 elsewhere\n")          # the holder was killed
+    with run_lock(tmp_path):
+        assert (tmp_path / ".lock").read_text().split()[0] == str(os.getpid())
+        with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
+            with run_lock(tmp_path):
+                pass
+    with run_lock(tmp_path):    # released at the end of the block
+        pass
+
+
+@pytest.mark.parametrize("run_id", ["../../x", "a/b", "..", ".hidden", "", "x" * 101, "a b"])
+def test_unsafe_run_ids_are_refused_before_anything_is_written(run_id, tmp_path, capsys):
+    from experiments.cli import main
+
+    code = main(["run", "--config", "tiny", "--results-dir", str(tmp_path / "r"), "--run-id", run_id, "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1 and "not a safe name" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_unique_temporary_names():
+    from experiments.rundir import temporary_name
+
+    names = {temporary_name(Path("r/checkpoints/dynamic_fold0.npz")) for _ in range(100)}
+    assert len(names) == 100 and all(n.parent == Path("r/checkpoints") and n.name.endswith(".tmp") for n in names)
+
+
+@pytest.mark.slow
+def test_divergence_stops_the_run_naming_method_fold_epoch_and_step(tiny_data, tmp_path):
+    """A learning rate of 1e12: the run stops at the first non-finite loss and publishes no row."""
+    from experiments.run import run_experiment
+    from experiments.rundir import RunError
+
+    optimizer = {"name": "SGD", "learning_rate": 1e12, "options": {}, "decay_epochs": []}
+    config = config_for(tiny_data, tmp_path, "diverge", methods=["static", "dynamic"], epochs=1,
+                        network_optimizer=optimizer)
+    with pytest.raises(RunError, match=r"^training diverged in static fold 0 epoch 1 step \d+: .*loss") as err:
+        run_experiment(config, progress=False)
+    assert "\n" not in str(err.value)
+    step = int(str(err.value).split(" step ")[1].split(":")[0])
+    run_dir = tmp_path / "synthfaces" / "diverge"
+    steps = pd.read_csv(run_dir / "steps" / "static_fold0.csv") if (run_dir / "steps" / "static_fold0.csv").exists() \
+        else pd.DataFrame(columns=["step", "network_loss"])
+    assert steps["network_loss"].astype(float).head(step - 1).map(lambda v: abs(v) < float("inf")).all()
+    assert not list((run_dir / "per_fold").glob("*.json")) and not (run_dir / "per_fold.csv").exists()
+    assert "stopped, training diverged in static fold 0" in (run_dir / "results.md").read_text()

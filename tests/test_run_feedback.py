@@ -1,0 +1,134 @@
+"""What `dynamic-mtl run` tells its user (run directory and resume command first, a line per finished
+(method, fold), results.md refreshed after each method), `dynamic-mtl report` on a partial run, and
+the library callbacks behind it (`StopOnDivergence`, the step log's resume rule)."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from experiments.config import ExperimentConfig
+
+FOLD_LINE = re.compile(r"\[dynamic-mtl\] (?P<method>\S+) fold 0: validation score \d+\.\d% \(expression \d+\.\d%, "
+                       r"verification \d+\.\d%, epoch 1 of 1\) \| test expression \d+\.\d%, verification "
+                       r"\d+\.\d% \| \d+\.\d s")
+
+
+@pytest.fixture(scope="module")
+def feedback_run(tmp_path_factory):
+    """A 1-epoch run of static and dynamic on fold 0, its stdout, and results.md as it was after static."""
+    import experiments.run as run
+    from data_prep.prepare import prepare_synthfaces
+
+    root = tmp_path_factory.mktemp("feedback")
+    prepare_synthfaces(root / "data", num_identities=20, seed=0, image_size=32, progress=False)
+    config = ExperimentConfig.load("tiny").override(data_dir=str(root / "data"), results_dir=str(root / "r"),
+                                                    run_id="feedback", methods=["static", "dynamic"], folds=[0])
+    snapshots = []
+    write_tables = run.write_tables
+
+    def recording(run_dir, *args, **kwargs):
+        built = write_tables(run_dir, *args, **kwargs)
+        snapshots.append((run_dir / "results.md").read_text())
+        return built
+
+    lines = []
+    run.write_tables, say = recording, run.say
+    run.say = lambda line: (lines.append(line), say(line))
+    try:
+        run_dir = run.run_experiment(config, progress=False)
+    finally:
+        run.write_tables, run.say = write_tables, say
+    return run_dir, lines, snapshots
+
+
+def test_run_prints_its_directory_and_resume_command_first(feedback_run):
+    run_dir, lines, _ = feedback_run
+    assert lines[0] == f"[dynamic-mtl] run directory: {run_dir}"
+    assert lines[1] == f"[dynamic-mtl] if interrupted, resume with: dynamic-mtl run --config {run_dir}/config.yaml --resume"
+
+
+def test_one_line_per_finished_method_and_fold_with_scores_and_seconds(feedback_run):
+    _, lines, _ = feedback_run
+    fold_lines = [line for line in lines if " fold 0: " in line]
+    assert [FOLD_LINE.fullmatch(line).group("method") for line in fold_lines] == ["static", "dynamic"]
+
+
+def test_results_md_is_refreshed_after_each_method(feedback_run):
+    run_dir, lines, snapshots = feedback_run
+    assert len(snapshots) == 2
+    assert "Static MTL" in snapshots[0] and "Proposed dynamic MTL" not in snapshots[0]
+    assert "Partial run" in snapshots[0] and "Not run yet: dynamic" in snapshots[0]
+    assert any(line.endswith("results.md updated: 1 of 2 methods done") for line in lines)
+    final = (run_dir / "results.md").read_text()
+    assert "Proposed dynamic MTL" in final and "Partial run" not in final
+
+
+def test_report_tables_a_partial_run_and_writes_nothing(feedback_run, tmp_path, capsys):
+    import shutil
+
+    from experiments.cli import main
+
+    run_dir, _, _ = feedback_run
+    partial = tmp_path / "synthfaces" / "feedback"
+    shutil.copytree(run_dir, partial)
+    for name in ("dynamic_fold0.json", "dynamic_fold0_distances.npz"):
+        (partial / "per_fold" / name).unlink()
+    before = sorted(p.name for p in partial.rglob("*"))
+    assert main(["report", str(partial)]) == 0
+    out = capsys.readouterr().out
+    assert "| Static MTL |" in out and "Proposed dynamic MTL" not in out and "Not run yet: dynamic" in out
+    assert f"dynamic-mtl run --config {partial}/config.yaml --resume" in out
+    assert sorted(p.name for p in partial.rglob("*")) == before
+    # the finished run reports what its results.md says
+    assert main(["report", str(run_dir)]) == 0
+    assert capsys.readouterr().out.strip() == (run_dir / "results.md").read_text().strip()
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "not a run directory" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------------------- library callbacks
+def test_stop_on_divergence_names_epoch_step_and_values_and_composes_with_other_callbacks(tiny_batch):
+    import keras
+
+    import dynamic_mtl as dm
+    from conftest import small_model
+
+    x, y = tiny_batch
+    bad = x.copy()
+    bad[0, 0, 0, 0] = np.nan     # one NaN pixel in the third batch of epoch 2
+    images, labels = np.concatenate([x, x, bad]), {k: np.concatenate([v, v, v]) for k, v in y.items()}
+    model = small_model()
+    model.compile(network_optimizer="sgd", weight_optimizer=dm.default_weight_optimizer())
+    seen = []
+    recorder = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: seen.append(batch))
+    good = (np.concatenate([x, x, x]), {k: np.concatenate([v, v, v]) for k, v in y.items()})
+    model.fit(*good, batch_size=16, epochs=1, verbose=0, shuffle=False,
+              callbacks=[dm.StopOnDivergence(), recorder, keras.callbacks.TerminateOnNaN()])
+    with pytest.raises(dm.TrainingDiverged, match=r"epoch 2 step 3 \(global step 6\): .*loss_identity=nan") as err:
+        model.fit(images, labels, batch_size=16, epochs=2, initial_epoch=1, verbose=0, shuffle=False,
+                  callbacks=[recorder, dm.StopOnDivergence()])
+    assert (err.value.epoch, err.value.step, err.value.global_step) == (2, 3, 6)
+    assert seen == [0, 1, 2, 0, 1, 2]     # the other callback ran for every batch, the bad one included
+
+    plain = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    plain.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(dm.TrainingDiverged, match=r"epoch 1 step 2: loss=(nan|inf)"):
+        plain.fit(np.array([[1.0, 1.0], [np.inf, 1.0]]), np.zeros((2, 1)), batch_size=1, verbose=0, shuffle=False,
+                  callbacks=[dm.StopOnDivergence()])
+
+
+def test_step_log_keeps_rows_up_to_the_restored_step(tmp_path):
+    from dynamic_mtl.callbacks import truncate_step_log
+
+    path = tmp_path / "steps.csv"
+    rows = "".join(f"{s},0,{0.5 * s:.4f},1\n" for s in range(1, 11))
+    path.write_text("step,epoch,wall_time,x\n" + rows + "11,0,5.5")         # a torn last line
+    assert truncate_step_log(str(path), 6) == pytest.approx(3.0)          # wall_time of the last kept row
+    assert list(pd.read_csv(path)["step"]) == [1, 2, 3, 4, 5, 6]
+    with pytest.raises(ValueError, match=f"{path} ends at step 6 but the model is at step 8"):
+        truncate_step_log(str(path), 8)
+    assert truncate_step_log(str(path), 0) == 0.0
+    assert path.read_text() == "step,epoch,wall_time,x\n"
