@@ -21,7 +21,7 @@ from dynamic_mtl.builders import (  # noqa: E402
     build_face_expression_network,
     face_expression_tasks,
 )
-from dynamic_mtl.callbacks import StepLogger, StopOnDivergence, TrainingDiverged  # noqa: E402
+from dynamic_mtl.callbacks import ModelSelection, StepLogger, StopOnDivergence, TrainingDiverged  # noqa: E402
 from dynamic_mtl.distribute import make_strategy, use_logical_cpus  # noqa: E402
 from dynamic_mtl.layers import L2Normalize, ScaledResidual  # noqa: E402
 from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy  # noqa: E402
@@ -52,7 +52,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "build_face_expression_model", "build_face_expression_network", "face_expression_tasks",
-    "FACE_TASK", "EXPRESSION_TASK", "StepLogger", "StopOnDivergence", "TrainingDiverged", "make_strategy", "use_logical_cpus",
+    "FACE_TASK", "EXPRESSION_TASK", "StepLogger", "StopOnDivergence", "TrainingDiverged", "ModelSelection",
+    "make_strategy", "use_logical_cpus",
     "L2Normalize", "ScaledResidual", "CenterLoss", "sparse_softmax_cross_entropy",
     "DynamicMultiTaskModel", "StepResult", "TaskSpec", "DynamicWeightUnit", "WEIGHTINGS",
     "WeightingStrategy", "StaticWeighting", "NaiveDynamicWeighting", "DynamicWeighting",

@@ -27,14 +27,21 @@ class StepLogger(keras.callbacks.Callback):
     checkpoint, a torn last line after a full disk) are dropped instead of duplicated, and
     ``wall_time`` continues from the last kept row. A file that ends before the model's step
     (rows lost) raises ``ValueError`` naming it; a fresh model (step 0) starts the file anew.
+
+    ``summary_dir``: also write every row's weights ``w_i``, losses ``L_i``, ``network_loss``,
+    ``weight_loss`` (L3, Eq. 6) and ``weight_grad_norm`` as TensorBoard scalars (tags
+    ``step/<column>``, x axis: the step). The CSV is the record; after a resume TensorBoard may show
+    the steps retrained since the last checkpoint twice.
     """
 
-    def __init__(self, path: str, flush_every: int = 256):
+    def __init__(self, path: str, flush_every: int = 256, summary_dir: str | None = None):
         super().__init__()
         if flush_every < 1:
             raise ValueError("flush_every must be >= 1")
         self.path = str(path)
         self.flush_every = int(flush_every)
+        self.summary_dir = None if summary_dir is None else str(summary_dir)
+        self._writer = None
         self._last_step = 0
         self._last_time = 0.0
         self._epoch = 0
@@ -100,8 +107,29 @@ class StepLogger(keras.callbacks.Callback):
                                 + [f"{v:.8g}" for v in a_values])
             handle.flush()
             os.fsync(handle.fileno())  # on disk before any checkpoint that counts these steps
+        if self.summary_dir is not None:
+            self._write_summaries(fields, fresh)
         self._last_step = int(last)
         self._last_time = now
+
+    def _write_summaries(self, fields: list[str], rows: np.ndarray) -> None:
+        """Rows as TensorBoard scalars, with TensorFlow's core summary ops (no tensorboard package needed)."""
+        import tensorflow as tf
+        from tensorflow.core.framework import summary_pb2
+
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(self.summary_dir)
+        meta = summary_pb2.SummaryMetadata()
+        meta.plugin_data.plugin_name = "scalars"
+        meta = meta.SerializeToString()
+        columns = [i for i, f in enumerate(fields) if f.startswith(("w_", "loss_")) or f in (
+            "network_loss", "weight_loss", "weight_grad_norm")]
+        with self._writer.as_default():
+            for row in rows:
+                for i in columns:
+                    tf.summary.write(f"step/{fields[i]}", tf.constant(row[i], tf.float32), step=int(row[0]),
+                                     metadata=meta)
+        self._writer.flush()
 
 
 def truncate_step_log(path: str, step: int) -> float:
@@ -228,3 +256,51 @@ class StopOnDivergence(keras.callbacks.Callback):
         row = rows[np.argmin(finite)]
         keep = [i for i, f in enumerate(fields) if "loss" in f or f.startswith("w_")]
         return int(row[0]), {fields[i]: float(row[i]) for i in keep}
+
+
+class ModelSelection(keras.callbacks.Callback):
+    """Model selection on held-out data: at each epoch end, ``score_fn(model)`` (a dict of numbers)
+    is written into ``logs`` and the weights of the best epoch so far (by ``logs[monitor]``) are kept.
+
+    Callbacks placed after it in the list see the scores in their ``logs``: stack it before
+    ``keras.callbacks.ModelCheckpoint(monitor="val_score", mode="max")``, ``EarlyStopping`` or
+    ``TensorBoard``; the ``History`` of ``fit`` holds them too. ``best_epoch`` (0-based, -1 before
+    the first epoch), ``best_score`` and ``best_weights`` (every model variable) carry over repeated
+    ``fit`` calls and can be restored from a checkpoint through the constructor. With
+    ``restore_best=True`` the model ends ``fit`` with the best epoch's weights.
+
+    Example::
+
+        def score(model):
+            accuracy = float(np.mean(model.predict(x_val, verbose=0)["expression_probabilities"].argmax(1) == y_val))
+            return {"val_score": accuracy}
+
+        model.fit(train, epochs=20, callbacks=[
+            dm.ModelSelection(score, restore_best=True),
+            keras.callbacks.EarlyStopping(monitor="val_score", mode="max", patience=3)])
+    """
+
+    def __init__(self, score_fn, monitor: str = "val_score", mode: str = "max", restore_best: bool = False,
+                 best_score: float | None = None, best_epoch: int = -1, best_weights: list | None = None):
+        super().__init__()
+        if mode not in ("max", "min"):
+            raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")
+        self.score_fn, self.monitor, self.mode, self.restore_best = score_fn, monitor, mode, restore_best
+        self.best_score = best_score if best_score is not None else (-math.inf if mode == "max" else math.inf)
+        self.best_epoch, self.best_weights = int(best_epoch), best_weights
+
+    def on_epoch_end(self, epoch, logs=None):
+        scores = {k: float(v) for k, v in self.score_fn(self.model).items()}
+        if self.monitor not in scores:
+            raise ValueError(f"score_fn returned {sorted(scores)}, without the monitored {self.monitor!r}")
+        if logs is not None:
+            logs.update(scores)
+        value = scores[self.monitor]
+        if value > self.best_score if self.mode == "max" else value < self.best_score:
+            self.best_score, self.best_epoch = value, int(epoch)
+            self.best_weights = [v.numpy() for v in self.model.variables]
+
+    def on_train_end(self, logs=None):
+        if self.restore_best and self.best_weights is not None:
+            for variable, value in zip(self.model.variables, self.best_weights):
+                variable.assign(value)

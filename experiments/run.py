@@ -48,13 +48,16 @@ def resume_command(run_dir: Path) -> str:
     return f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
 
 
-def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
+def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True,
+                   tensorboard: bool = False) -> Path:
     """Run every (method, fold) of ``config``; returns the run directory.
 
     Prints the run directory and its resume command first, then one line per finished (method,
     fold), and refreshes the tables and ``results.md`` after each method. The run directory is
     locked for the run (:func:`experiments.rundir.run_lock`); ``resume`` continues it only with the
-    same result-affecting settings. Raises :class:`experiments.rundir.RunError` (one-line message)
+    same result-affecting settings. ``tensorboard``: also write TensorBoard scalars to
+    ``tensorboard/<method>_fold<k>`` (per step: w_i, L_i, L3; per epoch: losses, accuracies and
+    validation scores); it changes no result. Raises :class:`experiments.rundir.RunError` (one-line message)
     when the run cannot start or continue, e.g. :class:`experiments.training.RunDiverged`.
     """
     if config.run_id is not None:
@@ -83,10 +86,11 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
         if resume and (run_dir / "config.yaml").exists():
             check_resume(ExperimentConfig.load(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
         _save_config(config, run_dir / "config.yaml")
-        return _run_locked(config, run_dir, strategy, resume, progress)
+        return _run_locked(config, run_dir, strategy, resume, progress, tensorboard)
 
 
-def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool, progress: bool) -> Path:
+def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool, progress: bool,
+                tensorboard: bool) -> Path:
     from tqdm.auto import tqdm
 
     from experiments.data import ensure_prepared, load_prepared
@@ -119,7 +123,8 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
     total = sum((config.epochs if m.weighting is not None else 0) + 1 for m in methods) * len(folds)
     bar = tqdm(total=total, desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
                unit="epoch", disable=not progress, dynamic_ncols=True, file=sys.stdout)
-    runner = FoldRunner(config, data, run_dir, strategy, num_identities, pretrained, progress=bar)
+    runner = FoldRunner(config, data, run_dir, strategy, num_identities, pretrained, progress=bar,
+                        tensorboard=tensorboard)
     results: list[dict] = []
     try:
         for index, method in enumerate(methods):
@@ -193,17 +198,19 @@ def _save_config(config: ExperimentConfig, path: Path) -> None:
 def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
                  machine: str, pending: list[str] | None = None, stopped: str | None = None,
                  echo: bool = True) -> dict:
-    """``per_fold.csv``, the table CSVs and ``results.md`` from the finished (method, fold) results.
+    """The table CSVs, ``results.md`` and, last, ``per_fold.csv`` (its presence marks a finished run
+    for the figures and the study) from the finished (method, fold) results.
 
-    ``pending`` (methods not run yet) and ``stopped`` (why the run stopped) mark a partial run in
-    the report's header.
+    ``pending`` (methods not run yet) or ``stopped`` (why the run stopped) mark a partial run: then
+    only ``results.md`` is written, with a header that says so.
     """
     per_fold, built, report = render_results(run_dir, config, results, folds, methods, machine, pending, stopped)
-    if len(per_fold):
-        atomic_write_text(run_dir / "per_fold.csv", per_fold.to_csv(index=False))
-    for name, frame in built.items():
-        atomic_write_text(run_dir / f"{name}.csv", frame.to_csv(index=False))
+    if not (pending or stopped):
+        for name, frame in built.items():
+            atomic_write_text(run_dir / f"{name}.csv", frame.to_csv(index=False))
     atomic_write_text(run_dir / "results.md", report + "\n")
+    if not (pending or stopped) and len(per_fold):
+        atomic_write_text(run_dir / "per_fold.csv", per_fold.to_csv(index=False))
     if echo:
         print(report, flush=True)
     return built
@@ -268,6 +275,9 @@ def register(subparsers) -> None:
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted run with the same --run-id and settings (printed at its start)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--tensorboard", action="store_true",
+                   help="TensorBoard scalars in RUN_DIR/tensorboard/<method>_fold<k>: w_i, L_i, L3 per step; "
+                        "losses, accuracies and validation scores per epoch (`tensorboard --logdir RUN_DIR/tensorboard`)")
     p.set_defaults(func=_main)
 
 
@@ -287,7 +297,7 @@ def _main(args: argparse.Namespace) -> int:
               "RUN_DIR/config.yaml)", file=sys.stderr)
         return 2
     try:
-        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
+        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard)
     except (RunError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import pandas as pd
 import dynamic_mtl as dm
 from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
 from dynamic_mtl import verification
-from dynamic_mtl.callbacks import StopOnDivergence, TrainingDiverged
+from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged
 from experiments.config import ExperimentConfig
 from experiments.data import FoldSplit, ImageStore, PreparedData
 from experiments.methods import MethodSpec
@@ -51,8 +51,9 @@ class FoldRunner:
     """
 
     def __init__(self, config: ExperimentConfig, data: PreparedData, run_dir: Path, strategy,
-                 num_identities: int, pretrained: str | None, progress=None):
+                 num_identities: int, pretrained: str | None, progress=None, tensorboard: bool = False):
         self.config = config
+        self.tensorboard = tensorboard
         self.data = data
         self.run_dir = Path(run_dir)
         self.strategy = strategy
@@ -175,8 +176,12 @@ class FoldRunner:
         if state["epoch"] == 0 and steps_csv.exists():
             steps_csv.unlink()
         # the step log keeps its rows up to the restored checkpoint's step (no rows flushed after it)
-        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every)
+        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every,
+                               summary_dir=self.run_dir / "tensorboard" / tag if self.tensorboard else None)
         divergence = StopOnDivergence()
+        selection = ModelSelection(lambda m: self.validate(m, method, split), best_score=state["best_score"],
+                                   best_epoch=state["best_epoch"], best_weights=best)
+        callbacks = [logger, divergence, selection, *self._extra_callbacks(tag)]
 
         epochs = c.epochs if method.weighting is not None else 0
         for epoch in range(state["epoch"], epochs):
@@ -184,17 +189,14 @@ class FoldRunner:
             dataset = self.training_dataset(split, id_map, derived_seed(c.seed, split.fold, epoch))
             try:
                 history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
-                                    callbacks=[logger, divergence])
+                                    callbacks=callbacks)
             except TrainingDiverged as err:
                 raise RunDiverged(f"training diverged in {method.name} fold {split.fold} epoch {err.epoch} "
                                   f"step {err.step}: " + ", ".join(f"{k}={v:.6g}" for k, v in err.values.items())
                                   + "; nothing of it is published (lower the learning rate)") from err
-            scores = self.validate(model, method, split)
-            record = {"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}, **scores}
-            state["history"].append(record)
-            if scores["score"] > state["best_score"]:
-                state.update(best_score=scores["score"], best_epoch=epoch)
-                best = [v.numpy() for v in model.variables]
+            state["history"].append({"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}})
+            state.update(best_score=selection.best_score, best_epoch=selection.best_epoch)
+            best = selection.best_weights
             state["epoch"] = epoch + 1
             state["seconds"] += time.perf_counter() - start
             _save_checkpoint(checkpoint, model, state, best)
@@ -206,7 +208,7 @@ class FoldRunner:
         selected = state["history"][state["best_epoch"]] if state["best_epoch"] >= 0 else {}
         result.update(method=method.name, label=method.label, fold=split.fold, best_epoch=state["best_epoch"],
                       epochs=epochs, train_seconds=round(state["seconds"], 2),
-                      val_score=selected.get("score", float("nan")),
+                      val_score=selected.get("val_score", float("nan")),
                       val_expression_accuracy=selected.get("val_expression_accuracy", float("nan")),
                       val_verification_accuracy=selected.get("val_verification_accuracy", float("nan")))
         history_csv = pd.DataFrame(state["history"]).to_csv(index=False)
@@ -214,6 +216,16 @@ class FoldRunner:
         if self.progress is not None:
             self.progress.update(1)
         return result
+
+    def _extra_callbacks(self, tag: str) -> list:
+        """``tensorboard``: the epoch logs (losses, training accuracies, the validation scores of model
+        selection) as TensorBoard scalars in ``tensorboard/<method>_fold<k>`` (the step scalars come
+        from the step logger)."""
+        if not self.tensorboard:
+            return []
+        from experiments.pretraining.callbacks import tensorboard_callback
+
+        return [tensorboard_callback(self.run_dir / "tensorboard" / tag)]
 
     # ------------------------------------------------------------------ data
     def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
@@ -288,7 +300,9 @@ class FoldRunner:
                                            emb[pairs["path_b"].map(index).to_numpy(dtype=np.intp)])
 
     def validate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
-        """Model selection on the held-out training subjects (never the test fold)."""
+        """Model selection on the held-out training subjects (never the test fold): the validation
+        accuracies and ``val_score``, their mean over the tasks the method reports (the
+        :class:`~dynamic_mtl.callbacks.ModelSelection` callback writes them into each epoch's logs)."""
         out = self._predict(model, split.validation)
         scores = {"val_expression_accuracy": self._expression_accuracy(split.validation, out)}
         pairs = split.validation_pairs
@@ -300,7 +314,7 @@ class FoldRunner:
             scores["val_verification_accuracy"] = float("nan")
         keys = [f"val_{r}_accuracy" for r in method.reports]
         values = [scores[k] for k in keys if np.isfinite(scores[k])]
-        scores["score"] = float(np.mean(values)) if values else 0.0
+        scores["val_score"] = float(np.mean(values)) if values else 0.0
         return scores
 
     def evaluate(self, model, method: MethodSpec, split: FoldSplit) -> dict:

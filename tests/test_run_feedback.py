@@ -31,14 +31,14 @@ def feedback_run(tmp_path_factory):
 
     def recording(run_dir, *args, **kwargs):
         built = write_tables(run_dir, *args, **kwargs)
-        snapshots.append((run_dir / "results.md").read_text())
+        snapshots.append(((run_dir / "results.md").read_text(), (run_dir / "per_fold.csv").exists()))
         return built
 
     lines = []
     run.write_tables, say = recording, run.say
     run.say = lambda line: (lines.append(line), say(line))
     try:
-        run_dir = run.run_experiment(config, progress=False)
+        run_dir = run.run_experiment(config, progress=False, tensorboard=True)
     finally:
         run.write_tables, run.say = write_tables, say
     return run_dir, lines, snapshots
@@ -59,8 +59,11 @@ def test_one_line_per_finished_method_and_fold_with_scores_and_seconds(feedback_
 def test_results_md_is_refreshed_after_each_method(feedback_run):
     run_dir, lines, snapshots = feedback_run
     assert len(snapshots) == 2
-    assert "Static MTL" in snapshots[0] and "Proposed dynamic MTL" not in snapshots[0]
-    assert "Partial run" in snapshots[0] and "Not run yet: dynamic" in snapshots[0]
+    partial, finished = snapshots[0]
+    assert "Static MTL" in partial and "Proposed dynamic MTL" not in partial
+    assert "Partial run" in partial and "Not run yet: dynamic" in partial
+    assert not finished      # per_fold.csv marks a finished run: written only at the end
+    assert snapshots[1][1]
     assert any(line.endswith("results.md updated: 1 of 2 methods done") for line in lines)
     final = (run_dir / "results.md").read_text()
     assert "Proposed dynamic MTL" in final and "Partial run" not in final
@@ -89,7 +92,55 @@ def test_report_tables_a_partial_run_and_writes_nothing(feedback_run, tmp_path, 
     assert "not a run directory" in capsys.readouterr().err
 
 
+def test_tensorboard_scalars_per_step_and_per_epoch(feedback_run):
+    import tensorflow as tf
+
+    run_dir, _, _ = feedback_run
+    tags: dict[str, set] = {}
+    for path in (run_dir / "tensorboard" / "dynamic_fold0").rglob("events.out.tfevents.*"):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                tags.setdefault(value.tag, set()).add(event.step)
+    steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")["step"]
+    for tag in ("step/w_identity", "step/w_expression", "step/loss_identity", "step/loss_expression",
+                "step/weight_loss"):
+        assert tags[tag] == set(steps), tag
+    assert {"epoch_val_score", "epoch_val_expression_accuracy", "epoch_loss"} <= set(tags)
+    assert any("acc" in t or "accuracy" in t for t in tags if t.startswith("epoch_") and "val_" not in t)
+
+
 # ------------------------------------------------------------------------------- library callbacks
+def test_model_selection_writes_its_score_into_logs_for_the_callbacks_after_it(tiny_batch, tmp_path):
+    import keras
+
+    import dynamic_mtl as dm
+    from conftest import small_model
+
+    x, y = tiny_batch
+    model = small_model()
+    model.compile(network_optimizer="sgd", weight_optimizer=dm.default_weight_optimizer())
+    scores = iter([0.2, 0.5, 0.4, 0.3, 0.9])
+    weights_at = []
+
+    def score(m):
+        weights_at.append([v.numpy() for v in m.variables])
+        return {"val_score": next(scores), "val_other": 1.0}
+
+    selection = dm.ModelSelection(score, restore_best=True)
+    seen = []
+    history = model.fit(x, y, batch_size=8, epochs=5, verbose=0, shuffle=False, callbacks=[
+        selection, keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: seen.append(logs["val_score"])),
+        keras.callbacks.EarlyStopping(monitor="val_score", mode="max", patience=2),
+        keras.callbacks.ModelCheckpoint(str(tmp_path / "best.weights.h5"), monitor="val_score", mode="max",
+                                        save_best_only=True, save_weights_only=True)])
+    assert history.history["val_score"] == seen == [0.2, 0.5, 0.4, 0.3]     # EarlyStopping read it
+    assert (selection.best_epoch, selection.best_score) == (1, 0.5)
+    assert (tmp_path / "best.weights.h5").is_file()
+    for variable, value in zip(model.variables, weights_at[1]):        # restore_best: epoch 2's weights
+        np.testing.assert_array_equal(variable.numpy(), value)
+
+
+
 def test_stop_on_divergence_names_epoch_step_and_values_and_composes_with_other_callbacks(tiny_batch):
     import keras
 
