@@ -4,13 +4,16 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import sys
 import time
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import keras
 import numpy as np
 import pandas as pd
+from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
 from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
@@ -169,7 +172,13 @@ class FoldRunner:
         state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "history": [], "seconds": 0.0}
         best = [v.numpy() for v in model.variables]
         if method.weighting is not None and resume and checkpoint.exists():
-            state, best = _load_checkpoint(checkpoint, model)
+            try:
+                state, best = _load_checkpoint(checkpoint, model)
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                tqdm.write(f"[dynamic-mtl] {checkpoint} is unreadable ({type(err).__name__}: {err}); not trusted: "
+                           f"{tag} starts again from its first epoch", file=sys.stdout)
+                checkpoint.unlink()
+                model = self.model_for(method, split.fold)   # undo a partial restore
         elif checkpoint.exists():
             checkpoint.unlink()
         steps_csv = self.run_dir / "steps" / f"{tag}.csv"

@@ -87,8 +87,8 @@ def test_interruption_between_step_log_flush_and_checkpoint_resumes_to_identical
 @pytest.mark.slow
 def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_tables(
         clean_run, tiny_data, tmp_path, monkeypatch, capsys):
-    """A kill half-way through the per-fold JSON leaves only a temporary file; a torn JSON under the
-    final name (as an older version could leave) is named, not trusted, and recomputed."""
+    """A kill half-way through the per-fold JSON leaves only a temporary file; a torn JSON or checkpoint
+    under the final name (as an older version could leave) is named, not trusted, and recomputed."""
     import experiments.rundir as rundir
     from experiments.run import run_experiment
 
@@ -109,10 +109,13 @@ def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_table
     done = run_dir / "per_fold" / "dynamic_fold0.json"
     assert not done.exists() and list(done.parent.glob(".dynamic_fold0.json.*.tmp"))
     done.write_text('{"method": "dynamic", "fold": 0, "expression_acc')   # torn under the final name
+    checkpoint = run_dir / "checkpoints" / "dynamic_fold0.npz"
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])                 # and a torn checkpoint
     monkeypatch.setattr(rundir, "atomic_write", write)
     capsys.readouterr()
     run_experiment(config, resume=True, progress=False)
-    assert f"{done} is unreadable" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"{done} is unreadable" in out and f"{checkpoint} is unreadable" in out
     assert json.loads(done.read_text())["method"] == "dynamic"
     assert_same_results(clean_run, run_dir)
 
