@@ -53,7 +53,8 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     """Run every (method, fold) of ``config``; returns the run directory.
 
     Prints the run directory and its resume command first, then one line per finished (method,
-    fold), and refreshes the tables and ``results.md`` after each method. The run directory is
+    fold), and refreshes ``results.md`` after each method (marked partial until the end; the
+    table CSVs and, last, ``per_fold.csv`` are written when every method is done). The run directory is
     locked for the run (:func:`experiments.rundir.run_lock`); ``resume`` continues it only with the
     same result-affecting settings. ``tensorboard``: also write TensorBoard scalars to
     ``tensorboard/<method>_fold<k>`` (per step: w_i, L_i, L3; per epoch: losses, accuracies and
@@ -84,7 +85,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
             raise FileExistsError(f"{run_dir} already holds results: pass --resume to continue it, "
                                   "or choose another --run-id")
         if resume and (run_dir / "config.yaml").exists():
-            check_resume(ExperimentConfig.load(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
+            check_resume(_saved_config(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
         _save_config(config, run_dir / "config.yaml")
         return _run_locked(config, run_dir, strategy, resume, progress, tensorboard)
 
@@ -184,6 +185,14 @@ def fold_line(result: dict, run_dir: Path, seconds: float | None = None, note: s
             f"(expression {pct(result.get('val_expression_accuracy'))}, verification "
             f"{pct(result.get('val_verification_accuracy'))}, {selected}) | test expression "
             f"{pct(result.get('expression_accuracy'))}, verification {pct(test_verification)} | {timing}")
+
+
+def _saved_config(path: Path) -> ExperimentConfig:
+    try:
+        return ExperimentConfig.load(path)
+    except Exception as err:  # noqa: BLE001 - any unreadable file ends the same way
+        raise RunError(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+                       "cannot check the settings of --resume: start a new --run-id") from err
 
 
 def _save_config(config: ExperimentConfig, path: Path) -> None:
