@@ -25,8 +25,9 @@ class StepLogger(keras.callbacks.Callback):
     counter (``train_step_count``, restored with the checkpoint) and appends from there, so rows
     flushed after the checkpoint that was restored (an interruption between a flush and the next
     checkpoint, a torn last line after a full disk) are dropped instead of duplicated, and
-    ``wall_time`` continues from the last kept row. A file that ends before the model's step
-    (rows lost) raises ``ValueError`` naming it; a fresh model (step 0) starts the file anew.
+    ``wall_time`` continues from the last kept row; a fresh model (step 0) starts the file anew.
+    With ``strict=True`` a file that is missing or ends before the model's step (rows lost) raises
+    ``ValueError`` naming it (else logging starts at the current step, e.g. after a warm-up).
 
     ``summary_dir``: also write every row's weights ``w_i``, losses ``L_i``, ``network_loss``,
     ``weight_loss`` (L3, Eq. 6) and ``weight_grad_norm`` as TensorBoard scalars (tags
@@ -34,13 +35,14 @@ class StepLogger(keras.callbacks.Callback):
     the steps retrained since the last checkpoint twice.
     """
 
-    def __init__(self, path: str, flush_every: int = 256, summary_dir: str | None = None):
+    def __init__(self, path: str, flush_every: int = 256, summary_dir: str | None = None, strict: bool = False):
         super().__init__()
         if flush_every < 1:
             raise ValueError("flush_every must be >= 1")
         self.path = str(path)
         self.flush_every = int(flush_every)
         self.summary_dir = None if summary_dir is None else str(summary_dir)
+        self.strict = bool(strict)
         self._writer = None
         self._last_step = 0
         self._last_time = 0.0
@@ -58,7 +60,7 @@ class StepLogger(keras.callbacks.Callback):
         step = int(self.model.train_step_count.numpy())
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
-            self._start = time.perf_counter() - truncate_step_log(self.path, step)
+            self._start = time.perf_counter() - truncate_step_log(self.path, step, strict=self.strict)
         self._last_time = time.perf_counter() - self._start
         self._last_step = step
 
@@ -132,14 +134,15 @@ class StepLogger(keras.callbacks.Callback):
         self._writer.flush()
 
 
-def truncate_step_log(path: str, step: int) -> float:
+def truncate_step_log(path: str, step: int, strict: bool = True) -> float:
     """Keep the rows of the step-log CSV ``path`` up to ``step`` (and its header); drop later rows
     and a torn last line. Returns the last kept row's ``wall_time`` (0 when none).
 
-    ``step == 0`` empties the file. Raises ``ValueError`` when the file ends before ``step``.
+    ``step == 0`` empties the file. ``strict``: raise ``ValueError`` when the file is missing or
+    ends before ``step``.
     """
     if not os.path.exists(path):
-        if step:
+        if step and strict:
             raise ValueError(f"step log {path} is missing but the model is at step {step}: "
                              "its rows are lost (log to a new file)")
         return 0.0
@@ -162,7 +165,7 @@ def truncate_step_log(path: str, step: int) -> float:
                 break
             keep, last_step, wall = end + 1, row_step, row_wall
             position = end + 1
-    if last_step != step and step:
+    if last_step != step and step and strict:
         raise ValueError(f"step log {path} ends at step {last_step} but the model is at step {step}: "
                          f"{step - last_step} rows are lost (log to a new file)")
     if keep != len(data):

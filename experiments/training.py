@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 import dynamic_mtl as dm
 from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
 from dynamic_mtl import verification
-from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged
+from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.config import ExperimentConfig
 from experiments.data import FoldSplit, ImageStore, PreparedData
 from experiments.methods import MethodSpec
@@ -166,26 +166,12 @@ class FoldRunner:
     def run(self, method: MethodSpec, split: FoldSplit, resume: bool) -> dict:
         c = self.config
         tag = f"{method.name}_fold{split.fold}"
-        model = self.model_for(method, split.fold)
         id_map = identity_map(split.train_subjects)
         checkpoint = self.run_dir / "checkpoints" / f"{tag}.npz"
-        state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "history": [], "seconds": 0.0}
-        best = [v.numpy() for v in model.variables]
-        if method.weighting is not None and resume and checkpoint.exists():
-            try:
-                state, best = _load_checkpoint(checkpoint, model)
-            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                tqdm.write(f"[dynamic-mtl] {checkpoint} is unreadable ({type(err).__name__}: {err}); not trusted: "
-                           f"{tag} starts again from its first epoch", file=sys.stdout)
-                checkpoint.unlink()
-                model = self.model_for(method, split.fold)   # undo a partial restore
-        elif checkpoint.exists():
-            checkpoint.unlink()
         steps_csv = self.run_dir / "steps" / f"{tag}.csv"
-        if state["epoch"] == 0 and steps_csv.exists():
-            steps_csv.unlink()
+        model, state, best = self._restore(method, split, resume, checkpoint, steps_csv)
         # the step log keeps its rows up to the restored checkpoint's step (no rows flushed after it)
-        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every,
+        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every, strict=True,
                                summary_dir=self.run_dir / "tensorboard" / tag if self.tensorboard else None)
         divergence = StopOnDivergence()
         selection = ModelSelection(lambda m: self.validate(m, method, split), best_score=state["best_score"],
@@ -235,6 +221,27 @@ class FoldRunner:
         from experiments.pretraining.callbacks import tensorboard_callback
 
         return [tensorboard_callback(self.run_dir / "tensorboard" / tag)]
+
+    def _restore(self, method: MethodSpec, split: FoldSplit, resume: bool, checkpoint: Path, steps_csv: Path):
+        """``(model, state, best weights)`` at the fold's start, or (``resume``) at its last finished
+        epoch's checkpoint, with the step log cut to the checkpoint's step. A checkpoint that cannot be
+        read, or whose step log misses rows, is not trusted: the fold starts again (named on stdout)."""
+        model = self.model_for(method, split.fold)
+        state = {"epoch": 0, "best_score": -np.inf, "best_epoch": -1, "history": [], "seconds": 0.0}
+        best = [v.numpy() for v in model.variables]
+        if method.weighting is not None and resume and checkpoint.exists():
+            try:
+                saved, saved_best = _load_checkpoint(checkpoint, model)
+                truncate_step_log(str(steps_csv), int(model.train_step_count.numpy()), strict=True)
+                return model, saved, saved_best
+            except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
+                tqdm.write(f"[dynamic-mtl] {checkpoint} or {steps_csv.name} is unusable ({type(err).__name__}: "
+                           f"{err}); not trusted: {method.name} fold {split.fold} starts again from its first epoch",
+                           file=sys.stdout)
+                model = self.model_for(method, split.fold)   # undo a partial restore
+        checkpoint.unlink(missing_ok=True)
+        steps_csv.unlink(missing_ok=True)
+        return model, state, best
 
     # ------------------------------------------------------------------ data
     def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):

@@ -181,5 +181,9 @@ def test_step_log_keeps_rows_up_to_the_restored_step(tmp_path):
     assert list(pd.read_csv(path)["step"]) == [1, 2, 3, 4, 5, 6]
     with pytest.raises(ValueError, match=f"{path} ends at step 6 but the model is at step 8"):
         truncate_step_log(str(path), 8)
+    assert truncate_step_log(str(path), 8, strict=False) == pytest.approx(3.0)   # a library user's gap
+    assert truncate_step_log(str(tmp_path / "new.csv"), 8, strict=False) == 0.0  # logging starts now
+    with pytest.raises(ValueError, match="is missing but the model is at step 8"):
+        truncate_step_log(str(tmp_path / "new.csv"), 8)
     assert truncate_step_log(str(path), 0) == 0.0
     assert path.read_text() == "step,epoch,wall_time,x\n"
