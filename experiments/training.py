@@ -63,7 +63,8 @@ class FoldRunner:
         self.num_identities = num_identities
         self.pretrained = pretrained
         self.progress = progress
-        self.store = ImageStore(data.root, data.manifest["path"].tolist(), progress=progress is not None)
+        self.store = ImageStore(data.root, data.manifest["path"].tolist(),
+                                progress=progress is not None and not getattr(progress, "disable", False))
         self._slots: dict[str, _ModelSlot] = {}
         self._initial_networks: dict[int, list] = {}
         self._preprocess_functions: dict[bool, object] = {}
