@@ -49,7 +49,7 @@ def resume_command(run_dir: Path) -> str:
 
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True,
-                   tensorboard: bool = False) -> Path:
+                   tensorboard: bool = False, save_models: bool = False) -> Path:
     """Run every (method, fold) of ``config``; returns the run directory.
 
     Prints the run directory and its resume command first, then one line per finished (method,
@@ -58,7 +58,9 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     locked for the run (:func:`experiments.rundir.run_lock`); ``resume`` continues it only with the
     same result-affecting settings. ``tensorboard``: also write TensorBoard scalars to
     ``tensorboard/<method>_fold<k>`` (per step: w_i, L_i, L3; per epoch: losses, accuracies and
-    validation scores); it changes no result. Raises :class:`experiments.rundir.RunError` (one-line message)
+    validation scores); ``save_models``: save each (method, fold)'s selected model as
+    ``models/<method>_fold<k>.keras``. Neither changes a result. Raises
+    :class:`experiments.rundir.RunError` (one-line message)
     when the run cannot start or continue, e.g. :class:`experiments.training.RunDiverged`.
     """
     if config.run_id is not None:
@@ -87,11 +89,11 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
         if resume and (run_dir / "config.yaml").exists():
             check_resume(_saved_config(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
         _save_config(config, run_dir / "config.yaml")
-        return _run_locked(config, run_dir, strategy, resume, progress, tensorboard)
+        return _run_locked(config, run_dir, strategy, resume, progress, tensorboard, save_models)
 
 
 def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool, progress: bool,
-                tensorboard: bool) -> Path:
+                tensorboard: bool, save_models: bool) -> Path:
     from tqdm.auto import tqdm
 
     from experiments.data import ensure_prepared, load_prepared
@@ -125,7 +127,7 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
     bar = tqdm(total=total, desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
                unit="epoch", disable=not progress, dynamic_ncols=True, file=sys.stdout)
     runner = FoldRunner(config, data, run_dir, strategy, num_identities, pretrained, progress=bar,
-                        tensorboard=tensorboard)
+                        tensorboard=tensorboard, save_models=save_models)
     results: list[dict] = []
     try:
         for index, method in enumerate(methods):
@@ -286,7 +288,11 @@ def register(subparsers) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("--tensorboard", action="store_true",
                    help="TensorBoard scalars in RUN_DIR/tensorboard/<method>_fold<k>: w_i, L_i, L3 per step; "
-                        "losses, accuracies and validation scores per epoch (`tensorboard --logdir RUN_DIR/tensorboard`)")
+                        "losses, accuracies and validation scores per epoch "
+                        "(`tensorboard --logdir RUN_DIR/tensorboard`)")
+    p.add_argument("--save-models", action="store_true",
+                   help="save each (method, fold)'s selected model as RUN_DIR/models/<method>_fold<k>.keras "
+                        "(keras.models.load_model)")
     p.set_defaults(func=_main)
 
 
@@ -306,7 +312,8 @@ def _main(args: argparse.Namespace) -> int:
               "RUN_DIR/config.yaml)", file=sys.stderr)
         return 2
     try:
-        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard)
+        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard,
+                                 save_models=args.save_models)
     except (RunError, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
         return 2

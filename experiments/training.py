@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import os
 import sys
 import time
 import zipfile
@@ -22,7 +23,7 @@ from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDive
 from experiments.config import ExperimentConfig
 from experiments.data import FoldSplit, ImageStore, PreparedData
 from experiments.methods import MethodSpec
-from experiments.rundir import RunError, atomic_write
+from experiments.rundir import RunError, atomic_write, temporary_name
 
 
 class RunDiverged(RunError):
@@ -54,9 +55,11 @@ class FoldRunner:
     """
 
     def __init__(self, config: ExperimentConfig, data: PreparedData, run_dir: Path, strategy,
-                 num_identities: int, pretrained: str | None, progress=None, tensorboard: bool = False):
+                 num_identities: int, pretrained: str | None, progress=None, tensorboard: bool = False,
+                 save_models: bool = False):
         self.config = config
         self.tensorboard = tensorboard
+        self.save_models = save_models
         self.data = data
         self.run_dir = Path(run_dir)
         self.strategy = strategy
@@ -201,6 +204,8 @@ class FoldRunner:
                 self.progress.update(1)
         _assign(model.variables, best)
         result = self.evaluate(model, method, split)
+        if self.save_models:
+            self._save_model(model, tag)
         selected = state["history"][state["best_epoch"]] if state["best_epoch"] >= 0 else {}
         result.update(method=method.name, label=method.label, fold=split.fold, best_epoch=state["best_epoch"],
                       epochs=epochs, train_seconds=round(state["seconds"], 2),
@@ -212,6 +217,17 @@ class FoldRunner:
         if self.progress is not None:
             self.progress.update(1)
         return result
+
+    def _save_model(self, model, tag: str) -> None:
+        """The selected model as ``models/<method>_fold<k>.keras`` (``keras.models.load_model``), atomically."""
+        path = self.run_dir / "models" / f"{tag}.keras"
+        path.parent.mkdir(exist_ok=True)
+        tmp = temporary_name(path).with_suffix(".keras")
+        try:
+            model.save(tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def _extra_callbacks(self, tag: str) -> list:
         """``tensorboard``: the epoch logs (losses, training accuracies, the validation scores of model

@@ -38,7 +38,7 @@ def feedback_run(tmp_path_factory):
     run.write_tables, say = recording, run.say
     run.say = lambda line: (lines.append(line), say(line))
     try:
-        run_dir = run.run_experiment(config, progress=False, tensorboard=True)
+        run_dir = run.run_experiment(config, progress=False, tensorboard=True, save_models=True)
     finally:
         run.write_tables, run.say = write_tables, say
     return run_dir, lines, snapshots
@@ -47,7 +47,8 @@ def feedback_run(tmp_path_factory):
 def test_run_prints_its_directory_and_resume_command_first(feedback_run):
     run_dir, lines, _ = feedback_run
     assert lines[0] == f"[dynamic-mtl] run directory: {run_dir}"
-    assert lines[1] == f"[dynamic-mtl] if interrupted, resume with: dynamic-mtl run --config {run_dir}/config.yaml --resume"
+    assert lines[1] == ("[dynamic-mtl] if interrupted, resume with: "
+                        f"dynamic-mtl run --config {run_dir}/config.yaml --resume")
 
 
 def test_one_line_per_finished_method_and_fold_with_scores_and_seconds(feedback_run):
@@ -108,6 +109,23 @@ def test_tensorboard_scalars_per_step_and_per_epoch(feedback_run):
         assert tags[tag] == set(steps["step"]), tag
     assert {"epoch_val_score", "epoch_val_expression_accuracy", "epoch_loss"} <= set(tags)
     assert any("acc" in t or "accuracy" in t for t in tags if t.startswith("epoch_") and "val_" not in t)
+
+
+def test_the_selected_model_of_each_method_and_fold_loads_with_keras(feedback_run):
+    import keras
+
+    import dynamic_mtl as dm
+
+    run_dir, _, _ = feedback_run
+    for method in ("static", "dynamic"):
+        loaded = keras.models.load_model(run_dir / "models" / f"{method}_fold0.keras", safe_mode=True)
+        assert type(loaded) is dm.DynamicMultiTaskModel
+        with np.load(run_dir / "checkpoints" / f"{method}_fold0.npz") as saved:
+            best = [saved[k] for k in sorted(k for k in saved.files if k.startswith("best_"))]
+        assert len(best) == len(loaded.variables)
+        for variable, value in zip(loaded.variables, best):       # the selected epoch's weights
+            if "seed_generator" not in variable.path:
+                np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
 
 
 # ------------------------------------------------------------------------------- library callbacks
