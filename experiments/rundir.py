@@ -18,8 +18,9 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-#: a run id is one path component: letters, digits, ``.``, ``_``, ``-``; it starts with a letter or digit
-RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: a run id: letters, digits, ``.``, ``_``, ``-``, starting with a letter or digit; ``dynamic-mtl study``
+#: nests its seeds' runs as ``<study-id>/seed<k>`` (at most 3 such names joined by ``/``)
+RUN_ID_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}(/[A-Za-z0-9][A-Za-z0-9._-]{0,99}){0,2}")
 
 #: config fields a ``--resume`` may change: where things are, not what is computed
 RESUMABLE_FIELDS = ("run_id", "results_dir", "data_dir", "data_root")
@@ -36,10 +37,10 @@ class RunLocked(RunError):
 
 
 def check_run_id(run_id: str) -> str:
-    """``run_id`` if it is a safe single directory name, else :class:`RunError`."""
+    """``run_id`` if it names a directory inside the results folder safely, else :class:`RunError`."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
         raise RunError(f"--run-id {run_id!r} is not a safe name: use 1-100 letters, digits, '.', '_' or '-', "
-                       "starting with a letter or digit (no '/' or '..')")
+                       "starting with a letter or digit (no '..', no leading '/')")
     return run_id
 
 

@@ -163,7 +163,8 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
         pass
 
 
-@pytest.mark.parametrize("run_id", ["../../x", "a/b", "..", ".hidden", "", "x" * 101, "a b"])
+@pytest.mark.parametrize("run_id", ["../../x", "/abs", "a/../b", "a//b", "..", ".hidden", "", "x" * 101, "a b",
+                                    "a/b/c/d"])
 def test_unsafe_run_ids_are_refused_before_anything_is_written(run_id, tmp_path, capsys):
     from experiments.cli import main
 
@@ -171,6 +172,13 @@ def test_unsafe_run_ids_are_refused_before_anything_is_written(run_id, tmp_path,
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and "not a safe name" in err
     assert not (tmp_path / "r").exists()
+
+
+def test_run_ids_of_study_seeds_stay_allowed():
+    from experiments.rundir import check_run_id
+
+    for run_id in ("20261202-112233", "smoke", "quick-study/seed3", "v1.2_run"):
+        assert check_run_id(run_id) == run_id
 
 
 def test_unique_temporary_names():
