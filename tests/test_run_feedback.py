@@ -44,6 +44,7 @@ def feedback_run(tmp_path_factory):
     return run_dir, lines, snapshots
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_run_prints_its_directory_and_resume_command_first(feedback_run):
     run_dir, lines, _ = feedback_run
     assert lines[0] == f"[dynamic-mtl] run directory: {run_dir}"
@@ -51,12 +52,14 @@ def test_run_prints_its_directory_and_resume_command_first(feedback_run):
                         f"dynamic-mtl run --config {run_dir}/config.yaml --resume")
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_one_line_per_finished_method_and_fold_with_scores_and_seconds(feedback_run):
     _, lines, _ = feedback_run
     fold_lines = [line for line in lines if " fold 0: " in line]
     assert [FOLD_LINE.fullmatch(line).group("method") for line in fold_lines] == ["static", "dynamic"]
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_results_md_is_refreshed_after_each_method(feedback_run):
     run_dir, lines, snapshots = feedback_run
     assert len(snapshots) == 2
@@ -70,6 +73,7 @@ def test_results_md_is_refreshed_after_each_method(feedback_run):
     assert "Proposed dynamic MTL" in final and "Partial run" not in final
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_report_tables_a_partial_run_and_writes_nothing(feedback_run, tmp_path, capsys):
     import shutil
 
@@ -93,6 +97,7 @@ def test_report_tables_a_partial_run_and_writes_nothing(feedback_run, tmp_path, 
     assert "not a run directory" in capsys.readouterr().err
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_tensorboard_scalars_per_step_and_per_epoch(feedback_run):
     import tensorflow as tf
 
@@ -111,6 +116,7 @@ def test_tensorboard_scalars_per_step_and_per_epoch(feedback_run):
     assert any("acc" in t or "accuracy" in t for t in tags if t.startswith("epoch_") and "val_" not in t)
 
 
+@pytest.mark.slow   # shares one ~40 s run
 def test_the_selected_model_of_each_method_and_fold_loads_with_keras(feedback_run):
     import keras
 
