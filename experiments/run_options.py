@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import textwrap
 from pathlib import Path
 
 from experiments.config import ConfigError, ExperimentConfig, bundled_configs
@@ -24,11 +25,13 @@ examples:
 def description() -> str:
     """``run --help``'s text: what a run does, the method names and the bundled configs."""
     width = max(len(name) for name in METHODS) + 2
-    methods = "\n".join(f"  {name:<{width}}{spec.label}" for name, spec in METHODS.items())
+    methods = "\n".join(f"  {name:<{width}}{spec.label} [{', '.join(spec.reports)}]" for name, spec in METHODS.items())
+    intro = textwrap.fill(
+        "Run every (method, fold) of a config: subject-independent cross-validation of the face verification + "
+        "facial expression network (Tables 2-4, Figures 2 and 7). Results go to RESULTS_DIR/DATASET/RUN_ID "
+        "(config.yaml, per_fold.csv, table*.csv, results.md). Every input is checked before any work.", 100)
     return (
-        "Run every (method, fold) of a config: subject-independent cross-validation of the face "
-        "verification + facial expression network (Tables 2-4, Figures 2 and 7). Results go to "
-        "RESULTS_DIR/DATASET/RUN_ID (config.yaml, per_fold.csv, table*.csv, results.md).\n\n"
+        f"{intro}\n\n"
         f"methods (--methods or `methods:` in the config):\n{methods}\n"
         f"  {'static@W':<{width}}static MTL with weights (W, 1 - W), 0 <= W <= 1 (Figure 2)\n"
         f"  {'static_sweep':<{width}}static@W for every figure2_weights\n\n"
@@ -85,8 +88,8 @@ def check_run_inputs(config: ExperimentConfig, explicit_data_dir: bool = False, 
         raise ConfigError("--resume needs --run-id of the run to continue")
     if config.data_root is not None:
         if config.dataset == "synthfaces":
-            raise ConfigError(f"--data-root {config.data_root} is a raw CK+ or Oulu-CASIA tree, but the dataset is "
-                              "synthfaces (generated): pass --dataset ckplus or --dataset oulu with it")
+            raise ConfigError(f"--data-root {config.data_root}: a raw CK+ or Oulu-CASIA tree needs --dataset ckplus or "
+                              "--dataset oulu (the dataset is synthfaces, which is generated)")
         if not Path(config.data_root).is_dir():
             raise ConfigError(f"--data-root {config.data_root}: no such directory")
     pretrained = config.pretrained_checkpoint

@@ -3,8 +3,34 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from experiments.ttc.config import DATASETS
+
+#: datasets read from --data-root (the others are generated or embedded)
+RAW_DATASETS = ("celeba", "cifar10")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Paths and the run folder, checked before any work; raises ``ValueError``."""
+    if args.data_root is not None:
+        if args.dataset not in RAW_DATASETS:
+            raise ValueError(f"--data-root is only read for {' and '.join(RAW_DATASETS)}; {args.dataset} is embedded")
+        if not Path(args.data_root).is_dir():
+            raise ValueError(f"--data-root {args.data_root}: no such directory")
+        if args.dataset == "celeba":
+            from data_prep.ttc.celeba import find_celeba_files as find
+        else:
+            from data_prep.ttc.cifar import find_cifar_dir as find
+        try:
+            find(args.data_root)
+        except FileNotFoundError as err:
+            raise ValueError(str(err).split(". ")[0]) from None
+    if Path(args.out).is_file():
+        raise ValueError(f"--out {args.out} is a file, not a results folder")
+    run_dir = Path(args.out) / args.dataset / (args.run_id or "")
+    if args.run_id and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ValueError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
 
 
 def register(subparsers) -> None:
@@ -35,6 +61,7 @@ def main(args: argparse.Namespace) -> int:
     from experiments.ttc.config import resolve_config
 
     try:
+        check_args(args)
         config = resolve_config(
             args.dataset, args.out, quick=args.quick, data_root=args.data_root, run_id=args.run_id,
             seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
