@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from experiments.typed_config import ConfigError, from_mapping, read_file, set_dotted
+from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
 CONFIG_DIR = Path(__file__).with_name("configs")
 
@@ -155,7 +155,7 @@ class ExperimentConfig:
         if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
             path = CONFIG_DIR / f"{path}.yaml"
         if not path.is_file():
-            raise ConfigError(f"config {path} not found; bundled configs: {', '.join(bundled_configs())}")
+            raise ConfigNotFoundError(f"config {path} not found; bundled configs: {', '.join(bundled_configs())}")
         data, lines = read_file(path)
         return cls.from_dict(data or {}, source=str(path), lines=lines)
 

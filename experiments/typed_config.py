@@ -27,6 +27,10 @@ class ConfigError(ValueError):
     """A bad config file, key or value. The message is one line, meant for the user."""
 
 
+class ConfigNotFoundError(ConfigError, FileNotFoundError):
+    """A config file that does not exist (also a ``FileNotFoundError``)."""
+
+
 class _Problem(Exception):
     """A mismatch at ``where`` (a dotted key), turned into a :class:`ConfigError` with its location."""
 

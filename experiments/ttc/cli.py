@@ -16,8 +16,6 @@ def check_args(args: argparse.Namespace) -> None:
     if args.data_root is not None:
         if args.dataset not in RAW_DATASETS:
             raise ValueError(f"--data-root is only read for {' and '.join(RAW_DATASETS)}; {args.dataset} is embedded")
-        if not Path(args.data_root).is_dir():
-            raise ValueError(f"--data-root {args.data_root}: no such directory")
         if args.dataset == "celeba":
             from data_prep.ttc.celeba import find_celeba_files as find
         else:
