@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import numbers
+import os
 import re
 import types
 import typing
@@ -57,7 +59,7 @@ def describe(hint: Any) -> str:
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
-    """``value`` checked against ``hint`` (ints become floats where a float is expected)."""
+    """``value`` checked against ``hint``; numbers become the field's int or float, paths become strings."""
     if hint is Any:
         return value
     origin, args = typing.get_origin(hint), typing.get_args(hint)
@@ -84,16 +86,16 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
         if isinstance(value, bool):
             return value
     elif hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
+        if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+            return int(value)
     elif hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
             return float(value)
         if isinstance(value, str) and _NUMBER.fullmatch(value.strip()):
             return float(value)
     elif hint is str:
-        if isinstance(value, str):
-            return value
+        if isinstance(value, (str, os.PathLike)):
+            return os.fspath(value)
     else:
         return value
     raise _Problem(where, f"{where} must be {describe(hint)}, got {value!r}")
@@ -190,10 +192,6 @@ def parse_value(text: str) -> Any:
     return value
 
 
-def _accepts_str(hint: Any) -> bool:
-    return hint is str or (typing.get_origin(hint) in (Union, types.UnionType) and str in typing.get_args(hint))
-
-
 def set_dotted(data: dict, cls: type, assignment: str) -> None:
     """Apply ``KEY=VALUE`` (``epochs=2``, ``network_optimizer.learning_rate=1e-3``) to ``data``, the dict
     form of dataclass ``cls``; the value is parsed and checked against the field's type."""
@@ -221,8 +219,12 @@ def set_dotted(data: dict, cls: type, assignment: str) -> None:
     try:
         value = _coerce(value, hint, key)
     except _Problem as problem:
-        if _accepts_str(hint):      # `--set name=123`: the text itself
-            target[parts[-1]] = text
+        try:   # `--set name=123`, `--set tasks=[3.8, 5.9]`: the scalars as written, where strings are expected
+            value = _coerce(yaml.load(text, Loader=yaml.BaseLoader), hint, key)
+        except (_Problem, yaml.YAMLError):
+            value = problem
+        if not isinstance(value, _Problem):
+            target[parts[-1]] = value
             return
         if typing.get_origin(hint) is list and isinstance(value, (int, float, str)):
             raise ConfigError(f"--set {key}: {problem.message} (write a list as [a, b])") from None

@@ -125,6 +125,9 @@ CASES = {
     "ttc: steps": (["ttc", "--dataset", "digits", "--steps-per-task", "0"], "steps_per_task must be >= 1"),
     "ttc: run folder taken": (["ttc", "--dataset", "digits", "--out", "ttc", "--run-id", "taken"],
                               "exists and is not empty"),
+    "ttc: --set type": (["ttc", "--dataset", "digits", "--set", "batch_size=x"], "batch_size must be an integer"),
+    "ttc: --set unknown key": (["ttc", "--dataset", "digits", "--set", "stepz=3"], "unknown config keys: stepz"),
+    "ttc: --set dataset": (["ttc", "--dataset", "digits", "--set", "dataset=celeba"], "use --dataset and --out"),
     # top level
     "unknown command": (["runn"], "invalid choice: 'runn'"),
 }
@@ -222,6 +225,16 @@ def test_print_config_resolves_seed_and_typed_settings_without_work(workdir, cap
     assert config.methods == tiny.methods and config.image_size == tiny.image_size
 
 
+def test_ttc_print_config_applies_typed_settings(workdir, capsys):
+    before = _tree(workdir)
+    assert main(["ttc", "--dataset", "digits", "--quick", "--seed", "4", "--print-config", "--set", "batch_size=8",
+                 "tasks=[3.8, 5.9, 4.6]", "lr=1e-3"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert (printed["seed"], printed["batch_size"], printed["lr"]) == (4, 8, 1e-3)
+    assert printed["tasks"] == ["3.8", "5.9", "4.6"] and printed["profile"] == "quick"
+    assert _tree(workdir) == before
+
+
 def test_bundled_configs_survive_the_typed_loader():
     for path in sorted((REPO / "experiments" / "configs").glob("*.yaml")):
         config = ExperimentConfig.load(path)
@@ -283,3 +296,14 @@ def test_static_name_lists_match_the_library():
     for name in config.OPTIMIZERS:
         for spelling in (name, name.lower()):
             assert keras.optimizers.get({"class_name": spelling, "config": {"learning_rate": 0.1}}) is not None
+
+
+def test_programmatic_overrides_accept_paths_and_numpy_numbers(tmp_path):
+    import numpy as np
+
+    config = ExperimentConfig.load("tiny").override(data_dir=tmp_path / "d", folds=[np.int64(1)],
+                                                    dropout_rate=np.float32(0.25))
+    assert config.data_dir == str(tmp_path / "d") and config.folds == [1] and type(config.folds[0]) is int
+    assert config.dropout_rate == 0.25 and type(config.dropout_rate) is float
+    with pytest.raises(ValueError, match="mixed_precision must be true or false"):
+        ExperimentConfig.load("tiny").override(mixed_precision="yes")

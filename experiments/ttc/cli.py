@@ -52,7 +52,29 @@ def register(subparsers) -> None:
     p.add_argument("--alpha-lr", type=float, default=None, help="Adam learning rate of the betas / stitch weights")
     p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                   help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
+                        "tasks=[3.8,5.9,4.6]); --print-config lists the fields")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as YAML and exit (no data, no run folder)")
     p.set_defaults(func=main)
+
+
+def _with_settings(config, args: argparse.Namespace):
+    """``config`` with ``--set KEY=VALUE`` applied, typed by TTCConfig's fields and validated again."""
+    from dataclasses import asdict
+
+    from experiments.ttc.config import TTCConfig, resolve_config
+    from experiments.typed_config import from_mapping, set_dotted
+
+    data = config.to_dict()
+    for assignment in args.settings:
+        set_dotted(data, TTCConfig, assignment)
+    typed = from_mapping(TTCConfig, data, "--set")
+    if (typed.dataset, typed.out) != (config.dataset, config.out):
+        raise ValueError("--set cannot change dataset or out: use --dataset and --out")
+    fields = {k: v for k, v in asdict(typed).items() if k not in ("dataset", "out")}
+    return resolve_config(typed.dataset, typed.out, quick=args.quick, **fields)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -66,9 +88,16 @@ def main(args: argparse.Namespace) -> int:
             lr=args.lr, alpha_lr=args.alpha_lr,
             table3_groups=[] if args.no_table3 else None,
         )
+        if args.settings:
+            config = _with_settings(config, args)
     except ValueError as err:
         print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
         return 2
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
     from experiments.ttc.runner import run
 
     try:
