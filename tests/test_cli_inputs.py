@@ -128,6 +128,8 @@ CASES = {
     "ttc: --set type": (["ttc", "--dataset", "digits", "--set", "batch_size=x"], "batch_size must be an integer"),
     "ttc: --set unknown key": (["ttc", "--dataset", "digits", "--set", "stepz=3"], "unknown config keys: stepz"),
     "ttc: --set dataset": (["ttc", "--dataset", "digits", "--set", "dataset=celeba"], "use --dataset and --out"),
+    "study: wrong type in the config": (["study", "--config", "wrong_type.yaml", "--seeds", "0", "1"],
+                                        "wrong_type.yaml:2: epochs must be an integer"),
     # top level
     "unknown command": (["runn"], "invalid choice: 'runn'"),
 }
