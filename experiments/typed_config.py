@@ -1,4 +1,5 @@
-"""Typed dataclass configs: YAML/JSON files, mappings and ``KEY=VALUE`` overrides checked against field types.
+"""Typed dataclass configs: YAML/JSON files, mappings and ``KEY=VALUE`` overrides checked against field types
+(``run``: ExperimentConfig, ``ttc --set``: TTCConfig).
 
 A config is a dataclass whose annotations are the schema (``int``, ``float``, ``str``, ``bool``,
 ``X | None``, ``list[X]``, ``dict[str, X]``, ``Any`` and nested dataclasses). Every problem raises
