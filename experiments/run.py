@@ -142,7 +142,10 @@ def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], f
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)")
+    from experiments.run_options import add_config_arguments, description
+
+    p = subparsers.add_parser("run", help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)",
+                              description=description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="quick", help="YAML/JSON config, or a bundled name: quick, paper, "
                                                       "figure2, figure7, tiny (default quick)")
     p.add_argument("--dataset", choices=("synthfaces", "ckplus", "oulu"), help="override the dataset")
@@ -165,22 +168,17 @@ def register(subparsers) -> None:
                    help="mixed_float16 network (GPUs); weight unit, losses and L3 stay float32")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run with the same --run-id")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_config_arguments(p)
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    config = ExperimentConfig.load(args.profile or args.config)
-    changes = dict(dataset=args.dataset, data_dir=args.data_dir, data_root=args.data_root, strategy=args.strategy,
-                   pretrained_checkpoint=args.pretrained, run_id=args.run_id, results_dir=args.results_dir,
-                   epochs=args.epochs, folds=args.folds, methods=args.methods,
-                   expression_protocol=args.expression_protocol, steps_per_execution=args.steps_per_execution,
-                   mixed_precision=args.mixed_precision,
-                   jit_compile={"true": True, "false": False, "auto": "auto", None: None}[args.jit_compile])
-    if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
-        changes["data_dir"] = f"data/{args.dataset}"
-    config = config.override(**changes)
-    if args.resume and not config.run_id:
-        raise SystemExit("--resume needs --run-id of the run to continue")
+    from experiments.run_options import config_from_args
+
+    config = config_from_args(args)   # every input checked before any work (ConfigError: exit 2)
+    if args.print_config:
+        print(config.to_yaml(), end="")
+        return 0
     run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
     print(f"[dynamic-mtl] results written to {run_dir}")
     return 0
