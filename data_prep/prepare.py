@@ -212,8 +212,8 @@ def _prepare_raw(frames: pd.DataFrame, out: Path, dataset: str, classes: dict[in
     from .mtcnn_align import align_files, check_settings
 
     log_dir = out / "align_log"   # resumable per-image logs (absolute sources)
+    check_folds(frames["subject"], num_folds, seed)  # before any image is aligned
     check_settings(log_dir, align_cfg)  # before anything changes: a refused resume leaves the folder as it was
-    check_folds(frames["subject"], num_folds, seed)
     unpublish(out)
     frames, duplicates = _drop_duplicate_sources(frames)
     items = [(rp, "aligned/" + Path(src).with_suffix(".png").as_posix())

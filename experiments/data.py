@@ -106,7 +106,7 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
         return root
     from data_prep import prepare
 
-    started = (root / "manifest.csv").exists() or (root / "summary.json").exists()
+    started = root.is_dir() and any(root.iterdir())
     if config.dataset == "synthfaces":
         what = "completing the half-made" if started else "generating the embedded"
         print(f"[dynamic-mtl] {what} synthfaces dataset in {root} ...", flush=True)
