@@ -331,6 +331,27 @@ def test_a_prepare_killed_while_publishing_is_refused_and_a_rerun_completes_it(c
     assert len(load_prepared(_config(out)).manifest) == len(read_manifest(clean))
 
 
+def test_a_rerun_killed_over_a_complete_dataset_is_refused(ck_clean, tmp_path, monkeypatch):
+    """Re-preparing with another seed, killed after folds.csv: new folds beside old pairs must not load."""
+    raw, clean = ck_clean
+    out = tmp_path / "out"
+    shutil.copytree(clean, out)
+    real, written = publish.write_atomic, []
+
+    def dying(path, data):
+        if len(written) == 3:
+            raise Killed(path.name)
+        real(path, data)
+        written.append(path.name)
+
+    monkeypatch.setattr(publish, "write_atomic", dying)
+    with pytest.raises(Killed):
+        _prepare_ck(raw, out, seed=1)
+    assert (out / "folds.csv").read_bytes() != (clean / "folds.csv").read_bytes()
+    with pytest.raises(IncompleteDatasetError, match="COMPLETE marker is missing"):
+        load_prepared(_config(out))
+
+
 def test_a_torn_or_changed_dataset_is_refused_on_load(ck_clean, tmp_path):
     _, clean = ck_clean
     out = tmp_path / "out"
