@@ -1,6 +1,6 @@
 """Probe of dataset preparation with bad inputs and interruptions (writes a report).
 
-    python -m data_prep.probe [--out docs/data_probe.md] [--detector mtcnn|stand-in]
+    python -m data_prep.probe [--out docs/data_probe.md] [--json FILE] [--detector mtcnn|stand-in] [--only TEXT]
 
 Small raw trees in the CK+ and Oulu-CASIA layouts are built from skimage's photos (astronaut,
 camera) in a temporary folder; each case injects one fault, runs prepare through the API (one MTCNN
@@ -510,7 +510,8 @@ def report(rows: list[dict], kills: list[dict], detector: str, seconds: float) -
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="docs/data_probe.md", help="report (Markdown); a .json beside it")
+    p.add_argument("--out", default="docs/data_probe.md", help="report (Markdown; default docs/data_probe.md)")
+    p.add_argument("--json", default=None, help="also write the rows as JSON to this file")
     p.add_argument("--detector", choices=("mtcnn", "stand-in"), default="mtcnn")
     p.add_argument("--only", default=None, help="run the cases whose name contains this text (and no kill cases)")
     a = p.parse_args(argv)
@@ -534,11 +535,14 @@ def main(argv: list[str] | None = None) -> int:
             kills = run_kills(Path(tmp) / "kills", detector)
         else:
             kills = []
+        for r in rows + kills:  # the report names no temporary folder
+            r["detail"] = str(r["detail"]).replace(tmp, "$TMP")
     text = report(rows, kills, a.detector, time.perf_counter() - t0)
     out = Path(a.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(text)
-    out.with_suffix(".json").write_text(json.dumps({"cases": rows, "kills": kills}, indent=2) + "\n")
+    if a.json:
+        Path(a.json).write_text(json.dumps({"cases": rows, "kills": kills}, indent=2) + "\n")
     print(text.splitlines()[4])
     return 0
 

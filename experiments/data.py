@@ -108,8 +108,8 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
 
     started = root.is_dir() and any(root.iterdir())
     if config.dataset == "synthfaces":
-        what = "completing the half-made" if started else "generating the embedded"
-        print(f"[dynamic-mtl] {what} synthfaces dataset in {root} ...", flush=True)
+        why = " (it has no COMPLETE marker: interrupted, or made by an older version)" if started else ""
+        print(f"[dynamic-mtl] generating the embedded synthfaces dataset in {root}{why} ...", flush=True)
         prepare.prepare_synthfaces(root, num_identities=config.synthfaces_identities, seed=config.seed,
                                    progress=progress)
     elif config.data_root is None:

@@ -439,3 +439,16 @@ def test_real_mtcnn_prepare_with_faults_rejects_and_accounts_for_every_image(tmp
         "S010/001": "duplicate_frame", "S011/002": "bad_label",
         "S011/001/S011_001_00000001.png": "unreadable", "S010/002/S010_002_00000005.png": "unreadable"}
     assert summary["images"] == 3 + 3 and summary["inputs"]["sequences"] == {"used": 2, "rejected": 2, "unlabelled": 0}
+
+
+def test_the_probe_classifies_outcomes_and_writes_its_report(tmp_path):
+    from data_prep import probe
+
+    assert probe.main(["--detector", "stand-in", "--only", " is a ", "--out", str(tmp_path / "probe.md"),
+                       "--json", str(tmp_path / "probe.json")]) == 0
+    text = (tmp_path / "probe.md").read_text()
+    rows = json.loads((tmp_path / "probe.json").read_text())["cases"]
+    assert len(rows) == sum(" is a " in c[0] for c in probe.CASES) >= 5
+    assert {r["outcome"] for r in rows} == {"reject row", "clear error"}, rows  # "root is a file": an error
+    assert f"**{len(rows)} bad inputs tried" in text and "0 tracebacks" in text and "0 silent drops" in text
+    assert "data-probe-" not in text  # no temporary folder named in the report
