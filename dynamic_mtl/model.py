@@ -268,8 +268,9 @@ class DynamicMultiTaskModel(keras.Model):
         context, replicas = _replica_context()
         if sample_weights is None:
             sample_weights = [tf.ones_like(l) for l in per_sample_losses]
-        local_sums = ops.stack([ops.sum(tf.where(w > 0, ops.cast(l, "float32") * w, 0.0))
-                                for l, w in zip(per_sample_losses, sample_weights)])
+        sum_list = [ops.sum(tf.where(w > 0, ops.cast(l, "float32") * w, 0.0))
+                    for l, w in zip(per_sample_losses, sample_weights)]
+        local_sums = ops.stack(sum_list)
         local_counts = ops.stack([ops.sum(w) for w in sample_weights])
         count = ops.cast(ops.shape(per_sample_losses[0])[0], "float32")
         pieces = [local_sums, local_counts]
@@ -284,7 +285,9 @@ class DynamicMultiTaskModel(keras.Model):
         t = self._n_tasks
         counts = packed[t:2 * t]
         stats = {"losses": tf.math.divide_no_nan(packed[:t], counts),
-                 "loss_parts": tf.math.divide_no_nan(local_sums, counts), "counts": counts}
+                 "loss_parts": tf.math.divide_no_nan(local_sums, counts), "counts": counts,
+                 # one scalar per task, each reaching only what its own loss reaches
+                 "task_parts": [tf.math.divide_no_nan(part, counts[i]) for i, part in enumerate(sum_list)]}
         if self.weight_unit is not None:
             stats["unit_weights"] = packed[2 * t:3 * t] / global_count
             stats["unit_parts"] = unit_sums / global_count
@@ -338,7 +341,7 @@ class DynamicMultiTaskModel(keras.Model):
             regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
             if per_task:
                 # each task's part of the objective, scaled like the network loss (mixed precision)
-                task_parts = [self._scale_network_loss(p) for p in tf.unstack(stats["loss_parts"])]
+                task_parts = [self._scale_network_loss(p) for p in stats["task_parts"]]
                 regularization_target = self._scale_network_loss(regularization / replicas)
                 loss_scale = self._scale_network_loss(tf.constant(1.0))
             else:
@@ -351,7 +354,7 @@ class DynamicMultiTaskModel(keras.Model):
                 network_target = self._scale_network_loss(network_surrogate)
                 grad_norms = None
                 if needs_norms:  # GradNorm's g_i, constants of its objective: computed without recording
-                    task_parts = tf.unstack(stats["loss_parts"])  # recorded: the targets must be on the tape
+                    task_parts = stats["task_parts"]
                     with network_tape.stop_recording(), weight_tape.stop_recording():
                         grad_norms = task_gradient_norms(network_tape, task_parts,
                                                          [v.value for v in self._shared_layer_variables()])
