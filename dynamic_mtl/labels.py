@@ -68,7 +68,7 @@ def checked_class_labels(task_name: str, labels, num_classes: int):
                          tf.not_equal(labels, tf.cast(MISSING_LABEL, labels.dtype)))
     check = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(bad)),
-        [f"task {task_name!r}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); "
+        [f"task {task_name}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); "
          "bad values:", tf.boolean_mask(labels, bad)], summarize=10)
     with tf.control_dependencies([check]):
         return tf.identity(labels)

@@ -28,8 +28,8 @@ def _loss_name(loss) -> str:
             name = loss.get("config", "")
     elif isinstance(loss, keras.losses.Loss):
         name = type(loss).__name__
-        if isinstance(loss, keras.losses.LossFunctionWrapper):
-            name = getattr(loss.fn, "__name__", name)
+        if name == "LossFunctionWrapper":
+            name = getattr(getattr(loss, "fn", None), "__name__", name)
     else:
         name = getattr(loss, "__name__", "")
     return str(name).lower().replace("_", "")
@@ -40,6 +40,16 @@ def _serialize(obj):
     if obj is None or isinstance(obj, (str, dict)):
         return obj
     return keras.saving.serialize_keras_object(obj)
+
+
+class _PerSampleFunction:
+    """A loss function ``fn(y_true, y_pred) -> (batch,)`` with the ``call`` of a Keras loss."""
+
+    def __init__(self, fn):
+        self.fn = fn
+
+    def call(self, y_true, y_pred):
+        return self.fn(y_true, y_pred)
 
 
 @dataclass(frozen=True)
@@ -128,7 +138,10 @@ class TaskSpec:
         else:
             loss = keras.losses.get(loss)
         if not isinstance(loss, keras.losses.Loss):
-            loss = keras.losses.LossFunctionWrapper(loss, reduction=None)
+            if not callable(loss):
+                raise ValueError(f"task {self.name!r}: loss must be a Keras loss, its name or a function, "
+                                 f"got {self.loss!r}")
+            loss = _PerSampleFunction(loss)
         return loss
 
     def make_metrics(self) -> list:
