@@ -66,9 +66,12 @@ def checked_class_labels(task_name: str, labels, num_classes: int):
                         f"got dtype {labels.dtype.name}")
     bad = tf.logical_and(tf.logical_or(labels < 0, labels >= num_classes),
                          tf.not_equal(labels, tf.cast(MISSING_LABEL, labels.dtype)))
+    flat_bad = tf.reshape(bad, [-1])
+    first = tf.argmax(tf.cast(flat_bad, tf.int32))          # static shapes: also fine under XLA
     check = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(bad)),
-        [f"task {task_name}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); "
-         "bad values:", tf.boolean_mask(labels, bad)], summarize=10)
+        [f"task {task_name}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); got",
+         tf.gather(tf.reshape(labels, [-1]), first), "at batch position", first, "and",
+         tf.reduce_sum(tf.cast(flat_bad, tf.int32)) - 1, "more"])
     with tf.control_dependencies([check]):
         return tf.identity(labels)
