@@ -170,11 +170,13 @@ class DynamicMultiTaskModel(keras.Model):
         for task in self.tasks:
             self._trackers[f"{task.name}_loss"] = keras.metrics.Mean(name=f"{task.name}_loss")
             self._trackers[f"{task.name}_weight"] = keras.metrics.Mean(name=f"{task.name}_weight")
-            self._task_metrics[task.name] = task.make_metrics()
-            for metric in self._task_metrics[task.name]:
+            names = []
+            for metric in task.make_metrics():
                 if metric.name in self._trackers:
                     raise ValueError(f"two logged values are named {metric.name!r}; rename a task or metric")
                 self._trackers[metric.name] = metric
+                names.append(metric.name)
+            self._task_metrics[task.name] = tuple(names)  # keys of self._trackers
         self._n_tasks = n_tasks
         self.built = True
 
@@ -481,8 +483,8 @@ class DynamicMultiTaskModel(keras.Model):
             prediction = self._postprocess(task, result.outputs[task.logits])
             if task.task_kind != "classification" and len(labels.shape) == len(prediction.shape) - 1:
                 labels = labels[..., None]
-            for metric in self._task_metrics[task.name]:
-                metric.update_state(labels, prediction, sample_weight=weights[i])
+            for name in self._task_metrics[task.name]:
+                self._trackers[name].update_state(labels, prediction, sample_weight=weights[i])
         logs = {name: tracker.result() for name, tracker in self._trackers.items()}
         if _multi_worker(self.distribute_strategy):
             # Keras reduces step logs with strategy.reduce(MEAN, axis=0) under multi-worker
