@@ -8,7 +8,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.gradients import combine_task_gradients, per_task_gradients, task_gradient_norms
+from dynamic_mtl.gradients import combine_task_gradients, task_gradient_norms
 from dynamic_mtl.labels import checked_class_labels, fill_missing, label_mask, sample_weights_for
 from dynamic_mtl.losses import CenterLoss, per_sample_loss
 from dynamic_mtl.tasks import TaskSpec

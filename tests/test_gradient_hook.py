@@ -18,7 +18,8 @@ TASKS = [dm.TaskSpec("a", "a"), dm.TaskSpec("b", "b", kind="regression"), dm.Tas
 def _network(decay=0.1):
     inputs = keras.Input((3,))
     h = keras.layers.Dense(4, activation="tanh", kernel_regularizer=keras.regularizers.L2(decay), name="trunk")(inputs)
-    return keras.Model(inputs, {"a": keras.layers.Dense(3, name="a_head")(h), "b": keras.layers.Dense(1, name="b_head")(h),
+    return keras.Model(inputs, {"a": keras.layers.Dense(3, name="a_head")(h),
+                                "b": keras.layers.Dense(1, name="b_head")(h),
                                 "c": keras.layers.Dense(2, name="c_head")(h)})
 
 
