@@ -88,6 +88,6 @@ def combine_task_gradients(strategy, tape, task_parts, variables, task_losses, s
         if j in pieces:
             result.append(tf.cast(tf.reshape(pieces[j], variable.shape), variable.dtype))
             continue
-        reached = [row[j] for row in gradients if row[j] is not None]
+        reached = [tf.convert_to_tensor(row[j]) for row in gradients if row[j] is not None]  # dense slices
         result.append(tf.add_n(reached) if reached else tf.zeros_like(variable))
     return result, tf.stop_gradient(tf.cast(task_weights, tf.float32))
