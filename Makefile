@@ -126,3 +126,18 @@ bench: venv
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
+
+# Each weighting method's step / plain step here and in LibMTL (PyTorch CPU), same CNN, batch and image
+# size, one run (benchmarks/peer.py). LibMTL and PyTorch go into their own .venv-peer, never into $(VENV).
+.PHONY: bench-peer
+PEER_VENV ?= .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
+
+$(PEER_STAMP):
+	@test -x $(PEER_VENV)/bin/python || { $(PYTHON) -m venv --without-pip $(PEER_VENV) && echo '*' > $(PEER_VENV)/.gitignore && $(PYTHON) -m venv $(PEER_VENV); }
+	$(PEER_VENV)/bin/pip install torch==2.13.0 numpy scipy
+	$(PEER_VENV)/bin/pip install --no-deps LibMTL==1.1.5
+	@touch $(PEER_STAMP)
+
+bench-peer: venv $(PEER_STAMP)
+	$(PY) -m benchmarks.peer --peer-python $(PEER_VENV)/bin/python
