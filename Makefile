@@ -101,12 +101,12 @@ reproduce-figure7: venv
 
 # Figures 2, 4-7: executes notebooks/figure*.ipynb headless (experiments/notebooks.py). TABLE2_RUN (Figures 4-6),
 # FIGURE2_RUN, FIGURE7_RUN: run directories; default: the latest finished run of each kind under
-# results/$(DATASET)/, whose profile (quick, figure2, figure7) runs first when there is none. FIGURES="figure4 figure7":
-# only these. Executed notebooks go to <run>/notebooks/, PNG + PDF to <run>/figures/.
+# results/$(DATASET)/; when there is none it stops and names the command (TRAIN_MISSING=1: runs the profile first,
+# quick/figure2/figure7, with its progress). FIGURES="figure4 figure7": only these. Executed notebooks go to <run>/notebooks/, PNG + PDF to <run>/figures/.
 figures: venv
 	$(PY) -m experiments.notebooks --dataset $(DATASET) $(if $(TABLE2_RUN),--table2-run "$(TABLE2_RUN)") \
 	  $(if $(FIGURE2_RUN),--figure2-run "$(FIGURE2_RUN)") $(if $(FIGURE7_RUN),--figure7-run "$(FIGURE7_RUN)") \
-	  $(if $(FIGURES),--only $(FIGURES))
+	  $(if $(FIGURES),--only $(FIGURES)) $(if $(TRAIN_MISSING),--train-missing)
 
 # Fang et al. 2017 task transfer connections (docs/ttc.md): the embedded digits + synthetic attributes,
 # or one of DATASET=synthattrs|digits|celeba|cifar10 (celeba/cifar10 need DATA_ROOT). TTC_ARGS=--quick: smoke run.
@@ -126,3 +126,18 @@ bench: venv
 
 clean:
 	rm -rf build dist *.egg-info .pytest_cache
+
+# Each weighting method's step / plain step here and in LibMTL (PyTorch CPU), same CNN, batch and image
+# size, one run (benchmarks/peer.py). LibMTL and PyTorch go into their own .venv-peer, never into $(VENV).
+.PHONY: bench-peer
+PEER_VENV ?= .venv-peer
+PEER_STAMP := $(PEER_VENV)/.installed
+
+$(PEER_STAMP):
+	@test -x $(PEER_VENV)/bin/python || { $(PYTHON) -m venv --without-pip $(PEER_VENV) && echo '*' > $(PEER_VENV)/.gitignore && $(PYTHON) -m venv $(PEER_VENV); }
+	$(PEER_VENV)/bin/pip install torch==2.13.0 numpy scipy
+	$(PEER_VENV)/bin/pip install --no-deps LibMTL==1.1.5
+	@touch $(PEER_STAMP)
+
+bench-peer: venv $(PEER_STAMP)
+	$(PY) -m benchmarks.peer --peer-python $(PEER_VENV)/bin/python

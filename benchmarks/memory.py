@@ -1,4 +1,4 @@
-"""Item 6: peak memory (RSS) of data preparation and of a small training run, vs dataset size.
+"""Peak memory (RSS) of data preparation and of a small training run, vs dataset size.
 
 Every measured command runs in a fresh process; its memory is sampled every 50 ms from
 ``/proc`` over the whole process tree (the synthfaces generator and MTCNN ``--workers`` use

@@ -1,4 +1,4 @@
-"""Item 3: MTCNN detection throughput, one image at a time vs batched, and worker processes.
+"""MTCNN detection throughput, one image at a time vs batched, and worker processes.
 
 Input: real photos (MTCNN finds no face in synthetic ones): ``skimage.data.astronaut`` rescaled,
 flipped, shifted and brightness-jittered on a 640x490 canvas (the CK+ frame size), so every

@@ -1,4 +1,4 @@
-"""Item 5b: MultiWorkerMirroredStrategy with 2 worker processes on localhost.
+"""MultiWorkerMirroredStrategy with 2 worker processes on localhost.
 
 ``python -m benchmarks.multiworker`` (the orchestrator):
 

@@ -1,4 +1,4 @@
-"""Item 2: images/s of the tf.data input pipeline alone vs images/s the train step consumes.
+"""Images/s of the tf.data input pipeline alone vs images/s the train step consumes.
 
 On prepared synthfaces data (``prepare_synthfaces``; 182 px crops for the paper profile),
 three things are timed interleaved, repeat by repeat, in one process:

@@ -34,6 +34,7 @@ def plan(quick: bool, tiny: bool) -> list[tuple[str, str, list[str]]]:
         ("syncs", "benchmarks.train_step", ["--part", "syncs"]),
         ("train_small", "benchmarks.train_step", ["--part", "weightings", "--backbone", "small_cnn"]),
         ("train_paper", "benchmarks.train_step", ["--part", "weightings", "--backbone", PAPER]),
+        ("weighting_methods", "benchmarks.weighting_methods", []),
         ("xla_small", "benchmarks.train_step", ["--part", "xla", "--backbone", "small_cnn"]),
         ("xla_paper", "benchmarks.train_step", ["--part", "xla", "--backbone", PAPER]),
         ("xla_agreement", "benchmarks.train_step", ["--part", "xla-agreement"]),
@@ -76,6 +77,7 @@ def is_summary(r: dict) -> bool:
     return bool(r["target"]) or any((
         m.startswith("CPU time / plain") and case in ("dynamic", "gradnorm"),
         m.startswith("step time / plain") and case == "gradnorm",
+        m.startswith("step time / plain") and section.startswith("weighting methods"),
         m == "step time jit=True / jit=False",
         m.startswith("max relative difference"),
         m.startswith("peak RSS, main process") or (m == "peak RSS"),

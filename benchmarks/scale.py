@@ -1,4 +1,4 @@
-"""Item 5a: MirroredStrategy on 1, 2 and 4 logical CPU devices: throughput and equal results.
+"""MirroredStrategy on 1, 2 and 4 logical CPU devices: throughput and equal results.
 
 TensorFlow fixes its logical devices when it initialises, and strategies of different sizes
 in one process collide on collective group keys, so every configuration runs in its own

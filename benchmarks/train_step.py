@@ -1,4 +1,4 @@
-"""Items 1 and 4: the cost of the two-tape train step, and XLA on/off.
+"""The cost of the two-tape train step, and XLA on/off.
 
 Compares, on the same batch, device and ``jit_compile`` setting:
 
@@ -237,7 +237,7 @@ def step_rows(section, variants, times):
 
 
 def bench_weightings(backbone: str, jit: bool) -> list[dict]:
-    """Item 1: every weighting vs plain fit at one backbone, one jit setting."""
+    """Every weighting vs plain fit at one backbone, one jit setting."""
     s = settings(backbone)
     num_ids, num_expr = (100, 7) if backbone != "small_cnn" else (40, 7)
     section = f"train step ({backbone}, {s['image_size']} px, batch {s['batch']}, jit_compile={jit})"
@@ -250,7 +250,7 @@ def bench_weightings(backbone: str, jit: bool) -> list[dict]:
 
 
 def bench_xla(backbone: str) -> list[dict]:
-    """Item 4: jit_compile True vs False, plain and dynamic, timed interleaved."""
+    """jit_compile True vs False, plain and dynamic, timed interleaved."""
     s = settings(backbone)
     num_ids, num_expr = (100, 7) if backbone != "small_cnn" else (40, 7)
     section = f"XLA ({backbone}, {s['image_size']} px, batch {s['batch']})"

@@ -1,4 +1,4 @@
-"""Benchmark of the tf.data input pipeline (issue 3: "measure it in a benchmark, not a test").
+"""Benchmark of the tf.data input pipeline (measured in a benchmark, never in a test).
 
     python -m data_prep.bench_pipeline --data data/synthfaces --image-size 64 --batch-size 90
 

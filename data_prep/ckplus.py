@@ -9,17 +9,36 @@ Expected layout (the official archives unpacked under one root; one extra folder
 Only labelled sequences (with an Emotion file) are used: 327 in CK+. Per sequence the first
 frame is the neutral reference (expression 0) and the last 3 frames are the peak (the label),
 i.e. 327 x 4 = 1308 images (docs/fidelity.md).
+
+One bad sequence never stops the others: a label that cannot be read or parsed, a folder that
+cannot be listed, frame names without a number, two files with one frame number, too few frames
+each reject that sequence (reasons in :data:`data_prep.readers_common.SEQUENCE_REASONS`), and a
+broken link among the frames rejects that file. Unlabelled sequences are counted
+(``df.attrs["inputs"]``), so every image file under ``cohn-kanade-images`` is accounted for
+(:mod:`data_prep.inventory`).
 """
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 
 import pandas as pd
 
+from .inventory import Inventory
 from .labels import CKPLUS_EXPRESSIONS
-from .readers_common import (describe_dir, find_subdir, frame_number, list_images, protocol_frames,
-                             to_frame_table)
+from .readers_common import (SequenceProblem, describe_dir, entry_problem, find_subdir, folder_problem, frame_number,
+                             is_dir, list_dir, list_frames, protocol_frames, to_frame_table)
+
+LABEL_SUFFIX = "_emotion.txt"
+
+
+class LabelError(ValueError):
+    """A CK+ emotion file cannot be read (``unreadable_label``) or parsed (``bad_label``); names the file."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
 
 
 def find_ckplus_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
@@ -39,52 +58,152 @@ def find_ckplus_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
 
 
 def read_emotion_file(path: Path) -> int:
-    """Parse a CK+ ``*_emotion.txt`` (a float such as ``3.0000000e+00``) into a code 0-7."""
-    text = path.read_text().strip()
+    """Parse a CK+ ``*_emotion.txt`` (a float such as ``3.0000000e+00``) into a code 0-7.
+
+    Raises :class:`LabelError` naming the file: ``unreadable_label`` (permissions, I/O error, symlink
+    loop) or ``bad_label`` (not UTF-8, empty, not a number, NaN, not an integer code 0-7).
+    """
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as err:
+        raise LabelError("unreadable_label", f"cannot read label {path} ({err.strerror or err})") from err
+    try:
+        text = raw.decode("utf-8").strip()
+    except UnicodeDecodeError as err:
+        raise LabelError("bad_label", f"{path}: not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}); "
+                                      f"expected an emotion code like '3.0000000e+00'") from err
     try:
         value = float(text.split()[0])
     except (ValueError, IndexError) as err:
-        raise ValueError(f"{path}: expected an emotion code like '3.0000000e+00', found {text!r}") from err
-    code = int(round(value))
-    if code not in CKPLUS_EXPRESSIONS or abs(value - code) > 1e-6:
-        raise ValueError(f"{path}: emotion code {value} is not one of {sorted(CKPLUS_EXPRESSIONS)}")
-    return code
+        raise LabelError("bad_label", f"{path}: expected an emotion code like '3.0000000e+00', "
+                                      f"found {text[:40]!r}") from err
+    if not math.isfinite(value) or abs(value - round(value)) > 1e-6 or int(round(value)) not in CKPLUS_EXPRESSIONS:
+        raise LabelError("bad_label", f"{path}: emotion code {text.split()[0][:40]!r} is not one of "
+                                      f"{sorted(CKPLUS_EXPRESSIONS)}")
+    return int(round(value))
+
+
+def _visible_dirs(d: Path) -> list[Path]:
+    return [c for c in list_dir(d) if not c.name.startswith(".") and is_dir(c)]
+
+
+def _find_labels(emotion_dir: Path) -> tuple[dict[str, Path], dict[str, SequenceProblem]]:
+    """``({"S005/001": label file}, {"S005/001" or "S005": problem})`` from the Emotion tree."""
+    try:
+        subjects = _visible_dirs(emotion_dir)
+    except OSError as err:
+        raise FileNotFoundError(f"cannot list the CK+ label folder {emotion_dir} ({err.strerror or err})") from err
+    labels: dict[str, Path] = {}
+    problems: dict[str, SequenceProblem] = {}
+    for subj in subjects:
+        try:
+            sequences = _visible_dirs(subj)
+        except OSError as err:
+            problems[subj.name] = SequenceProblem("unreadable_label",
+                                                  f"cannot list label folder {subj} ({err.strerror or err})")
+            continue
+        for seq in sequences:
+            key = f"{subj.name}/{seq.name}"
+            try:
+                files = [p for p in list_dir(seq) if p.name.endswith(LABEL_SUFFIX) and not p.name.startswith(".")]
+            except OSError as err:
+                problems[key] = SequenceProblem("unreadable_label",
+                                                f"cannot list label folder {seq} ({err.strerror or err})")
+                continue
+            if len(files) > 1:
+                problems[key] = SequenceProblem("bad_label", f"{seq}: {len(files)} label files "
+                                                             f"{[p.name for p in files]}, expected one")
+            elif files:
+                labels[key] = files[0]
+    return labels, problems
 
 
 def read_ckplus(root: str | os.PathLike, n_peak: int = 3) -> pd.DataFrame:
     """Frame table of CK+ (columns :data:`data_prep.readers_common.FRAME_COLUMNS`).
 
-    ``raw_path`` is absolute; ``source`` is relative to ``cohn-kanade-images``. Labelled sequences
-    whose image folder is missing or too short are not dropped silently: they are listed in
-    ``df.attrs["skipped"]`` (dicts with source and reason) and prepare writes them to rejects.csv.
+    ``raw_path`` is absolute; ``source`` is relative to ``cohn-kanade-images``. Sequences and files
+    that cannot be used are not dropped silently: they are listed in ``df.attrs["skipped"]`` (dicts
+    with source, reason, detail) and prepare writes them to rejects.csv; ``df.attrs["inputs"]``
+    accounts for every image file (including unlabelled sequences) and ``df.attrs["stray"]`` lists
+    image files outside the sequence folders.
     """
     images_dir, emotion_dir = find_ckplus_dirs(root)
-    emo_files = sorted(emotion_dir.glob("*/*/*_emotion.txt"))
-    if not emo_files:
-        raise FileNotFoundError(f"no labelled sequences: expected {emotion_dir}/SXXX/NNN/*_emotion.txt; "
+    labels, label_problems = _find_labels(emotion_dir)
+    if not labels and not label_problems:
+        raise FileNotFoundError(f"no labelled sequences: expected {emotion_dir}/SXXX/NNN/*{LABEL_SUFFIX}; "
                                 f"found: {describe_dir(emotion_dir)}")
+    inv = Inventory(images_dir, layout="cohn-kanade-images/SXXX/NNN/SXXX_NNN_<frame>.png")
+    try:
+        subjects = _visible_dirs(images_dir)
+    except OSError as err:
+        raise FileNotFoundError(f"cannot list the CK+ image folder {images_dir} ({err.strerror or err})") from err
+    image_seqs: dict[str, Path] = {}
+    subject_problems: dict[str, SequenceProblem] = {}
+    for subj in subjects:
+        try:
+            for seq in _visible_dirs(subj):
+                image_seqs[f"{subj.name}/{seq.name}"] = seq
+        except OSError as err:
+            subject_problems[subj.name] = SequenceProblem("unreadable_sequence",
+                                                          f"cannot list {subj} ({err.strerror or err})")
+            inv.mark_folder(subj, "in_rejected_sequences")
+    keys = set(labels) | {k for k in label_problems if "/" in k} | set(image_seqs)
+    # A label subject folder that cannot be listed: reject its image sequences (or the folder itself).
+    for subj, problem in label_problems.items():
+        if "/" not in subj and not any(k.startswith(subj + "/") for k in keys):
+            keys.add(subj)
     rows: list[dict] = []
     skipped: list[dict] = []
-    for emo in emo_files:
-        subject, sequence = emo.parent.parent.name, emo.parent.name
-        code = read_emotion_file(emo)
-        seq_dir = images_dir / subject / sequence
-        if not seq_dir.is_dir():
-            skipped.append({"source": f"{subject}/{sequence}", "reason": "missing_sequence",
-                            "detail": f"label {emo.name} has no image folder {seq_dir}"})
+    for key in sorted(keys):
+        subj = key.split("/")[0]
+        seq_dir = images_dir / key
+        labelled = key in labels or key in label_problems or subj in label_problems
+        if not labelled:
+            inv.sequence("unlabelled")
+            inv.mark_folder(seq_dir, "in_unlabelled_sequences")
             continue
-        frames = list_images(seq_dir)
         try:
-            chosen = protocol_frames(frames, n_peak)
-        except ValueError as err:
-            skipped.append({"source": f"{subject}/{sequence}", "reason": "short_sequence", "detail": str(err)})
+            for problem in (subject_problems.get(subj), label_problems.get(subj), label_problems.get(key)):
+                if problem is not None:
+                    raise problem
+            label = labels[key]
+            try:
+                code = read_emotion_file(label)
+            except LabelError as err:
+                raise SequenceProblem(err.reason, err.detail) from err
+            if key not in image_seqs:
+                why = folder_problem(seq_dir)
+                if why:
+                    raise SequenceProblem("unreadable_sequence", f"image folder {seq_dir}: {why}")
+                raise SequenceProblem("missing_sequence", f"label {label.name} has no image folder {seq_dir}")
+            frames = list_frames(seq_dir)
+            try:
+                chosen = dict(protocol_frames(frames, n_peak))
+            except ValueError as err:
+                raise SequenceProblem("short_sequence", str(err)) from err
+        except SequenceProblem as p:
+            skipped.append({"source": key, "reason": p.reason, "detail": p.detail})
+            inv.sequence("rejected")
+            if key in image_seqs:
+                inv.mark_folder(seq_dir, "in_rejected_sequences")
             continue
-        for path, role in chosen:
-            expr = 0 if role == "neutral" else code
-            rows.append({"subject": subject, "sequence": sequence, "frame": frame_number(path),
-                         "role": role, "expression": expr, "expression_name": CKPLUS_EXPRESSIONS[expr],
-                         "raw_path": str(path.resolve()), "source": path.relative_to(images_dir).as_posix()})
+        inv.sequence("used")
+        for path in frames:
+            source = path.relative_to(images_dir).as_posix()
+            why = entry_problem(path)
+            if why:
+                skipped.append({"source": source, "reason": "unreadable", "detail": why})
+                inv.mark(path, "rejected_file")
+            elif path in chosen:
+                role = chosen[path]
+                expr = 0 if role == "neutral" else code
+                rows.append({"subject": subj, "sequence": seq_dir.name, "frame": frame_number(path),
+                             "role": role, "expression": expr, "expression_name": CKPLUS_EXPRESSIONS[expr],
+                             "raw_path": str(path.resolve()), "source": source})
+                inv.mark(path, "protocol")
+            else:
+                inv.mark(path, "not_protocol_frames")
     if not rows:
-        raise FileNotFoundError(f"CK+ root {root}: {len(emo_files)} labels but no usable sequence; "
-                                f"problems: {skipped[:5]}")
-    return to_frame_table(rows, skipped)
+        raise ValueError(f"CK+ root {root}: {len(labels) + len(label_problems)} labels but no usable sequence; "
+                         f"problems: {skipped[:5]}")
+    return to_frame_table(rows, skipped, inv)

@@ -4,6 +4,45 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ValueError(message)
+
+
+def _fail(a: argparse.Namespace, err: Exception) -> int:
+    print(f"dynamic-mtl prepare {a.dataset}: error: {err}", file=sys.stderr)
+    return 2
+
+
+def check_common(a: argparse.Namespace) -> None:
+    """Inputs of every ``prepare`` sub-command, checked before any work; raises ``ValueError``."""
+    _require(not Path(a.out).is_file(), f"--out {a.out} is a file, not a directory")
+    _require(a.num_folds >= 2, f"--num-folds must be >= 2, got {a.num_folds}")
+    _require(a.image_size >= 16, f"--image-size must be >= 16, got {a.image_size}")
+    _require(a.workers is None or a.workers >= 1, f"--workers must be >= 1, got {a.workers}")
+
+
+def check_synthfaces(a: argparse.Namespace) -> None:
+    check_common(a)
+    _require(a.num_identities >= a.num_folds, f"--num-identities {a.num_identities} cannot fill --num-folds "
+                                              f"{a.num_folds} subject-independent folds")
+    _require(1 <= a.sequences <= 7, f"--sequences must lie in 1-7 (one per expression), got {a.sequences}")
+    _require(a.frames >= 2, f"--frames must be >= 2 (neutral to peak), got {a.frames}")
+    _require(a.contact_sheet is None or Path(a.contact_sheet).resolve().parent.is_dir(),
+             f"--contact-sheet {a.contact_sheet}: its directory does not exist")
+
+
+def check_raw(a: argparse.Namespace) -> None:
+    check_common(a)
+    root, out = Path(a.root), Path(a.out)
+    _require(root.is_dir(), f"--root {a.root}: no such directory (the raw dataset)")
+    _require(out.resolve() != root.resolve(), "--out must not be the raw dataset's --root")
+    _require(a.margin >= 0, f"--margin must be >= 0, got {a.margin}")
+    _require(0.0 <= a.min_confidence <= 1.0, f"--min-confidence must lie in [0, 1], got {a.min_confidence}")
+    _require(a.batch_size >= 1, f"--batch-size must be >= 1, got {a.batch_size}")
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -47,6 +86,10 @@ def _print(summary: dict) -> int:
 
 
 def _run_synthfaces(a: argparse.Namespace) -> int:
+    try:
+        check_synthfaces(a)
+    except ValueError as err:
+        return _fail(a, err)
     from .prepare import prepare_synthfaces
 
     if a.contact_sheet:
@@ -65,17 +108,24 @@ def _raw_kwargs(a: argparse.Namespace) -> dict:
 
 
 def _run_ckplus(a: argparse.Namespace) -> int:
+    try:
+        check_raw(a)
+    except ValueError as err:
+        return _fail(a, err)
     from .mtcnn_align import AlignSettingsError
     from .prepare import prepare_ckplus
 
     try:
         return _print(prepare_ckplus(a.root, a.out, **_raw_kwargs(a)))
     except AlignSettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(a, err)
 
 
 def _run_oulu(a: argparse.Namespace) -> int:
+    try:
+        check_raw(a)
+    except ValueError as err:
+        return _fail(a, err)
     from .mtcnn_align import AlignSettingsError
     from .prepare import prepare_oulu
 
@@ -83,8 +133,7 @@ def _run_oulu(a: argparse.Namespace) -> int:
         return _print(prepare_oulu(a.root, a.out, spectrum=a.spectrum, illumination=a.illumination,
                                    classes=a.classes, **_raw_kwargs(a)))
     except AlignSettingsError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return _fail(a, err)
 
 
 def register(subparsers) -> None:

@@ -12,7 +12,8 @@ Every input ends in exactly one of two CSVs under the output directory:
 
 * ``aligned.csv``: source, out_path, box ``[x, y, w, h]``, confidence, num_faces, note
   (``grayscale_converted``, ``rgba_converted``, ``multiple_faces:N``, ...);
-* ``rejects.csv``: source, reason, detail, with reasons ``unreadable`` (missing / corrupt file),
+* ``rejects.csv``: source, reason, detail, with reasons ``unreadable`` (missing, corrupt, or
+  unreadable file: permissions, I/O error),
   ``no_face``, ``low_confidence`` (best face below ``min_confidence``), ``multiple_faces`` (only
   with ``multi_face="reject"``), ``bad_channels`` (only with ``convert_channels=False``) and
   ``alignment_failed``.
@@ -95,10 +96,16 @@ def load_rgb(path: str | os.PathLike, convert_channels: bool = True) -> tuple[np
     ``convert_channels`` is False).
     """
     p = Path(path)
-    if not p.is_file():
-        raise ImageReadError(f"file not found: {p}")
-    buf = np.fromfile(p, dtype=np.uint8)
-    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    try:
+        if not p.is_file():
+            raise ImageReadError(f"file not found or not a regular file: {p}")
+        buf = np.fromfile(p, dtype=np.uint8)
+    except OSError as err:  # permissions, I/O error: this image is rejected, the others go on
+        raise ImageReadError(f"cannot read {p.name} ({err.strerror or err})") from err
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED) if buf.size else None
+    except cv2.error as err:
+        raise ImageReadError(f"cannot decode {p.name} ({buf.size} bytes): {str(err).strip()[-80:]}") from err
     if img is None:
         raise ImageReadError(f"cannot decode {p.name} ({buf.size} bytes)")
     notes = []
@@ -296,8 +303,14 @@ def _worker_run(items, out_dir, cfg_dict):
     return align_chunk(items, out_dir, AlignConfig(**cfg_dict))
 
 
+def check_settings(log_dir: str | os.PathLike, cfg: AlignConfig) -> None:
+    """Refuse (:class:`AlignSettingsError`) to resume a log written with other alignment settings; record these."""
+    log_p = Path(log_dir)
+    log_p.mkdir(parents=True, exist_ok=True)
+    _check_settings(log_p, log_p / "aligned.csv", cfg)
+
+
 def _check_settings(log_p: Path, aligned_csv: Path, cfg: AlignConfig) -> None:
-    """Refuse to resume a log written with other alignment settings; record this run's settings."""
     want = {"alignment": cfg.alignment, "image_size": int(cfg.image_size), "margin": float(cfg.margin)}
     f = log_p / SETTINGS_FILE
     if f.is_file():

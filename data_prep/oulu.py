@@ -9,6 +9,9 @@ first frame is the neutral reference and the last 3 frames are the peak: 80 x 6 
 With ``classes=6`` the neutral frames carry expression code -1 (no class): they are verification
 references, but the multi-task harness trains only on rows with an expression label, so they do not
 train the identity branch either (docs/fidelity.md, row 18); with ``classes=7`` they are class 0 ("neutral").
+
+One bad sequence never stops the others (reasons in :data:`data_prep.readers_common.SEQUENCE_REASONS`),
+and every image file under ``<spectrum>/<illumination>`` is accounted for (:mod:`data_prep.inventory`).
 """
 from __future__ import annotations
 
@@ -17,8 +20,10 @@ from pathlib import Path
 
 import pandas as pd
 
+from .inventory import Inventory
 from .labels import NO_EXPRESSION, OULU_EXPRESSIONS_6, OULU_EXPRESSIONS_7, OULU_FOLDERS
-from .readers_common import describe_dir, find_subdir, frame_number, list_images, protocol_frames, to_frame_table
+from .readers_common import (SequenceProblem, describe_dir, entry_problem, find_subdir, folder_problem, frame_number,
+                             is_dir, list_dir, list_frames, protocol_frames, to_frame_table)
 
 SPECTRA = ("VL", "NI")
 ILLUMINATIONS = ("Strong", "Weak", "Dark")
@@ -41,47 +46,89 @@ def find_oulu_dir(root: str | os.PathLike, spectrum: str = "VL", illumination: s
     return d
 
 
+def _sequence_dir(subj_dir: Path, entries: list[Path], folder: str) -> Path:
+    """The one folder of ``subj_dir`` named ``folder`` (any case); raises :class:`SequenceProblem`."""
+    named = [e for e in entries if e.name.lower() == folder]
+    dirs = [e for e in named if is_dir(e)]
+    if len(dirs) > 1:
+        raise SequenceProblem("duplicate_sequence", f"{subj_dir}: folders {[d.name for d in dirs]} both hold the "
+                                                    f"{folder.capitalize()} sequence")
+    if dirs:
+        return dirs[0]
+    if named:
+        raise SequenceProblem("unreadable_sequence", f"{named[0]}: {folder_problem(named[0])}")
+    raise SequenceProblem("missing_sequence", f"no folder {folder.capitalize()} in {describe_dir(subj_dir)}")
+
+
 def read_oulu(root: str | os.PathLike, spectrum: str = "VL", illumination: str = "Strong", classes: int = 6,
               n_peak: int = 3) -> pd.DataFrame:
     """Frame table of Oulu-CASIA (columns :data:`data_prep.readers_common.FRAME_COLUMNS`).
 
     Subject folders are ``P\\d+``; expression folders are matched case-insensitively
-    (Anger, Disgust, Fear, Happiness, Sadness, Surprise). Missing or short sequences are listed in
-    ``df.attrs["skipped"]`` with a reason, never dropped silently.
+    (Anger, Disgust, Fear, Happiness, Sadness, Surprise). Sequences and files that cannot be used are
+    listed in ``df.attrs["skipped"]`` with a reason, never dropped silently; ``df.attrs["inputs"]``
+    accounts for every image file and ``df.attrs["stray"]`` lists those outside the sequence folders.
     """
     if classes not in (6, 7):
         raise ValueError(f"classes must be 6 (no neutral class, the authors' default) or 7, got {classes}")
     base = find_oulu_dir(root, spectrum, illumination)
+    prefix = f"{spectrum}_{illumination}/"
     codes = {v: k for k, v in (OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7).items()}
-    subjects = sorted(d for d in base.iterdir() if d.is_dir() and d.name[:1].upper() == "P" and d.name[1:].isdigit())
+    try:
+        subjects = [d for d in list_dir(base) if d.name[:1].upper() == "P" and d.name[1:].isdigit() and is_dir(d)]
+    except OSError as err:
+        raise FileNotFoundError(f"cannot list the Oulu-CASIA folder {base} ({err.strerror or err})") from err
     if not subjects:
         raise FileNotFoundError(f"no subject folders P001..P080 in {base}; found: {describe_dir(base)}")
+    inv = Inventory(base, prefix, layout=f"{spectrum}/{illumination}/P001/Anger/000.jpeg")
     rows: list[dict] = []
     skipped: list[dict] = []
     for subj_dir in subjects:
-        folders = {d.name.lower(): d for d in subj_dir.iterdir() if d.is_dir()}
+        try:
+            entries = list_dir(subj_dir)
+        except OSError as err:
+            entries, unlisted = [], f"cannot list {subj_dir} ({err.strerror or err})"
+            inv.mark_folder(subj_dir, "in_rejected_sequences")
+        else:
+            unlisted = None
         for folder, name in OULU_FOLDERS.items():
-            seq_dir = folders.get(folder)
-            source_seq = f"{spectrum}_{illumination}/{subj_dir.name}/{folder.capitalize()}"
-            if seq_dir is None:
-                skipped.append({"source": source_seq, "reason": "missing_sequence",
-                                "detail": f"no folder {folder.capitalize()} in {describe_dir(subj_dir)}"})
-                continue
+            source_seq = f"{prefix}{subj_dir.name}/{folder.capitalize()}"
             try:
-                chosen = protocol_frames(list_images(seq_dir), n_peak)
-            except ValueError as err:
-                skipped.append({"source": source_seq, "reason": "short_sequence", "detail": str(err)})
+                if unlisted:
+                    raise SequenceProblem("unreadable_sequence", unlisted)
+                seq_dir = _sequence_dir(subj_dir, entries, folder)
+                frames = list_frames(seq_dir)
+                try:
+                    chosen = dict(protocol_frames(frames, n_peak))
+                except ValueError as err:
+                    raise SequenceProblem("short_sequence", str(err)) from err
+            except SequenceProblem as p:
+                skipped.append({"source": source_seq, "reason": p.reason, "detail": p.detail})
+                inv.sequence("rejected")
+                for e in entries:
+                    if e.name.lower() == folder:
+                        inv.mark_folder(e, "in_rejected_sequences")
                 continue
-            for path, role in chosen:
-                if role == "neutral":
+            inv.sequence("used")
+            for path in frames:
+                source = prefix + path.relative_to(base).as_posix()
+                why = entry_problem(path)
+                if why:
+                    skipped.append({"source": source, "reason": "unreadable", "detail": why})
+                    inv.mark(path, "rejected_file")
+                    continue
+                if path not in chosen:
+                    inv.mark(path, "not_protocol_frames")
+                    continue
+                if chosen[path] == "neutral":
                     code = NO_EXPRESSION if classes == 6 else codes["neutral"]
                     ename = "neutral"
                 else:
                     code, ename = codes[name], name
                 rows.append({"subject": subj_dir.name, "sequence": seq_dir.name, "frame": frame_number(path),
-                             "role": role, "expression": code, "expression_name": ename,
-                             "raw_path": str(path.resolve()),
-                             "source": f"{spectrum}_{illumination}/{path.relative_to(base).as_posix()}"})
+                             "role": chosen[path], "expression": code, "expression_name": ename,
+                             "raw_path": str(path.resolve()), "source": source})
+                inv.mark(path, "protocol")
     if not rows:
-        raise FileNotFoundError(f"Oulu-CASIA {base}: no usable sequence; problems: {skipped[:5]}")
-    return to_frame_table(rows, skipped)
+        raise ValueError(f"Oulu-CASIA {base}: no usable sequence; problems: {skipped[:5]}")
+    return to_frame_table(rows, skipped, inv)

@@ -1,4 +1,4 @@
-"""tf.data input pipelines over a prepared manifest (issue 3, section 4).
+"""tf.data input pipelines over a prepared manifest.
 
 Element of :func:`make_dataset`: ``(images, {"identity": int32[B], "expression": int32[B]})`` with
 images float32 ``[B, image_size, image_size, 3]``. Per image: decode PNG/JPEG (grayscale is

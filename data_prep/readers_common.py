@@ -1,7 +1,25 @@
-"""Helpers shared by the dataset readers (root discovery, error messages, frame selection)."""
+"""Helpers shared by the dataset readers (root discovery, error messages, frame listing and selection).
+
+A reader never aborts the whole dataset for one bad sequence: problems found while listing a
+sequence raise :class:`SequenceProblem` with a reject reason, and the reader turns it into one
+``rejects.csv`` row for that sequence. Reasons (:data:`SEQUENCE_REASONS`):
+
+* ``missing_sequence``: a label without an image folder;
+* ``unreadable_sequence``: the folder cannot be listed, or is a broken link / symlink loop;
+* ``bad_frame_name``: an image file whose name does not end with a frame number;
+* ``duplicate_frame``: two files with the same frame number (``..._05.png`` and ``..._05.jpg``),
+  which would map to one aligned crop;
+* ``short_sequence``: fewer than first + last 3 frames;
+* ``bad_label`` / ``unreadable_label``: the label file cannot be parsed / read;
+* ``duplicate_sequence``: two folders name the same sequence (Oulu-CASIA, case-insensitive).
+"""
 from __future__ import annotations
 
+import errno
+import os
 import re
+import stat
+from collections import defaultdict
 from pathlib import Path
 
 import pandas as pd
@@ -10,6 +28,17 @@ import pandas as pd
 FRAME_COLUMNS = ("subject", "sequence", "frame", "role", "expression", "expression_name",
                  "raw_path", "source")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+#: Reject reasons that name a whole sequence (or label / subject folder) rather than one image file.
+SEQUENCE_REASONS = ("missing_sequence", "unreadable_sequence", "bad_frame_name", "duplicate_frame",
+                    "short_sequence", "bad_label", "unreadable_label", "duplicate_sequence")
+
+
+class SequenceProblem(Exception):
+    """One sequence cannot be used: ``reason`` (a :data:`SEQUENCE_REASONS` entry) and a one-line ``detail``."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(detail)
+        self.reason, self.detail = reason, detail
 
 
 def describe_dir(path: Path, limit: int = 12) -> str:
@@ -18,7 +47,10 @@ def describe_dir(path: Path, limit: int = 12) -> str:
         return f"{path} does not exist"
     if not path.is_dir():
         return f"{path} is a file, not a directory"
-    names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    try:
+        names = sorted(p.name + ("/" if p.is_dir() else "") for p in path.iterdir())
+    except OSError as err:
+        return f"{path} cannot be listed ({err.strerror or err})"
     more = f" ... (+{len(names) - limit} more)" if len(names) > limit else ""
     return f"{path} contains {names[:limit]}{more}" if names else f"{path} is empty"
 
@@ -52,10 +84,70 @@ def frame_number(path: Path) -> int:
     return int(m.group(1))
 
 
-def list_images(d: Path) -> list[Path]:
-    """Image files of a sequence folder, ordered by frame number (hidden files ignored)."""
-    files = [p for p in d.iterdir() if p.is_file() and not p.name.startswith(".")
-             and p.suffix.lower() in IMAGE_SUFFIXES]
+def list_dir(d: Path) -> list[Path]:
+    """Entries of ``d``, sorted by name; raises OSError when ``d`` cannot be listed."""
+    return sorted(d.iterdir())
+
+
+def is_dir(p: Path) -> bool:
+    """``p.is_dir()`` that answers False instead of raising (e.g. no search permission)."""
+    try:
+        return p.is_dir()
+    except OSError:
+        return False
+
+
+def is_image_name(p: Path) -> bool:
+    """A visible file name with an image suffix (``.DS_Store``, ``._x.png`` are not)."""
+    return not p.name.startswith(".") and p.suffix.lower() in IMAGE_SUFFIXES
+
+
+def entry_problem(p: Path) -> str | None:
+    """None for a regular file; otherwise why it cannot be read (broken link, symlink loop, not a file)."""
+    try:
+        st = p.stat()
+    except OSError as err:
+        if p.is_symlink():
+            if err.errno == errno.ELOOP:
+                return f"{p.name} is a symbolic link loop"
+            return f"{p.name} is a broken symbolic link (to {os.readlink(p)})"
+        return f"cannot access {p.name} ({err.strerror or err})"
+    if not stat.S_ISREG(st.st_mode):
+        return f"{p.name} is not a regular file"
+    return None
+
+
+def folder_problem(d: Path) -> str | None:
+    """Why an existing path ``d`` cannot serve as a folder (None if it is one, or does not exist at all)."""
+    if is_dir(d) or not os.path.lexists(d):
+        return None
+    return entry_problem(d) or f"{d.name} is a file, not a folder"
+
+
+def list_frames(d: Path) -> list[Path]:
+    """Image files of a sequence folder ordered by frame number; raises :class:`SequenceProblem`.
+
+    Hidden files are ignored. Broken links and symlink loops with an image suffix stay in the list
+    (in their frame position), so they are rejected instead of letting the next frame take their
+    place as the neutral reference.
+    """
+    try:
+        entries = list_dir(d)
+    except OSError as err:
+        raise SequenceProblem("unreadable_sequence", f"cannot list {d} ({err.strerror or err})") from err
+    files = [p for p in entries if is_image_name(p) and not is_dir(p)]
+    nameless = [p.name for p in files if re.search(r"(\d+)$", p.stem) is None]
+    if nameless:
+        raise SequenceProblem("bad_frame_name", f"{d}: no frame number at the end of {nameless[:3]}"
+                                                f"{f' (+{len(nameless) - 3} more)' if len(nameless) > 3 else ''}")
+    by_number: dict[int, list[str]] = defaultdict(list)
+    for p in files:
+        by_number[frame_number(p)].append(p.name)
+    dup = sorted((n, names) for n, names in by_number.items() if len(names) > 1)
+    if dup:
+        n, names = dup[0]
+        raise SequenceProblem("duplicate_frame", f"{d}: frame {n} appears {len(names)} times: "
+                                                 f"{' and '.join(sorted(names))}")
     return sorted(files, key=lambda p: (frame_number(p), p.name))
 
 
@@ -66,11 +158,20 @@ def protocol_frames(frames: list[Path], n_peak: int = 3) -> list[tuple[Path, str
     return [(frames[0], "neutral")] + [(f, "peak") for f in frames[-n_peak:]]
 
 
-def to_frame_table(rows: list[dict], skipped: list[dict]) -> pd.DataFrame:
-    """Assemble rows into a DataFrame with :data:`FRAME_COLUMNS`; ``skipped`` goes to ``df.attrs``."""
+def to_frame_table(rows: list[dict], skipped: list[dict], inventory=None) -> pd.DataFrame:
+    """Assemble rows into a DataFrame with :data:`FRAME_COLUMNS`.
+
+    ``df.attrs``: ``skipped`` (the reader's reject rows), and with an
+    :class:`data_prep.inventory.Inventory`, ``stray`` (reject rows of image files outside the
+    layout) and ``inputs`` (the accounting of every image file under the images root).
+    """
     df = pd.DataFrame(rows, columns=list(FRAME_COLUMNS))
     df["frame"] = df["frame"].astype("int64")
     df["expression"] = df["expression"].astype("int64")
     df = df.sort_values(["subject", "sequence", "frame"], kind="stable").reset_index(drop=True)
     df.attrs["skipped"] = skipped
+    if inventory is not None:
+        inputs, stray = inventory.account()
+        df.attrs["inputs"] = inputs
+        df.attrs["stray"] = stray
     return df

@@ -1,4 +1,4 @@
-"""``synthfaces``: the embedded, procedurally drawn face dataset (issue 3, section 1).
+"""``synthfaces``: the embedded, procedurally drawn face dataset.
 
 CK+ and Oulu-CASIA cannot be shipped, so this module draws faces with OpenCV/numpy:
 

@@ -7,12 +7,20 @@ Public API::
                                            backbone="small_cnn", image_size=64, weighting="dynamic")
     model.compile(network_optimizer="rmsprop", weight_optimizer=dm.default_weight_optimizer())
     model.fit(dataset, epochs=2, callbacks=[dm.StepLogger("steps.csv")])
+
+The package needs Keras's TensorFlow backend (the train step uses ``tf.GradientTape`` and
+``tf.distribute``); importing it under another backend raises ``ImportError`` saying how to switch.
+Importing it changes no environment variable (the ``dynamic-mtl`` command quiets TensorFlow's C++ log
+itself).
 """
 from __future__ import annotations
 
-import os as _os
+import keras as _keras
 
-_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+if _keras.backend.backend() != "tensorflow":
+    raise ImportError(
+        f"dynamic_mtl needs Keras's TensorFlow backend, but Keras is using {_keras.backend.backend()!r}: set "
+        "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing keras")
 
 from dynamic_mtl.builders import (  # noqa: E402
     EXPRESSION_TASK,

@@ -12,6 +12,43 @@ def sparse_softmax_cross_entropy(labels, logits):
     return keras.losses.sparse_categorical_crossentropy(ops.cast(labels, "int32"), logits, from_logits=True)
 
 
+def sigmoid_cross_entropy(labels, logits):
+    """Per-sample binary cross-entropy from logits, averaged over the labels, shape (batch,)."""
+    logits = ops.cast(logits, "float32")
+    return keras.losses.binary_crossentropy(ops.cast(labels, "float32"), logits, from_logits=True)
+
+
+def squared_error(targets, predictions):
+    """Per-sample squared error, averaged over the output's last axis, shape (batch,)."""
+    return keras.losses.mean_squared_error(ops.cast(targets, "float32"), ops.cast(predictions, "float32"))
+
+
+#: A task kind's loss when its ``TaskSpec`` names none.
+DEFAULT_LOSSES = {"classification": sparse_softmax_cross_entropy, "multilabel": sigmoid_cross_entropy,
+                  "regression": squared_error}
+
+
+def per_sample_loss(loss, kind: str, labels, outputs):
+    """A task's per-sample loss, float32, shape (batch,).
+
+    ``loss`` is a Keras loss object evaluated unreduced (its ``call``), or None for
+    ``DEFAULT_LOSSES[kind]``. Labels of regression and multi-label tasks are reshaped to the
+    output's shape when they lack its last axis of size 1.
+    """
+    if kind != "classification" and len(labels.shape) == len(outputs.shape) - 1:
+        labels = ops.expand_dims(labels, -1)
+    if loss is None:
+        value = DEFAULT_LOSSES[kind](labels, outputs)
+    else:
+        if kind != "classification":
+            labels = ops.cast(labels, "float32")
+        value = loss.call(labels, ops.cast(outputs, "float32"))
+    value = ops.cast(value, "float32")
+    if len(value.shape) > 1:
+        value = ops.mean(ops.reshape(value, (ops.shape(value)[0], -1)), axis=-1)
+    return value
+
+
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
 class CenterLoss(keras.layers.Layer):
     """Center loss of Wen et al. 2016 (Eq. 4), with non-trainable class centers.
@@ -51,15 +88,18 @@ class CenterLoss(keras.layers.Layer):
         squared = ops.sum(ops.square(embeddings - centers), axis=-1)
         return squared if self.squared else ops.sqrt(squared + 1e-12)
 
-    def update(self, embeddings, labels, gate=1.0):
+    def update(self, embeddings, labels, gate=1.0, sample_mask=None):
         """Move the centers toward this (global) batch's embeddings; ``gate`` 0.0 leaves them
-        (a step the network optimizer skipped), 1.0 applies the update."""
+        (a step the network optimizer skipped), 1.0 applies the update. ``sample_mask`` (batch,)
+        is 1.0 for samples that have a label (default: all); the others move no center."""
         embeddings = tf.stop_gradient(tf.cast(embeddings, tf.float32))
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
+        mask = (tf.ones_like(labels, tf.float32) if sample_mask is None
+                else tf.cast(tf.reshape(sample_mask, [-1]), tf.float32))
         centers = tf.convert_to_tensor(self.centers)
-        diffs = tf.gather(centers, labels) - embeddings
+        diffs = (tf.gather(centers, labels) - embeddings) * mask[:, None]
         sums = tf.math.unsorted_segment_sum(diffs, labels, self.num_classes)
-        counts = tf.math.unsorted_segment_sum(tf.ones_like(labels, tf.float32), labels, self.num_classes)
+        counts = tf.math.unsorted_segment_sum(mask, labels, self.num_classes)
         context = tf.distribute.get_replica_context()
         if context is not None and context.num_replicas_in_sync > 1:
             sums, counts = context.all_reduce(tf.distribute.ReduceOp.SUM, [sums, counts])

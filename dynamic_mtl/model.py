@@ -8,7 +8,9 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.losses import CenterLoss, sparse_softmax_cross_entropy
+from dynamic_mtl.gradients import combine_task_gradients, task_gradient_norms
+from dynamic_mtl.labels import checked_class_labels, fill_missing, label_mask, sample_weights_for
+from dynamic_mtl.losses import CenterLoss, per_sample_loss
 from dynamic_mtl.tasks import TaskSpec
 from dynamic_mtl.weighting import WeightingStrategy, get_weighting
 
@@ -58,8 +60,9 @@ def _global_norm(gradients):
 class DynamicMultiTaskModel(keras.Model):
     """A multi-task model trained with a network optimizer and a weight optimizer.
 
-    It wraps a functional ``network`` whose output is a dict holding the shared
-    representation Z (key ``shared_output``) and every task's logits. Each step:
+    It wraps a functional ``network`` whose output is a dict holding every task's output
+    (logits or values) and, for strategies with a weight unit, the representation Z the
+    unit reads (key ``shared_output``). Each step:
 
     * the network variables Theta are updated by ``weighting.network_loss`` (Eq. 1, 11);
     * the weighting variables (the ``DynamicWeightUnit`` Psi and any variables of the
@@ -71,15 +74,23 @@ class DynamicMultiTaskModel(keras.Model):
     under ``tf.distribute.MirroredStrategy``; the per-replica objectives are first-order
     surrogates whose gradients, summed over replicas, are the exact global gradients.
 
-    Subclass it to change ``compute_task_losses`` (any number of tasks T >= 2) or
-    ``prediction_outputs``.
+    A strategy with ``uses_task_gradients`` (PCGrad, MGDA, ...) instead gets every task's
+    gradient of the shared variables, all-reduced (the global-batch gradients), and returns
+    the shared update; each task-specific variable gets the gradient of its own loss.
+
+    Tasks are ``TaskSpec``s: a Keras loss and metrics per task (logged as ``<task>_loss``,
+    ``<task>_<metric>``, ``<task>_weight``), ``fit``'s ``sample_weight`` (one vector or a dict
+    by task), and missing labels (-1 for integer labels, NaN for float labels) that exclude a
+    sample from that task only. Subclass it to change ``compute_task_losses`` (any number of
+    tasks T >= 2) or ``prediction_outputs``.
 
     Args:
         network: functional ``keras.Model`` returning a dict of outputs.
         tasks: ``TaskSpec``s (or their config dicts), one per task, in weight order.
         weighting: a ``WeightingStrategy`` or a name from ``dynamic_mtl.weighting.WEIGHTINGS``.
         weight_unit: a ``DynamicWeightUnit`` for strategies that use one (built if omitted).
-        shared_output: key of Z in the network's outputs.
+        shared_output: key of Z, the weight unit's input, in the network's outputs (needed only
+            by strategies with a weight unit).
         shared_layer_name: name of the last shared layer with weights (GradNorm's W).
         log_capacity: rows of the on-device per-step log buffer (see ``StepLogger``).
     """
@@ -107,9 +118,13 @@ class DynamicMultiTaskModel(keras.Model):
         self.log_capacity = int(log_capacity)
 
         output_shapes = self._network_output_shapes()
-        for key in [shared_output] + [t.logits for t in self.tasks]:
+        for key in [t.logits for t in self.tasks]:
             if key not in output_shapes:
                 raise ValueError(f"network has no output {key!r}; it has {sorted(output_shapes)}")
+        if self.weighting.uses_weight_unit and shared_output not in output_shapes:
+            raise ValueError(f"{type(self.weighting).__name__} feeds its weight unit the network output "
+                             f"`shared_output`={shared_output!r}, which the network lacks (it has "
+                             f"{sorted(output_shapes)}); name the output the unit should read")
 
         if isinstance(weight_unit, dict):
             weight_unit = keras.saving.deserialize_keras_object(weight_unit)
@@ -120,6 +135,10 @@ class DynamicMultiTaskModel(keras.Model):
         else:
             self.weight_unit = None
 
+        if self.weighting.uses_task_gradients:  # what test_step weights the logged loss with
+            self.last_task_weights = self.add_weight(name="last_task_weights", shape=(len(self.tasks),),
+                                                     initializer="ones", trainable=False,
+                                                     aggregation="only_first_replica")
         self.center_losses = {}
         for task in self.tasks:
             if task.center_loss_weight > 0:
@@ -144,12 +163,20 @@ class DynamicMultiTaskModel(keras.Model):
         self.train_step_count = self.add_weight(name="train_step_count", shape=(), dtype="int64",
                                                 initializer="zeros", trainable=False,
                                                 aggregation="only_first_replica")
+        self._task_losses = {t.name: t.make_loss() for t in self.tasks}
         self._trackers = {"loss": keras.metrics.Mean(name="loss"),
                           "weight_loss": keras.metrics.Mean(name="weight_loss")}
+        self._task_metrics = {}
         for task in self.tasks:
-            self._trackers[f"loss_{task.name}"] = keras.metrics.Mean(name=f"loss_{task.name}")
-            self._trackers[f"w_{task.name}"] = keras.metrics.Mean(name=f"w_{task.name}")
-            self._trackers[f"acc_{task.name}"] = keras.metrics.SparseCategoricalAccuracy(name=f"acc_{task.name}")
+            self._trackers[f"{task.name}_loss"] = keras.metrics.Mean(name=f"{task.name}_loss")
+            self._trackers[f"{task.name}_weight"] = keras.metrics.Mean(name=f"{task.name}_weight")
+            names = []
+            for metric in task.make_metrics():
+                if metric.name in self._trackers:
+                    raise ValueError(f"two logged values are named {metric.name!r}; rename a task or metric")
+                self._trackers[metric.name] = metric
+                names.append(metric.name)
+            self._task_metrics[task.name] = tuple(names)  # keys of self._trackers
         self._n_tasks = n_tasks
         self.built = True
 
@@ -193,32 +220,62 @@ class DynamicMultiTaskModel(keras.Model):
     def compute_task_losses(self, y, outputs) -> list:
         """Per-sample loss of each task, a list of T float32 tensors of shape (batch,).
 
-        Default: softmax cross-entropy (Eq. 3), plus ``alpha * center loss`` (Eq. 2, 4)
-        for tasks with a ``center_loss_weight``. Override for other tasks.
+        Default: the task's Keras loss (softmax cross-entropy, Eq. 3, for classification),
+        plus ``alpha * center loss`` (Eq. 2, 4) for tasks with a ``center_loss_weight``.
+        Class labels are checked (integers in range or the missing-label sentinel); missing
+        labels are replaced by 0 here and masked out by ``task_sample_weights``. Override for
+        other losses.
         """
         losses = []
         for task in self.tasks:
-            if task.name not in y:
-                raise KeyError(f"labels for task {task.name!r} missing from y (has {sorted(y)})")
-            labels = y[task.name]
-            loss = sparse_softmax_cross_entropy(labels, outputs[task.logits])
+            labels = self._task_labels(y, task)
+            if task.task_kind == "classification":
+                labels = checked_class_labels(task.name, labels, int(outputs[task.logits].shape[-1]))
+            filled = fill_missing(labels, label_mask(labels))
+            loss = per_sample_loss(self._task_losses[task.name], task.task_kind, filled, outputs[task.logits])
             if task.name in self.center_losses:
-                center = self.center_losses[task.name].per_sample(outputs[task.center_feature], labels)
+                center = self.center_losses[task.name].per_sample(outputs[task.center_feature], filled)
                 loss = loss + task.center_loss_weight * center
             losses.append(ops.cast(loss, "float32"))
         return losses
 
+    @staticmethod
+    def _task_labels(y, task):
+        if not isinstance(y, dict) or task.name not in y:
+            raise KeyError(f"labels for task {task.name!r} missing from y "
+                           f"(has {sorted(y) if isinstance(y, dict) else type(y).__name__})")
+        return tf.convert_to_tensor(y[task.name])
+
+    def task_sample_weights(self, y, sample_weight=None) -> list:
+        """Per task, the (batch,) float32 weight of each sample in its loss and metrics:
+        ``fit``'s ``sample_weight`` (one vector, or a dict by task name) times the task's
+        label mask (0 where the label is the missing-label sentinel)."""
+        weights = []
+        for task in self.tasks:
+            labels = self._task_labels(y, task)
+            mask = label_mask(labels)
+            weights.append(mask * sample_weights_for(task.name, sample_weight, tf.shape(mask)[0]))
+        return weights
+
     # ------------------------------------------------------------------ the step
-    def _global_statistics(self, per_sample_losses, outputs):
+    def _global_statistics(self, per_sample_losses, outputs, sample_weights=None):
         """Global-batch means of the task losses, unit weights and unit logits.
 
+        Task i's loss is the weighted mean ``L_i = sum_b s_ib l_ib / sum_b s_ib`` over the
+        global batch, ``s_ib`` its sample weight times its label mask (0 when no sample of the
+        global batch has a label: the task then contributes loss 0 and no gradient).
         Returns the all-reduced values (no gradient) and the local differentiable parts
         ``local_sum / global_count`` whose replica-sum is the global mean.
         """
         context, replicas = _replica_context()
-        local_sums = ops.stack([ops.sum(l) for l in per_sample_losses])
+        if sample_weights is None:
+            sample_weights = [tf.ones_like(l) for l in per_sample_losses]
+        sum_list = [ops.sum(tf.where(w > 0, ops.cast(l, "float32") * w, 0.0))
+                    for l, w in zip(per_sample_losses, sample_weights)]
+        local_sums = ops.stack(sum_list)
+        local_counts = ops.stack([ops.sum(w) for w in sample_weights])
         count = ops.cast(ops.shape(per_sample_losses[0])[0], "float32")
-        pieces = [local_sums]
+        pieces = [local_sums, local_counts]
         if self.weight_unit is not None:
             unit_sums = ops.sum(ops.cast(outputs["task_weights"], "float32"), axis=0)
             logit_sums = ops.sum(ops.cast(outputs["weight_logits"], "float32"), axis=0)
@@ -228,27 +285,16 @@ class DynamicMultiTaskModel(keras.Model):
             packed = context.all_reduce(tf.distribute.ReduceOp.SUM, packed)
         global_count = packed[-1]
         t = self._n_tasks
-        stats = {"losses": packed[:t] / global_count, "loss_parts": local_sums / global_count}
+        counts = packed[t:2 * t]
+        stats = {"losses": tf.math.divide_no_nan(packed[:t], counts),
+                 "loss_parts": tf.math.divide_no_nan(local_sums, counts), "counts": counts,
+                 # one scalar per task, each reaching only what its own loss reaches
+                 "task_parts": [tf.math.divide_no_nan(part, counts[i]) for i, part in enumerate(sum_list)]}
         if self.weight_unit is not None:
-            stats["unit_weights"] = packed[t:2 * t] / global_count
+            stats["unit_weights"] = packed[2 * t:3 * t] / global_count
             stats["unit_parts"] = unit_sums / global_count
-            stats["logits"] = packed[2 * t:3 * t] / global_count
+            stats["logits"] = packed[3 * t:4 * t] / global_count
         return stats
-
-    def _task_gradient_norms(self, tape, task_parts):
-        """GradNorm's g_i = ||d L_i / d W|| for the last shared layer W (global batch).
-
-        ``task_parts`` are the T scalar losses as recorded on ``tape`` (sliced while it was recording).
-        """
-        context, replicas = _replica_context()
-        variables = [v.value for v in self._shared_layer_variables()]
-        norms = []
-        for part in task_parts:
-            grads = tape.gradient(part, variables, unconnected_gradients=tf.UnconnectedGradients.ZERO)
-            if replicas > 1:
-                grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
-            norms.append(tf.linalg.global_norm(grads))
-        return tf.stop_gradient(tf.stack(norms))
 
     def _linearised(self, objective, stats, replicas):
         """A per-replica surrogate of ``objective(L, unit_weights)`` and its value.
@@ -272,11 +318,13 @@ class DynamicMultiTaskModel(keras.Model):
         surrogate = tf.add_n([ops.sum(ops.stop_gradient(d) * p) for d, p in zip(slopes, parts)])
         return surrogate + value / replicas, value
 
-    def compute_gradients(self, x, y) -> StepResult:
+    def compute_gradients(self, x, y, sample_weight=None) -> StepResult:
         """One forward pass and the gradients of both objectives (no update applied).
 
         The network tape differentiates the network objective w.r.t. ``network_variables``;
         the weight tape differentiates the weighting objective w.r.t. ``weighting_variables``.
+        A strategy with ``uses_task_gradients`` instead gets every task's gradient of the
+        shared variables (``dynamic_mtl.gradients.combine_task_gradients``).
         Under mixed precision the network gradients are those of the loss-scaled objective
         (``optimizer.scale_loss``), as the ``LossScaleOptimizer`` expects.
         """
@@ -285,34 +333,58 @@ class DynamicMultiTaskModel(keras.Model):
         weight_vars = self.weighting_variables
         weighting = self.weighting
         needs_norms = weighting.requires_grad_norms
-        with tf.GradientTape(persistent=needs_norms) as network_tape, \
+        per_task = weighting.uses_task_gradients
+        with tf.GradientTape(persistent=needs_norms or per_task) as network_tape, \
                 tf.GradientTape(watch_accessed_variables=False) as weight_tape:
             weight_tape.watch([v.value for v in weight_vars])
             outputs = self(x, training=True)
-            stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs)
-            network_surrogate, network_value = self._linearised(
-                lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas)
+            stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs,
+                                            self.task_sample_weights(y, sample_weight))
             regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
-            network_surrogate = network_surrogate + regularization / replicas
-            # Mixed precision: the network optimizer is a LossScaleOptimizer, which unscales the
-            # gradients it gets, so differentiate the scaled objective (identity otherwise).
-            # The weighting objective (L3) is float32 and never scaled.
-            network_target = self._scale_network_loss(network_surrogate)
-            grad_norms = None
-            if needs_norms:  # GradNorm's g_i, constants of its objective: computed without recording
-                task_parts = tf.unstack(stats["loss_parts"])  # recorded: the targets must be on the tape
-                with network_tape.stop_recording(), weight_tape.stop_recording():
-                    grad_norms = self._task_gradient_norms(network_tape, task_parts)
-            weights = weighting.task_weights(stats.get("unit_weights"))
-            weight_surrogate, weight_value = (None, None)
-            if weight_vars:
-                weight_surrogate, weight_value = self._linearised(
-                    lambda L, u: weighting.weight_loss(weighting.task_weights(u), L, grad_norms), stats, replicas)
+            if per_task:
+                # each task's part of the objective, scaled like the network loss (mixed precision)
+                task_parts = [self._scale_network_loss(p) for p in stats["task_parts"]]
+                regularization_target = self._scale_network_loss(regularization / replicas)
+                loss_scale = self._scale_network_loss(tf.constant(1.0))
+            else:
+                network_surrogate, network_value = self._linearised(
+                    lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas)
+                network_surrogate = network_surrogate + regularization / replicas
+                # Mixed precision: the network optimizer is a LossScaleOptimizer, which unscales the
+                # gradients it gets, so differentiate the scaled objective (identity otherwise).
+                # The weighting objective (L3) is float32 and never scaled.
+                network_target = self._scale_network_loss(network_surrogate)
+                grad_norms = None
+                if needs_norms:  # GradNorm's g_i, constants of its objective: computed without recording
+                    task_parts = stats["task_parts"]
+                    with network_tape.stop_recording(), weight_tape.stop_recording():
+                        grad_norms = task_gradient_norms(network_tape, task_parts,
+                                                         [v.value for v in self._shared_layer_variables()])
+                weights = weighting.task_weights(stats.get("unit_weights"))
+                weight_surrogate, weight_value = (None, None)
+                if weight_vars:
+                    weight_surrogate, weight_value = self._linearised(
+                        lambda L, u: weighting.weight_loss(weighting.task_weights(u), L, grad_norms), stats,
+                        replicas)
 
         zero = tf.UnconnectedGradients.ZERO
         # Keras variables' `.value` is the tf.Variable: tapes need its TF dtype for zero gradients.
-        network_gradients = network_tape.gradient(network_target, [v.value for v in network_vars],
-                                                  unconnected_gradients=zero)
+        network_values = [v.value for v in network_vars]
+        if per_task:
+            network_gradients, weights = combine_task_gradients(
+                weighting, network_tape, task_parts, network_values, stats["losses"], loss_scale)
+            if self.network.losses:
+                network_gradients = [g + r for g, r in zip(network_gradients, network_tape.gradient(
+                    regularization_target, network_values, unconnected_gradients=zero))]
+            network_value = ops.sum(weights * stats["losses"])
+            weight_surrogate, weight_value = (None, None)
+            if weight_vars:  # the strategy's own variables (no weight unit): their direct dependence
+                with tf.GradientTape(watch_accessed_variables=False) as weight_tape:
+                    weight_tape.watch([v.value for v in weight_vars])
+                    weight_surrogate, weight_value = self._linearised(
+                        lambda L, u: weighting.weight_loss(weights, L, None), stats, replicas)
+        else:
+            network_gradients = network_tape.gradient(network_target, network_values, unconnected_gradients=zero)
         weight_gradients = (weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars],
                                                  unconnected_gradients=zero)
                             if weight_surrogate is not None else [])
@@ -334,8 +406,8 @@ class DynamicMultiTaskModel(keras.Model):
         return optimizer.scale_loss(loss) if optimizer is not None else loss
 
     def train_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
-        result = self.compute_gradients(x, y)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        result = self.compute_gradients(x, y, sample_weight)
         # 1.0, or 0.0 on a step whose loss-scaled network gradients overflowed (mixed precision):
         # the LossScaleOptimizer skips that step, and so does the center update.
         network_step_taken = self._network_gradients_finite(result.network_gradients)
@@ -355,11 +427,15 @@ class DynamicMultiTaskModel(keras.Model):
         self.weighting.update_state(result.task_losses)
         for task in self.tasks:
             if task.name in self.center_losses:
-                self.center_losses[task.name].update(result.outputs[task.center_feature], y[task.name],
-                                                     gate=network_step_taken)
+                labels = self._task_labels(y, task)
+                mask = label_mask(labels)
+                self.center_losses[task.name].update(result.outputs[task.center_feature], fill_missing(labels, mask),
+                                                     gate=network_step_taken, sample_mask=mask)
+        if self.weighting.uses_task_gradients:
+            self.last_task_weights.assign(result.task_weights)
         self.train_step_count.assign_add(1)
         self._record_step(result)
-        return self._update_trackers(result, y)
+        return self._update_trackers(result, y, sample_weight)
 
     def _network_gradients_finite(self, gradients):
         """1.0 unless the network optimizer is a ``LossScaleOptimizer`` and the (loss-scaled)
@@ -393,13 +469,22 @@ class DynamicMultiTaskModel(keras.Model):
         buffer = tf.convert_to_tensor(self.step_log)
         self.step_log.assign(tf.tensor_scatter_nd_update(buffer, tf.reshape(index, (1, 1)), row[None]))
 
-    def _update_trackers(self, result: StepResult, y):
+    def _update_trackers(self, result: StepResult, y, sample_weight=None):
         self._trackers["loss"].update_state(result.network_loss)
         self._trackers["weight_loss"].update_state(result.weight_loss)
+        weights = self.task_sample_weights(y, sample_weight)
         for i, task in enumerate(self.tasks):
-            self._trackers[f"loss_{task.name}"].update_state(result.task_losses[i])
-            self._trackers[f"w_{task.name}"].update_state(result.task_weights[i])
-            self._trackers[f"acc_{task.name}"].update_state(y[task.name], result.outputs[task.logits])
+            self._trackers[f"{task.name}_loss"].update_state(result.task_losses[i])
+            self._trackers[f"{task.name}_weight"].update_state(result.task_weights[i])
+            if not self._task_metrics[task.name]:
+                continue
+            labels = self._task_labels(y, task)
+            labels = fill_missing(labels, label_mask(labels))
+            prediction = self._postprocess(task, result.outputs[task.logits])
+            if task.task_kind != "classification" and len(labels.shape) == len(prediction.shape) - 1:
+                labels = labels[..., None]
+            for name in self._task_metrics[task.name]:
+                self._trackers[name].update_state(labels, prediction, sample_weight=weights[i])
         logs = {name: tracker.result() for name, tracker in self._trackers.items()}
         if _multi_worker(self.distribute_strategy):
             # Keras reduces step logs with strategy.reduce(MEAN, axis=0) under multi-worker
@@ -408,21 +493,39 @@ class DynamicMultiTaskModel(keras.Model):
         return logs
 
     def test_step(self, data):
-        x, y, _ = keras.utils.unpack_x_y_sample_weight(data)
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         outputs = self(x, training=False)
-        stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs)
-        weights = ops.cast(self.weighting.task_weights(stats.get("unit_weights")), "float32")
+        stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs,
+                                        self.task_sample_weights(y, sample_weight))
+        if self.weighting.uses_task_gradients:  # the combination of the last training step
+            weights = ops.convert_to_tensor(self.last_task_weights)
+        else:
+            weights = ops.cast(self.weighting.task_weights(stats.get("unit_weights")), "float32")
         result = StepResult([], [], outputs, stats["losses"], weights,
-                            self.weighting.network_loss(weights, stats["losses"]), tf.constant(0.0),
+                            ops.sum(weights * stats["losses"]) if self.weighting.uses_task_gradients
+                            else self.weighting.network_loss(weights, stats["losses"]), tf.constant(0.0),
                             stats.get("logits", tf.zeros((self._n_tasks,))))
-        return self._update_trackers(result, y)
+        return self._update_trackers(result, y, sample_weight)
+
+    @staticmethod
+    def _postprocess(task: TaskSpec, output):
+        """A task's prediction from its network output: softmax (classification), sigmoid
+        (multi-label) or the output itself (regression), float32."""
+        output = ops.cast(output, "float32")
+        if task.task_kind == "classification":
+            return ops.softmax(output, axis=-1)
+        if task.task_kind == "multilabel":
+            return ops.sigmoid(output)
+        return output
 
     def prediction_outputs(self, outputs) -> dict:
-        """What ``predict`` returns: each task's class probabilities, each embedding, and
+        """What ``predict`` returns: ``<task>_probabilities`` (softmax of a classification task,
+        sigmoid of a multi-label task) or ``<task>_values`` (regression), each embedding, and
         the per-sample dynamic weights when the model has a weight unit."""
         result = {}
         for task in self.tasks:
-            result[f"{task.name}_probabilities"] = ops.softmax(ops.cast(outputs[task.logits], "float32"), axis=-1)
+            suffix = "values" if task.task_kind == "regression" else "probabilities"
+            result[f"{task.name}_{suffix}"] = self._postprocess(task, outputs[task.logits])
             if task.embedding:
                 result[task.embedding] = outputs[task.embedding]
         if "task_weights" in outputs:
@@ -443,6 +546,10 @@ class DynamicMultiTaskModel(keras.Model):
         """
         if "loss" in kwargs:
             raise ValueError("DynamicMultiTaskModel takes its losses from its tasks; do not pass loss=")
+        for key in ("metrics", "weighted_metrics", "loss_weights"):
+            if kwargs.get(key) is not None:
+                raise ValueError(f"DynamicMultiTaskModel takes metrics and weights per task: pass "
+                                 f"TaskSpec(metrics=[...]) (logged as <task>_<metric>) and a weighting, not {key}=")
         network_optimizer = kwargs.pop("optimizer", network_optimizer)
         network_optimizer = keras.optimizers.get(network_optimizer)
         weight_optimizer = (keras.optimizers.get(weight_optimizer) if weight_optimizer is not None

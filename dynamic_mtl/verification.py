@@ -158,6 +158,23 @@ def roc_auc(dist, issame) -> float:
     return float(roc_auc_score(s, -d))
 
 
+def equal_error_rate(dist, issame) -> float:
+    """The equal error rate: where the ROC's false-accept rate equals its false-reject rate
+    (1 - TPR), linearly interpolated between the two ROC points that bracket the crossing; NaN if
+    only one class is present."""
+    d, s = _check(dist, issame)
+    if s.all() or (~s).all():
+        return float("nan")
+    fpr, tpr, _ = roc_curve(d, s)
+    fnr = 1.0 - tpr
+    k = int(np.flatnonzero(fpr >= fnr)[0])   # fpr rises from 0 and fnr falls to 0: they cross once
+    if k == 0:
+        return float(fpr[0])
+    d0, d1 = fnr[k - 1] - fpr[k - 1], fnr[k] - fpr[k]   # > 0 before the crossing, <= 0 at k
+    t = d0 / (d0 - d1)
+    return float(fpr[k - 1] + t * (fpr[k] - fpr[k - 1]))
+
+
 def roc_curve(dist, issame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(fpr, tpr, distance_thresholds)`` via ``sklearn.metrics.roc_curve`` on ``-distance``."""
     from sklearn.metrics import roc_curve as _roc

@@ -3,47 +3,107 @@
 Each sub-command lives in its own module, which exposes ``register(subparsers)``.
 ``register`` adds a parser and sets ``func`` (called with the parsed namespace,
 returning an exit code) as its default.
+
+Only the module of the command being run is imported, so ``dynamic-mtl --help`` (and every
+``COMMAND --help``) stays fast and never imports TensorFlow. Bad input is one line on stderr and exit
+status 2: argparse errors, and :class:`~experiments.typed_config.ConfigError` raised by a command's
+checks before it does any work.
 """
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
-# Modules that contribute sub-commands, in help order. A module missing from a
-# checkout (optional part) is skipped rather than breaking the whole CLI.
-COMMAND_MODULES = (
-    "data_prep.cli",          # prepare synthfaces|ckplus|oulu
-    "experiments.run",        # run --config
-    "experiments.report",     # report RUN_DIR
-    "experiments.study",      # study --config --seeds (claim-by-claim verdicts)
-    "experiments.pretrain",   # pretrain, eval-lfw
-    "experiments.ttc.cli",    # ttc
-)
+from experiments.typed_config import ConfigError
+
+#: command -> (module that registers it, one-line help for the command list), in help order. A module
+#: missing from a checkout (optional part) is skipped rather than breaking the whole CLI.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "prepare": ("data_prep.cli", "prepare a dataset (aligned crops, manifest, folds, pairs)"),
+    "run": ("experiments.run", "run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)"),
+    "report": ("experiments.report", "table the results of a run directory (also a partial run)"),
+    "study": ("experiments.study", "run a config over several seeds and write claim-by-claim verdicts"),
+    "pretrain": ("experiments.pretrain", "pretrain the single-task face network (trunk + branch 1) on identity "
+                                         "folders"),
+    "eval-lfw": ("experiments.pretrain", "10-fold verification on an LFW-format pairs.txt"),
+    "synthfaces-identities": ("experiments.pretrain", "generate the embedded large-identity pretraining set + "
+                                                      "held-out pairs.txt"),
+    "ttc": ("experiments.ttc.cli", "Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, "
+                                   "incremental addition"),
+}
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``dynamic-mtl run: error: ... (see dynamic-mtl run --help)``."""
+
+    def error(self, message: str):  # noqa: D102 (argparse's API)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def version() -> str:
+    """The installed distribution's version (``unknown`` when run from a checkout that is not installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as _version
+
+    try:
+        return _version("dynamic_mtl")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _register(subparsers, module_name: str) -> bool:
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as err:  # only tolerate the module itself being absent
+        if err.name and module_name.startswith(err.name):
+            return False
+        raise
+    module.register(subparsers)
+    return True
+
+
+def build_parser(command: str | None = None) -> ArgumentParser:
+    """The parser of every command (``command=None``), or of ``command`` alone: only its module is
+    imported and the other commands get a placeholder that lists them in ``--help`` (``""``: none)."""
+    parser = ArgumentParser(
         prog="dynamic-mtl",
-        description="Dynamic multi-task learning for face recognition with facial expression.",
+        description="Dynamic multi-task learning for face recognition with facial expression (Ming et al. 2019) "
+                    "and task transfer connections (Fang et al. 2017). `dynamic-mtl COMMAND --help` for each.",
     )
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
     subparsers.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as err:  # only tolerate the module itself being absent
-            if err.name and name.startswith(err.name):
-                continue
-            raise
-        module.register(subparsers)
+    registered: set[str] = set()
+    for name, (module_name, help_text) in COMMANDS.items():
+        if name in registered:
+            continue
+        if command is None or (command in COMMANDS and COMMANDS[command][0] == module_name):
+            if _register(subparsers, module_name):
+                registered.update(subparsers.choices)
+            continue
+        subparsers.add_parser(name, help=help_text, add_help=False)
+        registered.add(name)
     return parser
 
 
+def _command_of(argv: list[str]) -> str | None:
+    return next((a for a in argv if not a.startswith("-")), None)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    """Entry point of ``dynamic-mtl`` and ``python -m experiments.cli``."""
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's C++ INFO/WARNING lines
+    argv = sys.argv[1:] if argv is None else list(argv)
+    command = _command_of(argv)
+    parser = build_parser(command if command in COMMANDS else "")
     args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as err:
+        print(f"dynamic-mtl {args.command}: error: {err}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -1,15 +1,48 @@
-"""Experiment configuration: one dataclass, loaded from and saved to YAML or JSON."""
+"""Experiment configuration: one typed dataclass, loaded from and saved to YAML or JSON.
+
+Field types are the schema (experiments/typed_config.py): a wrong type, an unknown key or a value out
+of range raises :class:`ConfigError` naming the field, and the file and line it came from.
+"""
 from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
+
 CONFIG_DIR = Path(__file__).with_name("configs")
+
+#: Keras optimizers a config may name (case-insensitive, as keras.optimizers.get accepts them).
+OPTIMIZERS = ("Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop",
+              "SGD")
+#: backbones of dynamic_mtl.backbones with their smallest input side (the names without importing TensorFlow)
+BACKBONE_MIN_IMAGE_SIZE = {"small_cnn": 16, "inception_resnet_v1_reduced": 75}
+#: per-image standardisations of data_prep.pipeline
+STANDARDIZATIONS = ("prewhiten", "unit", "none")
+DATASETS = ("synthfaces", "ckplus", "oulu")
+
+__all__ = ["BACKBONE_MIN_IMAGE_SIZE", "CONFIG_DIR", "ConfigError", "DATASETS", "ExperimentConfig", "OPTIMIZERS",
+           "OptimizerConfig", "STANDARDIZATIONS", "bundled_configs"]
+
+
+def _locate(message: str, source: str | None, lines: dict[str, int] | None) -> str:
+    """Prefix ``message`` with ``source:line:`` of the longest config key it names."""
+    if not source:
+        return message
+    named = [k for k in (lines or {}) if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", message)]
+    line = lines[max(named, key=len)] if named else None
+    return f"{source}:{line}: {message}" if line else f"{source}: {message}"
+
+
+def bundled_configs() -> list[str]:
+    """Names of the configs in experiments/configs (``--config quick``)."""
+    return sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))
 
 
 @dataclass
@@ -33,6 +66,15 @@ class OptimizerConfig:
         return keras.optimizers.get({"class_name": self.name,
                                      "config": {"learning_rate": learning_rate, **self.options}})
 
+    def validate(self, key: str) -> None:
+        """Raise ``ValueError`` naming ``key`` (the config field holding this optimizer)."""
+        if self.name.lower() not in {n.lower() for n in OPTIMIZERS}:
+            raise ValueError(f"{key}.name: unknown optimizer {self.name!r}; choose from {', '.join(OPTIMIZERS)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"{key}.learning_rate must be > 0, got {self.learning_rate}")
+        if any(e < 1 for e in self.decay_epochs) or self.decay_epochs != sorted(set(self.decay_epochs)):
+            raise ValueError(f"{key}.decay_epochs must be increasing epochs >= 1, got {self.decay_epochs}")
+
 
 @dataclass
 class ExperimentConfig:
@@ -44,7 +86,7 @@ class ExperimentConfig:
     """
 
     name: str = "quick"
-    dataset: str = "synthfaces"                # synthfaces | ckplus | oulu
+    dataset: str = "synthfaces"                # one of DATASETS
     data_dir: str = "data/synthfaces"
     data_root: str | None = None               # raw CK+ / Oulu-CASIA tree (real datasets)
     synthfaces_identities: int = 80
@@ -92,18 +134,18 @@ class ExperimentConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ExperimentConfig":
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
-        data = dict(data)
-        for key in ("network_optimizer", "weight_optimizer"):
-            if isinstance(data.get(key), dict):
-                data[key] = OptimizerConfig(**data[key])
-        config = cls(**data)
-        config.validate()
+    def from_dict(cls, data: dict[str, Any], source: str | None = None,
+                  lines: dict[str, int] | None = None) -> "ExperimentConfig":
+        """A validated config; ``source`` (a file, ``--set``) and ``lines`` locate problems in the message."""
+        config = from_mapping(cls, data or {}, source, lines)
+        try:
+            config.validate()
+        except ValueError as err:
+            raise ConfigError(_locate(str(err), source, lines)) from None
         return config
 
     @classmethod
@@ -112,12 +154,10 @@ class ExperimentConfig:
         path = Path(path)
         if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
             path = CONFIG_DIR / f"{path}.yaml"
-        if not path.exists():
-            raise FileNotFoundError(f"config {path} not found; bundled configs: "
-                                    f"{sorted(p.stem for p in CONFIG_DIR.glob('*.yaml'))}")
-        text = path.read_text()
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-        return cls.from_dict(data or {})
+        if not path.is_file():
+            raise ConfigNotFoundError(f"config {path} not found; bundled configs: {', '.join(bundled_configs())}")
+        data, lines = read_file(path)
+        return cls.from_dict(data or {}, source=str(path), lines=lines)
 
     def save(self, path: str | Path) -> None:
         path = Path(path)
@@ -125,7 +165,7 @@ class ExperimentConfig:
         if path.suffix == ".json":
             path.write_text(json.dumps(self.to_dict(), indent=2))
         else:
-            path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+            path.write_text(self.to_yaml())
 
     def override(self, **changes) -> "ExperimentConfig":
         """A copy with the non-None ``changes`` applied (CLI flags)."""
@@ -133,29 +173,64 @@ class ExperimentConfig:
         data.update({k: v for k, v in changes.items() if v is not None})
         return ExperimentConfig.from_dict(data)
 
+    def with_settings(self, assignments: list[str]) -> "ExperimentConfig":
+        """A copy with ``KEY=VALUE`` settings applied (``--set epochs=2 network_optimizer.learning_rate=1e-3``):
+        each value is parsed as YAML and checked against the field's type."""
+        data = self.to_dict()
+        for assignment in assignments:
+            set_dotted(data, ExperimentConfig, assignment)
+        return ExperimentConfig.from_dict(data, source="--set")
+
     def validate(self) -> None:
+        """Raise ``ValueError`` naming the first field out of range."""
         from experiments.methods import parse_method
 
-        if self.dataset not in ("synthfaces", "ckplus", "oulu"):
-            raise ValueError(f"dataset must be synthfaces, ckplus or oulu, got {self.dataset!r}")
+        if self.dataset not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
         if self.expression_protocol not in ("dataset", "oulu6"):
             raise ValueError(f"expression_protocol must be 'dataset' or 'oulu6', got {self.expression_protocol!r}")
         if self.center_loss_input not in ("bottleneck", "embedding"):
             raise ValueError(f"center_loss_input must be 'bottleneck' or 'embedding', got {self.center_loss_input!r}")
         if self.strategy not in ("default", "mirrored", "multiworker"):
             raise ValueError(f"strategy must be default, mirrored or multiworker, got {self.strategy!r}")
+        if self.backbone not in BACKBONE_MIN_IMAGE_SIZE:
+            raise ValueError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONE_MIN_IMAGE_SIZE)}")
+        if self.image_size < BACKBONE_MIN_IMAGE_SIZE[self.backbone]:
+            raise ValueError(f"image_size must be >= {BACKBONE_MIN_IMAGE_SIZE[self.backbone]} for {self.backbone}, "
+                             f"got {self.image_size}")
+        if self.standardize not in STANDARDIZATIONS:
+            raise ValueError(f"standardize must be one of {', '.join(STANDARDIZATIONS)}, got {self.standardize!r}")
         if not 0.0 < self.validation_subjects < 0.5:
-            raise ValueError("validation_subjects must lie in (0, 0.5)")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2")
+            raise ValueError(f"validation_subjects must lie in (0, 0.5), got {self.validation_subjects}")
+        if self.epochs < 1:
+            raise ValueError(f"epochs must be >= 1, got {self.epochs}")
+        if self.batch_size < 2:
+            raise ValueError(f"batch_size must be >= 2, got {self.batch_size}")
+        if self.synthfaces_identities < 2:
+            raise ValueError(f"synthfaces_identities must be >= 2, got {self.synthfaces_identities}")
+        if self.embedding_size is not None and self.embedding_size < 1:
+            raise ValueError(f"embedding_size must be >= 1 or null, got {self.embedding_size}")
+        if not 0.0 <= self.dropout_rate < 1.0:
+            raise ValueError(f"dropout_rate must lie in [0, 1), got {self.dropout_rate}")
+        for name in ("weight_decay", "center_loss_weight", "dynamic_sigma"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if len(self.static_weights) != 2:
+            raise ValueError(f"static_weights must hold 2 weights (face, expression), got {self.static_weights}")
+        if self.folds is not None and (not self.folds or min(self.folds) < 0 or len(set(self.folds)) < len(self.folds)):
+            raise ValueError(f"folds must be distinct fold numbers >= 0 (or null for all), got {self.folds}")
         if not self.methods:
             raise ValueError("methods is empty")
         if self.jit_compile not in (True, False, "auto"):
             raise ValueError(f"jit_compile must be true, false or 'auto', got {self.jit_compile!r}")
-        if not isinstance(self.steps_per_execution, int) or self.steps_per_execution < 1:
+        if self.steps_per_execution < 1:
             raise ValueError(f"steps_per_execution must be an integer >= 1, got {self.steps_per_execution!r}")
-        if not isinstance(self.mixed_precision, bool):
-            raise ValueError(f"mixed_precision must be true or false, got {self.mixed_precision!r}")
+        if self.log_flush_every < 1:
+            raise ValueError(f"log_flush_every must be >= 1, got {self.log_flush_every}")
+        if any(not 0.0 <= w <= 1.0 for w in self.figure2_weights):
+            raise ValueError(f"figure2_weights must lie in [0, 1], got {self.figure2_weights}")
+        self.network_optimizer.validate("network_optimizer")
+        self.weight_optimizer.validate("weight_optimizer")
         for method in self.methods:
             if method != "static_sweep":   # expands to static@w1 for every figure2_weights
                 parse_method(method)

@@ -1,7 +1,6 @@
 """The experiment's view of a prepared dataset: manifest, folds, pairs, per-fold splits."""
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,8 @@ from data_prep.folds import read_folds
 from data_prep.labels import OULU_EXPRESSIONS_6
 from data_prep.pairs import make_pairs, read_pairs
 from data_prep.prepare import read_manifest
+from data_prep.publish import (IncompleteDatasetError, check_counts, is_complete, recreate_command,
+                              require_complete)
 from experiments.config import ExperimentConfig
 
 
@@ -94,17 +95,26 @@ class FoldSplit:
 
 
 def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
-    """Prepare ``data_dir`` if it has no manifest: synthfaces is generated, CK+/Oulu read from data_root."""
+    """Prepare ``data_dir`` unless it is complete: synthfaces is generated, CK+/Oulu read from data_root.
+
+    Complete means prepare finished (its ``COMPLETE`` marker, :mod:`data_prep.publish`). A half-made
+    folder is completed the same way (prepare resumes: crops already made are kept); without
+    data_root a half-made CK+/Oulu folder is refused with the command that completes it.
+    """
     root = Path(config.data_dir)
-    if (root / "manifest.csv").is_file():
+    if is_complete(root):
         return root
     from data_prep import prepare
 
+    started = root.is_dir() and any(root.iterdir())
     if config.dataset == "synthfaces":
-        print(f"[dynamic-mtl] generating the embedded synthfaces dataset in {root} ...", flush=True)
+        why = " (it has no COMPLETE marker: interrupted, or made by an older version)" if started else ""
+        print(f"[dynamic-mtl] generating the embedded synthfaces dataset in {root}{why} ...", flush=True)
         prepare.prepare_synthfaces(root, num_identities=config.synthfaces_identities, seed=config.seed,
                                    progress=progress)
     elif config.data_root is None:
+        if started:
+            require_complete(root, config.dataset)  # raises, naming what is missing and how to complete it
         raise FileNotFoundError(f"{root}/manifest.csv not found and no data_root given: pass "
                                 f"DATA_ROOT=/path/to/{config.dataset} (the raw dataset) to prepare it")
     elif config.dataset == "ckplus":
@@ -117,15 +127,24 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
 def load_prepared(config: ExperimentConfig) -> PreparedData:
     """Manifest, folds and pairs of ``data_dir`` with the expression protocol applied.
 
+    Refuses (:class:`data_prep.publish.IncompleteDatasetError`, one line naming the folder, what is
+    missing and the command that completes it) a folder whose prepare did not finish, or whose
+    tables do not match the counts of its ``summary.json``.
+
     ``oulu6`` keeps the 6 Oulu-CASIA classes (anger, disgust, fear, happy, sadness, surprise)
     and marks every other frame (neutral, contempt) as unlabelled (-1): those frames still
     serve as verification references but are not expression training or test samples.
     """
     root = Path(config.data_dir)
+    summary = require_complete(root, config.dataset)
     manifest = read_manifest(root)
-    folds = read_folds(root / "folds.csv")
-    pairs = read_pairs(root / "pairs.csv")
-    summary = json.loads((root / "summary.json").read_text()) if (root / "summary.json").is_file() else {}
+    try:
+        folds = read_folds(root / "folds.csv")
+        pairs = read_pairs(root / "pairs.csv")
+    except ValueError as err:  # empty or torn CSV (pandas' parser errors are ValueErrors)
+        raise IncompleteDatasetError(f"{root}: {str(err).splitlines()[0]}: run "
+                                     f"`{recreate_command(root, config.dataset)}`") from err
+    check_counts(root, summary, manifest, folds, pairs)
     classes = summary.get("expression_classes")
     if classes is None:
         names = manifest[manifest["expression"] >= 0].drop_duplicates("expression").sort_values("expression")

@@ -10,10 +10,12 @@ Usage (``make figures``)::
 
     .venv/bin/python -m experiments.notebooks [--table2-run R] [--figure2-run R] [--figure7-run R]
                                               [--dataset synthfaces] [--only figure4 figure7]
+                                              [--train-missing]
 
 A kind whose run is not given uses the latest finished run of that kind under
-``results/<dataset>/``; when there is none, the notebook runs the profile (quick, figure2 or
-figure7) first.
+``results/<dataset>/``. When there is none the command stops before executing anything and names
+the command that makes one; with ``--train-missing`` it runs that profile (quick, figure2 or
+figure7) first, in this process with its progress shown. Notebooks never train.
 """
 from __future__ import annotations
 
@@ -107,17 +109,36 @@ def run_figure(figure: str, run_dir: str | Path | None = None, dataset: str = "s
     return used, out
 
 
+def resolve_runs(runs: dict[str, str | None], figures: list[str], dataset: str = "synthfaces",
+                 results_dir: str | Path = "results", train_missing: bool = False) -> dict[str, Path]:
+    """The run directory of every kind the ``figures`` need: the one given, else the latest finished
+    one; a missing one is trained first only with ``train_missing`` (else ``FileNotFoundError``)."""
+    from experiments.figures import resolve_run, train_missing_run
+
+    resolved = {}
+    for kind in dict.fromkeys(NOTEBOOKS[f][1] for f in figures):
+        try:
+            resolved[kind] = resolve_run(runs.get(kind), kind, results_dir, dataset)
+        except FileNotFoundError:
+            if not train_missing or runs.get(kind):
+                raise
+            resolved[kind] = train_missing_run(kind, results_dir, dataset)
+    return resolved
+
+
 def run_figures(runs: dict[str, str | None] | None = None, figures: list[str] | None = None,
                 dataset: str = "synthfaces", results_dir: str | Path = "results",
-                timeout: int | None = None) -> dict[str, Path]:
+                timeout: int | None = None, train_missing: bool = False) -> dict[str, Path]:
     """Executes the figure notebooks; ``runs`` maps a kind (table2, figure2, figure7) to its run dir.
-    Notebooks of the same kind share the run the first one resolved. Returns figure -> executed notebook."""
-    runs = dict(runs or {})
+    Every run is resolved before the first notebook starts (:func:`resolve_runs`). Returns figure ->
+    executed notebook."""
+    figures = list(figures or NOTEBOOKS)
+    runs = resolve_runs(dict(runs or {}), figures, dataset, results_dir, train_missing)
     done = {}
-    for figure in figures or list(NOTEBOOKS):
+    for figure in figures:
         kind = NOTEBOOKS[figure][1]
-        print(f"[figures] {figure}: {runs.get(kind) or f'latest {kind} run (trained first if none)'}", flush=True)
-        used, out = run_figure(figure, runs.get(kind), dataset, results_dir, timeout)
+        print(f"[figures] {figure}: {runs[kind]}", flush=True)
+        used, out = run_figure(figure, runs[kind], dataset, results_dir, timeout)
         runs[kind] = str(used)
         done[figure] = out
         print(f"[figures] {figure}: {out} -> {used / 'figures' / figure}.png", flush=True)
@@ -133,9 +154,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--only", nargs="+", choices=sorted(NOTEBOOKS), help="only these figures")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default none)")
+    parser.add_argument("--train-missing", action="store_true",
+                        help="run the profile of a kind that has no finished run first (quick: ~15 min on 2 cores)")
     args = parser.parse_args(argv)
     runs = {"table2": args.table2_run, "figure2": args.figure2_run, "figure7": args.figure7_run}
-    run_figures(runs, args.only, args.dataset, args.results_dir, args.timeout)
+    try:
+        run_figures(runs, args.only, args.dataset, args.results_dir, args.timeout, args.train_missing)
+    except FileNotFoundError as error:
+        print(f"figures: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

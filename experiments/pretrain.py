@@ -4,6 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
+
+from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
+from experiments.typed_config import ConfigError
 
 #: Where `make pretrain` writes the embedded checkpoint (the Table-2 harness's default).
 DEFAULT_CHECKPOINT = "checkpoints/pretrained/synthfaces_small_cnn.keras"
@@ -11,13 +15,72 @@ DEFAULT_IDENTITY_DATA = "data/synthfaces_identities"
 
 
 def _int_list(text: str) -> list[int]:
-    return [int(t) for t in text.split(",") if t.strip()] if text else []
+    try:
+        epochs = [int(t) for t in text.split(",") if t.strip()] if text else []
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated epochs such as 6,8, got {text!r}") from None
+    if any(e < 1 for e in epochs) or epochs != sorted(set(epochs)):
+        raise argparse.ArgumentTypeError(f"expected increasing epochs >= 1, got {text!r}")
+    return epochs
+
+
+def _require(ok: bool, message: str) -> None:
+    if not ok:
+        raise ConfigError(message)
+
+
+def _check_crop(crop_fraction: float | None) -> None:
+    _require(crop_fraction is None or 0.0 < crop_fraction <= 1.0,
+             f"--crop-fraction must lie in (0, 1], got {crop_fraction}")
+
+
+def check_pretrain_args(a: argparse.Namespace) -> None:
+    """Every ``pretrain`` input that can be checked before any work; raises :class:`ConfigError`."""
+    _require(Path(a.data).is_dir(), f"--data {a.data}: no such directory (one sub-folder of images per identity)")
+    _require(not Path(a.out).is_file(), f"--out {a.out} is a file, not a run folder")
+    _require(a.export is None or not Path(a.export).is_dir(), f"--export {a.export} is a directory, not a .keras file")
+    minimum = BACKBONE_MIN_IMAGE_SIZE[a.backbone]
+    _require(a.image_size is None or a.image_size >= minimum,
+             f"--image-size must be >= {minimum} for {a.backbone}, got {a.image_size}")
+    _require(a.width is None or a.width >= 1, f"--width must be >= 1, got {a.width}")
+    _check_crop(a.crop_fraction)
+    _require(a.embedding_size >= 0, f"--embedding-size must be >= 0 (0: pooled features), got {a.embedding_size}")
+    _require(0.0 <= a.dropout < 1.0, f"--dropout must lie in [0, 1), got {a.dropout}")
+    _require(a.weight_decay >= 0 and a.center_loss_weight >= 0, "--weight-decay and --center-loss-weight must be >= 0")
+    _require(a.learning_rate > 0, f"--learning-rate must be > 0, got {a.learning_rate}")
+    _require(0.0 < a.lr_decay_factor <= 1.0, f"--lr-decay-factor must lie in (0, 1], got {a.lr_decay_factor}")
+    _require(a.epochs >= 1, f"--epochs must be >= 1, got {a.epochs}")
+    _require(a.batch_size >= 2, f"--batch-size must be >= 2, got {a.batch_size}")
+    for flag, value in (("--align-image-size", a.align_image_size), ("--align-workers", a.align_workers),
+                        ("--min-images", a.min_images), ("--keep-checkpoints", a.keep_checkpoints),
+                        ("--logical-cpus", a.logical_cpus), ("--stop-after-epochs", a.stop_after_epochs)):
+        _require(value is None or value >= 1, f"{flag} must be >= 1, got {value}")
+
+
+def check_eval_lfw_args(a: argparse.Namespace) -> None:
+    """Every ``eval-lfw`` input that can be checked before loading the model; raises :class:`ConfigError`."""
+    _require(Path(a.pairs).is_file(), f"--pairs {a.pairs}: no such file")
+    _require(Path(a.images).is_dir(), f"--images {a.images}: no such directory")
+    _require(Path(a.model).exists(), f"--model {a.model}: no such file or run folder")
+    _require(a.out is None or not Path(a.out).is_file(), f"--out {a.out} is a file, not a folder")
+    _require(a.batch_size >= 1, f"--batch-size must be >= 1, got {a.batch_size}")
+    _require(a.image_size is None or a.image_size >= min(BACKBONE_MIN_IMAGE_SIZE.values()),
+             f"--image-size must be >= {min(BACKBONE_MIN_IMAGE_SIZE.values())}, got {a.image_size}")
+    _check_crop(a.crop_fraction)
+
+
+def check_identity_set_args(a: argparse.Namespace) -> None:
+    """``synthfaces-identities`` inputs; raises :class:`ConfigError`."""
+    _require(not Path(a.out).is_file(), f"--out {a.out} is a file, not a folder")
+    for flag, value, least in (("--num-identities", a.num_identities, 2), ("--images-per-identity",
+                               a.images_per_identity, 2), ("--heldout-identities", a.heldout_identities, 2),
+                               ("--heldout-images", a.heldout_images, 2), ("--image-size", a.image_size, 16),
+                               ("--pairs-per-fold-half", a.pairs_per_fold_half, 1), ("--workers", a.workers, 1)):
+        _require(value is None or value >= least, f"{flag} must be >= {least}, got {value}")
 
 
 def register(subparsers) -> None:
     """Add ``pretrain``, ``eval-lfw`` and ``synthfaces-identities``."""
-    from data_prep.pipeline import DEFAULT_CROP_FRACTION
-
     p = subparsers.add_parser(
         "pretrain", help="pretrain the single-task face network (trunk + branch 1) on identity folders",
         description="Softmax + center loss (L1, Eq. 2) on DATA/<identity>/<image>. Checkpoints every epoch into "
@@ -32,13 +95,13 @@ def register(subparsers) -> None:
     p.add_argument("--aligned-dir", default=None, help="where --align writes crops (default OUT/aligned)")
     p.add_argument("--align-image-size", type=int, default=182, help="MTCNN crop size (default 182, authors')")
     p.add_argument("--align-workers", type=int, default=1, help="MTCNN processes (default 1)")
-    p.add_argument("--backbone", choices=("small_cnn", "inception_resnet_v1_reduced"), default="small_cnn")
+    p.add_argument("--backbone", choices=tuple(BACKBONE_MIN_IMAGE_SIZE), default="small_cnn")
     p.add_argument("--width", type=int, default=None,
                    help="small_cnn width (backbone option; the quick profile uses 16, default 32)")
     p.add_argument("--image-size", type=int, default=None,
                    help="network input size (default 48 for small_cnn, 160 for inception_resnet_v1_reduced)")
-    p.add_argument("--standardize", choices=("prewhiten", "unit", "none"), default="prewhiten")
-    p.add_argument("--crop-fraction", type=float, default=DEFAULT_CROP_FRACTION,
+    p.add_argument("--standardize", choices=STANDARDIZATIONS, default="prewhiten")
+    p.add_argument("--crop-fraction", type=float, default=None,
                    help="random crop (train) / central crop (eval) fraction before resizing (default 160/182)")
     p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
     p.add_argument("--embedding-size", type=int, default=128, help="bottleneck size; 0 = pooled features (authors')")
@@ -84,7 +147,7 @@ def register(subparsers) -> None:
                    help="drop pairs whose images are missing/unreadable (counted in the results) instead of failing")
     e.add_argument("--batch-size", type=int, default=128)
     e.add_argument("--image-size", type=int, default=None, help="override the model's preprocessing")
-    e.add_argument("--standardize", choices=("prewhiten", "unit", "none"), default=None)
+    e.add_argument("--standardize", choices=STANDARDIZATIONS, default=None)
     e.add_argument("--crop-fraction", type=float, default=None)
     e.set_defaults(func=_eval_lfw)
 
@@ -106,6 +169,7 @@ def register(subparsers) -> None:
 
 
 def _pretrain(a: argparse.Namespace) -> int:
+    check_pretrain_args(a)
     from data_prep.identity_folders import LayoutError
     from experiments.pretraining.train import PretrainConfig, PretrainError, run_pretrain
 
@@ -114,7 +178,8 @@ def _pretrain(a: argparse.Namespace) -> int:
             data=a.data, out=a.out, aligned=a.aligned, aligned_dir=a.aligned_dir,
             align_image_size=a.align_image_size, align_workers=a.align_workers, backbone=a.backbone,
             backbone_options={"width": a.width} if a.width else {},
-            image_size=a.image_size, standardize=a.standardize, crop_fraction=a.crop_fraction, flip=a.flip,
+            image_size=a.image_size, standardize=a.standardize, flip=a.flip,
+            **({} if a.crop_fraction is None else {"crop_fraction": a.crop_fraction}),
             embedding_size=a.embedding_size or None, dropout_rate=a.dropout, weight_decay=a.weight_decay,
             center_loss_weight=a.center_loss_weight, optimizer=a.optimizer, learning_rate=a.learning_rate,
             lr_decay_epochs=a.lr_decay_epochs, lr_decay_factor=a.lr_decay_factor, epochs=a.epochs,
@@ -135,6 +200,7 @@ def _pretrain(a: argparse.Namespace) -> int:
 
 
 def _eval_lfw(a: argparse.Namespace) -> int:
+    check_eval_lfw_args(a)
     from data_prep.lfw_pairs import MissingPairImagesError, PairsFormatError
     from experiments.pretraining.lfw import EvalLFWConfig, evaluate_lfw
 
@@ -155,6 +221,7 @@ def _eval_lfw(a: argparse.Namespace) -> int:
 
 
 def _synth_identities(a: argparse.Namespace) -> int:
+    check_identity_set_args(a)
     from data_prep.synthfaces_identities import IdentitySetConfig, generate_identity_set
 
     try:

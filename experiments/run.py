@@ -157,7 +157,7 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
         bar.close()
     env.update(compiled=runner.compile_settings())
     atomic_write_json(run_dir / "environment.json", env)
-    write_tables(run_dir, config, results, folds, methods, env["machine"])
+    write_tables(run_dir, config, results, folds, methods, env["machine"], class_names=list(data.expression_classes))
     return run_dir
 
 
@@ -208,17 +208,22 @@ def _save_config(config: ExperimentConfig, path: Path) -> None:
 
 def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
                  machine: str, pending: list[str] | None = None, stopped: str | None = None,
-                 echo: bool = True) -> dict:
+                 echo: bool = True, class_names: list[str] | None = None) -> dict:
     """The table CSVs, ``results.md`` and, last, ``per_fold.csv`` (its presence marks a finished run
     for the figures and the study) from the finished (method, fold) results.
 
     ``pending`` (methods not run yet) or ``stopped`` (why the run stopped) mark a partial run: then
-    only ``results.md`` is written, with a header that says so.
+    only ``results.md`` is written, with a header that says so. A finished run also gets the
+    further analyses of experiments/analyses.py (``analyses/``: Delta-m, EER, ROC, confusion matrices).
     """
+    from experiments.analyses import write_analyses
+
     per_fold, built, report = render_results(run_dir, config, results, folds, methods, machine, pending, stopped)
     if not (pending or stopped):
         for name, frame in built.items():
             atomic_write_text(run_dir / f"{name}.csv", frame.to_csv(index=False))
+        if len(per_fold):
+            report += "\n\n" + write_analyses(run_dir, per_fold, methods, folds, class_names)
     atomic_write_text(run_dir / "results.md", report + "\n")
     if not (pending or stopped) and len(per_fold):
         atomic_write_text(run_dir / "per_fold.csv", per_fold.to_csv(index=False))
@@ -261,7 +266,10 @@ def render_results(run_dir: Path, config: ExperimentConfig, results: list[dict],
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("run", help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)")
+    from experiments.run_options import add_config_arguments, description
+
+    p = subparsers.add_parser("run", help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)",
+                              description=description(), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default="quick", help="YAML/JSON config, or a bundled name: quick, paper, "
                                                       "figure2, figure7, tiny (default quick)")
     p.add_argument("--dataset", choices=("synthfaces", "ckplus", "oulu"), help="override the dataset")
@@ -293,24 +301,17 @@ def register(subparsers) -> None:
     p.add_argument("--save-models", action="store_true",
                    help="save each (method, fold)'s selected model as RUN_DIR/models/<method>_fold<k>.keras "
                         "(keras.models.load_model)")
+    add_config_arguments(p)
     p.set_defaults(func=_main)
 
 
 def _main(args: argparse.Namespace) -> int:
-    config = ExperimentConfig.load(args.profile or args.config)
-    changes = dict(dataset=args.dataset, data_dir=args.data_dir, data_root=args.data_root, strategy=args.strategy,
-                   pretrained_checkpoint=args.pretrained, run_id=args.run_id, results_dir=args.results_dir,
-                   epochs=args.epochs, folds=args.folds, methods=args.methods,
-                   expression_protocol=args.expression_protocol, steps_per_execution=args.steps_per_execution,
-                   mixed_precision=args.mixed_precision,
-                   jit_compile={"true": True, "false": False, "auto": "auto", None: None}[args.jit_compile])
-    if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
-        changes["data_dir"] = f"data/{args.dataset}"
-    config = config.override(**changes)
-    if args.resume and not config.run_id:
-        print("dynamic-mtl run: error: --resume needs --run-id of the run to continue (or --config "
-              "RUN_DIR/config.yaml)", file=sys.stderr)
-        return 2
+    from experiments.run_options import config_from_args
+
+    config = config_from_args(args)   # every input checked before any work (ConfigError: exit 2)
+    if args.print_config:
+        print(config.to_yaml(), end="")
+        return 0
     try:
         run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard,
                                  save_models=args.save_models)

@@ -360,7 +360,9 @@ class FoldRunner:
         val_d = self._pair_distances(split.validation, val_out, split.validation_pairs)
         arrays = dict(test_distances=test_d, test_issame=split.test_pairs["issame"].to_numpy(),
                       test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
-                      validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy())
+                      validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy(),
+                      test_expression_true=split.test["expression"].to_numpy().astype(np.int64),
+                      test_expression_pred=out["expression"].argmax(axis=1).astype(np.int64))
         atomic_write(self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
                      lambda handle: np.savez(handle, **arrays))
         result["num_test_pairs"] = int(len(test_d))

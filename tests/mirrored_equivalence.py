@@ -1,16 +1,40 @@
 """Trains the same model on one device and with MirroredStrategy on 2 logical CPUs.
 
 Run as a script (it must configure devices before TensorFlow initialises them);
-prints a JSON dict weighting -> max absolute difference of every variable.
+prints a JSON dict weighting spec -> how far the two runs' variables differ.
+
+A weighting spec is a name of ``dynamic_mtl.weighting.WEIGHTINGS`` (``"pcgrad"``), a name with
+the flag ``:nostop`` (the dynamic unit's weights not stop-gradiented), or ``module:Class`` for a
+strategy class importable from the tests folder or the package (``"gradient_toys:ProjectAway"``).
+From a test, :func:`equivalence_report` runs the script and returns the parsed report.
+With ``--partial`` a quarter of each task's labels are missing (-1) and every sample has a
+random sample weight, so the replicas' per-task label counts and weight sums differ.
 """
 from __future__ import annotations
 
+import importlib
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
-import dynamic_mtl as dm
 
-dm.use_logical_cpus(2)
+def equivalence_report(weightings, partial: bool = False, timeout: int = 600) -> dict:
+    """Runs this script in a subprocess for the given weighting specs; returns its JSON report."""
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
+    flags = ["--partial"] if partial else []
+    out = subprocess.run([sys.executable, str(Path(__file__)), *flags, *weightings], capture_output=True, text=True,
+                         env=env, timeout=timeout)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+import dynamic_mtl as dm  # noqa: E402
+
+if __name__ == "__main__":
+    dm.use_logical_cpus(2)
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -24,31 +48,44 @@ def build(weighting, options):
         dropout_rate=0.0, embedding_size=16, center_loss_weight=0.1, synchronized_batchnorm=True)
 
 
-def train(strategy, weighting, options, initial, x, y):
+def train(strategy, spec, initial, x, y, weights=None):
     with strategy.scope():
-        model = build(weighting, options)
+        model = build(*resolve(spec))  # a strategy object is made in the scope that trains it
         model.set_weights(initial)
         # SGD: RMSprop with eps 1e-7 turns round-off in near-zero gradients into lr-sized steps
         model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
                       weight_optimizer=dm.default_weight_optimizer())
-    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
+    data = (x, y) if weights is None else (x, y, weights)
+    dataset = tf.data.Dataset.from_tensor_slices(data).batch(16)
     model.fit(dataset, epochs=2, verbose=0)
     return [(v.path, v.numpy()) for v in model.variables if "seed_generator" not in v.path]
 
 
-def main(weightings):
+def resolve(spec: str):
+    """``(weighting, options)`` for ``build`` from a weighting spec (see the module docstring)."""
+    name, _, flag = spec.partition(":")
+    if name in dm.WEIGHTINGS:
+        return name, ({"stop_gradient_weights": False} if flag == "nostop" else {})
+    module, _, attribute = spec.partition(":")
+    return getattr(importlib.import_module(module), attribute)(num_tasks=2), {}
+
+
+def main(weightings, partial=False):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 24, 24, 3)).astype("float32")
     y = {"identity": rng.integers(0, 5, 32).astype("int32"), "expression": rng.integers(0, 4, 32).astype("int32")}
+    weights = None
+    if partial:
+        for labels in y.values():
+            labels[rng.permutation(32)[:8]] = -1
+        weights = rng.uniform(0.2, 2.0, 32).astype("float32")
     mirrored = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
     report = {}
     for spec in weightings:
-        name, _, flag = spec.partition(":")
-        options = {"stop_gradient_weights": False} if flag == "nostop" else {}
-        initial = build(name, options).get_weights()
-        one = train(tf.distribute.get_strategy(), name, options, initial, x, y)
-        two = train(mirrored, name, options, initial, x, y)
+        initial = build(*resolve(spec)).get_weights()
+        one = train(tf.distribute.get_strategy(), spec, initial, x, y, weights)
+        two = train(mirrored, spec, initial, x, y, weights)
         diffs = {a: float(np.max(np.abs(va - vb))) for (a, va), (_, vb) in zip(one, two)}
         worst = max(diffs, key=diffs.get)
         trainable = [(va, vb, v0) for (_, va), (_, vb), v0 in zip(one, two, initial) if va.shape == v0.shape]
@@ -68,4 +105,5 @@ def main(weightings):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    arguments = sys.argv[1:]
+    main([a for a in arguments if a != "--partial"], partial="--partial" in arguments)

@@ -101,7 +101,8 @@ def test_train_step_logs_every_weight_loss_l3_and_grad_norm(tiny_batch, tmp_path
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
     log = tmp_path / "steps.csv"
     history = model.fit(ds, epochs=3, verbose=0, callbacks=[dm.StepLogger(str(log), flush_every=3)])
-    for key in ("loss", "weight_loss", "loss_identity", "loss_expression", "w_identity", "w_expression"):
+    for key in ("loss", "weight_loss", "identity_loss", "expression_loss", "identity_weight", "expression_weight",
+                "identity_accuracy", "expression_accuracy"):
         assert key in history.history
     import pandas as pd
 
@@ -149,7 +150,7 @@ def test_no_nan_or_inf_when_a_task_loss_is_zero_or_huge(tiny_batch, scale, weigh
     for variable in model.variables:
         assert np.all(np.isfinite(variable.numpy())), variable.path
     if weighting == "dynamic":  # Eq. 10: the task with the larger loss gets the larger weight
-        w = history.history["w_identity"][-1]
+        w = history.history["identity_weight"][-1]
         assert (w > 0.5) if scale > 1 else (w < 0.5)
 
 
@@ -187,8 +188,8 @@ def test_a_subclass_with_three_tasks_trains(weighting):
     x = rng.normal(size=(32, 16, 16, 3)).astype("float32")
     y = {"a": rng.integers(0, 3, 32), "b": rng.integers(0, 4, 32), "c": rng.normal(size=32).astype("float32")}
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0)
-    assert history.history["loss_c"][-1] < history.history["loss_c"][0]
-    weights = [history.history[f"w_{n}"][-1] for n in "abc"]
+    assert history.history["c_loss"][-1] < history.history["c_loss"][0]
+    weights = [history.history[f"{n}_weight"][-1] for n in "abc"]
     assert len(weights) == 3 and all(np.isfinite(weights))
     if weighting == "dynamic":
         np.testing.assert_allclose(sum(weights), 1.0, rtol=1e-5)

@@ -119,8 +119,9 @@ def test_observations_follow_the_logged_values():
     assert s.loc["verification", "best_w1"] == 1.0 and bool(s.loc["expression", "best_is_equal_weights"])
 
 
-def test_resolve_run_runs_the_kinds_profile_when_no_run_exists(tmp_path, monkeypatch):
+def test_a_missing_run_is_named_not_trained(tmp_path, monkeypatch):
     import experiments.run
+    from experiments import notebooks
 
     seen = {}
 
@@ -129,7 +130,27 @@ def test_resolve_run_runs_the_kinds_profile_when_no_run_exists(tmp_path, monkeyp
         return tmp_path / "made"
 
     monkeypatch.setattr(experiments.run, "run_experiment", fake_run_experiment)
-    assert figures.resolve_run(None, "figure7", results_dir=tmp_path) == tmp_path / "made"
-    assert seen == {"name": "figure7", "results_dir": str(tmp_path), "dataset": "synthfaces", "progress": True}
-    figures.resolve_run(None, "table2", results_dir=tmp_path)
-    assert seen["name"] == "quick"
+    with pytest.raises(FileNotFoundError, match="make reproduce-figure7"):
+        figures.resolve_run(None, "figure7", results_dir=tmp_path)
+    assert notebooks.main(["--results-dir", str(tmp_path), "--only", "figure4"]) == 2
+    assert seen == {}   # nothing trained, no notebook started
+    runs = notebooks.resolve_runs({}, ["figure7", "figure4", "figure5"], results_dir=tmp_path, train_missing=True)
+    assert runs == {"figure7": tmp_path / "made", "table2": tmp_path / "made"}
+    assert seen == {"name": "quick", "results_dir": str(tmp_path), "dataset": "synthfaces", "progress": True}
+
+
+def test_fold_summary_is_the_median_and_quartiles_over_folds():
+    folds = [pd.DataFrame({"step": [1, 2, 3], "w_a": [v, v, v], "w_b": [1 - v] * 3, "loss_a": [v] * 3,
+                           "loss_b": [0.5] * 3}) for v in (0.1, 0.2, 0.9)]
+    folds[2] = pd.concat([folds[2], folds[2].tail(1).assign(step=4)], ignore_index=True)   # a longer fold
+    median, low, high = figures.fold_summary(folds)
+    assert list(median["step"]) == [1, 2, 3]   # cut to the shortest fold
+    assert median["w_a"].tolist() == pytest.approx([0.2] * 3)
+    assert low["w_a"].tolist() == pytest.approx([0.15] * 3) and high["w_a"].tolist() == pytest.approx([0.55] * 3)
+    assert figures.tasks_of(folds[0]) == ("a", "b")
+    obs = figures.weight_observations({"m": folds})
+    assert obs.loc["m", "folds"] == 3 and obs.loc["m", "steps"] == 10
+    assert obs.loc["m", "final_w_a"] == pytest.approx(0.2)
+    assert obs.loc["m", "steps_a_loss_larger"] == pytest.approx(4 / 10)   # only the 0.9 fold: loss_a > loss_b
+    fig = figures.plot_weights({"m": folds, "n": folds[:1]})
+    assert "median over 3 folds" in fig._suptitle.get_text()

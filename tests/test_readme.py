@@ -13,6 +13,6 @@ def test_readme_python_example_runs(tmp_path, monkeypatch):
     namespace: dict = {}
     exec(compile(blocks[0], "README.md", "exec"), namespace)
     history = namespace["history"]
-    assert len(history.history["w_identity"]) == 2
+    assert len(history.history["identity_weight"]) == 2
     assert (tmp_path / "steps.csv").is_file()
     assert namespace["out"]["expression_probabilities"].shape == (4, 6)

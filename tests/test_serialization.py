@@ -47,7 +47,7 @@ def test_evaluate_reports_task_losses_and_accuracies(tiny_batch):
     model = small_model("static")
     model.compile(network_optimizer="sgd")
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
-    for key in ("loss_identity", "loss_expression", "acc_identity", "acc_expression"):
+    for key in ("identity_loss", "expression_loss", "identity_accuracy", "expression_accuracy"):
         assert np.isfinite(logs[key]), key
 
 

@@ -3,8 +3,32 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from experiments.ttc.config import DATASETS
+
+#: datasets read from --data-root (the others are generated or embedded)
+RAW_DATASETS = ("celeba", "cifar10")
+
+
+def check_args(args: argparse.Namespace) -> None:
+    """Paths and the run folder, checked before any work; raises ``ValueError``."""
+    if args.data_root is not None:
+        if args.dataset not in RAW_DATASETS:
+            raise ValueError(f"--data-root is only read for {' and '.join(RAW_DATASETS)}; {args.dataset} is embedded")
+        if args.dataset == "celeba":
+            from data_prep.ttc.celeba import find_celeba_files as find
+        else:
+            from data_prep.ttc.cifar import find_cifar_dir as find
+        try:
+            find(args.data_root)
+        except FileNotFoundError as err:
+            raise ValueError(str(err).split(". ")[0]) from None
+    if Path(args.out).is_file():
+        raise ValueError(f"--out {args.out} is a file, not a results folder")
+    run_dir = Path(args.out) / args.dataset / (args.run_id or "")
+    if args.run_id and run_dir.is_dir() and any(run_dir.iterdir()):
+        raise ValueError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
 
 
 def register(subparsers) -> None:
@@ -28,22 +52,52 @@ def register(subparsers) -> None:
     p.add_argument("--alpha-lr", type=float, default=None, help="Adam learning rate of the betas / stitch weights")
     p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
+                   help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
+                        "tasks=[3.8,5.9,4.6]); --print-config lists the fields")
+    p.add_argument("--print-config", action="store_true",
+                   help="print the resolved config as YAML and exit (no data, no run folder)")
     p.set_defaults(func=main)
+
+
+def _with_settings(config, args: argparse.Namespace):
+    """``config`` with ``--set KEY=VALUE`` applied, typed by TTCConfig's fields and validated again."""
+    from dataclasses import asdict
+
+    from experiments.ttc.config import TTCConfig, resolve_config
+    from experiments.typed_config import from_mapping, set_dotted
+
+    data = config.to_dict()
+    for assignment in args.settings:
+        set_dotted(data, TTCConfig, assignment)
+    typed = from_mapping(TTCConfig, data, "--set")
+    if (typed.dataset, typed.out) != (config.dataset, config.out):
+        raise ValueError("--set cannot change dataset or out: use --dataset and --out")
+    fields = {k: v for k, v in asdict(typed).items() if k not in ("dataset", "out")}
+    return resolve_config(typed.dataset, typed.out, quick=args.quick, **fields)
 
 
 def main(args: argparse.Namespace) -> int:
     from experiments.ttc.config import resolve_config
 
     try:
+        check_args(args)
         config = resolve_config(
             args.dataset, args.out, quick=args.quick, data_root=args.data_root, run_id=args.run_id,
             seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
             lr=args.lr, alpha_lr=args.alpha_lr,
             table3_groups=[] if args.no_table3 else None,
         )
+        if args.settings:
+            config = _with_settings(config, args)
     except ValueError as err:
         print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
         return 2
+    if args.print_config:
+        import yaml
+
+        print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
+        return 0
     from experiments.ttc.runner import run
 
     try:
