@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
@@ -41,6 +42,7 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
 
 def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True) -> Path:
     """Run every (method, fold) of ``config``; returns the run directory."""
+    check_pretrained(config)   # a checkpoint that does not fit the profile: CheckpointMismatch before any work
     import tensorflow as tf
     from tqdm.auto import tqdm
 
@@ -181,6 +183,10 @@ def _main(args: argparse.Namespace) -> int:
     config = config.override(**changes)
     if args.resume and not config.run_id:
         raise SystemExit("--resume needs --run-id of the run to continue")
-    run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
+    try:
+        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet)
+    except CheckpointMismatch as err:
+        print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
+        return 2
     print(f"[dynamic-mtl] results written to {run_dir}")
     return 0
