@@ -125,10 +125,11 @@ reproduce-ttc: venv
 	  $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; \
 	done
 
-# A rehearsal of the real-data path (docs/pretraining.md, "From a checkpoint to CK+ / Oulu-CASIA") on stand-in
+# A rehearsal of the real-data path (its last output: docs/paper-profile/rehearsal.md) on stand-in
 # trees in the CK+, Oulu-CASIA and CASIA-WebFace layouts (data_prep/rehearsal.py): MTCNN preparation, pretraining
 # the paper network, then `reproduce-table2` / `reproduce-table4` with PROFILE=paper (one fold, one epoch) and
-# PRETRAINED=. REHEARSAL_ARGS: sizes of the trees (python -m data_prep.rehearsal write --help).
+# PRETRAINED=. REHEARSAL_ARGS: sizes of the trees (python -m data_prep.rehearsal write --help); PUBLISH=file: a copy
+# of the summary (docs/paper-profile/rehearsal.md is `make rehearse-real-flow PUBLISH=docs/paper-profile/rehearsal.md`).
 REHEARSAL_DIR ?= results/rehearsal
 REHEARSAL_ARGS ?=
 REHEARSAL_PRETRAIN_ARGS ?= --epochs 1 --batch-size 16 --optimizer rmsprop --learning-rate 1e-4 --dropout 0.5
@@ -150,7 +151,7 @@ rehearse-real-flow: venv
 	$(MAKE) --no-print-directory reproduce-table4 DATASET=oulu DATA_ROOT=$(REHEARSAL_DIR)/raw/Oulu-CASIA \
 		DATA_DIR=$(REHEARSAL_DIR)/data/oulu PRETRAINED=$(REHEARSAL_DIR)/checkpoints/face.keras \
 		PROFILE=$(REHEARSAL_DIR)/paper_rehearsal.yaml RUN_ID= RESUME=
-	$(PY) -m data_prep.rehearsal summary --out $(REHEARSAL_DIR)
+	$(PY) -m data_prep.rehearsal summary --out $(REHEARSAL_DIR) $(if $(PUBLISH),--publish $(PUBLISH))
 
 # Benchmarks (docs/performance.md): benchmarks/results/<date>-<host>.md + .csv. BENCH_QUICK=1: reduced run.
 bench: venv

@@ -275,6 +275,7 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--methods", nargs="+", help="only these rows of the paper profile (default: all)")
     s = sub.add_parser("summary", help="print (and write OUT/rehearsal.md) the summary of a finished rehearsal")
     s.add_argument("--out", required=True)
+    s.add_argument("--publish", help="also write the summary to this file (e.g. docs/paper-profile/rehearsal.md)")
     args = parser.parse_args(argv)
     try:
         if args.command == "write":
@@ -284,6 +285,9 @@ def main(argv: list[str] | None = None) -> int:
         else:
             text = summarize(args.out)
             (Path(args.out) / "rehearsal.md").write_text(text)
+            if args.publish:
+                Path(args.publish).parent.mkdir(parents=True, exist_ok=True)
+                Path(args.publish).write_text(text)
             print(text, end="")
     except (ValueError, FileNotFoundError) as err:
         print(f"data_prep.rehearsal: error: {err}", file=sys.stderr)
