@@ -182,3 +182,18 @@ def test_rehearsal_of_the_real_flow_through_make(tmp_path):
         rows = pd.read_csv(run / "per_fold.csv")
         assert sorted(rows["method"]) == ["dynamic", "pretrained", "single_task_expression_finetuned"]
     assert (out / "rehearsal.md").is_file() and "pretrained from" in (out / "rehearsal.md").read_text()
+
+
+# ------------------------------------------------------------------ cost model arithmetic
+def test_cost_model_multiplies_out_the_protocol():
+    from benchmarks.cost_model import protocol_cost, wall_time
+
+    cost = protocol_cost(train_gflop=6.0, forward_gflop=2.0, epochs=90, folds=10, trained_rows=11)["ckplus"]
+    train, val, test = 1308 * 0.9 * 0.88, 1308 * 0.9 * 0.12, 130.8
+    assert cost["train_images_per_fold"] == round(train) == 1036
+    per = train * 90 * 6.0 + (val * 90 + test) * 2.0
+    assert cost["gflop_per_row_and_fold"] == pytest.approx(per)
+    assert cost["total_pflop"] == pytest.approx(per * 110 / 1e6)
+    # 1 PFLOP at 50 % of 1 TFLOP/s = 2000 s; 4 devices at 100 % scaling: a quarter
+    assert wall_time(1.0, 1.0, 0.5) == pytest.approx(2000 / 3600)
+    assert wall_time(1.0, 1.0, 0.5, gpus=4) == pytest.approx(500 / 3600)
