@@ -240,8 +240,9 @@ def summarize(out: str | Path) -> str:
     pretrain = out / "pretrain" / "summary.json"
     if pretrain.is_file():
         s = json.loads(pretrain.read_text())
-        keep = {k: s[k] for k in ("images", "identities", "epochs", "seconds") if k in s}
-        lines.append(f"| `pretrain --align` | {json.dumps(keep)} |")
+        keep = {k: s[k] for k in ("identities", "images", "rejects_by_reason", "epochs_done", "train_seconds_total")
+                if k in s}
+        lines.append(f"| `pretrain --align` (MTCNN, paper network) | {json.dumps(keep)} |")
     sidecar = out / "checkpoints" / "face.json"
     if sidecar.is_file():
         meta = json.loads(sidecar.read_text())
@@ -254,7 +255,7 @@ def summarize(out: str | Path) -> str:
             continue
         frame = pd.read_csv(run / "per_fold.csv")
         env = json.loads((run / "environment.json").read_text())
-        cols = [c for c in ("method", "fold", "test_expression_accuracy", "test_verification_accuracy")
+        cols = [c for c in ("method", "fold", "expression_accuracy", "verification_accuracy", "train_seconds")
                 if c in frame.columns]
         rows = "; ".join(", ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
                          for _, r in frame[cols].iterrows())
