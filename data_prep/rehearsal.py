@@ -50,7 +50,7 @@ class RehearsalConfig:
 
     ckplus_subjects: int = 12
     ckplus_sequences: int = 3          # labelled sequences per CK+ subject (1..7)
-    oulu_subjects: int = 10
+    oulu_subjects: int = 12
     frames: int = 6                    # frames per sequence (>= 4: first + last 3)
     webface_identities: int = 24
     webface_images: int = 12
@@ -64,9 +64,10 @@ class RehearsalConfig:
         if not 1 <= self.ckplus_sequences <= 7:
             raise ValueError(f"ckplus_sequences must be in 1..7, got {self.ckplus_sequences}")
         for name in ("ckplus_subjects", "oulu_subjects"):
-            if getattr(self, name) < 2 * self.num_folds:
-                raise ValueError(f"{name} must be >= 2 x num_folds ({2 * self.num_folds}) so that every test "
-                                 f"fold has verification pairs, got {getattr(self, name)}")
+            if getattr(self, name) < 3 * self.num_folds:
+                raise ValueError(f"{name} must be >= 3 x num_folds ({3 * self.num_folds}) so that every test fold "
+                                 f"has verification pairs and training identities left after MTCNN's rejects, "
+                                 f"got {getattr(self, name)}")
         if self.webface_identities < 2 or self.webface_images < 2:
             raise ValueError("webface_identities and webface_images must be >= 2")
 

@@ -130,29 +130,29 @@ def test_rehearsal_trees_have_the_real_layouts(tmp_path):
     from data_prep.oulu import read_oulu
     from data_prep.rehearsal import CKPLUS_FRAME, OULU_FRAME, RehearsalConfig, write_all
 
-    cfg = RehearsalConfig(ckplus_subjects=2, ckplus_sequences=1, oulu_subjects=2, frames=4, webface_identities=2,
+    cfg = RehearsalConfig(ckplus_subjects=3, ckplus_sequences=1, oulu_subjects=3, frames=4, webface_identities=2,
                           webface_images=2, num_folds=1, image_size=80)
     written = write_all(tmp_path, cfg, methods=["dynamic"])
     ck = read_ckplus(tmp_path / "raw" / "CK+")
-    assert len(ck) == 2 * 1 * 4 and not ck.attrs.get("skipped")
+    assert len(ck) == 3 * 1 * 4 and not ck.attrs.get("skipped")
     assert cv2.imread(ck["raw_path"].iloc[0]).shape[:2] == CKPLUS_FRAME
     oulu = read_oulu(tmp_path / "raw" / "Oulu-CASIA")
-    assert len(oulu) == 2 * 6 * 4 and not oulu.attrs.get("skipped")
-    assert (oulu["expression"] >= 0).sum() == 2 * 6 * 3                      # neutral first frames: no class
+    assert len(oulu) == 3 * 6 * 4 and not oulu.attrs.get("skipped")
+    assert (oulu["expression"] >= 0).sum() == 3 * 6 * 3                      # neutral first frames: no class
     assert cv2.imread(oulu["raw_path"].iloc[0]).shape[:2] == OULU_FRAME
     assert scan_identity_folders(tmp_path / "raw" / "webface").num_identities == 2
     profile = ExperimentConfig.load(written["profile"])
     paper = ExperimentConfig.load("paper")
     assert (profile.folds, profile.epochs, profile.image_size, profile.methods) == ([0], 1, 80, ["dynamic"])
     assert profile.network_optimizer == paper.network_optimizer and profile.backbone == paper.backbone
-    assert json.loads((tmp_path / "rehearsal.json").read_text())["ckplus"]["images"] == 8
+    assert json.loads((tmp_path / "rehearsal.json").read_text())["ckplus"]["images"] == 12
 
 
 def test_rehearsal_config_refuses_folds_without_pairs():
     from data_prep.rehearsal import RehearsalConfig
 
-    with pytest.raises(ValueError, match="ckplus_subjects must be >= 2 x num_folds"):
-        RehearsalConfig(ckplus_subjects=6, num_folds=4)
+    with pytest.raises(ValueError, match=r"ckplus_subjects must be >= 3 x num_folds \(12\)"):
+        RehearsalConfig(ckplus_subjects=8, num_folds=4)
 
 
 # ------------------------------------------------------------------ the whole flow (slow)
@@ -161,7 +161,7 @@ def test_rehearsal_of_the_real_flow_through_make(tmp_path):
     """Raw trees -> `prepare ckplus|oulu` (real MTCNN) -> `pretrain --align` (paper network) -> `make
     reproduce-table2 DATASET=ckplus PRETRAINED=... PROFILE=<paper, 1 fold, 1 epoch>` and reproduce-table4 on Oulu."""
     out = tmp_path / "rehearsal"
-    args = ("--ckplus-subjects 4 --ckplus-sequences 2 --oulu-subjects 4 --frames 4 --webface-identities 4 "
+    args = ("--ckplus-subjects 8 --ckplus-sequences 2 --oulu-subjects 8 --frames 4 --webface-identities 4 "
             "--webface-images 4 --num-folds 2 --image-size 80 --batch-size 8 "
             "--methods pretrained single_task_expression_finetuned dynamic")
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
