@@ -127,11 +127,11 @@ reproduce-ttc: venv
 
 # A rehearsal of the real-data path (its last output: docs/paper-profile/rehearsal.md) on stand-in
 # trees in the CK+, Oulu-CASIA and CASIA-WebFace layouts (data_prep/rehearsal.py): MTCNN preparation, pretraining
-# the paper network, then `reproduce-table2` / `reproduce-table4` with PROFILE=paper (one fold, one epoch, five of its
-# rows by default) and PRETRAINED=. REHEARSAL_ARGS: sizes of the trees and the rows (python -m data_prep.rehearsal write --help); PUBLISH=file: a copy
-# of the summary (docs/paper-profile/rehearsal.md is `make rehearse-real-flow PUBLISH=docs/paper-profile/rehearsal.md`).
+# the paper network, then `reproduce-table2` / `reproduce-table4` with PROFILE=paper (one fold, one epoch, every row)
+# and PRETRAINED=. REHEARSAL_ARGS: sizes of the trees, --methods to run fewer rows (python -m data_prep.rehearsal
+# write --help). PUBLISH=file: a copy of the summary (`PUBLISH=docs/paper-profile/rehearsal.md` made that file).
 REHEARSAL_DIR ?= results/rehearsal
-REHEARSAL_ARGS ?= --methods pretrained single_task_face_finetuned single_task_expression_finetuned static dynamic
+REHEARSAL_ARGS ?=
 REHEARSAL_PRETRAIN_ARGS ?= --epochs 1 --batch-size 16 --optimizer rmsprop --learning-rate 1e-4 --dropout 0.5
 REHEARSAL_SIZE = $$($(PY) -c "import json; print(json.load(open('$(REHEARSAL_DIR)/rehearsal.json'))['config']['image_size'])")
 REHEARSAL_FOLDS = $$($(PY) -c "import json; print(json.load(open('$(REHEARSAL_DIR)/rehearsal.json'))['config']['num_folds'])")

@@ -260,7 +260,7 @@ def summarize(out: str | Path) -> str:
                 if c in frame.columns]
         rows = "; ".join(", ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
                          for _, r in frame[cols].iterrows())
-        lines.append(f"| paper profile on `{key}` (`{run.name}`) | pretrained from "
+        lines.append(f"| paper profile on `{key}` (`{run.name}`, {env.get('machine', 'unknown machine')}) | pretrained from "
                      f"`{env.get('pretrained_checkpoint')}`; skipped {env.get('skipped_methods') or 'none'}; "
                      f"{len(frame)} (method, fold) rows |")
         lines.append(f"| `{key}` rows ({', '.join(cols)}) | {rows} |")
