@@ -12,11 +12,14 @@ PROFILE ?= quick
 STRATEGY ?= default
 RUN_ID ?=
 RESUME ?=
+# a pretrained face network (.keras with its .json sidecar, from `dynamic-mtl pretrain --export`): the
+# pretrained / fine-tuned rows and every multi-task row start from it; it must fit PROFILE (checked first).
+PRETRAINED ?=
 
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv install test test-fast lint reproduce-table2 reproduce-table3 reproduce-table4 \
-        reproduce-figure2 reproduce-figure7 reproduce-study prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
+        reproduce-figure2 reproduce-figure7 reproduce-study rehearse-real-flow prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
         reproduce-ttc clean
 
 venv: $(STAMP)
@@ -71,10 +74,12 @@ eval-lfw: venv
 
 # Experiments (experiments/configs/*.yaml). DATASET=ckplus|oulu needs DATA_ROOT (the raw
 # dataset) the first time; it is prepared into data/<dataset>. PROFILE=paper for the paper's
-# setting, STRATEGY=mirrored for every visible GPU, RUN_ID=... RESUME=1 to continue a run.
+# setting, STRATEGY=mirrored for every visible GPU, RUN_ID=... RESUME=1 to continue a run,
+# PRETRAINED=ckpt.keras for the pretrained face network (docs/pretraining.md).
 RUN := $(PY) -m experiments.cli run
 RUN_COMMON = --dataset $(DATASET) --strategy $(STRATEGY) $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") \
-             $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(RESUME),--resume)
+             $(if $(RUN_ID),--run-id $(RUN_ID)) $(if $(RESUME),--resume) \
+             $(if $(PRETRAINED),--pretrained "$(PRETRAINED)") $(if $(DATA_DIR),--data-dir "$(DATA_DIR)")
 
 reproduce-table2: venv
 	$(RUN) --config $(PROFILE) $(RUN_COMMON)
@@ -119,6 +124,34 @@ reproduce-ttc: venv
 	    $(if $(RUN_ID),--run-id $(RUN_ID)) $(TTC_ARGS) || exit $$?; \
 	  $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; \
 	done
+
+# A rehearsal of the real-data path (its last output: docs/paper-profile/rehearsal.md) on stand-in
+# trees in the CK+, Oulu-CASIA and CASIA-WebFace layouts (data_prep/rehearsal.py): MTCNN preparation, pretraining
+# the paper network, then `reproduce-table2` / `reproduce-table4` with PROFILE=paper (one fold, one epoch, every row)
+# and PRETRAINED=. REHEARSAL_ARGS: sizes of the trees, --methods to run fewer rows (python -m data_prep.rehearsal
+# write --help). PUBLISH=file: a copy of the summary (`PUBLISH=docs/paper-profile/rehearsal.md` made that file).
+REHEARSAL_DIR ?= results/rehearsal
+REHEARSAL_ARGS ?=
+REHEARSAL_PRETRAIN_ARGS ?= --epochs 1 --batch-size 16 --optimizer rmsprop --learning-rate 1e-4 --dropout 0.5
+REHEARSAL_SIZE = $$($(PY) -c "import json; print(json.load(open('$(REHEARSAL_DIR)/rehearsal.json'))['config']['image_size'])")
+REHEARSAL_FOLDS = $$($(PY) -c "import json; print(json.load(open('$(REHEARSAL_DIR)/rehearsal.json'))['config']['num_folds'])")
+
+rehearse-real-flow: venv
+	$(PY) -m data_prep.rehearsal write --out $(REHEARSAL_DIR) $(REHEARSAL_ARGS)
+	$(PY) -m experiments.cli prepare ckplus --root $(REHEARSAL_DIR)/raw/CK+ --out $(REHEARSAL_DIR)/data/ckplus \
+		--num-folds $(REHEARSAL_FOLDS) --quiet
+	$(PY) -m experiments.cli prepare oulu --root $(REHEARSAL_DIR)/raw/Oulu-CASIA --out $(REHEARSAL_DIR)/data/oulu \
+		--num-folds $(REHEARSAL_FOLDS) --quiet
+	$(PY) -m experiments.cli pretrain --data $(REHEARSAL_DIR)/raw/webface --align --out $(REHEARSAL_DIR)/pretrain \
+		--backbone inception_resnet_v1_reduced --image-size $(REHEARSAL_SIZE) --progress none --resume \
+		--export $(REHEARSAL_DIR)/checkpoints/face.keras $(REHEARSAL_PRETRAIN_ARGS)
+	$(MAKE) --no-print-directory reproduce-table2 DATASET=ckplus DATA_ROOT=$(REHEARSAL_DIR)/raw/CK+ \
+		DATA_DIR=$(REHEARSAL_DIR)/data/ckplus PRETRAINED=$(REHEARSAL_DIR)/checkpoints/face.keras \
+		PROFILE=$(REHEARSAL_DIR)/paper_rehearsal.yaml RUN_ID= RESUME=
+	$(MAKE) --no-print-directory reproduce-table4 DATASET=oulu DATA_ROOT=$(REHEARSAL_DIR)/raw/Oulu-CASIA \
+		DATA_DIR=$(REHEARSAL_DIR)/data/oulu PRETRAINED=$(REHEARSAL_DIR)/checkpoints/face.keras \
+		PROFILE=$(REHEARSAL_DIR)/paper_rehearsal.yaml RUN_ID= RESUME=
+	$(PY) -m data_prep.rehearsal summary --out $(REHEARSAL_DIR) $(if $(PUBLISH),--publish $(PUBLISH))
 
 # Benchmarks (docs/performance.md): benchmarks/results/<date>-<host>.md + .csv. BENCH_QUICK=1: reduced run.
 bench: venv

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
@@ -65,6 +66,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     """
     if config.run_id is not None:
         check_run_id(config.run_id)
+    check_pretrained(config)   # a checkpoint that does not fit the profile: CheckpointMismatch before any work
     import tensorflow as tf
 
     from dynamic_mtl.distribute import make_strategy
@@ -315,7 +317,7 @@ def _main(args: argparse.Namespace) -> int:
     try:
         run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard,
                                  save_models=args.save_models)
-    except (RunError, ValueError, FileNotFoundError, FileExistsError) as err:
+    except (RunError, CheckpointMismatch, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
         return 2
     print(f"[dynamic-mtl] results written to {run_dir}")
