@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow
 def test_cli_writes_tables_alphas_and_figures(tiny_run):
     for name in ("config.json", "config.yaml", "environment.json", "table_main.csv", "table_main.md",
-                 "table6_alpha_change.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
+                 "table6_share_change.csv", "table6_alpha_change_raw.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
                  "results.json", "alphas.npz", "alphas_dmt_layer6.csv", "dmt.keras", "data_summary.csv"):
         assert (tiny_run / name).is_file(), name
     table = pd.read_csv(tiny_run / "table_main.csv")
