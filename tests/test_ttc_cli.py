@@ -89,6 +89,16 @@ def test_notebook_draws_from_the_run(tiny_run):
         assert (tiny_run / "figures" / f"{name}.pdf").is_file()
 
 
+def test_cli_options_reach_the_config():
+    from experiments.ttc.config import resolve_config
+
+    args = build_parser().parse_args(["ttc", "--dataset", "digits", "--capacity-control", "--shared-bn-statistics"])
+    assert args.capacity_control and args.shared_bn_statistics
+    config = resolve_config("digits", "out", capacity_control=True, per_task_statistics=False)
+    assert config.capacity_control and not config.per_task_statistics
+    assert resolve_config("digits", "out").per_task_statistics  # per-task statistics by default
+
+
 def test_cli_clear_errors(tmp_path, capsys):
     assert main(["ttc", "--dataset", "cifar10", "--out", str(tmp_path)]) == 2
     assert "--data-root is required" in capsys.readouterr().err
