@@ -40,6 +40,12 @@ def test_write_docs_replaces_only_the_generated_block(tmp_path):
     write_docs(doc, "new table")
     text = doc.read_text()
     assert "old" not in text and "new table" in text and text.startswith("# Title") and text.endswith("after\n")
+    # per-dataset sections: a run of one dataset keeps the other's section and replaces its own
+    write_docs(doc, "intro 1", {"synthattrs": "### synthattrs\n\nfaces v1", "digits": "### digits\n\ndigits v1"})
+    write_docs(doc, "intro 2", {"synthattrs": "### synthattrs\n\nfaces v2"})
+    block = doc.read_text().split(BEGIN)[1].split(END)[0]
+    assert "intro 2" in block and "intro 1" not in block and "faces v2" in block and "faces v1" not in block
+    assert block.index("faces v2") < block.index("digits v1")  # the order of config.DATASETS
     doc.write_text("no markers")
     with pytest.raises(ValueError, match="markers"):
         write_docs(doc, "x")
