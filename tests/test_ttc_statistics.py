@@ -84,7 +84,8 @@ def _disjoint_data(seed=0, n=48, T=3):
     return x, y, owner
 
 
-@pytest.mark.parametrize("cls", [TTCNetwork, CrossStitchNetwork, SharedTrunkNetwork])
+@pytest.mark.parametrize("cls", [pytest.param(TTCNetwork, marks=pytest.mark.slow),
+                                 pytest.param(CrossStitchNetwork, marks=pytest.mark.slow), SharedTrunkNetwork])
 def test_task_evaluation_does_not_depend_on_another_tasks_pool(cls):
     """Per-task statistics: changing task 2's images changes nothing for task 0 (weights held fixed by a zero
     learning rate, so only the statistics move); with one shared copy it does change."""
