@@ -114,16 +114,17 @@ figures: venv
 	  $(if $(FIGURES),--only $(FIGURES)) $(if $(TRAIN_MISSING),--train-missing)
 
 # Fang et al. 2017 task transfer connections (docs/ttc.md): the embedded digits + synthetic attributes,
-# or one of DATASET=synthattrs|digits|celeba|cifar10 (celeba/cifar10 need DATA_ROOT). TTC_ARGS=--quick: smoke run.
+# or one of DATASET=synthattrs|digits|celeba|cifar10 (celeba/cifar10 need DATA_ROOT), over TTC_SEEDS paired
+# seeds with intervals and verdicts; the full run rewrites docs/ttc.md's generated section 7.
+# TTC_ARGS=--quick: smoke run (docs untouched).
 TTC_OUT = $(or $(OUT),results/ttc)
 TTC_DATASETS = $(if $(filter $(DATASET),synthattrs digits celeba cifar10),$(DATASET),digits synthattrs)
+TTC_SEEDS ?= 5
 
 reproduce-ttc: venv
-	@for d in $(TTC_DATASETS); do \
-	  $(PY) -m experiments.cli ttc --dataset $$d --out $(TTC_OUT) $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") \
-	    $(if $(RUN_ID),--run-id $(RUN_ID)) $(TTC_ARGS) || exit $$?; \
-	  $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; \
-	done
+	$(PY) -m experiments.ttc.seeds --datasets $(TTC_DATASETS) --seeds $(TTC_SEEDS) --out $(TTC_OUT) \
+	  $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") $(if $(filter --quick,$(TTC_ARGS)),,--docs docs/ttc.md) $(TTC_ARGS)
+	@for d in $(TTC_DATASETS); do $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; done
 
 # A rehearsal of the real-data path (its last output: docs/paper-profile/rehearsal.md) on stand-in
 # trees in the CK+, Oulu-CASIA and CASIA-WebFace layouts (data_prep/rehearsal.py): MTCNN preparation, pretraining

@@ -23,7 +23,7 @@ def tiny_run(tmp_path_factory):
 @pytest.mark.slow
 def test_cli_writes_tables_alphas_and_figures(tiny_run):
     for name in ("config.json", "config.yaml", "environment.json", "table_main.csv", "table_main.md",
-                 "table6_alpha_change.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
+                 "table6_share_change.csv", "table6_alpha_change_raw.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
                  "results.json", "alphas.npz", "alphas_dmt_layer6.csv", "dmt.keras", "data_summary.csv"):
         assert (tiny_run / name).is_file(), name
     table = pd.read_csv(tiny_run / "table_main.csv")
@@ -39,9 +39,40 @@ def test_cli_writes_tables_alphas_and_figures(tiny_run):
     assert results["removal"]["subnets_bit_identical"] is True
     summary = json.loads((tiny_run / "incremental_summary.json").read_text())
     assert summary["old_subnets_bit_identical"] is True and summary["old_task_logit_max_change"] == 0.0
+    assert summary["same_batches"] is True  # incremental and alone curves drew the same batches
+    t6 = pd.read_csv(tiny_run / "table6_share_change.csv").set_index("From \\ To")
+    np.testing.assert_allclose(t6.loc["sum of the column", ["3.8", "4.6"]].astype(float),
+                               t6.loc["removed tasks' former share", ["3.8", "4.6"]].astype(float), atol=0.11)
+    removal = pd.read_csv(tiny_run / "removal_accuracy.csv")
+    assert [c for c in removal.columns if c != "task"] == [
+        "DMT (all tasks)", "cut", "cut + statistics re-estimated (baseline)", "connections only re-trained (paper)",
+        "joint re-trained (extension)"]
     assert (tiny_run.parent / "LATEST").read_text().strip() == "tiny"
     for fig in ("alpha_matrices_dmt.png", "alpha_history.png", "alpha_by_layer.png", "incremental_curve.png"):
         assert (tiny_run / "figures" / fig).stat().st_size > 1000
+
+
+@pytest.mark.slow
+def test_seed_statistics_from_runs(tiny_run, tmp_path):
+    """The multi-seed analysis on two copies of the tiny run (seeds 0 and 1): tables, verdicts, docs text."""
+    import shutil
+
+    from experiments.ttc.seeds import analyse, load_runs, render
+
+    dirs = []
+    for seed in (0, 1):
+        d = tmp_path / f"seed{seed}"
+        shutil.copytree(tiny_run, d)
+        config = json.loads((d / "config.json").read_text())
+        (d / "config.json").write_text(json.dumps(dict(config, seed=seed)))
+        dirs.append(d)
+    runs = load_runs(dirs)
+    analysis = analyse("digits", runs, None, None)
+    verdicts = analysis["verdicts"]
+    assert {"claim", "measurement", "statistic", "verdict"} <= set(verdicts.columns)
+    assert any("DMT CNN performs better than ST" in c for c in verdicts.claim)
+    text = render("digits", analysis, runs, "header")
+    assert "Table 5 shape" in text and "Table 6 (shares)" in text and "Incremental addition" in text
 
 
 @pytest.mark.slow
@@ -56,6 +87,16 @@ def test_notebook_draws_from_the_run(tiny_run):
         assert png.is_file() and png.stat().st_size > 1000, name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
         assert (tiny_run / "figures" / f"{name}.pdf").is_file()
+
+
+def test_cli_options_reach_the_config():
+    from experiments.ttc.config import resolve_config
+
+    args = build_parser().parse_args(["ttc", "--dataset", "digits", "--capacity-control", "--shared-bn-statistics"])
+    assert args.capacity_control and args.shared_bn_statistics
+    config = resolve_config("digits", "out", capacity_control=True, per_task_statistics=False)
+    assert config.capacity_control and not config.per_task_statistics
+    assert resolve_config("digits", "out").per_task_statistics  # per-task statistics by default
 
 
 def test_cli_clear_errors(tmp_path, capsys):

@@ -150,3 +150,14 @@ def test_synthattrs_labels_follow_the_generator():
     np.testing.assert_array_equal(again.splits["train"][0], x)  # deterministic
     with pytest.raises(KeyError, match="lipstick"):
         make_synthattrs(tasks=["lipstick"], progress=False)
+
+
+def test_synthattrs_label_noise_rates():
+    """Only no_beard is ever drawn against its label (beards are drawn on male faces only)."""
+    from data_prep import synthfaces
+    from data_prep.ttc.synthattrs import label_noise_rates
+
+    rates = label_noise_rates(n=50_000)
+    assert set(rates) == set(synthfaces.ATTRIBUTES)
+    assert 0.003 < rates["no_beard"] < 0.02
+    assert all(v == 0.0 for k, v in rates.items() if k != "no_beard")

@@ -9,7 +9,8 @@ converted to grayscale, histogram-equalised and area-resized -- the paper's prep
 
 The tasks mirror Table 4's seven CelebA attributes; ``eyeglasses`` stands in for Wearing_Lipstick, which the
 generator does not draw, and is the ground-truth *unrelated* task. ``meta["phi"]`` is the ground-truth
-binary (phi) correlation between the tasks, ``meta["groups"]`` the generator's groups.
+binary (phi) correlation between the tasks, ``meta["groups"]`` the generator's groups, and
+``meta["label_noise"]`` the share of faces whose drawing contradicts a label (:func:`label_noise_rates`).
 """
 from __future__ import annotations
 
@@ -32,6 +33,22 @@ CELEBA_NAME = {
     "no_beard": "No_Beard", "sideburns": "Sideburns", "smiling": "Smiling", "mustache": "Mustache",
 }
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
+
+
+def label_noise_rates(n: int = 200_000, seed: int = 0) -> dict[str, float]:
+    """Share of faces whose drawing contradicts their label, per attribute, from ``n`` attribute draws.
+
+    :func:`data_prep.synthfaces.render_face` draws every attribute as labelled except one case: a beard is
+    drawn only on male faces, so a female face labelled ``no_beard = 0`` shows no beard. Every other label
+    is drawn as given (rate 0). How visible an attribute is at a small size is another matter, not counted.
+    """
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((int(n), len(synthfaces.ATTRIBUTES))) @ synthfaces._ATTR_CHOL.T
+    drawn = z > synthfaces._ATTR_THRESHOLDS
+    col = {a: k for k, a in enumerate(synthfaces.ATTRIBUTES)}
+    rates = {a: 0.0 for a in synthfaces.ATTRIBUTES}
+    rates["no_beard"] = float(((~drawn[:, col["no_beard"]]) & (~drawn[:, col["male"]])).mean())
+    return rates
 
 
 def render_attribute_face(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, dict[str, bool]]:
@@ -91,5 +108,6 @@ def make_synthattrs(
             latent_correlation=np.round(latent, 4).tolist(),
             groups={g: m for g, m in groups.items() if m},
             prevalence={t: synthfaces.ATTRIBUTE_PREVALENCE[t] for t in tasks},
+            label_noise={t: round(r, 4) for t, r in label_noise_rates().items() if t in tasks},
         ),
     )

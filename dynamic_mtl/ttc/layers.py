@@ -13,6 +13,10 @@ They differ only in the mixing matrix ``A`` (row i = what task i receives):
 * ``CrossStitchUnit``: every entry of ``A`` is a free trainable scalar (Misra et al. Eq. 1), initialised
   to ``init_self`` on the diagonal and ``(1 - init_self) / (T - 1)`` elsewhere.
 
+Each ``BN_i`` is a :class:`~dynamic_mtl.ttc.norms.TaskBatchNormalization` with, by default
+(``per_task_statistics=True``), one copy of the moving statistics per task: on task c's turn only copy c is
+updated, and task c is evaluated with copy c in every branch (:meth:`set_statistics_copy`).
+
 A static 0/1 ``connectivity`` matrix removes connections from the graph altogether (``A[i, j]`` is then an
 exact 0 and ``h_j`` is never read for task i), which is how incremental task addition keeps the old tasks'
 outputs unchanged. The weights of row i (``beta_i`` / ``stitch_i``) and ``BN_i`` belong to task i, so they
@@ -27,6 +31,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from dynamic_mtl.ttc.norms import TaskBatchNormalization
 
 def _as_connectivity(connectivity, num_tasks: int) -> list[list[int]]:
     """Validates a T x T 0/1 matrix (default all ones); the diagonal must be 1."""
@@ -52,6 +57,7 @@ class _TaskMixing(keras.layers.Layer):
         batch_norm: bool = True,
         bn_momentum: float = 0.9,
         bn_epsilon: float = 1e-3,
+        per_task_statistics: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -62,8 +68,10 @@ class _TaskMixing(keras.layers.Layer):
         self.batch_norm = bool(batch_norm)
         self.bn_momentum = float(bn_momentum)
         self.bn_epsilon = float(bn_epsilon)
+        self.per_task_statistics = bool(per_task_statistics)
+        copies = self.num_tasks if self.per_task_statistics else 1
         self.norms = [
-            keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn_{i}")
+            TaskBatchNormalization(copies, momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn_{i}")
             for i in range(self.num_tasks)
         ] if self.batch_norm else []
         self.row_weights: list = []
@@ -126,14 +134,20 @@ class _TaskMixing(keras.layers.Layer):
         """The trainable mixing scalars (betas or stitch weights), for a separate learning rate."""
         return list(self.row_weights)
 
-    def set_task_trainable(self, i: int, trainable: bool) -> None:
-        """Freezes / unfreezes what belongs to task i: its incoming row of ``A`` and ``BN_i``.
+    def set_statistics_copy(self, task) -> None:
+        """Selects task ``task``'s copy of the moving statistics in every ``BN_i`` (int or int tensor)."""
+        for norm in self.norms:
+            norm.set_copy(task)
+
+    def set_task_trainable(self, i: int, trainable: bool, norms: bool | None = None) -> None:
+        """Freezes / unfreezes what belongs to task i: its incoming row of ``A`` and (``norms``, default
+        ``trainable``) ``BN_i``.
 
         A frozen BN runs in inference mode (Keras semantics), so its statistics stay fixed too.
         """
         self.row_weights[i].trainable = bool(trainable)
         if self.batch_norm:
-            self.norms[i].trainable = bool(trainable)
+            self.norms[i].trainable = bool(trainable if norms is None else norms)
 
     def get_config(self) -> dict:
         config = super().get_config()
@@ -143,6 +157,7 @@ class _TaskMixing(keras.layers.Layer):
             batch_norm=self.batch_norm,
             bn_momentum=self.bn_momentum,
             bn_epsilon=self.bn_epsilon,
+            per_task_statistics=self.per_task_statistics,
         )
         return config
 

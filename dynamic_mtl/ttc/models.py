@@ -12,6 +12,12 @@ In the multi-subnet networks a mixing layer (TTC or cross-stitch, each with per-
 the 6 hidden layers (5 conv + FC); layer l's mixing feeds layer l+1 (the paper's "layer 6 to layer 7" TTC
 is our ``connections[5]``). The output layer is per task and unmixed. The shared-trunk and single-task
 networks use BN at the same places.
+
+Batch-norm statistics (``per_task_statistics=True``, the default, for the TTC, cross-stitch and shared-trunk
+networks): every batch norm keeps one copy of its moving statistics per task
+(:class:`~dynamic_mtl.ttc.norms.TaskBatchNormalization`); task c's turn updates copy c only, and
+:meth:`set_statistics_copy` (used by :mod:`dynamic_mtl.ttc.training`) selects the copy with which task c is
+evaluated. ``per_task_statistics=False`` gives one shared copy, updated on every task's turn.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import numpy as np
 from keras import ops
 
 from dynamic_mtl.ttc.layers import CrossStitchUnit, TaskTransferConnection, _as_connectivity
+from dynamic_mtl.ttc.norms import TaskBatchNormalization
 
 PAPER_FILTERS = (40, 60, 80, 100, 140)
 PAPER_KERNELS = (5, 5, 3, 3, 2)
@@ -140,12 +147,14 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
         fc_units: int = PAPER_FC_UNITS,
         connectivity=None,
         connection_kwargs: dict | None = None,
+        per_task_statistics: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self._init_architecture(num_tasks, task_names, width, filters, kernels, fc_units)
         self.connectivity = _as_connectivity(connectivity, self.num_tasks)
         self.connection_kwargs = dict(connection_kwargs or {})
+        self.per_task_statistics = bool(per_task_statistics)
         self.subnets = [
             _SubnetLayers(f"t{t}", self._scaled_filters, self.kernels, self._scaled_fc)
             for t in range(self.num_tasks)
@@ -155,7 +164,8 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
         self.heads = [keras.layers.Dense(1, name=f"t{t}_out") for t in range(self.num_tasks)]
         self.connections = [
             self.connection_class(
-                self.num_tasks, connectivity=self.connectivity, name=f"mix{l + 1}", **self.connection_kwargs
+                self.num_tasks, connectivity=self.connectivity, name=f"mix{l + 1}",
+                per_task_statistics=self.per_task_statistics, **self.connection_kwargs
             )
             for l in range(self._num_hidden)
         ]
@@ -200,21 +210,32 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
     def mixing_variables(self) -> list:
         return [v for c in self.connections for v in c.mixing_variables]
 
+    def set_statistics_copy(self, task) -> None:
+        """Selects task ``task``'s copy of the batch-norm statistics everywhere (int or int tensor)."""
+        for c in self.connections:
+            c.set_statistics_copy(task)
+
+    def statistics_layers(self) -> list[TaskBatchNormalization]:
+        return [n for c in self.connections for n in c.norms]
+
     def task_layers(self, task: str | int) -> list:
         t = self.task_index(task)
         return [*self.subnet_layers[t], self.heads[t]]
 
-    def set_task_trainable(self, task: str | int, trainable: bool = True, connections: bool | None = None):
-        """Freezes / unfreezes task t's subnet and head, and (``connections``, default = ``trainable``) its
-        incoming mixing row and BN in every layer."""
+    def set_task_trainable(self, task: str | int, trainable: bool = True, connections: bool | None = None,
+                           norms: bool | None = None):
+        """Freezes / unfreezes task t's subnet and head, (``connections``, default = ``trainable``) its
+        incoming mixing row, and (``norms``, default = ``connections``) its BN in every layer."""
         t = self.task_index(task)
+        connections = bool(trainable if connections is None else connections)
         for layer in self.task_layers(t):
             layer.trainable = bool(trainable)
         for c in self.connections:
-            c.set_task_trainable(t, bool(trainable if connections is None else connections))
+            c.set_task_trainable(t, connections, norms=connections if norms is None else bool(norms))
 
     def _extra_config(self) -> dict:
-        return dict(connectivity=self.connectivity, connection_kwargs=self.connection_kwargs)
+        return dict(connectivity=self.connectivity, connection_kwargs=self.connection_kwargs,
+                    per_task_statistics=self.per_task_statistics)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
@@ -255,15 +276,18 @@ class SharedTrunkNetwork(_ArchitectureMixin, keras.Model):
         kernels: Sequence[int] = PAPER_KERNELS,
         fc_units: int = PAPER_FC_UNITS,
         bn_momentum: float = 0.9,
+        per_task_statistics: bool = True,
         **kwargs,
     ):
         super().__init__(**kwargs)
         self._init_architecture(num_tasks, task_names, width, filters, kernels, fc_units)
         self.bn_momentum = float(bn_momentum)
+        self.per_task_statistics = bool(per_task_statistics)
         self.trunk = _SubnetLayers("trunk", self._scaled_filters, self.kernels, self._scaled_fc)
         self.trunk_layers = self.trunk.all_layers()
+        copies = self.num_tasks if self.per_task_statistics else 1
         self.norms = [
-            keras.layers.BatchNormalization(momentum=self.bn_momentum, epsilon=1e-3, name=f"trunk_bn{l + 1}")
+            TaskBatchNormalization(copies, momentum=self.bn_momentum, epsilon=1e-3, name=f"trunk_bn{l + 1}")
             for l in range(self._num_hidden)
         ]
         self.head = keras.layers.Dense(self.num_tasks, name="heads")
@@ -279,8 +303,16 @@ class SharedTrunkNetwork(_ArchitectureMixin, keras.Model):
             x = self.norms[l](self.trunk.layer(l, x), training=training)
         return self.head(x)
 
+    def set_statistics_copy(self, task) -> None:
+        """Selects task ``task``'s copy of the batch-norm statistics (int or int tensor)."""
+        for norm in self.norms:
+            norm.set_copy(task)
+
+    def statistics_layers(self) -> list[TaskBatchNormalization]:
+        return list(self.norms)
+
     def _extra_config(self) -> dict:
-        return dict(bn_momentum=self.bn_momentum)
+        return dict(bn_momentum=self.bn_momentum, per_task_statistics=self.per_task_statistics)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
@@ -290,11 +322,13 @@ class SingleTaskNetwork(SharedTrunkNetwork):
     def __init__(self, task_name: str = "task_0", **kwargs):
         kwargs.pop("num_tasks", None)
         kwargs.pop("task_names", None)
+        kwargs.pop("per_task_statistics", None)
         super().__init__(num_tasks=1, task_names=[task_name], **kwargs)
 
     def get_config(self) -> dict:
         config = super().get_config()
         config.pop("num_tasks")
+        config.pop("per_task_statistics", None)
         config["task_name"] = config.pop("task_names")[0]
         return config
 
@@ -302,14 +336,19 @@ class SingleTaskNetwork(SharedTrunkNetwork):
 # --------------------------------------------------------------------------------------------------------
 # Incremental task addition (Sec. 3, Fig. 3; Sec. 4.4) and task removal (Sec. 4.3)
 # --------------------------------------------------------------------------------------------------------
-def _copy_task_weights(src: _MultiSubnetNetwork, s: int, dst: _MultiSubnetNetwork, d: int) -> None:
+def _copy_task_weights(src: _MultiSubnetNetwork, s: int, dst: _MultiSubnetNetwork, d: int, rows) -> None:
+    """Copies task s of ``src`` to task d of ``dst``: subnet, head and BN_s (statistics rows ``rows``)."""
     for a, b in zip(src.task_layers(s), dst.task_layers(d)):
         for va, vb in zip(a.weights, b.weights):
             vb.assign(va)
     for cs, cd in zip(src.connections, dst.connections):
         if cs.batch_norm:
-            for va, vb in zip(cs.norms[s].weights, cd.norms[d].weights):
-                vb.assign(va)
+            cd.norms[d].copy_statistics(cs.norms[s], rows)
+
+
+def _statistics_rows(model: _MultiSubnetNetwork, tasks: list[int | None]) -> list[int | None]:
+    """Which source statistics row each new task's copy comes from (one shared copy: row 0)."""
+    return list(tasks) if model.per_task_statistics else [0]
 
 
 def _same_kind_config(model: _MultiSubnetNetwork, names: list[str], connectivity) -> dict:
@@ -330,7 +369,10 @@ def add_task(
     """Returns a copy of ``model`` with one more task (Sec. 3, Fig. 3: incremental task transfer learning).
 
     The old subnets, heads, mixing rows and BNs are copied and (``freeze_old``) frozen; the new task's
-    subnet, head and incoming connections ``alpha_{new, j}`` are fresh and trainable. With
+    subnet, head and incoming connections ``alpha_{new, j}`` are fresh and trainable. With per-task
+    statistics, the old BNs' copy for the new task starts as the mean of their old copies (frozen BNs do not
+    update it; :func:`dynamic_mtl.ttc.training.reestimate_statistics` can estimate it on the new task's
+    images without touching the old tasks' copies). With
     ``connect_back=False`` (default) the old tasks do not read the new task's maps (``C[old, new] = 0``), so
     their outputs stay exactly what they were; ``connect_back=True`` adds those connections with their
     initial alpha, trainable only if ``freeze_old`` is False.
@@ -351,8 +393,16 @@ def add_task(
     conn[:T, T] = 1 if connect_back else 0
     new = type(model).from_config(_same_kind_config(model, [*model.task_names, task_name], conn.tolist()))
     new.build((None, *input_shape))
+    rows = _statistics_rows(model, [*range(T), None])
     for t in range(T):
-        _copy_task_weights(model, t, new, t)
+        _copy_task_weights(model, t, new, t, rows)
+        if model.per_task_statistics and model.connections[0].batch_norm:
+            for c in new.connections:  # the new task's copy starts as the old copies' mean
+                norm = c.norms[t]
+                for table in (norm.moving_mean, norm.moving_variance):
+                    values = ops.convert_to_numpy(table).copy()
+                    values[T] = values[:T].mean(axis=0)
+                    table.assign(values)
         for cs, cd in zip(model.connections, new.connections):
             old_row = ops.convert_to_numpy(cs.row_weights[t])
             row = ops.convert_to_numpy(cd.row_weights[t]).copy()
@@ -369,12 +419,15 @@ def remove_tasks(
     drop: Sequence[str],
     input_shape: Sequence[int],
     freeze_subnets: bool = True,
+    train_norms: bool = True,
 ) -> _MultiSubnetNetwork:
     """Returns a copy of ``model`` without the tasks in ``drop`` (Sec. 4.3, "tasks removal").
 
-    Kept subnets, heads, mixing rows (restricted to kept columns) and BNs are copied. With
-    ``freeze_subnets`` the subnets and heads are frozen and only the connections (mixing rows and their BNs)
-    stay trainable, so re-training "reconnects the incomplete model".
+    Kept subnets, heads, mixing rows (restricted to kept columns) and BNs (statistics copies of the kept
+    tasks) are copied. With ``freeze_subnets`` the subnets and heads are frozen and only the connections
+    stay trainable, so re-training "reconnects the incomplete model": the mixing rows (betas), and with
+    ``train_norms`` also the BNs after the mixings (their affine parameters and statistics). The paper
+    re-trains "the TTC"; ``train_norms=False`` is the narrow reading (betas only).
     """
     if not model.built:
         raise ValueError("remove_tasks needs a built (trained) model")
@@ -389,11 +442,12 @@ def remove_tasks(
         _same_kind_config(model, [model.task_names[t] for t in keep], conn.tolist())
     )
     new.build((None, *input_shape))
+    rows = _statistics_rows(model, keep)
     for d, s in enumerate(keep):
-        _copy_task_weights(model, s, new, d)
+        _copy_task_weights(model, s, new, d, rows)
         for cs, cd in zip(model.connections, new.connections):
             cd.row_weights[d].assign(ops.convert_to_numpy(cs.row_weights[s])[keep])
     if freeze_subnets:
         for d in range(len(keep)):
-            new.set_task_trainable(d, False, connections=True)
+            new.set_task_trainable(d, False, connections=True, norms=train_norms)
     return new

@@ -3,8 +3,15 @@
 * Each task has its own pool of labelled samples; with ``resample=True`` the minority class is
   resampled so that every batch holds equally many positives and negatives (Sec. 4.1, 4.2).
 * Tasks take turns (Sec. 4.1): step s trains on a batch from task ``s mod T``'s pool, with that task's
-  sigmoid cross-entropy (Eq. 6) as the loss. In a TTC network the loss of task i reaches every subnet j
-  through alpha_ij, so W^j and beta_ij are updated as in Algorithm 1 / Eq. 10-11.
+  sigmoid cross-entropy (Eq. 6) as the loss. The gradients are automatic differentiation of that turn's
+  loss (Eq. 5-6, one term per turn): in a TTC network task i's loss reaches subnet j through alpha_ij
+  (Eq. 10-11), and also through the later mixings, so a lower TTC's beta_kj receives gradient from task i's
+  loss when task k's map feeds task i higher up. Algorithm 1 writes the update per pair; ours is the exact
+  gradient of the whole network.
+* Each task's pool draws from its own random stream, seeded by ``(seed, label column)``: task c's k-th
+  batch is the same in every model trained with the same seed (single-task, shared trunk, TTC, ...).
+* Batch-norm statistics: on task c's turn the networks' copy c of the moving statistics is selected (and
+  only it is updated); :func:`evaluate` scores task c with copy c (see :mod:`dynamic_mtl.ttc.norms`).
 * Only the trainable variables are updated, so frozen parts stay bit-identical. Variables that the
   current task's loss does not reach (the other tasks' heads) get a zero gradient; Adam's momentum still
   moves them a little on those turns (one traced step serves all tasks, the task is a tensor argument).
@@ -101,7 +108,7 @@ class TrainSettings:
 
     batch_size: int = 32
     lr: float = 1e-3
-    alpha_lr: float = 0.1  # with 1e-2 the alphas barely leave their initial value in a few hundred turns
+    alpha_lr: float = 0.1  # Adam rate of the betas; the experiments choose it on the validation split
     resample: bool = True
 
 
@@ -120,7 +127,8 @@ class TurnTrainer:
         label_columns: for each model output column, its column in ``labels``.
         train_columns: the model columns that take turns (default all).
         settings: :class:`TrainSettings`.
-        seed: seeds the pools' sampling.
+        seed: seeds the pools' sampling (task c's pool: ``default_rng([seed, label_columns[c]])``).
+        record_batches: keep every drawn batch's indices in ``batches`` (a list of (column, indices)).
 
     Only the model's trainable variables at construction time are optimised (freeze before creating it).
     """
@@ -134,6 +142,7 @@ class TurnTrainer:
         train_columns: Sequence[int] | None = None,
         settings: TrainSettings | None = None,
         seed: int = 0,
+        record_batches: bool = False,
     ):
         self.model = model
         self.images = np.asarray(images, dtype="float32")
@@ -143,11 +152,14 @@ class TurnTrainer:
         self.label_columns = [int(c) for c in label_columns]
         self.train_columns = list(range(len(self.label_columns))) if train_columns is None else list(train_columns)
         self.settings = settings or TrainSettings()
-        rng = np.random.default_rng(seed)
+        if int(seed) < 0:
+            raise ValueError(f"seed must be >= 0, got {seed}")
         self.pools = {
-            c: TaskPool(self.labels[:, self.label_columns[c]], rng, resample=self.settings.resample)
+            c: TaskPool(self.labels[:, self.label_columns[c]],
+                        np.random.default_rng([int(seed), self.label_columns[c]]), resample=self.settings.resample)
             for c in self.train_columns
         }
+        self.batches: list[tuple[int, np.ndarray]] | None = [] if record_batches else None
         mixing = _mixing_variable_ids(model)
         variables = list(model.trainable_variables)
         self.weight_vars = [v for v in variables if id(v) not in mixing]
@@ -175,6 +187,7 @@ class TurnTrainer:
             ]
         )
         def step(x, y, column):
+            select_statistics(model, column)
             with tf.GradientTape() as tape:
                 logits = tf.gather(model(x, training=True), column, axis=1)
                 loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
@@ -203,6 +216,8 @@ class TurnTrainer:
             if self._step is None:
                 self._step = self._make_step()
             idx = self.pools[column].next_batch(bs)
+            if self.batches is not None:
+                self.batches.append((column, idx))
             y = self.labels[idx, self.label_columns[column]].astype("float32")
             losses.append(float(self._step(self.images[idx], y, np.int32(column))))
             self.step_count += 1
@@ -213,26 +228,92 @@ class TurnTrainer:
         return losses
 
 
+def select_statistics(model, task) -> None:
+    """Selects task ``task``'s batch-norm statistics copy, if ``model`` has per-task copies (int or tensor)."""
+    setter = getattr(model, "set_statistics_copy", None)
+    if callable(setter):
+        setter(task)
+
+
+def has_task_statistics(model) -> bool:
+    """Whether ``model`` keeps one batch-norm statistics copy per task (and has more than one task)."""
+    return bool(getattr(model, "per_task_statistics", False)) and getattr(model, "num_tasks", 1) > 1
+
+
+def reestimate_statistics(model, images, labels, label_columns: Sequence[int], tasks: Sequence[int] | None = None,
+                          batch_size: int = 64) -> None:
+    """Re-estimates the batch-norm statistics from training images, no gradient step (frozen layers too).
+
+    With per-task copies, copy c is the exact mean of the batch moments over the images labelled for model
+    task c (in batches of ``batch_size``, every branch normalising with its batch moments as in training);
+    with one shared copy, over the images labelled for any of ``tasks``. ``tasks``: model columns (default
+    all).
+    """
+    images = np.asarray(images, dtype="float32")
+    labels = np.asarray(labels)
+    tasks = list(range(len(label_columns))) if tasks is None else list(tasks)
+    layers = list(model.statistics_layers()) if hasattr(model, "statistics_layers") else []
+    if not layers:
+        raise ValueError("the model has no TaskBatchNormalization layers to re-estimate")
+    if has_task_statistics(model):
+        groups = [(c, np.flatnonzero(labels[:, label_columns[c]] >= 0)) for c in tasks]
+    else:
+        groups = [(0, np.flatnonzero((labels[:, [label_columns[c] for c in tasks]] >= 0).any(axis=1)))]
+    try:
+        for copy, idx in groups:
+            if len(idx) == 0:
+                raise ValueError(f"no training images labelled for task {copy}")
+            select_statistics(model, copy)
+            seen = 0
+            for start in range(0, len(idx), batch_size):
+                chunk = idx[start: start + batch_size]
+                seen += len(chunk)
+                for layer in layers:
+                    layer.estimating(len(chunk) / seen)
+                model(images[chunk], training=True)
+    finally:
+        for layer in layers:
+            layer.estimating(None)
+
+
 def make_predictor(model) -> Callable:
     """A traced inference-mode forward pass of ``model``, worth it when the same model is evaluated often."""
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
 
-def predict_logits(model, images: np.ndarray, batch_size: int = 256, predictor: Callable | None = None) -> np.ndarray:
-    """Inference-mode logits ``(N, T_model)``; ``predictor`` (from :func:`make_predictor`) replaces eager calls."""
+def predict_logits(model, images: np.ndarray, batch_size: int = 256, predictor: Callable | None = None,
+                   tasks: Sequence[int] | None = None) -> np.ndarray:
+    """Inference-mode logits ``(N, T_model)``; column c is computed with task c's batch-norm statistics copy
+    (one pass per task if the model keeps per-task copies; ``tasks`` limits the passes, the other columns are
+    then NaN). ``predictor`` (from :func:`make_predictor`) replaces eager calls."""
     images = np.asarray(images, dtype="float32")
     forward = predictor or (lambda x: model(x, training=False))
-    out = [keras.ops.convert_to_numpy(forward(images[i: i + batch_size])) for i in range(0, len(images), batch_size)]
-    return np.concatenate(out, axis=0)
+
+    def run() -> np.ndarray:
+        out = [keras.ops.convert_to_numpy(forward(images[i: i + batch_size])) for i in range(0, len(images), batch_size)]
+        return np.concatenate(out, axis=0)
+
+    if not has_task_statistics(model):
+        select_statistics(model, 0)
+        return run()
+    logits = np.full((len(images), model.num_tasks), np.nan, dtype="float32")
+    for c in range(model.num_tasks) if tasks is None else tasks:
+        select_statistics(model, c)
+        logits[:, c] = run()[:, c]
+    return logits
 
 
 def evaluate(model, images, labels, label_columns: Sequence[int], batch_size: int = 256,
-             predictor: Callable | None = None) -> np.ndarray:
-    """Per model task: mean class accuracy on the samples labelled for it (NaN if a class is missing)."""
+             predictor: Callable | None = None, tasks: Sequence[int] | None = None) -> np.ndarray:
+    """Per model task: mean class accuracy on the samples labelled for it (NaN if a class is missing, or if
+    the task is not in ``tasks``)."""
     labels = np.asarray(labels)
-    logits = predict_logits(model, images, batch_size, predictor)
+    logits = predict_logits(model, images, batch_size, predictor, tasks=tasks)
     scores = []
     for c, col in enumerate(label_columns):
+        if tasks is not None and c not in tasks:
+            scores.append(float("nan"))
+            continue
         mask = labels[:, col] >= 0
         y = labels[mask, col]
         if not (y == 1).any() or not (y == 0).any():

@@ -51,6 +51,10 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of the weights")
     p.add_argument("--alpha-lr", type=float, default=None, help="Adam learning rate of the betas / stitch weights")
     p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
+    p.add_argument("--capacity-control", action="store_true",
+                   help="also train each single-task net T x longer (as many steps as a T-task model)")
+    p.add_argument("--shared-bn-statistics", action="store_true",
+                   help="one batch-norm statistics copy for all tasks (default: one per task)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
                    help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
@@ -87,6 +91,8 @@ def main(args: argparse.Namespace) -> int:
             seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
             lr=args.lr, alpha_lr=args.alpha_lr,
             table3_groups=[] if args.no_table3 else None,
+            capacity_control=True if args.capacity_control else None,
+            per_task_statistics=False if args.shared_bn_statistics else None,
         )
         if args.settings:
             config = _with_settings(config, args)

@@ -34,12 +34,14 @@ class TTCConfig:
     # network (Sec. 4.1 architecture, filter counts scaled by width)
     width: float = 0.25
     initial_alpha: float = 0.5
+    per_task_statistics: bool = True   # one copy of the BN statistics per task (dynamic_mtl.ttc.norms)
     # optimisation (not given by the paper)
     batch_size: int = 32
     lr: float = 3e-3
-    alpha_lr: float = 0.1
+    alpha_lr: float = 0.1          # Adam rate of the betas; `experiments.ttc.seeds` picks it on validation
     steps_per_task: int = 300
     resample: bool = True
+    capacity_control: bool = False  # also ST nets trained T x longer (as many steps as a T-task model)
     history_every: int = 100       # alpha snapshots during DMT training (Figure 4)
     # task removal (Sec. 4.3, Table 4 last row, Table 6)
     removed_tasks: list[str] = field(default_factory=list)

@@ -2,7 +2,8 @@
 
 Table 3 is garbled in the extracted text; we read it as two blocks (original imbalanced training set,
 then resampled minority), each with ST / MT / DMT rows, which matches the bold (best) entries.
-Table 6 shows non-zero changes on its diagonal although the text fixes alpha_ii = 1; we copy it as printed.
+Table 6 is read as the change of each sender's share of a receiver's input (alpha_ij / sum_k alpha_ik,
+self included; see dynamic_mtl.ttc.shares), which has a diagonal; we copy it as printed.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ TABLE3 = {
 }
 
 #: Table 6: change of TTC weights (layer 6 -> 7) after removing Sideburns and Wearing_Lipstick, in
-#: percentage points; rows = "From", columns = "To".
+#: percentage points; rows = "From" (sender), columns = "To" (receiver).
 TABLE6_TASKS = ("Goatee", "Heavy_Makeup", "High_Cheekbones", "No_Beard", "Smiling")
 TABLE6 = (
     (6, 10, 4, 7, 3),

@@ -1,8 +1,11 @@
 """Figures of the TTC experiments (matplotlib, Agg), shared by the runner and notebooks/ttc_alphas.ipynb.
 
 * :func:`plot_alpha_matrices` -- the learned alpha matrix of every layer (paper Figures 4-5 material).
-* :func:`plot_alpha_history` -- alpha of the other tasks on one task during training (Figure 4).
-* :func:`plot_alpha_by_layer` -- alpha of the other tasks on one task per layer (Figure 5).
+* :func:`plot_alpha_history` -- influence of the other tasks on one task during training (Figure 4):
+  ``shares=True`` (the paper-comparable figure) plots each sender's share
+  ``alpha[i, j] / sum_k alpha[i, k]`` (:func:`dynamic_mtl.ttc.shares.influence_shares`), self included;
+  ``shares=False`` the raw alphas.
+* :func:`plot_alpha_by_layer` -- the same per layer (Figure 5), shares or raw alphas.
 * :func:`plot_incremental_curve` -- error vs steps, incremental vs alone (Figure 6).
 * :func:`plot_alpha_vs_groundtruth` -- learned alpha vs ground-truth label correlation (synthattrs).
 """
@@ -60,34 +63,49 @@ def plot_alpha_matrices(alphas: np.ndarray, task_names: Sequence[str], title: st
     return fig
 
 
-def _plot_focus_row(x, values: np.ndarray, task_names: Sequence[str], focus: str, title: str, xlabel: str):
-    """One line per other task j: ``values[:, focus, j]`` against ``x`` (Figures 4 and 5)."""
+def _plot_focus_row(x, values: np.ndarray, task_names: Sequence[str], focus: str, title: str, xlabel: str,
+                    include_self: bool = False, ylabel: str | None = None):
+    """One line per (other) task j: ``values[:, focus, j]`` against ``x`` (Figures 4 and 5)."""
     i = list(task_names).index(focus)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, name in enumerate(task_names):
-        if j != i:
-            ax.plot(x, values[:, i, j], marker="o", ms=3, label=name)
+        if j != i or include_self:
+            ax.plot(x, values[:, i, j], marker="o", ms=3, label=name + (" (self)" if j == i else ""),
+                    ls="--" if j == i else "-")
     ax.set_xlabel(xlabel)
-    ax.set_ylabel(f"alpha[{focus}, j]")
+    ax.set_ylabel(ylabel or f"alpha[{focus}, j]")
     ax.set_title(title)
     ax.legend(fontsize=7, ncol=2)
     ax.grid(alpha=0.3)
     return fig, ax
 
 
-def plot_alpha_history(steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int):
-    """Figure 4: ``alpha[focus, j]`` of layer ``layer`` (0-based) for every other task j vs training step."""
-    fig, _ = _plot_focus_row(steps, history[:, layer], task_names, focus,
-                             f"Influence of other tasks on {focus}, TTC after layer {layer + 1}",
-                             "training step (all tasks, in turns)")
+def _values(alphas: np.ndarray, shares: bool) -> tuple[np.ndarray, str]:
+    from dynamic_mtl.ttc.shares import influence_shares
+
+    return (influence_shares(alphas), "share of {focus}'s input") if shares else (alphas, "alpha[{focus}, j]")
+
+
+def plot_alpha_history(steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int,
+                       shares: bool = True):
+    """Figure 4: influence of every task j on ``focus`` in layer ``layer`` (0-based) vs training step:
+    its share ``alpha[focus, j] / sum_k alpha[focus, k]`` (self included), or with ``shares=False`` the raw
+    ``alpha[focus, j]`` of the other tasks."""
+    values, ylabel = _values(history[:, layer], shares)
+    what = "Relative influence of the tasks" if shares else "Influence (raw alpha) of other tasks"
+    fig, _ = _plot_focus_row(steps, values, task_names, focus,
+                             f"{what} on {focus}, TTC after layer {layer + 1}",
+                             "training step (all tasks, in turns)", include_self=shares,
+                             ylabel=ylabel.format(focus=focus))
     return fig
 
 
-def plot_alpha_by_layer(alphas: np.ndarray, task_names: Sequence[str], focus: str):
-    """Figure 5: ``alpha[focus, j]`` per layer for every other task j."""
+def plot_alpha_by_layer(alphas: np.ndarray, task_names: Sequence[str], focus: str, shares: bool = True):
+    """Figure 5: the influence of every task on ``focus`` per layer (shares, or raw alphas of the others)."""
     layers = np.arange(1, alphas.shape[0] + 1)
-    fig, ax = _plot_focus_row(layers, alphas, task_names, focus, f"Sharing degree of other tasks on {focus} by layer",
-                              "TTC (from layer -> to layer)")
+    values, ylabel = _values(alphas, shares)
+    fig, ax = _plot_focus_row(layers, values, task_names, focus, f"Sharing degree of the tasks on {focus} by layer",
+                              "TTC (from layer -> to layer)", include_self=shares, ylabel=ylabel.format(focus=focus))
     ax.set_xticks(layers, [f"{l}->{l + 1}" for l in layers])
     return fig
 

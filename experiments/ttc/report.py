@@ -10,6 +10,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from data_prep.ttc.common import TaskData
+from dynamic_mtl.ttc.shares import influence_shares, removal_share_change
 from experiments.ttc import paper, plots
 from experiments.ttc.config import TTCConfig
 
@@ -19,7 +20,7 @@ SYNTH_PAPER_NAME = {
     "no_beard": "No_Beard", "sideburns": "Sideburns", "smiling": "Smiling", "eyeglasses": "Wearing_Lipstick",
     "mustache": "Mustache",
 }
-MODELS = ("ST", "MT", "DMT", "CrossStitch")
+MODELS = ("ST", "MT", "DMT", "CrossStitch", "ST_long")
 #: |phi| at or above which a task pair counts as related in the ground-truth check.
 RELATED_PHI = 0.1
 
@@ -62,7 +63,8 @@ def main_table(dataset: str, names, accs: dict, removal: dict | None) -> pd.Data
         for k, label in enumerate(labels):
             row[f"paper {label}"] = ref_vals[k] if ref_vals and ref_vals[k] is not None else np.nan
         for model in MODELS:
-            row[f"ours {model}"] = 100.0 * accs[model][t]
+            if model in accs:
+                row[f"ours {model}"] = 100.0 * accs[model][t]
         if removal is not None:
             kept = removal["kept"]
             row["ours DMT removal"] = 100.0 * removal["acc_after"][kept.index(name)] if name in kept else np.nan
@@ -91,32 +93,61 @@ def table3_frame(dataset: str, config: TTCConfig, data: TaskData, long: pd.DataF
     return pd.DataFrame(rows)
 
 
-def removal_frames(dataset: str, removal: dict, main_names) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """(Table 6 shape at the last TTC, long alpha table of all layers, accuracy before/after)."""
-    kept = removal["kept"]
-    delta = 100.0 * (removal["alpha_after"] - removal["alpha_start"])  # [layer, to, from]
-    last = pd.DataFrame(delta[-1].T, index=kept, columns=kept).round(1)  # rows From, columns To
-    last.insert(0, "From \\ To", kept)
+def table6_shares(removal: dict, layer: int = -1) -> dict[str, np.ndarray]:
+    """Share-based Table 6 (:func:`dynamic_mtl.ttc.shares.removal_share_change`) of the paper's variant
+    ("connections only"), in percentage points, receiver rows."""
+    out = removal_share_change(removal["alpha_full"][layer], removal["alpha_after"][layer], removal["keep_index"])
+    return {k: 100.0 * v for k, v in out.items()}
+
+
+def _from_to(matrix_to_from: np.ndarray, kept, dataset: str, paper_values: bool) -> pd.DataFrame:
+    """A receiver-row matrix shown the paper's way: rows From (sender), columns To (receiver)."""
+    table = pd.DataFrame(np.asarray(matrix_to_from).T, index=kept, columns=kept).round(1)
+    table.insert(0, "From \\ To", kept)
     refs = paper_rows(dataset, kept) if dataset in ("celeba", "synthattrs") else [None] * len(kept)
-    if all(r in paper.TABLE6_TASKS for r in refs):
+    if paper_values and all(r in paper.TABLE6_TASKS for r in refs):
         order = [paper.TABLE6_TASKS.index(r) for r in refs]
         ref = np.asarray(paper.TABLE6, dtype=float)[np.ix_(order, order)]
         for k, name in enumerate(kept):
-            last[f"paper To {refs[k]}"] = ref[:, k]
+            table[f"paper To {refs[k]}"] = ref[:, k]
+    return table
+
+
+def removal_frames(dataset: str, removal: dict, main_names) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
+                                                                      pd.DataFrame]:
+    """(share-based Table 6 at the last TTC with its per-receiver check rows, raw alpha change at the last TTC,
+    long alpha table of all layers and variants, accuracy per removal variant)."""
+    kept = removal["kept"]
+    shares = table6_shares(removal)
+    last = _from_to(shares["change"], kept, dataset, paper_values=True)
+    checks = pd.DataFrame([
+        {"From \\ To": "sum of the column", **dict(zip(kept, shares["change"].sum(axis=1).round(1)))},
+        {"From \\ To": "removed tasks' former share", **dict(zip(kept, shares["removed_share"].round(1)))},
+    ])
+    last = pd.concat([last, checks], ignore_index=True)
+    delta = 100.0 * (removal["alpha_after"] - removal["alpha_start"])  # [layer, to, from]
+    raw = _from_to(delta[-1], kept, dataset, paper_values=False)
     rows = []
-    for l in range(delta.shape[0]):
-        for i, to in enumerate(kept):
-            for j, frm in enumerate(kept):
-                rows.append(dict(layer=l + 1, to=to, **{"from": frm},
-                                 alpha_before=removal["alpha_start"][l, i, j],
-                                 alpha_after=removal["alpha_after"][l, i, j], delta_pp=delta[l, i, j]))
+    for variant, result in removal["variants"].items():
+        for l in range(delta.shape[0]):
+            share = table6_shares(dict(removal, alpha_after=result["alpha_after"]), layer=l)
+            for i, to in enumerate(kept):
+                for j, frm in enumerate(kept):
+                    rows.append(dict(variant=variant, layer=l + 1, to=to, **{"from": frm},
+                                     alpha_before=removal["alpha_start"][l, i, j],
+                                     alpha_after=result["alpha_after"][l, i, j],
+                                     alpha_delta_pp=100.0 * (result["alpha_after"][l, i, j] - removal["alpha_start"][l, i, j]),
+                                     share_before_pp=share["share_before"][i, j], share_after_pp=share["share_after"][i, j],
+                                     share_delta_pp=share["change"][i, j]))
     acc = pd.DataFrame(dict(
         task=kept,
         **{"DMT (all tasks)": 100.0 * removal["acc_before"],
-           "removed, no retraining": 100.0 * removal["acc_no_retrain"],
-           "removed, TTCs retrained": 100.0 * removal["acc_after"]},
+           "cut": 100.0 * removal["acc_cut"],
+           "cut + statistics re-estimated (baseline)": 100.0 * removal["acc_stats"],
+           **{f"{v} re-trained" + (" (paper)" if v == "connections only" else " (extension)"): 100.0 * r["acc"]
+              for v, r in removal["variants"].items()}},
     ))
-    return last, pd.DataFrame(rows), acc
+    return last, raw, pd.DataFrame(rows), acc
 
 
 def groundtruth_frames(alphas: np.ndarray, phi: np.ndarray, names) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -180,7 +211,12 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown_table(table)}\n"
     (run_dir / "table_main.md").write_text(md)
     sections.append(md)
-    results["mean_accuracy"] = {m: round(float(100 * np.mean(main["accs"][m])), 2) for m in MODELS}
+    present = [m for m in MODELS if m in main["accs"]]
+    results["mean_accuracy"] = {m: round(float(100 * np.mean(main["accs"][m])), 2) for m in present}
+    results["tasks"] = list(names)
+    results["accuracy"] = {m: [float(v) for v in main["accs"][m]] for m in present}
+    results["val_accuracy"] = {m: [float(v) for v in main["val_accs"][m]] for m in present
+                               if m in main.get("val_accs", {})}
 
     # alphas
     dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
@@ -193,9 +229,14 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
     plots.save(plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
                fig_dir / "alpha_matrices_crossstitch.png")
-    plots.save(plots.plot_alpha_history(main["history_steps"], main["history_alphas"], names, focus,
-                                        layer=dmt.alpha_matrices().shape[0] - 1), fig_dir / "alpha_history.png")
-    plots.save(plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus), fig_dir / "alpha_by_layer.png")
+    last_layer = dmt.alpha_matrices().shape[0] - 1
+    for suffix, shares in (("", True), ("_raw", False)):  # shares: the paper-comparable figures; raw: extras
+        plots.save(plots.plot_alpha_history(main["history_steps"], main["history_alphas"], names, focus,
+                                            layer=last_layer, shares=shares), fig_dir / f"alpha_history{suffix}.png")
+        plots.save(plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus, shares=shares),
+                   fig_dir / f"alpha_by_layer{suffix}.png")
+    pd.DataFrame(influence_shares(dmt.alpha_matrices()[-1]), index=names, columns=names).to_csv(
+        run_dir / "shares_dmt_last_layer.csv")
 
     # ground truth (synthattrs)
     if "phi" in data.meta:
@@ -220,26 +261,42 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
             tasks_with_related_partner=sum(not isinstance(m, str) for m in partners["match"]))
 
     # removal (Table 4 last row, Table 6)
-    t6, long, acc = removal_frames(config.dataset, removal, names)
-    t6.to_csv(run_dir / "table6_alpha_change.csv", index=False)
+    t6, t6_raw, long, acc = removal_frames(config.dataset, removal, names)
+    t6.to_csv(run_dir / "table6_share_change.csv", index=False)
+    t6_raw.to_csv(run_dir / "table6_alpha_change_raw.csv", index=False)
     long.to_csv(run_dir / "removal_alphas.csv", index=False)
     acc.to_csv(run_dir / "removal_accuracy.csv", index=False)
     kept = removal["kept"]
     off = ~np.eye(len(kept), dtype=bool)
     d_last = 100.0 * (removal["alpha_after"][-1] - removal["alpha_start"][-1])[off]
+    share = table6_shares(removal)
     md = (f"## Task removal (Sec. 4.3): removed {removal['removed']}, subnets frozen "
-          f"(bit-identical after retraining: {removal['subnets_unchanged']}), TTCs retrained\n\n"
-          f"Accuracy %:\n\n{markdown_table(acc)}\n\n"
-          f"Table 6 shape: change of alpha (percentage points) in the last TTC (layer 6 -> 7); rows From, "
-          f"columns To. Diagonal is fixed at 1 in our model (the paper prints changes there).\n\n"
-          f"{markdown_table(t6)}\n\nOff-diagonal change: mean {d_last.mean():+.1f} pp, "
+          f"(bit-identical after retraining: {removal['subnets_unchanged']})\n\n"
+          f"Accuracy % of the kept tasks: the full model; right after the cut; after re-estimating the batch-norm "
+          f"statistics on each kept task's training images (no gradient step: the baseline); then re-training "
+          f"the connections (betas) only, the paper's procedure; or the betas and the BNs after the mixings "
+          f"(an extension). Both re-trainings start from the re-estimated statistics and draw the same "
+          f"batches.\n\n{markdown_table(acc)}\n\n"
+          f"Table 6 (paper-comparable): change of each sender's share of a receiver's input, "
+          f"alpha_ij / sum_k alpha_ik (self included), in the last TTC (layer 6 -> 7), percentage points, after "
+          f"re-training the connections; rows From, columns To. Per receiver (column) the changes add up to the "
+          f"removed tasks' former share (last two rows).\n\n{markdown_table(t6)}\n\n"
+          f"Extra: raw alpha change (pp), same layer and orientation (the diagonal alpha_ii = 1 is fixed):\n\n"
+          f"{markdown_table(t6_raw)}\n\nOff-diagonal raw change: mean {d_last.mean():+.1f} pp, "
           f"{int((d_last > 0).sum())} of {d_last.size} entries increased.\n")
-    (run_dir / "table6_alpha_change.md").write_text(md)
+    (run_dir / "table6_share_change.md").write_text(md)
     sections.append(md)
     results["removal"] = dict(
-        removed=removal["removed"], mean_acc_before=round(float(100 * removal["acc_before"].mean()), 2),
-        mean_acc_no_retrain=round(float(100 * removal["acc_no_retrain"].mean()), 2),
+        removed=removal["removed"], kept=kept, mean_acc_before=round(float(100 * removal["acc_before"].mean()), 2),
+        mean_acc_cut=round(float(100 * removal["acc_cut"].mean()), 2),
+        mean_acc_stats=round(float(100 * removal["acc_stats"].mean()), 2),
         mean_acc_after=round(float(100 * removal["acc_after"].mean()), 2),
+        mean_acc_variants={v: round(float(100 * r["acc"].mean()), 2) for v, r in removal["variants"].items()},
+        accuracy={"before": [float(v) for v in removal["acc_before"]], "cut": [float(v) for v in removal["acc_cut"]],
+                  "stats": [float(v) for v in removal["acc_stats"]],
+                  **{v: [float(x) for x in r["acc"]] for v, r in removal["variants"].items()}},
+        share_change_pp=np.round(share["change"], 3).tolist(),
+        removed_former_share_pp=np.round(share["removed_share"], 3).tolist(),
         mean_offdiag_alpha_change_pp=round(float(d_last.mean()), 2),
         subnets_bit_identical=removal["subnets_unchanged"])
 
@@ -263,19 +320,23 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
             dict(measure="test accuracy % at the end", alone=f"{100 * s['test_acc_alone']:.1f}",
                  incremental=f"{100 * s['test_acc_incremental']:.1f}", speedup="", paper=""),
         ], dtype=object)
-        md = (f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nOld subnets frozen and "
+        md = (f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nBoth curves from the same "
+              f"batches: {s['same_batches']}. Old subnets frozen and "
               f"bit-identical afterwards: {s['old_subnets_bit_identical']}; max change of the old tasks' logits: "
               f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown_table(rows)}\n")
         (run_dir / "incremental_summary.md").write_text(md)
         sections.append(md)
         results["incremental"] = {k: s[k] for k in ("task", "steps_alone", "steps_incremental", "speedup_threshold",
-                                                    "speedup_alone_final", "test_acc_alone", "test_acc_incremental")}
+                                                    "speedup_alone_final", "test_acc_alone", "test_acc_incremental",
+                                                    "same_batches", "steps_alone_to_alone_final",
+                                                    "steps_incremental_to_alone_final")}
 
     # Table 3
     if table3 is not None:
         table3.to_csv(run_dir / "table3_long.csv", index=False)
         t3 = table3_frame(config.dataset, config, data, table3)
         t3.to_csv(run_dir / "table3.csv", index=False)
+        results["table3"] = table3.to_dict(orient="records")
         md = (f"## Table 3 shape: two-task groups {config.table3_groups}, trained on the imbalanced vs the "
               f"resampled training set (accuracy %; first row: minority proportion)\n\n"
               + ("Paper columns: Bald, Wearing_Hat, Mustache, Goatee (CelebA) by position.\n\n"

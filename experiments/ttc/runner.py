@@ -3,11 +3,17 @@
 Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
 
 1. main comparison (Tables 4 / 5): ST (one single-task net per task), MT (shared trunk), DMT (TTC network)
-   and cross-stitch, each task getting ``steps_per_task`` turns; test accuracy = mean class accuracy;
+   and cross-stitch, each task getting ``steps_per_task`` turns from the same batches (task c's k-th batch
+   is the same in every model of a run: the trainers share the run's batch seed); test accuracy = mean
+   class accuracy; with ``capacity_control``, also ST nets trained T times longer;
 2. task removal (Sec. 4.3, Table 4 last row, Table 6): drop ``removed_tasks`` from the trained DMT, freeze
-   the subnets, re-train the TTCs; alpha change and accuracy change;
+   the subnets; variants "cut" (nothing else), "cut + statistics re-estimated" (the baseline: batch-norm
+   statistics re-estimated on each kept task's training images, no gradient step), "connections only"
+   (then the betas re-trained: the paper's procedure) and "joint" (betas and the BNs after the mixings
+   re-trained: an extension); alpha shares and accuracy per variant;
 3. incremental addition (Sec. 4.4, Figure 6): a DMT trained without ``incremental_task`` gets it added
-   (old subnets frozen); validation error vs steps against the task trained alone;
+   (old subnets frozen); validation error vs steps against the task trained alone, both from the same
+   batches;
 4. Table 3 (two-task groups trained on the imbalanced and the resampled training set), if configured.
 """
 from __future__ import annotations
@@ -118,6 +124,8 @@ class _Lab:
         self.config, self.data, self.progress = config, data, progress
         self.input_shape = data.input_shape
         self._seed = config.seed
+        #: seeds the pools of every trainer of a phase: the same batches for every model within a run.
+        self.batch_seed = 1000 * config.seed + 17
 
     def next_seed(self) -> int:
         self._seed += 1
@@ -138,26 +146,38 @@ class _Lab:
         keras.utils.set_random_seed(self.next_seed())
         c = self.config
         common = dict(width=c.width)
+        stats = dict(per_task_statistics=c.per_task_statistics)
         if kind == "ST":
             model = models.SingleTaskNetwork(names[0], **common)
         elif kind == "MT":
-            model = models.SharedTrunkNetwork(len(names), task_names=names, **common)
+            model = models.SharedTrunkNetwork(len(names), task_names=names, **common, **stats)
         elif kind == "DMT":
-            model = models.TTCNetwork(len(names), task_names=names, **common,
+            model = models.TTCNetwork(len(names), task_names=names, **common, **stats,
                                       connection_kwargs=dict(initial_alpha=c.initial_alpha))
         elif kind == "CrossStitch":
-            model = models.CrossStitchNetwork(len(names), task_names=names, **common)
+            model = models.CrossStitchNetwork(len(names), task_names=names, **common, **stats)
         else:
             raise ValueError(kind)
         model.build((None, *self.input_shape))
         return model
 
-    def trainer(self, model, names: list[str], train_columns=None, resample: bool | None = None):
+    def trainer(self, model, names: list[str], train_columns=None, resample: bool | None = None,
+                phase: int = 0, record_batches: bool = False):
+        """A trainer whose pools are seeded by the run's batch seed and ``phase`` (same batches per task for
+        every model trained in the same phase)."""
         from dynamic_mtl.ttc.training import TurnTrainer
 
         x, y = self.data.splits["train"]
         return TurnTrainer(model, x, y, _columns(self.data, names), train_columns=train_columns,
-                           settings=self.settings(resample), seed=self.next_seed())
+                           settings=self.settings(resample), seed=self.batch_seed + phase,
+                           record_batches=record_batches)
+
+    def reestimate(self, model, names: list[str], tasks=None) -> None:
+        """Batch-norm statistics re-estimated from the training images of the tasks (no gradient step)."""
+        from dynamic_mtl.ttc.training import reestimate_statistics
+
+        x, y = self.data.splits["train"]
+        reestimate_statistics(model, x, y, _columns(self.data, names), tasks=tasks)
 
     def evaluate(self, model, names: list[str], split: str = "test") -> np.ndarray:
         from dynamic_mtl.ttc.training import evaluate
@@ -165,71 +185,96 @@ class _Lab:
         x, y = self.data.splits[split]
         return evaluate(model, x, y, _columns(self.data, names))
 
-    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None):
-        """Trains one model (ST: one net per task) and returns (per-task test accuracy, last model)."""
+    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None,
+                   splits=("test",)):
+        """Trains one model (ST: one net per task) and returns ({split: per-task accuracy}, last model)."""
         if kind == "ST":
-            accs, model = [], None
+            accs, model = {s: [] for s in splits}, None
             for name in names:
                 model = self.build("ST", [name])
                 self.trainer(model, [name], resample=resample).train(
                     steps_per_task, desc=f"ST {name}", progress=self.progress)
-                accs.append(self.evaluate(model, [name])[0])
-            return np.asarray(accs), model
+                for split in splits:
+                    accs[split].append(self.evaluate(model, [name], split)[0])
+            return {s: np.asarray(a) for s, a in accs.items()}, model
         model = self.build(kind, names)
         self.trainer(model, names, resample=resample).train(steps_per_task * len(names), desc=kind,
                                                             progress=self.progress)
-        return self.evaluate(model, names), model
+        return {s: self.evaluate(model, names, s) for s in splits}, model
 
 
 # --------------------------------------------------------------------------------------------------------
 # phases
 # --------------------------------------------------------------------------------------------------------
 def run_main(lab: _Lab, timer: _Timer) -> dict:
-    """Tables 4 / 5: ST, MT, DMT and cross-stitch on the same tasks and steps; alpha snapshots of the DMT."""
+    """Tables 4 / 5: ST, MT, DMT and cross-stitch on the same tasks, steps and batches; alpha snapshots of
+    the DMT; validation accuracies too (model selection); ST trained T times longer if configured."""
     c = lab.config
     names = list(c.tasks)
-    accs, models = {}, {}
+    accs, val_accs, models = {}, {}, {}
     snapshots: list[tuple[int, np.ndarray]] = []
-    for kind in ("ST", "MT", "DMT", "CrossStitch"):
+    kinds = ["ST", "MT", "DMT", "CrossStitch"] + (["ST_long"] if c.capacity_control else [])
+    for kind in kinds:
         with timer(f"main/{kind}"):
-            if kind != "DMT":
-                accs[kind], models[kind] = lab.train_eval(kind, names, c.steps_per_task)
-                continue
-            model = lab.build("DMT", names)
-            snapshots.append((0, model.alpha_matrices()))
-            lab.trainer(model, names).train(
-                c.steps_per_task * len(names), every=c.history_every, desc="DMT", progress=lab.progress,
-                callback=lambda step: snapshots.append((step, model.alpha_matrices())),
-            )
-            accs[kind], models[kind] = lab.evaluate(model, names), model
-    return dict(names=names, accs=accs, models=models,
+            if kind == "ST_long":  # capacity / steps control: each single-task net gets T x the turns
+                split_accs, models[kind] = lab.train_eval("ST", names, c.steps_per_task * len(names),
+                                                          splits=("test", "val"))
+            elif kind != "DMT":
+                split_accs, models[kind] = lab.train_eval(kind, names, c.steps_per_task, splits=("test", "val"))
+            else:
+                model = lab.build("DMT", names)
+                snapshots.append((0, model.alpha_matrices()))
+                lab.trainer(model, names).train(
+                    c.steps_per_task * len(names), every=c.history_every, desc="DMT", progress=lab.progress,
+                    callback=lambda step: snapshots.append((step, model.alpha_matrices())),
+                )
+                split_accs = {s: lab.evaluate(model, names, s) for s in ("test", "val")}
+                models[kind] = model
+            accs[kind], val_accs[kind] = split_accs["test"], split_accs["val"]
+    return dict(names=names, accs=accs, val_accs=val_accs, models=models,
                 history_steps=np.asarray([s for s, _ in snapshots]),
                 history_alphas=np.stack([a for _, a in snapshots]))
 
 
+#: Removal variants (Sec. 4.3): name -> (re-train the betas, re-train the BNs after the mixings).
+REMOVAL_VARIANTS = {
+    "connections only": (True, False),   # the paper: "re-train the TTC" (betas), statistics re-estimated
+    "joint": (True, True),               # extension: betas and the BNs after the mixings
+}
+
+
 def run_removal(lab: _Lab, dmt, timer: _Timer) -> dict:
-    """Sec. 4.3: cut subnets off the trained DMT, freeze the rest, re-train the TTCs."""
+    """Sec. 4.3: cut subnets off the trained DMT, freeze the rest; the accuracy right after the cut, after
+    re-estimating the batch-norm statistics alone (baseline), and after re-training the connections (paper)
+    or the connections and their BNs (joint), all from the same re-estimated statistics and batches."""
     from dynamic_mtl.ttc.models import remove_tasks
 
     c = lab.config
     kept = [t for t in dmt.task_names if t not in c.removed_tasks]
-    before_acc = lab.evaluate(dmt, dmt.task_names)
-    with timer("removal"):
-        reduced = remove_tasks(dmt, c.removed_tasks, lab.input_shape)
-        subnet_layers = [layer for t in range(reduced.num_tasks) for layer in reduced.task_layers(t)]
-        frozen = _snapshot(subnet_layers)
-        no_retrain_acc = lab.evaluate(reduced, kept)
-        alpha_start = reduced.alpha_matrices()
-        lab.trainer(reduced, kept).train(c.removal_steps_per_task * len(kept), desc="removal",
-                                         progress=lab.progress)
-        after_acc = lab.evaluate(reduced, kept)
     keep_idx = [dmt.task_names.index(t) for t in kept]
-    return dict(
-        kept=kept, removed=list(c.removed_tasks),
-        acc_before=before_acc[keep_idx], acc_no_retrain=no_retrain_acc, acc_after=after_acc,
-        alpha_start=alpha_start, alpha_after=reduced.alpha_matrices(),
-        subnets_unchanged=_unchanged(frozen, subnet_layers),
-    )
+    before_acc = lab.evaluate(dmt, dmt.task_names)
+    out = dict(kept=kept, removed=list(c.removed_tasks), keep_index=keep_idx, acc_before=before_acc[keep_idx],
+               alpha_full=dmt.alpha_matrices(), variants={})
+    with timer("removal"):
+        cut = remove_tasks(dmt, c.removed_tasks, lab.input_shape)
+        out["acc_cut"] = lab.evaluate(cut, kept)
+        out["alpha_start"] = cut.alpha_matrices()
+        lab.reestimate(cut, kept)
+        out["acc_stats"] = lab.evaluate(cut, kept)
+        unchanged = True
+        for variant, (_, train_norms) in REMOVAL_VARIANTS.items():
+            reduced = remove_tasks(dmt, c.removed_tasks, lab.input_shape, train_norms=train_norms)
+            subnet_layers = [layer for t in range(reduced.num_tasks) for layer in reduced.task_layers(t)]
+            frozen = _snapshot(subnet_layers)
+            lab.reestimate(reduced, kept)
+            lab.trainer(reduced, kept, phase=1).train(c.removal_steps_per_task * len(kept),
+                                                      desc=f"removal {variant}", progress=lab.progress)
+            out["variants"][variant] = dict(acc=lab.evaluate(reduced, kept), alpha_after=reduced.alpha_matrices())
+            unchanged = unchanged and _unchanged(frozen, subnet_layers)
+    paper_variant = out["variants"]["connections only"]
+    out.update(acc_after=paper_variant["acc"], alpha_after=paper_variant["alpha_after"],
+               subnets_unchanged=unchanged)
+    return out
 
 
 def _snapshot(layers) -> list[np.ndarray]:
@@ -264,10 +309,12 @@ def run_incremental(lab: _Lab, timer: _Timer) -> dict:
         grown = add_task(base, new, lab.input_shape)
         old_layers = [layer for t in range(len(old)) for layer in grown.task_layers(t)]
         frozen = _snapshot(old_layers)
-        inc_curve = _curve(lab, grown, [*old, new], train_column=len(old), x_val=x_val, y_val=y_val)
+        # the frozen BNs' statistics copy for the new task, from its training images (old copies untouched)
+        lab.reestimate(grown, [*old, new], tasks=[len(old)])
+        inc_curve, inc_batches = _curve(lab, grown, [*old, new], train_column=len(old), x_val=x_val, y_val=y_val)
     with timer("incremental/alone"):
         alone = lab.build("ST", [new])
-        alone_curve = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
+        alone_curve, alone_batches = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
     curve = pd.DataFrame(dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve],
                               alone=[e for _, e in alone_curve]))
     unchanged = _unchanged(frozen, old_layers)
@@ -284,6 +331,8 @@ def run_incremental(lab: _Lab, timer: _Timer) -> dict:
         test_acc_incremental=float(evaluate(grown, x_test, y_test, _columns(lab.data, [*old, new]))[-1]),
         test_acc_alone=float(evaluate(alone, x_test, y_test, col)[0]),
         old_subnets_bit_identical=bool(unchanged), old_task_logit_max_change=old_logit_change,
+        same_batches=len(inc_batches) == len(alone_batches) and all(
+            np.array_equal(a, b) for (_, a), (_, b) in zip(inc_batches, alone_batches)),
     )
     for key, a, b in (("speedup_threshold", "steps_alone", "steps_incremental"),
                       ("speedup_alone_final", "steps_alone_to_alone_final", "steps_incremental_to_alone_final")):
@@ -297,8 +346,9 @@ def _logits(model, x):
     return predict_logits(model, x)
 
 
-def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> list[tuple[int, float]]:
-    """Trains ``train_column`` only; validation error of that task every ``curve_every`` steps."""
+def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> tuple[list[tuple[int, float]], list]:
+    """Trains ``train_column`` only; validation error of that task every ``curve_every`` steps. Returns the
+    curve and the drawn batches (phase 2: the same for every model training the same task)."""
     from dynamic_mtl.ttc.training import evaluate, make_predictor
 
     c = lab.config
@@ -307,14 +357,14 @@ def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> list[tup
     points = []
 
     def record(step):
-        acc = evaluate(model, x_val, y_val, cols, predictor=predictor)[train_column]
+        acc = evaluate(model, x_val, y_val, cols, predictor=predictor, tasks=[train_column])[train_column]
         points.append((step, round(1.0 - float(acc), 4)))
 
     record(0)
-    trainer = lab.trainer(model, names, train_columns=[train_column])
+    trainer = lab.trainer(model, names, train_columns=[train_column], phase=2, record_batches=True)
     trainer.train(c.incremental_steps, callback=record, every=c.curve_every, desc=f"curve {names[train_column]}",
                   progress=lab.progress)
-    return points
+    return points, trainer.batches
 
 
 def run_table3(lab: _Lab, timer: _Timer) -> pd.DataFrame:
@@ -326,7 +376,7 @@ def run_table3(lab: _Lab, timer: _Timer) -> pd.DataFrame:
             for kind in ("ST", "MT", "DMT"):
                 with timer(f"table3/{'+'.join(group)}/{regime}/{kind}"):
                     accs, _ = lab.train_eval(kind, list(group), c.table3_steps_per_task, resample=resample)
-                for name, acc in zip(group, accs):
+                for name, acc in zip(group, accs["test"]):
                     rows.append(dict(group="+".join(group), regime=regime, model=kind, task=name, accuracy=acc))
     return pd.DataFrame(rows)
 
