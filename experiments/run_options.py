@@ -96,6 +96,12 @@ def check_run_inputs(config: ExperimentConfig, explicit_data_dir: bool = False, 
     if pretrained not in (None, "", "none", "auto") and not Path(pretrained).exists():
         raise ConfigError(f"--pretrained {pretrained}: no such checkpoint (run `make pretrain`, fix the path, "
                           "or pass --pretrained none)")
+    from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
+
+    try:
+        check_pretrained(config)   # the checkpoint's sidecar against the profile (backbone, size, standardisation)
+    except CheckpointMismatch as err:
+        raise ConfigError(str(err)) from None
     results = Path(config.results_dir)
     if results.exists() and not results.is_dir():
         raise ConfigError(f"--results-dir {results} is a file, not a directory")

@@ -95,6 +95,7 @@ def test_run_refuses_a_wrong_checkpoint_in_one_line_before_any_work(tmp_path, ca
     sidecar.update(backbone="small_cnn", backbone_options={"width": 16}, image_size=48)
     ckpt = _fake_checkpoint(tmp_path, 48, **sidecar)
     data_dir, results = tmp_path / "data" / "ckplus", tmp_path / "results"
+    (tmp_path / "raw").mkdir()
     rc = main(["run", "--config", "paper", "--dataset", "ckplus", "--data-root", str(tmp_path / "raw"),
                "--data-dir", str(data_dir), "--results-dir", str(results), "--pretrained", str(ckpt), "--quiet"])
     err = capsys.readouterr().err.strip()
