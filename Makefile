@@ -40,7 +40,8 @@ test-fast: venv
 	$(PY) -m pytest -q -m "not slow"
 
 lint: venv
-	$(PY) -m compileall -q dynamic_mtl data_prep experiments tests benchmarks
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # Data preparation (docs/data.md). OUT defaults to data/<dataset>; CK+/Oulu need DATA_ROOT.
 prepare-synthfaces: venv

@@ -4,6 +4,7 @@ Every benchmark returns a list of *rows* (dicts with the keys of ``ROW_FIELDS``)
 holds the median and the min-max over ``repeats`` measurements; the things a row is compared
 with were measured in the same process, interleaved, repeat by repeat.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,15 +49,28 @@ def machine() -> dict:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    info = {"host": socket.gethostname(), "cpu": model, "cores": os.cpu_count(), "memory_gb": mem_gb,
-            "python": platform.python_version(), "platform": platform.platform()}
+    info = {
+        "host": socket.gethostname(),
+        "cpu": model,
+        "cores": os.cpu_count(),
+        "memory_gb": mem_gb,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     try:
-        out = subprocess.run([sys.executable, "-c",
-                              "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
-                              "import tensorflow as tf, keras, json\n"
-                              "print(json.dumps({'tensorflow': tf.__version__, 'keras': keras.__version__,"
-                              " 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')]}))"],
-                             capture_output=True, text=True, timeout=300)
+        out = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import os; os.environ['TF_CPP_MIN_LOG_LEVEL']='3'\n"
+                "import tensorflow as tf, keras, json\n"
+                "print(json.dumps({'tensorflow': tf.__version__, 'keras': keras.__version__,"
+                " 'gpus': [d.name for d in tf.config.list_physical_devices('GPU')]}))",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         info.update(json.loads(out.stdout.strip().splitlines()[-1]))
     except Exception as err:  # noqa: BLE001
         info["tensorflow"] = f"unknown ({err})"
@@ -68,15 +82,15 @@ def summarize(values) -> dict:
     return {"median": statistics.median(values), "min": min(values), "max": max(values), "repeats": len(values)}
 
 
-def row(section: str, case: str, metric: str, unit: str, values=None, value=None, target: str = "",
-        note: str = "") -> dict:
+def row(
+    section: str, case: str, metric: str, unit: str, values=None, value=None, target: str = "", note: str = ""
+) -> dict:
     """A result row: ``values`` (repeats, summarised) or a single ``value``."""
     if values is not None:
         stats = summarize(values)
     else:
         stats = {"median": value, "min": value, "max": value, "repeats": 1}
-    return {"section": section, "case": case, "metric": metric, "unit": unit, **stats, "target": target,
-            "note": note}
+    return {"section": section, "case": case, "metric": metric, "unit": unit, **stats, "target": target, "note": note}
 
 
 def peak_rss_mb(children: bool = False) -> float:
@@ -101,8 +115,12 @@ def emit(rows: list[dict], extra: dict | None = None) -> None:
 
 
 def child_env(**extra) -> dict:
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
-               PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]))
+    env = dict(
+        os.environ,
+        TF_CPP_MIN_LOG_LEVEL="2",
+        CUDA_VISIBLE_DEVICES=os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+        PYTHONPATH=os.pathsep.join([str(ROOT)] + [p for p in [os.environ.get("PYTHONPATH")] if p]),
+    )
     env.update({k: str(v) for k, v in extra.items()})
     return env
 
@@ -114,12 +132,11 @@ def run_module(module: str, args: list[str] | None = None, timeout: float = 1800
     is fixed at start-up, and peak RSS is per process.
     """
     cmd = [sys.executable, "-m", module, *(args or [])]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT),
-                         env=env or child_env())
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=env or child_env())
     payload = None
     for line in out.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            payload = json.loads(line[len("BENCH_JSON "):])
+            payload = json.loads(line[len("BENCH_JSON ") :])
     if out.returncode != 0 or payload is None:
         raise RuntimeError(f"{' '.join(cmd)} failed (rc {out.returncode}):\n{out.stderr[-4000:]}\n{out.stdout[-2000:]}")
     return payload

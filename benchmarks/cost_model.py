@@ -9,6 +9,7 @@ they imply at a stated device peak and utilisation. Prints JSON.
 
     python -m benchmarks.cost_model [--image-size 160] [--gpu-peak-tflops 19.5] [--utilisation 0.6] [--gpus 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,7 +20,7 @@ import sys
 DATASETS = {
     # images in the protocol, images that carry an expression label (trained rows), subjects
     "ckplus": {"images": 1308, "labelled": 1308, "subjects": 118},
-    "oulu": {"images": 1920, "labelled": 1440, "subjects": 80},   # 6 classes: neutral first frames unlabelled
+    "oulu": {"images": 1920, "labelled": 1440, "subjects": 80},  # 6 classes: neutral first frames unlabelled
 }
 
 
@@ -30,8 +31,9 @@ def count_flops(image_size: int = 160, batch: int = 2, num_identities: int = 100
 
     from dynamic_mtl.builders import build_face_expression_network
 
-    network = build_face_expression_network(num_identities, num_expressions, backbone="inception_resnet_v1_reduced",
-                                            image_size=image_size, dropout_rate=0.5)
+    network = build_face_expression_network(
+        num_identities, num_expressions, backbone="inception_resnet_v1_reduced", image_size=image_size, dropout_rate=0.5
+    )
     spec = tf.TensorSpec([batch, image_size, image_size, 3], tf.float32)
 
     def total(function) -> int:
@@ -50,14 +52,24 @@ def count_flops(image_size: int = 160, batch: int = 2, num_identities: int = 100
         return tape.gradient(loss, network.trainable_variables)
 
     fwd, train = total(forward), total(forward_backward)
-    return {"image_size": image_size, "parameters": int(network.count_params()),
-            "trainable_parameters": int(sum(keras.ops.size(v) for v in network.trainable_variables)),
-            "forward_gflop_per_image": fwd / batch / 1e9, "train_gflop_per_image": train / batch / 1e9,
-            "train_over_forward": train / fwd}
+    return {
+        "image_size": image_size,
+        "parameters": int(network.count_params()),
+        "trainable_parameters": int(sum(keras.ops.size(v) for v in network.trainable_variables)),
+        "forward_gflop_per_image": fwd / batch / 1e9,
+        "train_gflop_per_image": train / batch / 1e9,
+        "train_over_forward": train / fwd,
+    }
 
 
-def protocol_cost(train_gflop: float, forward_gflop: float, epochs: int = 90, folds: int = 10,
-                  trained_rows: int = 11, validation_share: float = 0.12) -> dict:
+def protocol_cost(
+    train_gflop: float,
+    forward_gflop: float,
+    epochs: int = 90,
+    folds: int = 10,
+    trained_rows: int = 11,
+    validation_share: float = 0.12,
+) -> dict:
     """Total FLOPs of one table's protocol per dataset: every trained row x fold x epoch over the fold's training
     images, plus the forward passes of validation (every epoch) and test (once)."""
     out = {}
@@ -68,15 +80,20 @@ def protocol_cost(train_gflop: float, forward_gflop: float, epochs: int = 90, fo
         val = d["images"] * (folds - 1) / folds * validation_share
         per_row_fold = train * epochs * train_gflop + (val * epochs + test) * forward_gflop
         total = per_row_fold * trained_rows * folds
-        out[name] = {"train_images_per_fold": round(train), "validation_images_per_fold": round(val),
-                     "test_images_per_fold": round(test), "epochs": epochs, "folds": folds,
-                     "trained_rows": trained_rows, "gflop_per_row_and_fold": per_row_fold,
-                     "total_pflop": total / 1e6}
+        out[name] = {
+            "train_images_per_fold": round(train),
+            "validation_images_per_fold": round(val),
+            "test_images_per_fold": round(test),
+            "epochs": epochs,
+            "folds": folds,
+            "trained_rows": trained_rows,
+            "gflop_per_row_and_fold": per_row_fold,
+            "total_pflop": total / 1e6,
+        }
     return out
 
 
-def wall_time(total_pflop: float, peak_tflops: float, utilisation: float, gpus: int = 1,
-              scaling: float = 1.0) -> float:
+def wall_time(total_pflop: float, peak_tflops: float, utilisation: float, gpus: int = 1, scaling: float = 1.0) -> float:
     """Hours for ``total_pflop`` on ``gpus`` devices at ``utilisation`` of ``peak_tflops`` each (``scaling``:
     the multi-GPU efficiency of data parallelism)."""
     return total_pflop * 1e15 / (peak_tflops * 1e12 * utilisation * gpus * scaling) / 3600
@@ -86,8 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m benchmarks.cost_model", description=__doc__.split("\n\n")[0])
     p.add_argument("--image-size", type=int, default=160)
     p.add_argument("--epochs", type=int, default=90, help="the paper profile's epochs (default 90)")
-    p.add_argument("--gpu-peak-tflops", type=float, default=19.5,
-                   help="dense FP32 peak of one GPU (default 19.5: NVIDIA A100 datasheet, non-tensor-core FP32)")
+    p.add_argument(
+        "--gpu-peak-tflops",
+        type=float,
+        default=19.5,
+        help="dense FP32 peak of one GPU (default 19.5: NVIDIA A100 datasheet, non-tensor-core FP32)",
+    )
     p.add_argument("--utilisation", type=float, default=0.6, help="share of the peak reached (default 0.6)")
     p.add_argument("--gpus", type=int, default=8)
     p.add_argument("--scaling", type=float, default=0.9, help="MirroredStrategy efficiency on --gpus (default 0.9)")
@@ -97,9 +118,20 @@ def main(argv: list[str] | None = None) -> int:
     for d in cost.values():
         d["hours_1_gpu"] = wall_time(d["total_pflop"], a.gpu_peak_tflops, a.utilisation)
         d[f"hours_{a.gpus}_gpus"] = wall_time(d["total_pflop"], a.gpu_peak_tflops, a.utilisation, a.gpus, a.scaling)
-    json.dump({"measured": flops, "assumed": {"gpu_peak_tflops": a.gpu_peak_tflops, "utilisation": a.utilisation,
-                                              "gpus": a.gpus, "scaling": a.scaling},
-               "estimated": cost}, sys.stdout, indent=2)
+    json.dump(
+        {
+            "measured": flops,
+            "assumed": {
+                "gpu_peak_tflops": a.gpu_peak_tflops,
+                "utilisation": a.utilisation,
+                "gpus": a.gpus,
+                "scaling": a.scaling,
+            },
+            "estimated": cost,
+        },
+        sys.stdout,
+        indent=2,
+    )
     print()
     return 0
 

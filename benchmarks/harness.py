@@ -9,6 +9,7 @@ matrices. ``harness / bare step`` is the share of the step's throughput the harn
 
     python -m benchmarks.harness [--data DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,7 +22,7 @@ SECTION = "harness (quick profile, one fold, static)"
 
 
 def settings() -> dict:
-    s = dict(identities=80, epochs=3, steps=40, matmul=1024, repeats=3)   # 80: the quick profile's data
+    s = dict(identities=80, epochs=3, steps=40, matmul=1024, repeats=3)  # 80: the quick profile's data
     if quick_mode():
         s.update(identities=40, epochs=2, steps=20, repeats=2)
     if tiny_mode():
@@ -39,7 +40,7 @@ def matmul_gflops(n: int, calls: int = 10) -> float:
     for _ in range(calls):
         c = tf.matmul(a, b)
     c.numpy()
-    return 2.0 * n ** 3 * calls / (time.perf_counter() - start) / 1e9
+    return 2.0 * n**3 * calls / (time.perf_counter() - start) / 1e9
 
 
 def bench(data: str | None = None) -> list[dict]:
@@ -58,14 +59,14 @@ def bench(data: str | None = None) -> list[dict]:
 
         data = f"{work}/data"
         prepare_synthfaces(data, num_identities=s["identities"], image_size=64, progress=False)
-    config = ExperimentConfig.load("quick").override(data_dir=data, epochs=s["epochs"], pretrained_checkpoint="none",
-                                                     methods=["static"], folds=[0])
+    config = ExperimentConfig.load("quick").override(
+        data_dir=data, epochs=s["epochs"], pretrained_checkpoint="none", methods=["static"], folds=[0]
+    )
     prepared = load_prepared(config)
     split = prepared.split(0, config.validation_subjects, config.seed)
-    runner = FoldRunner(config, prepared, f"{work}/run", tf.distribute.get_strategy(),
-                        len(split.train_subjects), None)
+    runner = FoldRunner(config, prepared, f"{work}/run", tf.distribute.get_strategy(), len(split.train_subjects), None)
     method = parse_method("static")
-    runner.run(method, split, resume=False)                    # build and trace once
+    runner.run(method, split, resume=False)  # build and trace once
     dataset = runner.training_dataset(split, identity_map(split.train_subjects), derived_seed(0, 0, 0))
     batches = sum(1 for _ in dataset)
     images_per_fold = batches * config.batch_size * config.epochs
@@ -86,11 +87,16 @@ def bench(data: str | None = None) -> list[dict]:
         matmul.append(matmul_gflops(s["matmul"]))
     case = f"small_cnn 48 px, batch {config.batch_size}, {images_per_fold // config.epochs} images/epoch"
     return [
-        row(SECTION, case, "harness throughput (fit per epoch + validation + checkpoint + test)", "images/s",
-            harness),
+        row(SECTION, case, "harness throughput (fit per epoch + validation + checkpoint + test)", "images/s", harness),
         row(SECTION, case, "bare train step throughput (one in-memory batch)", "images/s", bare),
-        row(SECTION, case, "harness / bare step", "ratio", [h / b for h, b in zip(harness, bare)],
-            note="share of the step's throughput the harness keeps"),
+        row(
+            SECTION,
+            case,
+            "harness / bare step",
+            "ratio",
+            [h / b for h, b in zip(harness, bare)],
+            note="share of the step's throughput the harness keeps",
+        ),
         row(SECTION, f"tf.matmul float32 {s['matmul']}x{s['matmul']}", "matmul rate", "GFLOP/s", matmul),
     ]
 

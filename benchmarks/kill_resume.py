@@ -8,6 +8,7 @@ then runs ``--resume`` and compares per_fold.csv, the tables, the epoch history 
 with the uninterrupted run (the clock columns aside). Prints a Markdown table and writes it to
 ``DIR/kill_resume.md`` (default ``benchmarks/results``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,7 @@ def install(point: str) -> None:
 
             buffer = io.BytesIO()
             writer(buffer)
-            handle.write(buffer.getvalue()[:len(buffer.getvalue()) // 2])
+            handle.write(buffer.getvalue()[: len(buffer.getvalue()) // 2])
         _die()
 
     if point == "mid_epoch":
@@ -61,6 +62,7 @@ def install(point: str) -> None:
             batch_end(self, batch, logs)
             if self._epoch == 1 and batch == 2:
                 _die()
+
         StepLogger.on_train_batch_end = on_train_batch_end
     elif point == "after_step_flush":
         epoch_end = StepLogger.on_epoch_end
@@ -69,6 +71,7 @@ def install(point: str) -> None:
             epoch_end(self, epoch, logs)
             if epoch == 1:
                 _die()
+
         StepLogger.on_epoch_end = on_epoch_end
     elif point in ("during_checkpoint", "after_checkpoint"):
         save = training._save_checkpoint
@@ -79,8 +82,10 @@ def install(point: str) -> None:
             save(path, model, state, best)
             if state["epoch"] == 2:
                 _die()
+
         training._save_checkpoint = save_checkpoint
     elif point in ("during_fold_json", "after_fold_json", "during_tables"):
+
         def patched(path, writer):
             path = Path(path)
             json_point = path.parent.name == "per_fold" and path.suffix == ".json"
@@ -89,6 +94,7 @@ def install(point: str) -> None:
             write(path, writer)
             if point == "after_fold_json" and json_point:
                 _die()
+
         rundir.atomic_write = patched
     else:
         raise SystemExit(f"unknown point {point!r}; known: {sorted(POINTS)}")
@@ -105,13 +111,17 @@ def _same(clean: Path, other: Path) -> dict:
         return pd.read_csv(path).drop(columns=[c for c in drop if c in pd.read_csv(path, nrows=0).columns])
 
     out = {}
-    for name, path, drop in (("per_fold.csv", "per_fold.csv", ["train_seconds"]), ("table2.csv", "table2.csv", []),
-                             ("table3.csv", "table3.csv", []),
-                             ("history", "per_fold/dynamic_fold0_history.csv", []),
-                             ("step log", "steps/dynamic_fold0.csv", ["wall_time"])):
+    for name, path, drop in (
+        ("per_fold.csv", "per_fold.csv", ["train_seconds"]),
+        ("table2.csv", "table2.csv", []),
+        ("table3.csv", "table3.csv", []),
+        ("history", "per_fold/dynamic_fold0_history.csv", []),
+        ("step log", "steps/dynamic_fold0.csv", ["wall_time"]),
+    ):
         try:
-            pd.testing.assert_frame_equal(frame(clean / path, drop), frame(other / path, drop), check_exact=False,
-                                          rtol=1e-6)
+            pd.testing.assert_frame_equal(
+                frame(clean / path, drop), frame(other / path, drop), check_exact=False, rtol=1e-6
+            )
             out[name] = True
         except (AssertionError, FileNotFoundError):
             out[name] = False
@@ -143,8 +153,22 @@ def main(argv: list[str] | None = None) -> int:
 
         prepare_synthfaces(data, num_identities=20, seed=0, image_size=32, progress=False)
     results = work / f"results-{int(time.time())}"
-    common = ["run", "--config", "tiny", "--data-dir", str(data), "--results-dir", str(results), "--epochs", "2",
-              "--folds", "0", "--methods", "dynamic", "--quiet"]
+    common = [
+        "run",
+        "--config",
+        "tiny",
+        "--data-dir",
+        str(data),
+        "--results-dir",
+        str(results),
+        "--epochs",
+        "2",
+        "--folds",
+        "0",
+        "--methods",
+        "dynamic",
+        "--quiet",
+    ]
     start = time.perf_counter()
     clean = _run(common + ["--run-id", "clean"])
     if clean.returncode:
@@ -154,16 +178,30 @@ def main(argv: list[str] | None = None) -> int:
         killed = _run(common + ["--run-id", point], point)
         resumed = _run(["run", "--config", str(results / "synthfaces" / point / "config.yaml"), "--resume", "--quiet"])
         same = _same(results / "synthfaces" / "clean", results / "synthfaces" / point)
-        rows.append({"point": point, "where": POINTS[point], "killed (SIGKILL)": killed.returncode == -signal.SIGKILL,
-                     "resume exit": resumed.returncode, **same})
+        rows.append(
+            {
+                "point": point,
+                "where": POINTS[point],
+                "killed (SIGKILL)": killed.returncode == -signal.SIGKILL,
+                "resume exit": resumed.returncode,
+                **same,
+            }
+        )
         print(rows[-1], flush=True)
     table = pd.DataFrame(rows)
-    identical = int((table[["per_fold.csv", "table2.csv", "table3.csv", "history", "step log"]].all(axis=1)
-                     & table["killed (SIGKILL)"] & (table["resume exit"] == 0)).sum())
-    text = (f"# Kill and resume probe\n\n`.venv/bin/python -m benchmarks.kill_resume` on {_machine()}: synthfaces "
-            f"(20 identities, 32 px), config `tiny`, method `dynamic`, fold 0, 2 epochs; "
-            f"{round(time.perf_counter() - start)} s.\n\n**{identical} of {len(table)} kill points resume to "
-            f"identical tables, histories and step logs.**\n\n" + _markdown(table) + "\n")
+    identical = int(
+        (
+            table[["per_fold.csv", "table2.csv", "table3.csv", "history", "step log"]].all(axis=1)
+            & table["killed (SIGKILL)"]
+            & (table["resume exit"] == 0)
+        ).sum()
+    )
+    text = (
+        f"# Kill and resume probe\n\n`.venv/bin/python -m benchmarks.kill_resume` on {_machine()}: synthfaces "
+        f"(20 identities, 32 px), config `tiny`, method `dynamic`, fold 0, 2 epochs; "
+        f"{round(time.perf_counter() - start)} s.\n\n**{identical} of {len(table)} kill points resume to "
+        f"identical tables, histories and step logs.**\n\n" + _markdown(table) + "\n"
+    )
     Path(args.out).mkdir(parents=True, exist_ok=True)
     (Path(args.out) / "kill_resume.md").write_text(text)
     print(text)

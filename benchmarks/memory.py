@@ -16,6 +16,7 @@ If data preparation streams, its peak RSS stays flat as the dataset grows.
 
     python -m benchmarks.memory [--sizes 20,40,80] [--keep DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -54,8 +55,9 @@ def _tree_rss_kib(pid: int) -> int:
 def measure_command(cmd: list[str], timeout: float = 1800, env: dict | None = None) -> dict:
     """Run ``cmd``; return seconds, the main process's peak RSS and the sampled peak tree RSS (MiB)."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=str(ROOT), env=env or child_env(), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, cwd=str(ROOT), env=env or child_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     peak = [0]
     done = threading.Event()
 
@@ -86,8 +88,11 @@ def measure_command(cmd: list[str], timeout: float = 1800, env: dict | None = No
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{''.join(stderr_chunks)[-3000:]}")
-    return {"seconds": time.perf_counter() - t0, "main_peak_mib": rusage.ru_maxrss / 1024.0,
-            "tree_peak_mib": peak[0] / 1024.0}
+    return {
+        "seconds": time.perf_counter() - t0,
+        "main_peak_mib": rusage.ru_maxrss / 1024.0,
+        "tree_peak_mib": peak[0] / 1024.0,
+    }
 
 
 def make_ckplus_photo_tree(root: Path, sequences: int, seed: int = 0) -> int:
@@ -121,8 +126,9 @@ def train_run(data: str, image_size: int, batch: int, epochs: int) -> None:
     manifest = read_manifest(data)
     ds, id_map = make_dataset(manifest, data, image_size, batch, training=True, seed=0)
     keras.utils.set_random_seed(0)
-    model = dm.build_face_expression_model(len(id_map), int(manifest["expression"].max()) + 1, backbone="small_cnn",
-                                           image_size=image_size)
+    model = dm.build_face_expression_model(
+        len(id_map), int(manifest["expression"].max()) + 1, backbone="small_cnn", image_size=image_size
+    )
     model.compile(network_optimizer=keras.optimizers.RMSprop(1e-3), weight_optimizer=dm.default_weight_optimizer())
     log = Path(tempfile.mkdtemp(prefix="bench_mem_train_")) / "steps.csv"
     model.fit(ds, epochs=epochs, verbose=0, callbacks=[dm.StepLogger(log, flush_every=64)])
@@ -137,43 +143,139 @@ def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> 
     section = "memory: prepare synthfaces (CLI, 64 px, generator processes included)"
     for n in sizes:
         out = base / f"synthfaces_{n}"
-        r = measure_command([py, "-m", "experiments.cli", "prepare", "synthfaces", "--out", str(out),
-                             "--num-identities", str(n), "--num-folds", str(min(10, n)), "--quiet"])
+        r = measure_command(
+            [
+                py,
+                "-m",
+                "experiments.cli",
+                "prepare",
+                "synthfaces",
+                "--out",
+                str(out),
+                "--num-identities",
+                str(n),
+                "--num-folds",
+                str(min(10, n)),
+                "--quiet",
+            ]
+        )
         images = sum(1 for _ in open(out / "manifest.csv")) - 1
         prepared[n] = str(out)
         note = f"{images} images, {r['seconds']:.0f} s"
-        rows.append(row(section, f"{n} identities", "peak RSS, main process", "MiB", value=r["main_peak_mib"], note=note))
-        rows.append(row(section, f"{n} identities", "peak RSS, process tree", "MiB", value=r["tree_peak_mib"], note=note))
+        rows.append(
+            row(section, f"{n} identities", "peak RSS, main process", "MiB", value=r["main_peak_mib"], note=note)
+        )
+        rows.append(
+            row(section, f"{n} identities", "peak RSS, process tree", "MiB", value=r["tree_peak_mib"], note=note)
+        )
 
     section = "memory: prepare ckplus (CLI, MTCNN batch 16, 1 process, real 640x490 photos)"
     for n in mtcnn_sizes:
         raw, out = base / f"ckplus_raw_{n}", base / f"ckplus_{n}"
         images = make_ckplus_photo_tree(raw, n)
-        r = measure_command([py, "-m", "experiments.cli", "prepare", "ckplus", "--root", str(raw), "--out", str(out),
-                             "--quiet", "--num-folds", "2", "--image-size", "182"])
-        rows.append(row(section, f"{n} sequences", "peak RSS, main process", "MiB", value=r["main_peak_mib"],
-                        note=f"{images} images, {r['seconds']:.0f} s"))
+        r = measure_command(
+            [
+                py,
+                "-m",
+                "experiments.cli",
+                "prepare",
+                "ckplus",
+                "--root",
+                str(raw),
+                "--out",
+                str(out),
+                "--quiet",
+                "--num-folds",
+                "2",
+                "--image-size",
+                "182",
+            ]
+        )
+        rows.append(
+            row(
+                section,
+                f"{n} sequences",
+                "peak RSS, main process",
+                "MiB",
+                value=r["main_peak_mib"],
+                note=f"{images} images, {r['seconds']:.0f} s",
+            )
+        )
 
     if (ROOT / "experiments" / "run.py").is_file():
-        section = ("memory: quick-profile run (dynamic-mtl run --config quick --methods dynamic --folds 0 "
-                   "--epochs 1 --pretrained none)")
+        section = (
+            "memory: quick-profile run (dynamic-mtl run --config quick --methods dynamic --folds 0 "
+            "--epochs 1 --pretrained none)"
+        )
         for n in sizes:
             results = base / f"runs_{n}"
-            r = measure_command([py, "-m", "experiments.cli", "run", "--config", "quick", "--data-dir", prepared[n],
-                                 "--methods", "dynamic", "--folds", "0", "--epochs", "1", "--pretrained", "none",
-                                 "--results-dir", str(results), "--run-id", "memory", "--quiet"])
+            r = measure_command(
+                [
+                    py,
+                    "-m",
+                    "experiments.cli",
+                    "run",
+                    "--config",
+                    "quick",
+                    "--data-dir",
+                    prepared[n],
+                    "--methods",
+                    "dynamic",
+                    "--folds",
+                    "0",
+                    "--epochs",
+                    "1",
+                    "--pretrained",
+                    "none",
+                    "--results-dir",
+                    str(results),
+                    "--run-id",
+                    "memory",
+                    "--quiet",
+                ]
+            )
             images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1
-            rows.append(row(section, f"{n} identities", "peak RSS", "MiB", value=r["main_peak_mib"],
-                            note=f"{images} images (48 px, batch 32, small_cnn width 16), {r['seconds']:.0f} s"))
+            rows.append(
+                row(
+                    section,
+                    f"{n} identities",
+                    "peak RSS",
+                    "MiB",
+                    value=r["main_peak_mib"],
+                    note=f"{images} images (48 px, batch 32, small_cnn width 16), {r['seconds']:.0f} s",
+                )
+            )
         return rows, prepared
     section = "memory: training (dynamic, small_cnn, tf.data pipeline from PNGs, StepLogger)"
     image_size, batch, epochs = (32, 16, 1) if tiny else (64, 32, 1)
     for n in sizes:  # until the experiments harness exists
-        r = measure_command([py, "-m", "benchmarks.memory", "train", "--data", prepared[n], "--image-size",
-                             str(image_size), "--batch", str(batch), "--epochs", str(epochs)])
+        r = measure_command(
+            [
+                py,
+                "-m",
+                "benchmarks.memory",
+                "train",
+                "--data",
+                prepared[n],
+                "--image-size",
+                str(image_size),
+                "--batch",
+                str(batch),
+                "--epochs",
+                str(epochs),
+            ]
+        )
         images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1
-        rows.append(row(section, f"{n} identities", "peak RSS", "MiB", value=r["main_peak_mib"],
-                        note=f"{images} images, {image_size} px, batch {batch}, {epochs} epoch, {r['seconds']:.0f} s"))
+        rows.append(
+            row(
+                section,
+                f"{n} identities",
+                "peak RSS",
+                "MiB",
+                value=r["main_peak_mib"],
+                note=f"{images} images, {image_size} px, batch {batch}, {epochs} epoch, {r['seconds']:.0f} s",
+            )
+        )
     return rows, prepared
 
 
@@ -192,10 +294,20 @@ def main(argv=None) -> int:
         train_run(a.data, a.image_size, a.batch, a.epochs)
         return 0
     tiny, quick = tiny_mode(), quick_mode()
-    sizes = [int(s) for s in a.sizes.split(",")] if a.sizes else ([4, 8] if tiny else [10, 20, 40] if quick
-                                                                   else [20, 40, 80])
-    mtcnn_sizes = ([int(s) for s in a.mtcnn_sizes.split(",")] if a.mtcnn_sizes
-                   else [2, 4] if tiny else [4, 8, 16] if quick else [8, 16, 32])
+    sizes = (
+        [int(s) for s in a.sizes.split(",")]
+        if a.sizes
+        else ([4, 8] if tiny else [10, 20, 40] if quick else [20, 40, 80])
+    )
+    mtcnn_sizes = (
+        [int(s) for s in a.mtcnn_sizes.split(",")]
+        if a.mtcnn_sizes
+        else [2, 4]
+        if tiny
+        else [4, 8, 16]
+        if quick
+        else [8, 16, 32]
+    )
     rows, prepared = bench(sizes, mtcnn_sizes, a.keep)
     emit(rows, {"prepared": {str(k): v for k, v in prepared.items()}})
     return 0

@@ -17,6 +17,7 @@ and ``workers=2`` processes (these include the workers' start-up: TF import + MT
 
     python -m benchmarks.mtcnn
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,7 +48,7 @@ def make_photos(n: int, seed: int = 0):
         canvas = np.full((h, w, 3), int(rng.integers(60, 200)), np.uint8)
         fh, fw = face.shape[:2]
         y0, x0 = int(rng.integers(0, h - fh + 1)), int(rng.integers(0, w - fw + 1))
-        canvas[y0:y0 + fh, x0:x0 + fw] = face
+        canvas[y0 : y0 + fh, x0 : x0 + fw] = face
         gain = rng.uniform(0.8, 1.2)
         frames.append(np.clip(canvas.astype(np.float32) * gain, 0, 255).astype(np.uint8))
     return frames
@@ -78,21 +79,29 @@ def bench() -> list[dict]:
             faces = fn()
             found[key] = sum(bool(f) for f in faces)
             return time.perf_counter() - t0
+
         return run
 
-    kw = dict(threshold_pnet=cfg.detect_thresholds[0], threshold_rnet=cfg.detect_thresholds[1],
-              threshold_onet=cfg.detect_thresholds[2])
+    kw = dict(
+        threshold_pnet=cfg.detect_thresholds[0],
+        threshold_rnet=cfg.detect_thresholds[1],
+        threshold_onet=cfg.detect_thresholds[2],
+    )
     single = "one at a time (MTCNN.detect_faces)"
     lib_batch = f"batched ({batch}, MTCNN.detect_faces on a list)"
     ours_single = "one at a time (detect_batch of 1)"
     ours_batch = f"batched ({batch}, detect_batch)"
     cases = {
         single: timed(single, lambda: [detector.detect_faces(im, **kw) for im in photos]),
-        lib_batch: timed(lib_batch, lambda: [f for i in range(0, n, batch)
-                                             for f in detector.detect_faces(photos[i:i + batch], **kw)]),
+        lib_batch: timed(
+            lib_batch,
+            lambda: [f for i in range(0, n, batch) for f in detector.detect_faces(photos[i : i + batch], **kw)],
+        ),
         ours_single: timed(ours_single, lambda: [f for im in photos for f in detect_batch(detector, [im], cfg)]),
-        ours_batch: timed(ours_batch, lambda: [f for i in range(0, n, batch)
-                                               for f in detect_batch(detector, photos[i:i + batch], cfg)]),
+        ours_batch: timed(
+            ours_batch,
+            lambda: [f for i in range(0, n, batch) for f in detect_batch(detector, photos[i : i + batch], cfg)],
+        ),
     }
     seconds = {k: [] for k in cases}
     names = list(cases)
@@ -101,15 +110,49 @@ def bench() -> list[dict]:
         for name in names[k:] + names[:k]:
             seconds[name].append(cases[name]())
     section = f"MTCNN detection ({n} real 640x490 photos, 1 face each)"
-    rows = [row(section, name, "throughput", "images/s", [n / t for t in seconds[name]],
-                note=f"faces found {found[name]}/{n}") for name in names]
+    rows = [
+        row(
+            section,
+            name,
+            "throughput",
+            "images/s",
+            [n / t for t in seconds[name]],
+            note=f"faces found {found[name]}/{n}",
+        )
+        for name in names
+    ]
     ratio = lambda a, b: [x / y for x, y in zip(seconds[a], seconds[b])]  # noqa: E731
-    rows.append(row(section, f"{ours_batch} / {single}", "speed-up", "ratio", ratio(single, ours_batch),
-                    target=">= 2", note="what data_prep does vs a plain per-image loop"))
-    rows.append(row(section, f"{lib_batch} / {single}", "speed-up", "ratio", ratio(single, lib_batch),
-                    note="batching alone, mtcnn's own code"))
-    rows.append(row(section, f"{ours_batch} / {ours_single}", "speed-up", "ratio", ratio(ours_single, ours_batch),
-                    note="batching alone, data_prep's code"))
+    rows.append(
+        row(
+            section,
+            f"{ours_batch} / {single}",
+            "speed-up",
+            "ratio",
+            ratio(single, ours_batch),
+            target=">= 2",
+            note="what data_prep does vs a plain per-image loop",
+        )
+    )
+    rows.append(
+        row(
+            section,
+            f"{lib_batch} / {single}",
+            "speed-up",
+            "ratio",
+            ratio(single, lib_batch),
+            note="batching alone, mtcnn's own code",
+        )
+    )
+    rows.append(
+        row(
+            section,
+            f"{ours_batch} / {ours_single}",
+            "speed-up",
+            "ratio",
+            ratio(ours_single, ours_batch),
+            note="batching alone, data_prep's code",
+        )
+    )
 
     # align_files end to end, 1 vs 2 worker processes
     src = Path(tempfile.mkdtemp(prefix="bench_mtcnn_src_"))
@@ -123,7 +166,7 @@ def bench() -> list[dict]:
     seconds2 = {w: [] for w in worker_counts}
     aligned = {}
     for r in range(repeats):
-        for w in (worker_counts if r % 2 == 0 else worker_counts[::-1]):
+        for w in worker_counts if r % 2 == 0 else worker_counts[::-1]:
             out = tempfile.mkdtemp(prefix=f"bench_mtcnn_out{w}_")
             t0 = time.perf_counter()
             stats = align_files(items, out, cfg, workers=w, detector=detector if w == 1 else None, progress=False)
@@ -132,8 +175,9 @@ def bench() -> list[dict]:
     for w in worker_counts:
         note = f"aligned {aligned[w]}/{n}" + ("; includes worker start-up (TF import + MTCNN load)" if w > 1 else "")
         rows.append(row(section2, f"workers={w}", "throughput", "images/s", [n / t for t in seconds2[w]], note=note))
-    rows.append(row(section2, "workers=2 / workers=1", "speed-up", "ratio",
-                    [a / b for a, b in zip(seconds2[1], seconds2[2])]))
+    rows.append(
+        row(section2, "workers=2 / workers=1", "speed-up", "ratio", [a / b for a, b in zip(seconds2[1], seconds2[2])])
+    )
     return rows
 
 

@@ -16,6 +16,7 @@
 On a real cluster each machine runs the same training script with its own ``TF_CONFIG``
 (see docs/performance.md).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,10 @@ def make_arrays(steps: int):
     rng = np.random.default_rng(0)
     n = GLOBAL_BATCH * steps
     x = rng.normal(size=(n, IMAGE_SIZE, IMAGE_SIZE, 3)).astype("float32")
-    y = {"identity": rng.integers(0, NUM_IDS, n).astype("int32"),
-         "expression": rng.integers(0, NUM_EXPR, n).astype("int32")}
+    y = {
+        "identity": rng.integers(0, NUM_IDS, n).astype("int32"),
+        "expression": rng.integers(0, NUM_EXPR, n).astype("int32"),
+    }
     return x, y
 
 
@@ -68,9 +71,17 @@ def build_model(weighting: str):
     import dynamic_mtl as dm
 
     keras.utils.set_random_seed(0)
-    return dm.build_face_expression_model(NUM_IDS, NUM_EXPR, backbone="small_cnn", image_size=IMAGE_SIZE,
-                                          weighting=weighting, dropout_rate=0.0, embedding_size=16,
-                                          center_loss_weight=0.1, synchronized_batchnorm=True)
+    return dm.build_face_expression_model(
+        NUM_IDS,
+        NUM_EXPR,
+        backbone="small_cnn",
+        image_size=IMAGE_SIZE,
+        weighting=weighting,
+        dropout_rate=0.0,
+        embedding_size=16,
+        center_loss_weight=0.1,
+        synchronized_batchnorm=True,
+    )
 
 
 def compile_model(model):
@@ -78,12 +89,16 @@ def compile_model(model):
 
     import dynamic_mtl as dm
 
-    model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                  weight_optimizer=dm.default_weight_optimizer(), jit_compile=False)
+    model.compile(
+        network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+        weight_optimizer=dm.default_weight_optimizer(),
+        jit_compile=False,
+    )
 
 
-def train(strategy, dataset, steps: int, weighting: str, initial_path: Path | None, out_path: Path,
-          timed_steps: int) -> dict:
+def train(
+    strategy, dataset, steps: int, weighting: str, initial_path: Path | None, out_path: Path, timed_steps: int
+) -> dict:
     import numpy as np
 
     from benchmarks.train_step import phase_timer
@@ -102,8 +117,13 @@ def train(strategy, dataset, steps: int, weighting: str, initial_path: Path | No
     if timed_steps:
         model.fit(dataset, epochs=1, steps_per_epoch=timed_steps, verbose=0, callbacks=[timer])
     np.savez(out_path, *final)
-    return {"initial": initial, "train_seconds": train_seconds, "step_seconds": timer.seconds,
-            "trainable": [v.trainable for v in model.weights], "replicas": strategy.num_replicas_in_sync}
+    return {
+        "initial": initial,
+        "train_seconds": train_seconds,
+        "step_seconds": timer.seconds,
+        "trainable": [v.trainable for v in model.weights],
+        "replicas": strategy.num_replicas_in_sync,
+    }
 
 
 def run_single(workdir: Path, steps: int, weighting: str, timed_steps: int) -> dict:
@@ -114,15 +134,24 @@ def run_single(workdir: Path, steps: int, weighting: str, timed_steps: int) -> d
     dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).repeat()
     result = train(tf.distribute.get_strategy(), dataset, steps, weighting, None, workdir / "single.npz", timed_steps)
     np.savez(workdir / "initial.npz", *result["initial"])
-    json.dump({"step_seconds": result["step_seconds"], "trainable": result["trainable"]},
-              open(workdir / "single.json", "w"))
+    json.dump(
+        {"step_seconds": result["step_seconds"], "trainable": result["trainable"]}, open(workdir / "single.json", "w")
+    )
     return result
 
 
-def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weighting: str, timed_steps: int,
-               input_mode: str = "function") -> None:
-    os.environ["TF_CONFIG"] = json.dumps({"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]},
-                                          "task": {"type": "worker", "index": index}})
+def run_worker(
+    index: int,
+    ports: list[int],
+    workdir: Path,
+    steps: int,
+    weighting: str,
+    timed_steps: int,
+    input_mode: str = "function",
+) -> None:
+    os.environ["TF_CONFIG"] = json.dumps(
+        {"cluster": {"worker": [f"127.0.0.1:{p}" for p in ports]}, "task": {"type": "worker", "index": index}}
+    )
     import tensorflow as tf
 
     strategy = tf.distribute.MultiWorkerMirroredStrategy()
@@ -133,7 +162,7 @@ def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weightin
         # This worker's slice of every global batch: the workers' slices concatenated are the batch.
         per_worker = GLOBAL_BATCH // context.num_input_pipelines
         w = context.input_pipeline_id
-        sl = lambda a: a.reshape(steps, GLOBAL_BATCH, *a.shape[1:])[:, w * per_worker:(w + 1) * per_worker]  # noqa
+        sl = lambda a: a.reshape(steps, GLOBAL_BATCH, *a.shape[1:])[:, w * per_worker : (w + 1) * per_worker]  # noqa
         xs = sl(x).reshape(-1, *x.shape[1:])
         ys = {k: sl(v).reshape(-1) for k, v in y.items()}
         return tf.data.Dataset.from_tensor_slices((xs, ys)).batch(per_worker).repeat()
@@ -143,10 +172,17 @@ def run_worker(index: int, ports: list[int], workdir: Path, steps: int, weightin
         dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(GLOBAL_BATCH).repeat()
     else:
         dataset = strategy.distribute_datasets_from_function(dataset_fn)
-    result = train(strategy, dataset, steps, weighting, workdir / "initial.npz", workdir / f"worker{index}.npz",
-                   timed_steps)
-    json.dump({"step_seconds": result["step_seconds"], "replicas": result["replicas"],
-               "train_seconds": result["train_seconds"]}, open(workdir / f"worker{index}.json", "w"))
+    result = train(
+        strategy, dataset, steps, weighting, workdir / "initial.npz", workdir / f"worker{index}.npz", timed_steps
+    )
+    json.dump(
+        {
+            "step_seconds": result["step_seconds"],
+            "replicas": result["replicas"],
+            "train_seconds": result["train_seconds"],
+        },
+        open(workdir / f"worker{index}.json", "w"),
+    )
 
 
 def compare(workdir: Path, workers: int) -> dict:
@@ -171,26 +207,66 @@ def compare(workdir: Path, workers: int) -> dict:
     return report
 
 
-def launch(workdir: Path, steps: int, weighting: str, timed_steps: int, workers: int = 2,
-           timeout: float = 900, retries: int = 2, input_mode: str = "function") -> dict:
+def launch(
+    workdir: Path,
+    steps: int,
+    weighting: str,
+    timed_steps: int,
+    workers: int = 2,
+    timeout: float = 900,
+    retries: int = 2,
+    input_mode: str = "function",
+) -> dict:
     """Run the single-worker reference, then ``workers`` MWMS processes; returns ``compare`` + timings."""
     env = child_env(CUDA_VISIBLE_DEVICES="")
     env.pop("TF_CONFIG", None)
-    common = ["--steps", str(steps), "--weighting", weighting, "--timed-steps", str(timed_steps),
-              "--workdir", str(workdir)]
-    out = subprocess.run([sys.executable, "-m", "benchmarks.multiworker", "single", *common], cwd=str(ROOT),
-                         env=env, capture_output=True, text=True, timeout=timeout)
+    common = [
+        "--steps",
+        str(steps),
+        "--weighting",
+        weighting,
+        "--timed-steps",
+        str(timed_steps),
+        "--workdir",
+        str(workdir),
+    ]
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.multiworker", "single", *common],
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"single-worker run failed:\n{out.stderr[-3000:]}")
     last_error = ""
     for attempt in range(retries + 1):
         ports = free_ports(workers)
         logs = [open(workdir / f"worker{i}.log", "w") for i in range(workers)]
-        procs = [subprocess.Popen([sys.executable, "-m", "benchmarks.multiworker", "worker", "--index", str(i),
-                                   "--ports", ",".join(map(str, ports)), "--input", input_mode, *common],
-                                  cwd=str(ROOT), env=env,
-                                  stdout=logs[i], stderr=subprocess.STDOUT, start_new_session=True)
-                 for i in range(workers)]
+        procs = [
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "benchmarks.multiworker",
+                    "worker",
+                    "--index",
+                    str(i),
+                    "--ports",
+                    ",".join(map(str, ports)),
+                    "--input",
+                    input_mode,
+                    *common,
+                ],
+                cwd=str(ROOT),
+                env=env,
+                stdout=logs[i],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            for i in range(workers)
+        ]
         deadline = time.monotonic() + timeout
         failed = False
         for proc in procs:
@@ -226,27 +302,63 @@ def bench() -> list[dict]:
 
     steps = 3 if tiny_mode() else 6
     timed = 2 if tiny_mode() else 8
-    section = (f"MultiWorkerMirroredStrategy, 2 workers on 127.0.0.1 (small_cnn {IMAGE_SIZE} px, "
-               f"global batch {GLOBAL_BATCH}, weighting=dynamic)")
+    section = (
+        f"MultiWorkerMirroredStrategy, 2 workers on 127.0.0.1 (small_cnn {IMAGE_SIZE} px, "
+        f"global batch {GLOBAL_BATCH}, weighting=dynamic)"
+    )
     rows = []
     modes = ("auto",) if tiny_mode() else ("auto", "function")
     for mode in modes:
-        report = launch(Path(tempfile.mkdtemp(prefix=f"bench_multiworker_{mode}_")), steps, "dynamic", timed,
-                        input_mode=mode)
-        label = ("fit() distributes the global-batch dataset" if mode == "auto"
-                 else "distribute_datasets_from_function, half of each batch per worker")
+        report = launch(
+            Path(tempfile.mkdtemp(prefix=f"bench_multiworker_{mode}_")), steps, "dynamic", timed, input_mode=mode
+        )
+        label = (
+            "fit() distributes the global-batch dataset"
+            if mode == "auto"
+            else "distribute_datasets_from_function, half of each batch per worker"
+        )
         if mode == modes[0]:
-            rows.append(row(section, "1 worker (default strategy)", "throughput", "images/s",
-                            [GLOBAL_BATCH / t for t in report["single_step_seconds"]]))
-            rows.append(row(section, "2 workers", "throughput", "images/s",
-                            [GLOBAL_BATCH / t for t in report["worker0"]["step_seconds"]],
-                            note="both workers share the 2 cores; run after the 1-worker run, not interleaved"))
-            rows.append(row(section, "2 workers vs 1 worker", "median step time ratio", "ratio",
-                            value=statistics.median(report["worker0"]["step_seconds"])
-                            / statistics.median(report["single_step_seconds"])))
+            rows.append(
+                row(
+                    section,
+                    "1 worker (default strategy)",
+                    "throughput",
+                    "images/s",
+                    [GLOBAL_BATCH / t for t in report["single_step_seconds"]],
+                )
+            )
+            rows.append(
+                row(
+                    section,
+                    "2 workers",
+                    "throughput",
+                    "images/s",
+                    [GLOBAL_BATCH / t for t in report["worker0"]["step_seconds"]],
+                    note="both workers share the 2 cores; run after the 1-worker run, not interleaved",
+                )
+            )
+            rows.append(
+                row(
+                    section,
+                    "2 workers vs 1 worker",
+                    "median step time ratio",
+                    "ratio",
+                    value=statistics.median(report["worker0"]["step_seconds"])
+                    / statistics.median(report["single_step_seconds"]),
+                )
+            )
         worst = max(report[f"worker{i}"]["relative_diff"] for i in range(2))
-        rows.append(row(section, f"2 workers vs 1 worker ({label})", f"weight difference after {steps} steps",
-                        "relative", value=worst, target="< 1e-3", note="||w_2 - w_1|| / ||w_1 - w_0||, worst worker"))
+        rows.append(
+            row(
+                section,
+                f"2 workers vs 1 worker ({label})",
+                f"weight difference after {steps} steps",
+                "relative",
+                value=worst,
+                target="< 1e-3",
+                note="||w_2 - w_1|| / ||w_1 - w_0||, worst worker",
+            )
+        )
     return rows
 
 
@@ -259,9 +371,13 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=6)
     p.add_argument("--timed-steps", type=int, default=0)
     p.add_argument("--weighting", default="dynamic")
-    p.add_argument("--input", default="function", choices=("function", "auto"),
-                   help="function: distribute_datasets_from_function, each worker its half of every global batch; "
-                        "auto: every worker gets the global-batch dataset and fit() distributes it")
+    p.add_argument(
+        "--input",
+        default="function",
+        choices=("function", "auto"),
+        help="function: distribute_datasets_from_function, each worker its half of every global batch; "
+        "auto: every worker gets the global-batch dataset and fit() distributes it",
+    )
     a = p.parse_args(argv)
     if a.mode == "bench":
         emit(bench())
@@ -271,8 +387,7 @@ def main(argv=None) -> int:
     if a.mode == "single":
         run_single(workdir, a.steps, a.weighting, a.timed_steps)
     elif a.mode == "worker":
-        run_worker(a.index, [int(p) for p in a.ports.split(",")], workdir, a.steps, a.weighting, a.timed_steps,
-                   a.input)
+        run_worker(a.index, [int(p) for p in a.ports.split(",")], workdir, a.steps, a.weighting, a.timed_steps, a.input)
         sys.stdout.flush()
         os._exit(0)  # skip interpreter teardown: a collective runtime can hang at exit
     else:

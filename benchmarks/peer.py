@@ -10,6 +10,7 @@ our ratio is at or below LibMTL's, and which methods LibMTL does not have.
     make bench-peer          # builds .venv-peer (PyTorch CPU + LibMTL) first
     python -m benchmarks.peer --peer-python .venv-peer/bin/python
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,11 +28,12 @@ RESULTS = ROOT / "benchmarks" / "results"
 
 def run_peer(python: str, module: str, timeout: float = 7200) -> list[dict]:
     """``python -m module`` in the peer environment; its ``BENCH_JSON`` rows."""
-    out = subprocess.run([python, "-m", module], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT),
-                         env=child_env())
+    out = subprocess.run(
+        [python, "-m", module], capture_output=True, text=True, timeout=timeout, cwd=str(ROOT), env=child_env()
+    )
     for line in out.stdout.splitlines():
         if line.startswith("BENCH_JSON "):
-            return json.loads(line[len("BENCH_JSON "):])["rows"]
+            return json.loads(line[len("BENCH_JSON ") :])["rows"]
     raise RuntimeError(f"{python} -m {module} failed (rc {out.returncode}):\n{out.stderr[-4000:]}")
 
 
@@ -46,16 +48,30 @@ def fmt(r) -> str:
 
 
 def table(ours: list[dict], peer: list[dict]) -> list[str]:
-    lines = ["| method | ours: step / plain | LibMTL: step / plain | ours: CPU / plain | LibMTL: CPU / plain | "
-             "ours <= LibMTL (step) |", "|---|---|---|---|---|---|"]
+    lines = [
+        "| method | ours: step / plain | LibMTL: step / plain | ours: CPU / plain | LibMTL: CPU / plain | "
+        "ours <= LibMTL (step) |",
+        "|---|---|---|---|---|---|",
+    ]
     ours_wall, peer_wall = ratios(ours, "step time / plain"), ratios(peer, "step time / plain")
     ours_cpu, peer_cpu = ratios(ours, "CPU time / plain"), ratios(peer, "CPU time / plain")
     for method in METHODS:
         mine, theirs = ours_wall.get(method), peer_wall.get(method)
-        verdict = ("no LibMTL 1.1.5 run" if theirs is None else
-                   "yes" if float(mine["median"]) <= float(theirs["median"]) else "**no**") if mine else "not measured"
-        lines.append(f"| {method} | {fmt(mine)} | {fmt(theirs)} | {fmt(ours_cpu.get(method))} | "
-                     f"{fmt(peer_cpu.get(method))} | {verdict} |")
+        verdict = (
+            (
+                "no LibMTL 1.1.5 run"
+                if theirs is None
+                else "yes"
+                if float(mine["median"]) <= float(theirs["median"])
+                else "**no**"
+            )
+            if mine
+            else "not measured"
+        )
+        lines.append(
+            f"| {method} | {fmt(mine)} | {fmt(theirs)} | {fmt(ours_cpu.get(method))} | "
+            f"{fmt(peer_cpu.get(method))} | {verdict} |"
+        )
     return lines
 
 
@@ -74,13 +90,22 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     peer_section = next((r["section"] for r in peer), "LibMTL")
-    lines = [f"# Weighting methods: step cost here and in LibMTL, {dt.date.today().isoformat()} ({mode})", "",
-             f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} logical cores, TensorFlow "
-             f"{info.get('tensorflow', '?')}, Keras {info.get('keras', '?')}; peer: {peer_section}.", "",
-             "Ratios are medians [min-max] over rounds of one step of every variant (rotating order), each "
-             "taken against its own framework's plain step in the same round. Command: `make bench-peer`.", "",
-             *table(ours, peer), "",
-             "## All rows", "", "| side | case | metric | unit | median [min-max] | repeats |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Weighting methods: step cost here and in LibMTL, {dt.date.today().isoformat()} ({mode})",
+        "",
+        f"Machine: {info.get('cpu', '?')}, {info.get('cores', '?')} logical cores, TensorFlow "
+        f"{info.get('tensorflow', '?')}, Keras {info.get('keras', '?')}; peer: {peer_section}.",
+        "",
+        "Ratios are medians [min-max] over rounds of one step of every variant (rotating order), each "
+        "taken against its own framework's plain step in the same round. Command: `make bench-peer`.",
+        "",
+        *table(ours, peer),
+        "",
+        "## All rows",
+        "",
+        "| side | case | metric | unit | median [min-max] | repeats |",
+        "|---|---|---|---|---|---|",
+    ]
     for side, rows in (("ours", ours), ("LibMTL", peer)):
         for r in rows:
             lines.append(f"| {side} | {r['case']} | {r['metric']} | {r['unit']} | {fmt(r)} | {r['repeats']} |")

@@ -16,6 +16,7 @@ process CPU time), as ``benchmarks.train_step`` measures the TensorFlow side.
 
     .venv-peer/bin/python -m benchmarks.peer_libmtl [--methods pcgrad,mgda]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -72,8 +73,13 @@ def build_network(num_ids: int, num_expr: int, width: int = 32):
     class Branch(nn.Module):
         def __init__(self):
             super().__init__()
-            self.body = nn.Sequential(*conv_bn(4 * width, 4 * width), *conv_bn(4 * width, 4 * width),
-                                      nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.5))
+            self.body = nn.Sequential(
+                *conv_bn(4 * width, 4 * width),
+                *conv_bn(4 * width, 4 * width),
+                nn.AdaptiveAvgPool2d(1),
+                nn.Flatten(),
+                nn.Dropout(0.5),
+            )
 
         def forward(self, x):
             return self.body(x)
@@ -110,8 +116,9 @@ class Variant:
         self.name, self.F, self.torch = name, F, torch
         self.net = build_network(num_ids, num_expr)
         self.net.train()
-        self.optimizer = torch.optim.RMSprop(self.net.parameters(), lr=1e-4, alpha=0.9, momentum=0.9, eps=1.0,
-                                             weight_decay=5e-5)
+        self.optimizer = torch.optim.RMSprop(
+            self.net.parameters(), lr=1e-4, alpha=0.9, momentum=0.9, eps=1.0, weight_decay=5e-5
+        )
         g = torch.Generator().manual_seed(0)
         self.x = torch.randn(s["batch"], 3, s["image_size"], s["image_size"], generator=g)
         self.ids = torch.randint(0, num_ids, (s["batch"],), generator=g)
@@ -128,7 +135,7 @@ class Variant:
         net = self.net
         centers = net.centers[self.ids]
         center = ((x1 - centers) ** 2).sum(dim=1).mean()
-        with self.torch.no_grad():   # centers move towards the features (rate 0.5), as CenterLoss.update
+        with self.torch.no_grad():  # centers move towards the features (rate 0.5), as CenterLoss.update
             net.centers.index_add_(0, self.ids, 0.5 * (x1.detach() - centers))
         face = self.F.cross_entropy(identity_logits, self.ids) + 1e-4 * center
         return self.torch.stack([face, self.F.cross_entropy(expression_logits, self.expr)])
@@ -165,7 +172,7 @@ def _attach(cls, net):
             net.trunk.zero_grad(set_to_none=False)
 
     weighting = Peer()
-    for p in net.parameters():       # LibMTL resets .grad.data in place: allocate every .grad
+    for p in net.parameters():  # LibMTL resets .grad.data in place: allocate every .grad
         p.grad = torch.zeros_like(p)
     return weighting
 
@@ -178,8 +185,10 @@ def bench(methods) -> list[dict]:
     import LibMTL  # noqa: F401  (the stub package set up above)
 
     version = _libmtl_version()
-    section = (f"LibMTL {version}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads): "
-               f"small_cnn, {s['image_size']} px, batch {s['batch']}, CPU")
+    section = (
+        f"LibMTL {version}, PyTorch {torch.__version__} ({torch.get_num_threads()} threads): "
+        f"small_cnn, {s['image_size']} px, batch {s['batch']}, CPU"
+    )
     variants = [Variant("plain", weighting_module, s)] + [Variant(m, weighting_module, s) for m in methods]
     wall = {v.name: [] for v in variants}
     cpu = {v.name: [] for v in variants}
@@ -193,10 +202,12 @@ def bench(methods) -> list[dict]:
     for v in variants:
         rows.append(row(section, v.name, "step time", "ms", [1000 * t for t in wall[v.name]]))
     for v in variants[1:]:
-        rows.append(row(section, v.name, "step time / plain", "ratio",
-                        [a / b for a, b in zip(wall[v.name], wall["plain"])]))
-        rows.append(row(section, v.name, "CPU time / plain", "ratio",
-                        [a / b for a, b in zip(cpu[v.name], cpu["plain"])]))
+        rows.append(
+            row(section, v.name, "step time / plain", "ratio", [a / b for a, b in zip(wall[v.name], wall["plain"])])
+        )
+        rows.append(
+            row(section, v.name, "CPU time / plain", "ratio", [a / b for a, b in zip(cpu[v.name], cpu["plain"])])
+        )
     return rows
 
 

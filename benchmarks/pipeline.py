@@ -13,6 +13,7 @@ Headroom = pipeline images/s / train-step images/s, per repeat.
 
     python -m benchmarks.pipeline [--profile small|paper] [--data DIR]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,8 +32,9 @@ def profile_settings(profile: str) -> dict:
         if tiny:
             s.update(crop=32, image_size=32, batch=8, identities=4, steps=2, repeats=1)
         return s
-    s = dict(backbone="inception_resnet_v1_reduced", crop=182, image_size=160, batch=16, identities=10, steps=3,
-             repeats=3)
+    s = dict(
+        backbone="inception_resnet_v1_reduced", crop=182, image_size=160, batch=16, identities=10, steps=3, repeats=3
+    )
     if quick:
         s.update(batch=8, identities=10, steps=2, repeats=2)  # 10 folds need >= 10 identities
     if tiny:
@@ -49,7 +51,6 @@ def prepare(out: str, identities: int, crop: int) -> str:
 
 def bench(profile: str, data: str | None = None) -> list[dict]:
     import keras
-    import numpy as np
     import tensorflow as tf
 
     import dynamic_mtl as dm
@@ -65,8 +66,11 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
 
     keras.utils.set_random_seed(0)
     model = dm.build_face_expression_model(n_ids, n_expr, backbone=s["backbone"], image_size=s["image_size"])
-    model.compile(network_optimizer=keras.optimizers.RMSprop(1e-4, momentum=0.9, epsilon=1.0),
-                  weight_optimizer=dm.default_weight_optimizer(), jit_compile=False)
+    model.compile(
+        network_optimizer=keras.optimizers.RMSprop(1e-4, momentum=0.9, epsilon=1.0),
+        weight_optimizer=dm.default_weight_optimizer(),
+        jit_compile=False,
+    )
     x, y = next(iter(ds))
     in_memory = tf.data.Dataset.from_tensors((x, y)).repeat()
     timer = phase_timer("epoch")
@@ -87,24 +91,37 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
         model.fit(dataset, epochs=1, steps_per_epoch=s["steps"], verbose=0, callbacks=[timer])
         return timer.seconds[-1]
 
-    cases = {"pipeline": run_pipeline, "train step (in-memory batch)": lambda: run_fit(in_memory),
-             "fit on pipeline": lambda: run_fit(ds)}
+    cases = {
+        "pipeline": run_pipeline,
+        "train step (in-memory batch)": lambda: run_fit(in_memory),
+        "fit on pipeline": lambda: run_fit(ds),
+    }
     for fn in cases.values():  # warm-up: trace, fill prefetch buffers
         fn()
     seconds = {name: [] for name in cases}
     names = list(cases)
     for r in range(s["repeats"]):
-        for name in names[r % 3:] + names[:r % 3]:
+        for name in names[r % 3 :] + names[: r % 3]:
             seconds[name].append(cases[name]())
     images = s["steps"] * s["batch"]
-    section = (f"input pipeline ({profile}: {s['backbone']}, {s['crop']} px crops -> {s['image_size']} px, "
-               f"batch {s['batch']}, {len(manifest)} images)")
+    section = (
+        f"input pipeline ({profile}: {s['backbone']}, {s['crop']} px crops -> {s['image_size']} px, "
+        f"batch {s['batch']}, {len(manifest)} images)"
+    )
     rows = [row(section, name, "throughput", "images/s", [images / t for t in seconds[name]]) for name in names]
     headroom = [b / a for a, b in zip(seconds["pipeline"], seconds["train step (in-memory batch)"])]
     rows.append(row(section, "pipeline / train step", "headroom", "ratio", headroom, target=">= 3"))
     slowdown = [b / a for a, b in zip(seconds["train step (in-memory batch)"], seconds["fit on pipeline"])]
-    rows.append(row(section, "fit on pipeline / train step", "step time ratio", "ratio", slowdown,
-                    note="1.0: the input pipeline is hidden"))
+    rows.append(
+        row(
+            section,
+            "fit on pipeline / train step",
+            "step time ratio",
+            "ratio",
+            slowdown,
+            note="1.0: the input pipeline is hidden",
+        )
+    )
     return rows
 
 

@@ -9,12 +9,13 @@ memory is per process). A failing benchmark is reported in the results and the r
 the exit status is 1 if any failed. A full run of everything also refreshes the summary table in
 docs/performance.md (between its ``bench:summary`` markers).
 """
+
 from __future__ import annotations
 
 import argparse
 import csv
-import os
 import datetime as dt
+import os
 import sys
 import time
 import traceback
@@ -74,19 +75,21 @@ def cell(r: dict) -> str:
 
 def is_summary(r: dict) -> bool:
     m, case, section = r["metric"], r["case"], r["section"]
-    return bool(r["target"]) or any((
-        m.startswith("CPU time / plain") and case in ("dynamic", "gradnorm"),
-        m.startswith("step time / plain") and case == "gradnorm",
-        m.startswith("step time / plain") and section.startswith("weighting methods"),
-        m == "step time jit=True / jit=False",
-        m.startswith("max relative difference"),
-        m.startswith("peak RSS, main process") or (m == "peak RSS"),
-        case == "workers=2 / workers=1",
-        m == "step time / 1 device" and not case.startswith("1 "),
-        m == "median step time ratio",
-        m == "throughput" and case in ("dynamic", "pipeline") and "train step" in section,
-        m == "throughput" and case == "pipeline",
-    ))
+    return bool(r["target"]) or any(
+        (
+            m.startswith("CPU time / plain") and case in ("dynamic", "gradnorm"),
+            m.startswith("step time / plain") and case == "gradnorm",
+            m.startswith("step time / plain") and section.startswith("weighting methods"),
+            m == "step time jit=True / jit=False",
+            m.startswith("max relative difference"),
+            m.startswith("peak RSS, main process") or (m == "peak RSS"),
+            case == "workers=2 / workers=1",
+            m == "step time / 1 device" and not case.startswith("1 "),
+            m == "median step time ratio",
+            m == "throughput" and case in ("dynamic", "pipeline") and "train step" in section,
+            m == "throughput" and case == "pipeline",
+        )
+    )
 
 
 def load_sentence(loads: tuple[float, float] | None, info: dict) -> str:
@@ -94,41 +97,72 @@ def load_sentence(loads: tuple[float, float] | None, info: dict) -> str:
     if not loads:
         return "The machine's load during the run was not recorded."
     cores = info.get("cores", "?")
-    return (f"1-minute load average {loads[0]:.1f} at the start and {loads[1]:.1f} at the end of the run "
-            f"({cores} cores; a load above the core count means other jobs shared the machine).")
+    return (
+        f"1-minute load average {loads[0]:.1f} at the start and {loads[1]:.1f} at the end of the run "
+        f"({cores} cores; a load above the core count means other jobs shared the machine)."
+    )
 
 
-def markdown(rows: list[dict], info: dict, mode: str, failures: dict, minutes: float,
-             loads: tuple[float, float] | None = None) -> tuple[str, str]:
+def markdown(
+    rows: list[dict], info: dict, mode: str, failures: dict, minutes: float, loads: tuple[float, float] | None = None
+) -> tuple[str, str]:
     """The whole results page, and its summary table alone (for docs/performance.md and the README)."""
-    machine_line = (f"{info.get('cpu', '?')}, {info.get('cores', '?')} logical cores, "
-                    f"{info.get('memory_gb', '?')} GB RAM, TensorFlow {info.get('tensorflow', '?')}, "
-                    f"Keras {info.get('keras', '?')}, Python {info.get('python', '?')}, "
-                    f"host `{info.get('host', '?')}`; GPU: {', '.join(info.get('gpus') or []) or 'none'}")
-    summary = [f"Machine: {machine_line}. Mode: {mode}, {dt.date.today().isoformat()}.", "",
-               "| benchmark | case | metric | median [min-max] | target |", "|---|---|---|---|---|"]
+    machine_line = (
+        f"{info.get('cpu', '?')}, {info.get('cores', '?')} logical cores, "
+        f"{info.get('memory_gb', '?')} GB RAM, TensorFlow {info.get('tensorflow', '?')}, "
+        f"Keras {info.get('keras', '?')}, Python {info.get('python', '?')}, "
+        f"host `{info.get('host', '?')}`; GPU: {', '.join(info.get('gpus') or []) or 'none'}"
+    )
+    summary = [
+        f"Machine: {machine_line}. Mode: {mode}, {dt.date.today().isoformat()}.",
+        "",
+        "| benchmark | case | metric | median [min-max] | target |",
+        "|---|---|---|---|---|",
+    ]
     for r in rows:
         if is_summary(r):
-            summary.append(f"| {r['section']} | {r['case']} | {r['metric']} ({r['unit']}) | {cell(r)} | "
-                           f"{r['target']} |")
-    summary += ["", "GPU timings (paper profile images/s and the train-step ratio on a GPU) are not measured yet: "
-                    "no GPU was available for this run." if not info.get("gpus") else ""]
+            summary.append(
+                f"| {r['section']} | {r['case']} | {r['metric']} ({r['unit']}) | {cell(r)} | {r['target']} |"
+            )
+    summary += [
+        "",
+        "GPU timings (paper profile images/s and the train-step ratio on a GPU) are not measured yet: "
+        "no GPU was available for this run."
+        if not info.get("gpus")
+        else "",
+    ]
     summary_text = "\n".join(summary).rstrip() + "\n"
-    lines = [f"# Benchmarks {dt.date.today().isoformat()} ({mode})", "", f"Machine: {machine_line}.", "",
-             f"Total run time {minutes:.1f} min. Figures are medians over repeats with [min-max]; the things in "
-             "one table were measured in the same process, interleaved. "
-             f"{load_sentence(loads, info)} CPU-time ratios (process CPU seconds) are the steadier measure "
-             "of cost on a shared machine. How each figure is measured: docs/performance.md.", "", "## Summary", "", summary_text,
-             "## All results", ""]
+    lines = [
+        f"# Benchmarks {dt.date.today().isoformat()} ({mode})",
+        "",
+        f"Machine: {machine_line}.",
+        "",
+        f"Total run time {minutes:.1f} min. Figures are medians over repeats with [min-max]; the things in "
+        "one table were measured in the same process, interleaved. "
+        f"{load_sentence(loads, info)} CPU-time ratios (process CPU seconds) are the steadier measure "
+        "of cost on a shared machine. How each figure is measured: docs/performance.md.",
+        "",
+        "## Summary",
+        "",
+        summary_text,
+        "## All results",
+        "",
+    ]
     by_section: dict[str, list[dict]] = {}
     for r in rows:
         by_section.setdefault(r["section"], []).append(r)
     for section, items in by_section.items():
-        lines += [f"### {section}", "", "| case | metric | unit | median [min-max] | repeats | target | note |",
-                  "|---|---|---|---|---|---|---|"]
+        lines += [
+            f"### {section}",
+            "",
+            "| case | metric | unit | median [min-max] | repeats | target | note |",
+            "|---|---|---|---|---|---|---|",
+        ]
         for r in items:
-            lines.append(f"| {r['case']} | {r['metric']} | {r['unit']} | {cell(r)} | {r['repeats']} | "
-                         f"{r['target']} | {r['note']} |")
+            lines.append(
+                f"| {r['case']} | {r['metric']} | {r['unit']} | {cell(r)} | {r['repeats']} | "
+                f"{r['target']} | {r['note']} |"
+            )
         lines.append("")
     if failures:
         lines += ["## Failed benchmarks", ""]
@@ -199,9 +233,17 @@ def main(argv=None) -> int:
         writer = csv.DictWriter(handle, fieldnames=fields, extrasaction="ignore")
         writer.writeheader()
         for r in rows:
-            writer.writerow({"date": dt.date.today().isoformat(), "mode": mode, "host": info.get("host"),
-                             "cpu": info.get("cpu"), "cores": info.get("cores"),
-                             "tensorflow": info.get("tensorflow"), **r})
+            writer.writerow(
+                {
+                    "date": dt.date.today().isoformat(),
+                    "mode": mode,
+                    "host": info.get("host"),
+                    "cpu": info.get("cpu"),
+                    "cores": info.get("cores"),
+                    "tensorflow": info.get("tensorflow"),
+                    **r,
+                }
+            )
     if mode == "full" and not a.no_doc and not failures and not only:
         update_doc(summary)
     print(f"[bench] wrote {out / stem}.md and .csv ({minutes:.1f} min); failures: {sorted(failures) or 'none'}")

@@ -17,6 +17,7 @@ own device).
 
     python -m benchmarks.scale
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,8 +39,12 @@ EQUALITY = dict(image_size=24, global_batch=16, steps=4)
 
 def sizes() -> dict:
     tiny, quick = tiny_mode(), quick_mode()
-    return dict(image_size=24 if tiny else 48, global_batch=8 if tiny else 32,
-                timed_steps=2 if tiny else 6 if quick else 8, rounds=1 if tiny else 2 if quick else 3)
+    return dict(
+        image_size=24 if tiny else 48,
+        global_batch=8 if tiny else 32,
+        timed_steps=2 if tiny else 6 if quick else 8,
+        rounds=1 if tiny else 2 if quick else 3,
+    )
 
 
 def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = "", timed: bool = True) -> None:
@@ -58,16 +63,27 @@ def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = ""
     def build(image_size):
         keras.utils.set_random_seed(0)
         return dm.build_face_expression_model(
-            10, 7, backbone="small_cnn", image_size=image_size, weighting=weighting, dropout_rate=0.0,
-            embedding_size=16, center_loss_weight=0.1, synchronized_batchnorm=True)
+            10,
+            7,
+            backbone="small_cnn",
+            image_size=image_size,
+            weighting=weighting,
+            dropout_rate=0.0,
+            embedding_size=16,
+            center_loss_weight=0.1,
+            synchronized_batchnorm=True,
+        )
 
     def model_and_data(image_size, global_batch, steps):
         initial = build(image_size).get_weights()
         with strategy.scope():
             model = build(image_size)
             model.set_weights(initial)
-            model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                          weight_optimizer=dm.default_weight_optimizer(), jit_compile=False)
+            model.compile(
+                network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+                weight_optimizer=dm.default_weight_optimizer(),
+                jit_compile=False,
+            )
         rng = np.random.default_rng(0)
         n = global_batch * steps
         x = rng.normal(size=(n, image_size, image_size, 3)).astype("float32")
@@ -89,20 +105,40 @@ def child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = ""
         timing_data = tf.data.Dataset.from_tensors((x, y)).repeat()
         model.fit(timing_data, epochs=1, steps_per_epoch=2, verbose=0)  # trace
         model.fit(timing_data, epochs=1, steps_per_epoch=s["timed_steps"], verbose=0, callbacks=[timer])
-    print("SCALE_JSON " + json.dumps({"devices": devices, "replicas": strategy.num_replicas_in_sync,
-                                      "step_seconds": timer.seconds}), flush=True)
+    print(
+        "SCALE_JSON "
+        + json.dumps({"devices": devices, "replicas": strategy.num_replicas_in_sync, "step_seconds": timer.seconds}),
+        flush=True,
+    )
 
 
-def run_child(devices: int, workdir: Path, weighting: str, save: bool, tag: str = "", timed: bool = True,
-              **env) -> dict:
+def run_child(
+    devices: int, workdir: Path, weighting: str, save: bool, tag: str = "", timed: bool = True, **env
+) -> dict:
     import subprocess
 
-    cmd = [sys.executable, "-m", "benchmarks.scale", "child", "--devices", str(devices), "--workdir", str(workdir),
-           "--weighting", weighting, "--tag", tag] + (["--save"] if save else []) + ([] if timed else ["--untimed"])
+    cmd = (
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.scale",
+            "child",
+            "--devices",
+            str(devices),
+            "--workdir",
+            str(workdir),
+            "--weighting",
+            weighting,
+            "--tag",
+            tag,
+        ]
+        + (["--save"] if save else [])
+        + ([] if timed else ["--untimed"])
+    )
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=str(ROOT), env=child_env(**env), timeout=1800)
     for line in out.stdout.splitlines():
         if line.startswith("SCALE_JSON "):
-            return json.loads(line[len("SCALE_JSON "):])
+            return json.loads(line[len("SCALE_JSON ") :])
     raise RuntimeError(f"{' '.join(cmd)} failed ({out.returncode}):\n{out.stderr[-3000:]}")
 
 
@@ -126,25 +162,56 @@ def bench(weighting: str = "dynamic") -> list[dict]:
     w0, w1 = load(workdir / "initial.npz"), load(workdir / "weights_1.npz")
     movement = float(np.linalg.norm(w1 - w0))
     reference = float(np.linalg.norm(load(workdir / "weights_1_reference.npz") - w1)) / movement
-    section = (f"MirroredStrategy on logical CPUs (small_cnn, weighting={weighting}, one process per configuration; "
-               f"throughput at {s['image_size']} px, global batch {s['global_batch']}; weights after "
-               f"{EQUALITY['steps']} steps at {EQUALITY['image_size']} px, global batch {EQUALITY['global_batch']})")
+    section = (
+        f"MirroredStrategy on logical CPUs (small_cnn, weighting={weighting}, one process per configuration; "
+        f"throughput at {s['image_size']} px, global batch {s['global_batch']}; weights after "
+        f"{EQUALITY['steps']} steps at {EQUALITY['image_size']} px, global batch {EQUALITY['global_batch']})"
+    )
     rows = []
     for n in DEVICE_COUNTS:
-        rows.append(row(section, f"{n} device(s)", "throughput", "images/s",
-                        [s["global_batch"] / t for t in times[n]], note=f"{replicas[n]} replica(s)"))
+        rows.append(
+            row(
+                section,
+                f"{n} device(s)",
+                "throughput",
+                "images/s",
+                [s["global_batch"] / t for t in times[n]],
+                note=f"{replicas[n]} replica(s)",
+            )
+        )
         if n > 1:
-            rows.append(row(section, f"{n} device(s)", "step time / 1 device", "ratio",
-                            [t / b for t, b in zip(times[n], times[1])]))
+            rows.append(
+                row(
+                    section,
+                    f"{n} device(s)",
+                    "step time / 1 device",
+                    "ratio",
+                    [t / b for t, b in zip(times[n], times[1])],
+                )
+            )
             diff = load(workdir / f"weights_{n}.npz") - w1
-            rows.append(row(section, f"{n} device(s)", "weight difference vs 1 device",
-                            "relative", value=float(np.linalg.norm(diff)) / movement,
-                            target="< 1e-3",
-                            note=f"||w_n - w_1|| / ||w_1 - w_0||; {100 * float(np.mean(np.abs(diff) > 1e-5)):.2f}% "
-                                 f"of weights off by > 1e-5; round-off reference {reference:.1e}"))
-    rows.append(row(section, "1 device, oneDNN off (round-off reference)",
-                    "weight difference vs 1 device", "relative", value=reference,
-                    note="the same maths with other float32 kernels"))
+            rows.append(
+                row(
+                    section,
+                    f"{n} device(s)",
+                    "weight difference vs 1 device",
+                    "relative",
+                    value=float(np.linalg.norm(diff)) / movement,
+                    target="< 1e-3",
+                    note=f"||w_n - w_1|| / ||w_1 - w_0||; {100 * float(np.mean(np.abs(diff) > 1e-5)):.2f}% "
+                    f"of weights off by > 1e-5; round-off reference {reference:.1e}",
+                )
+            )
+    rows.append(
+        row(
+            section,
+            "1 device, oneDNN off (round-off reference)",
+            "weight difference vs 1 device",
+            "relative",
+            value=reference,
+            note="the same maths with other float32 kernels",
+        )
+    )
     return rows
 
 

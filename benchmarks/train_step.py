@@ -21,6 +21,7 @@ flush, ``jit_compile`` True vs False (``--part xla``) and the losses with and wi
     python -m benchmarks.train_step [--part weightings|xla|syncs|xla-agreement]
                                     [--backbone small_cnn|inception_resnet_v1_reduced] [--jit false|true]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -70,8 +71,9 @@ def _plain_center_loss(num_classes: int, dim: int, alpha: float):
     return PlainCenterLoss()
 
 
-def build(kind: str, backbone: str, image_size: int, num_ids: int, num_expr: int, jit: bool,
-          steps_per_execution: int = 1):
+def build(
+    kind: str, backbone: str, image_size: int, num_ids: int, num_expr: int, jit: bool, steps_per_execution: int = 1
+):
     """``kind`` is ``plain`` or a weighting name; returns ``(model, y_format)``."""
     import keras
 
@@ -85,17 +87,27 @@ def build(kind: str, backbone: str, image_size: int, num_ids: int, num_expr: int
         model = keras.Model(net.inputs, {k: net.output[k] for k in keys}, name="plain")
         ce = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
         center = _plain_center_loss(num_ids, net.output["embedding"].shape[-1], CENTER_ALPHA)
-        model.compile(optimizer=optimizer,
-                      loss={"identity_logits": ce, "embedding": center, "expression_logits": ce},
-                      loss_weights={"identity_logits": 0.5, "embedding": 0.5, "expression_logits": 0.5},
-                      metrics={"identity_logits": ["sparse_categorical_accuracy"],
-                               "expression_logits": ["sparse_categorical_accuracy"]},
-                      jit_compile=jit, steps_per_execution=steps_per_execution)
+        model.compile(
+            optimizer=optimizer,
+            loss={"identity_logits": ce, "embedding": center, "expression_logits": ce},
+            loss_weights={"identity_logits": 0.5, "embedding": 0.5, "expression_logits": 0.5},
+            metrics={
+                "identity_logits": ["sparse_categorical_accuracy"],
+                "expression_logits": ["sparse_categorical_accuracy"],
+            },
+            jit_compile=jit,
+            steps_per_execution=steps_per_execution,
+        )
         return model, "plain"
-    model = dm.build_face_expression_model(num_ids, num_expr, backbone=backbone, image_size=image_size,
-                                           weighting=kind, center_loss_weight=CENTER_ALPHA)
-    model.compile(network_optimizer=optimizer, weight_optimizer=dm.default_weight_optimizer(),
-                  jit_compile=jit, steps_per_execution=steps_per_execution)
+    model = dm.build_face_expression_model(
+        num_ids, num_expr, backbone=backbone, image_size=image_size, weighting=kind, center_loss_weight=CENTER_ALPHA
+    )
+    model.compile(
+        network_optimizer=optimizer,
+        weight_optimizer=dm.default_weight_optimizer(),
+        jit_compile=jit,
+        steps_per_execution=steps_per_execution,
+    )
     return model, "tasks"
 
 
@@ -164,8 +176,9 @@ class Variant:
     TensorFlow backend; so it costs what one ``fit`` step costs, minus the callbacks.
     """
 
-    def __init__(self, name, kind, backbone, image_size, batch, num_ids, num_expr, jit, warmup=2,
-                 steps_per_execution=1):
+    def __init__(
+        self, name, kind, backbone, image_size, batch, num_ids, num_expr, jit, warmup=2, steps_per_execution=1
+    ):
         self.name, self.kind, self.jit, self.batch = name, kind, jit, batch
         self.model, fmt = build(kind, backbone, image_size, num_ids, num_expr, jit, steps_per_execution)
         self.data = make_data(batch, image_size, num_ids, num_expr, fmt)
@@ -222,16 +235,32 @@ def ratio_rows(section, times, baseline, target=""):
             continue
         for kind, label in (("wall", "step time"), ("cpu", "CPU time")):
             ratios = [a / b for a, b in zip(times[kind][name], times[kind][baseline])]
-            rows.append(row(section, name, f"{label} / {baseline}", "ratio", ratios,
-                            target=target if name == "dynamic" and kind == "wall" else ""))
+            rows.append(
+                row(
+                    section,
+                    name,
+                    f"{label} / {baseline}",
+                    "ratio",
+                    ratios,
+                    target=target if name == "dynamic" and kind == "wall" else "",
+                )
+            )
     return rows
 
 
 def step_rows(section, variants, times):
     rows = []
     for v in variants:
-        rows.append(row(section, v.name, "step time", "ms", [1000 * t for t in times["wall"][v.name]],
-                        note=f"train_step traced {v.traces}x in {len(times['wall'][v.name])} + warm-up steps"))
+        rows.append(
+            row(
+                section,
+                v.name,
+                "step time",
+                "ms",
+                [1000 * t for t in times["wall"][v.name]],
+                note=f"train_step traced {v.traces}x in {len(times['wall'][v.name])} + warm-up steps",
+            )
+        )
         rows.append(row(section, v.name, "throughput", "images/s", [v.batch / t for t in times["wall"][v.name]]))
     return rows
 
@@ -254,9 +283,11 @@ def bench_xla(backbone: str) -> list[dict]:
     s = settings(backbone)
     num_ids, num_expr = (100, 7) if backbone != "small_cnn" else (40, 7)
     section = f"XLA ({backbone}, {s['image_size']} px, batch {s['batch']})"
-    variants = [Variant(f"{kind} jit={jit}", kind, backbone, s["image_size"], s["batch"], num_ids, num_expr, jit,
-                        s["warmup"])
-                for kind in ("plain", "dynamic") for jit in (False, True)]
+    variants = [
+        Variant(f"{kind} jit={jit}", kind, backbone, s["image_size"], s["batch"], num_ids, num_expr, jit, s["warmup"])
+        for kind in ("plain", "dynamic")
+        for jit in (False, True)
+    ]
     times = measure(variants, s["rounds"])
     rows = step_rows(section, variants, times)
     for v in variants:
@@ -269,8 +300,9 @@ def bench_xla(backbone: str) -> list[dict]:
     return rows
 
 
-def xla_loss_agreement(steps: int = 5, backbone: str = "small_cnn", image_size: int = 32, batch: int = 16,
-                       weighting: str = "dynamic") -> dict:
+def xla_loss_agreement(
+    steps: int = 5, backbone: str = "small_cnn", image_size: int = 32, batch: int = 16, weighting: str = "dynamic"
+) -> dict:
     """Train the same model from the same weights with and without XLA; compare the step logs.
 
     Dropout is off (the two compilers draw different random masks). Returns the per-step task
@@ -284,31 +316,49 @@ def xla_loss_agreement(steps: int = 5, backbone: str = "small_cnn", image_size: 
 
     rng = np.random.default_rng(0)
     x = rng.normal(size=(batch * steps, image_size, image_size, 3)).astype("float32")
-    y = {"identity": rng.integers(0, 5, batch * steps).astype("int32"),
-         "expression": rng.integers(0, 4, batch * steps).astype("int32")}
+    y = {
+        "identity": rng.integers(0, 5, batch * steps).astype("int32"),
+        "expression": rng.integers(0, 4, batch * steps).astype("int32"),
+    }
     logs, initial = {}, None
     for jit in (False, True):
         keras.utils.set_random_seed(0)
-        model = dm.build_face_expression_model(5, 4, backbone=backbone, image_size=image_size, weighting=weighting,
-                                               dropout_rate=0.0, embedding_size=16, center_loss_weight=0.1)
+        model = dm.build_face_expression_model(
+            5,
+            4,
+            backbone=backbone,
+            image_size=image_size,
+            weighting=weighting,
+            dropout_rate=0.0,
+            embedding_size=16,
+            center_loss_weight=0.1,
+        )
         if initial is None:
             initial = model.get_weights()
         model.set_weights(initial)
-        model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                      weight_optimizer=dm.default_weight_optimizer(), jit_compile=jit)
+        model.compile(
+            network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
+            weight_optimizer=dm.default_weight_optimizer(),
+            jit_compile=jit,
+        )
         model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(batch), epochs=1, verbose=0)
         log = model.step_log.numpy()[:steps]
         fields = list(model.log_fields)
         cols = [i for i, f in enumerate(fields) if f.startswith(("loss_", "w_")) or f == "network_loss"]
         logs[jit] = log[:, cols]
     diff = np.abs(logs[True] - logs[False])
-    return {"fields": [fields[i] for i in cols], "no_xla": logs[False].tolist(), "xla": logs[True].tolist(),
-            "max_abs_diff": float(diff.max()),
-            "max_rel_diff": float((diff / np.maximum(np.abs(logs[False]), 1e-6)).max())}
+    return {
+        "fields": [fields[i] for i in cols],
+        "no_xla": logs[False].tolist(),
+        "xla": logs[True].tolist(),
+        "max_abs_diff": float(diff.max()),
+        "max_rel_diff": float((diff / np.maximum(np.abs(logs[False]), 1e-6)).max()),
+    }
 
 
-def count_host_round_trips(steps: int = 16, steps_per_execution: int = 1, logger_every: int = 0,
-                           model_kind: str = "dynamic") -> dict:
+def count_host_round_trips(
+    steps: int = 16, steps_per_execution: int = 1, logger_every: int = 0, model_kind: str = "dynamic"
+) -> dict:
     """How often the training thread waits for the device during ``fit(verbose=0)``.
 
     Counts (a) ``train_function`` calls (each ends with Keras's ``has_value()`` check, a host
@@ -335,8 +385,7 @@ def count_host_round_trips(steps: int = 16, steps_per_execution: int = 1, logger
     data = make_data(4, 24, 5, 4, fmt)
     callbacks = []
     if logger_every:
-        callbacks.append(dm.StepLogger(f"{tempfile.mkdtemp(prefix='bench_sync_')}/steps.csv",
-                                       flush_every=logger_every))
+        callbacks.append(dm.StepLogger(f"{tempfile.mkdtemp(prefix='bench_sync_')}/steps.csv", flush_every=logger_every))
     model.fit(data, epochs=1, steps_per_epoch=steps_per_execution, verbose=0)  # trace
     fn = model.train_function
 
@@ -384,17 +433,43 @@ def bench_syncs() -> list[dict]:
     section = "host round trips of fit(verbose=0), per 16 training steps"
     rows = []
     steps = 16
-    for name, kind, spe, every in (("plain keras fit", "plain", 1, 0), ("dynamic", "dynamic", 1, 0),
-                                   ("dynamic + StepLogger(flush_every=8)", "dynamic", 1, 8),
-                                   ("dynamic + StepLogger(8), steps_per_execution=8", "dynamic", 8, 8)):
+    for name, kind, spe, every in (
+        ("plain keras fit", "plain", 1, 0),
+        ("dynamic", "dynamic", 1, 0),
+        ("dynamic + StepLogger(flush_every=8)", "dynamic", 1, 8),
+        ("dynamic + StepLogger(8), steps_per_execution=8", "dynamic", 8, 8),
+    ):
         c = count_host_round_trips(steps, spe, every, kind)
-        rows.append(row(section, name, "train_function calls (each ends in a has_value() read)", "count",
-                        value=c["train_function_calls"]))
-        rows.append(row(section, name, "log conversions to Python on the training thread", "count",
-                        value=c["pythonify_on_training_thread"], note="includes 2 per epoch (epoch end)"))
+        rows.append(
+            row(
+                section,
+                name,
+                "train_function calls (each ends in a has_value() read)",
+                "count",
+                value=c["train_function_calls"],
+            )
+        )
+        rows.append(
+            row(
+                section,
+                name,
+                "log conversions to Python on the training thread",
+                "count",
+                value=c["pythonify_on_training_thread"],
+                note="includes 2 per epoch (epoch end)",
+            )
+        )
     flush = steplogger_flush_cost(256, 3 if quick_mode() or tiny_mode() else 5)
-    rows.append(row("StepLogger", "flush of 256 rows (buffer copy + CSV append)", "time", "ms",
-                    [1000 * t for t in flush], note="once per flush_every steps"))
+    rows.append(
+        row(
+            "StepLogger",
+            "flush of 256 rows (buffer copy + CSV append)",
+            "time",
+            "ms",
+            [1000 * t for t in flush],
+            note="once per flush_every steps",
+        )
+    )
     return rows
 
 
@@ -412,10 +487,22 @@ def main(argv=None) -> int:
         rows = bench_syncs()
     else:
         agreement = xla_loss_agreement()
-        rows = [row("XLA correctness (small_cnn, 5 SGD steps, no dropout)", "dynamic", "max |loss_xla - loss|",
-                    "abs", value=agreement["max_abs_diff"]),
-                row("XLA correctness (small_cnn, 5 SGD steps, no dropout)", "dynamic", "max relative difference",
-                    "rel", value=agreement["max_rel_diff"])]
+        rows = [
+            row(
+                "XLA correctness (small_cnn, 5 SGD steps, no dropout)",
+                "dynamic",
+                "max |loss_xla - loss|",
+                "abs",
+                value=agreement["max_abs_diff"],
+            ),
+            row(
+                "XLA correctness (small_cnn, 5 SGD steps, no dropout)",
+                "dynamic",
+                "max relative difference",
+                "rel",
+                value=agreement["max_rel_diff"],
+            ),
+        ]
     emit(rows)
     return 0
 

@@ -8,6 +8,7 @@ Anchors from the papers (their own baselines and hardware): FAMO 1.18x, PCGrad 1
 
     python -m benchmarks.weighting_methods [--methods pcgrad,famo] [--backbone small_cnn]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,20 @@ import argparse
 from benchmarks.common import emit
 from benchmarks.train_step import Variant, measure, ratio_rows, settings, step_rows
 
-METHODS = ("pcgrad", "mgda", "cagrad", "imtl_g", "nash_mtl", "aligned_mtl", "gradvac", "db_mtl",
-           "rlw", "gls", "famo", "stch")
+METHODS = (
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "imtl_g",
+    "nash_mtl",
+    "aligned_mtl",
+    "gradvac",
+    "db_mtl",
+    "rlw",
+    "gls",
+    "famo",
+    "stch",
+)
 #: the step-cost ratios the methods' papers report (not comparable hardware or baselines)
 PAPER_ANCHORS = {"famo": "paper: 1.18x", "pcgrad": "paper: 1.6x", "nash_mtl": "paper: ~30x"}
 

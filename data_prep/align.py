@@ -16,6 +16,7 @@ all read it):
   box centre), so it frames faces roughly, not exactly, like ``box``. synthfaces crops use it
   (they have ground-truth eyes, no detector box).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
@@ -28,12 +29,13 @@ import numpy as np
 #: Authors' defaults (facenet align_dataset_mtcnn): margin 44, crop size 182 (training takes 160 px crops).
 DEFAULT_MARGIN = 44
 DEFAULT_CROP_SIZE = 182
-_EYE_DIST_FRAC = 0.38   # inter-eye distance / (size - margin)
+_EYE_DIST_FRAC = 0.38  # inter-eye distance / (size - margin)
 _EYE_RAISE_FRAC = 0.155  # eye line above the crop centre / (size - margin)
 
 
-def eye_template(size: int, margin: float = DEFAULT_MARGIN,
-                 ref_size: int = DEFAULT_CROP_SIZE) -> tuple[tuple[float, float], tuple[float, float]]:
+def eye_template(
+    size: int, margin: float = DEFAULT_MARGIN, ref_size: int = DEFAULT_CROP_SIZE
+) -> tuple[tuple[float, float], tuple[float, float]]:
     """Return the target pixel positions ``(left_eye, right_eye)`` in a ``size`` x ``size`` crop.
 
     ``margin`` is given at ``ref_size`` (the authors' 44 px at 182 px) and scaled with ``size``,
@@ -50,8 +52,9 @@ def eye_template(size: int, margin: float = DEFAULT_MARGIN,
     return (size / 2.0 - d / 2.0, y), (size / 2.0 + d / 2.0, y)
 
 
-def similarity_from_eyes(left_eye, right_eye, size: int, margin: float = DEFAULT_MARGIN,
-                         ref_size: int = DEFAULT_CROP_SIZE) -> np.ndarray:
+def similarity_from_eyes(
+    left_eye, right_eye, size: int, margin: float = DEFAULT_MARGIN, ref_size: int = DEFAULT_CROP_SIZE
+) -> np.ndarray:
     """2x3 similarity matrix mapping the source eye centres onto :func:`eye_template`."""
     src = np.asarray([left_eye, right_eye], dtype=np.float64)
     dst = np.asarray(eye_template(size, margin, ref_size), dtype=np.float64)
@@ -68,9 +71,15 @@ def similarity_from_eyes(left_eye, right_eye, size: int, margin: float = DEFAULT
     return np.hstack([rot, t[:, None]])
 
 
-def align_face(image: np.ndarray, left_eye, right_eye, size: int = DEFAULT_CROP_SIZE,
-               margin: float = DEFAULT_MARGIN, ref_size: int = DEFAULT_CROP_SIZE,
-               border: int = cv2.BORDER_REFLECT101) -> np.ndarray:
+def align_face(
+    image: np.ndarray,
+    left_eye,
+    right_eye,
+    size: int = DEFAULT_CROP_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    ref_size: int = DEFAULT_CROP_SIZE,
+    border: int = cv2.BORDER_REFLECT101,
+) -> np.ndarray:
     """Warp ``image`` (H x W x C uint8) so the eyes land on :func:`eye_template`; returns size x size.
 
     When the crop is much smaller than the source face the image is pre-blurred to avoid aliasing.
@@ -116,8 +125,13 @@ def box_interpolation(region_h: int, region_w: int, size: int) -> int:
     return cv2.INTER_AREA if region_h >= size and region_w >= size else cv2.INTER_LINEAR
 
 
-def crop_box(image: np.ndarray, box, size: int = DEFAULT_CROP_SIZE, margin: float = DEFAULT_MARGIN,
-             interpolation: int | None = None) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+def crop_box(
+    image: np.ndarray,
+    box,
+    size: int = DEFAULT_CROP_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    interpolation: int | None = None,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
     """The authors' crop: :func:`box_crop_region` resized to ``size`` x ``size``; returns ``(crop, region)``.
 
     ``interpolation`` defaults to :func:`box_interpolation`.
@@ -152,6 +166,7 @@ class Alignment:
     ``keypoints``) and returns ``(crop, region)``: the ``size`` x ``size`` crop and the source
     region ``(x0, y0, x1, y1)`` it shows (None when it is not an axis-aligned rectangle).
     """
+
     name: str
     margin_unit: str
     description: str
@@ -164,14 +179,19 @@ class Alignment:
 
 ALIGNMENTS: dict[str, Alignment] = {
     "box": Alignment(
-        "box", "source pixels, in total (margin/2 per side)",
+        "box",
+        "source pixels, in total (margin/2 per side)",
         "authors' crop (facenet align_dataset_mtcnn): MTCNN box + {margin:g} source px ({half:g} per side), "
         "clipped at the image border, resized to {size} px (cv2.INTER_AREA when shrinking, else INTER_LINEAR)",
-        _align_box),
+        _align_box,
+    ),
     "template": Alignment(
-        "template", "output pixels at 182 px (scaled with the crop size)",
+        "template",
+        "output pixels at 182 px (scaled with the crop size)",
         "similarity warp of the two eye keypoints onto a fixed template in a {size} px crop (margin "
-        "{margin:g} output px at 182 px), eyes horizontal, area outside the image mirrored", _align_template),
+        "{margin:g} output px at 182 px), eyes horizontal, area outside the image mirrored",
+        _align_template,
+    ),
 }
 DEFAULT_ALIGNMENT = "box"
 

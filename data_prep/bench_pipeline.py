@@ -5,6 +5,7 @@
 Reports images/s of the training pipeline alone (decode, crop, resize, flip, standardise, batch),
 to compare with a training step's throughput.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,13 @@ def benchmark(data: str, image_size: int = 64, batch_size: int = 90, epochs: int
         for x, _y in ds:
             n += int(x.shape[0])
         rates.append(n / (time.perf_counter() - t0))
-    return {"images": int(len(m)), "image_size": image_size, "batch_size": batch_size, "cache": cache,
-            "images_per_s": [round(r, 1) for r in rates]}
+    return {
+        "images": int(len(m)),
+        "image_size": image_size,
+        "batch_size": batch_size,
+        "cache": cache,
+        "images_per_s": [round(r, 1) for r in rates],
+    }
 
 
 def main(argv: list[str] | None = None) -> int:

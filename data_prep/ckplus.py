@@ -17,6 +17,7 @@ broken link among the frames rejects that file. Unlabelled sequences are counted
 (``df.attrs["inputs"]``), so every image file under ``cohn-kanade-images`` is accounted for
 (:mod:`data_prep.inventory`).
 """
+
 from __future__ import annotations
 
 import math
@@ -27,8 +28,19 @@ import pandas as pd
 
 from .inventory import Inventory
 from .labels import CKPLUS_EXPRESSIONS
-from .readers_common import (SequenceProblem, describe_dir, entry_problem, find_subdir, folder_problem, frame_number,
-                             is_dir, list_dir, list_frames, protocol_frames, to_frame_table)
+from .readers_common import (
+    SequenceProblem,
+    describe_dir,
+    entry_problem,
+    find_subdir,
+    folder_problem,
+    frame_number,
+    is_dir,
+    list_dir,
+    list_frames,
+    protocol_frames,
+    to_frame_table,
+)
 
 LABEL_SUFFIX = "_emotion.txt"
 
@@ -53,7 +65,8 @@ def find_ckplus_dirs(root: str | os.PathLike) -> tuple[Path, Path]:
         raise FileNotFoundError(
             f"CK+ root {root} is incomplete: expected folders {missing} (at the root or one level below), "
             f"e.g. {root}/cohn-kanade-images/S005/001/S005_001_00000001.png and "
-            f"{root}/Emotion/S005/001/S005_001_00000011_emotion.txt; found: {describe_dir(root)}")
+            f"{root}/Emotion/S005/001/S005_001_00000011_emotion.txt; found: {describe_dir(root)}"
+        )
     return images, emotion
 
 
@@ -70,16 +83,21 @@ def read_emotion_file(path: Path) -> int:
     try:
         text = raw.decode("utf-8").strip()
     except UnicodeDecodeError as err:
-        raise LabelError("bad_label", f"{path}: not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}); "
-                                      f"expected an emotion code like '3.0000000e+00'") from err
+        raise LabelError(
+            "bad_label",
+            f"{path}: not UTF-8 text (byte {raw[err.start]:#04x} at offset {err.start}); "
+            f"expected an emotion code like '3.0000000e+00'",
+        ) from err
     try:
         value = float(text.split()[0])
     except (ValueError, IndexError) as err:
-        raise LabelError("bad_label", f"{path}: expected an emotion code like '3.0000000e+00', "
-                                      f"found {text[:40]!r}") from err
+        raise LabelError(
+            "bad_label", f"{path}: expected an emotion code like '3.0000000e+00', found {text[:40]!r}"
+        ) from err
     if not math.isfinite(value) or abs(value - round(value)) > 1e-6 or int(round(value)) not in CKPLUS_EXPRESSIONS:
-        raise LabelError("bad_label", f"{path}: emotion code {text.split()[0][:40]!r} is not one of "
-                                      f"{sorted(CKPLUS_EXPRESSIONS)}")
+        raise LabelError(
+            "bad_label", f"{path}: emotion code {text.split()[0][:40]!r} is not one of {sorted(CKPLUS_EXPRESSIONS)}"
+        )
     return int(round(value))
 
 
@@ -99,20 +117,23 @@ def _find_labels(emotion_dir: Path) -> tuple[dict[str, Path], dict[str, Sequence
         try:
             sequences = _visible_dirs(subj)
         except OSError as err:
-            problems[subj.name] = SequenceProblem("unreadable_label",
-                                                  f"cannot list label folder {subj} ({err.strerror or err})")
+            problems[subj.name] = SequenceProblem(
+                "unreadable_label", f"cannot list label folder {subj} ({err.strerror or err})"
+            )
             continue
         for seq in sequences:
             key = f"{subj.name}/{seq.name}"
             try:
                 files = [p for p in list_dir(seq) if p.name.endswith(LABEL_SUFFIX) and not p.name.startswith(".")]
             except OSError as err:
-                problems[key] = SequenceProblem("unreadable_label",
-                                                f"cannot list label folder {seq} ({err.strerror or err})")
+                problems[key] = SequenceProblem(
+                    "unreadable_label", f"cannot list label folder {seq} ({err.strerror or err})"
+                )
                 continue
             if len(files) > 1:
-                problems[key] = SequenceProblem("bad_label", f"{seq}: {len(files)} label files "
-                                                             f"{[p.name for p in files]}, expected one")
+                problems[key] = SequenceProblem(
+                    "bad_label", f"{seq}: {len(files)} label files {[p.name for p in files]}, expected one"
+                )
             elif files:
                 labels[key] = files[0]
     return labels, problems
@@ -130,8 +151,10 @@ def read_ckplus(root: str | os.PathLike, n_peak: int = 3) -> pd.DataFrame:
     images_dir, emotion_dir = find_ckplus_dirs(root)
     labels, label_problems = _find_labels(emotion_dir)
     if not labels and not label_problems:
-        raise FileNotFoundError(f"no labelled sequences: expected {emotion_dir}/SXXX/NNN/*{LABEL_SUFFIX}; "
-                                f"found: {describe_dir(emotion_dir)}")
+        raise FileNotFoundError(
+            f"no labelled sequences: expected {emotion_dir}/SXXX/NNN/*{LABEL_SUFFIX}; "
+            f"found: {describe_dir(emotion_dir)}"
+        )
     inv = Inventory(images_dir, layout="cohn-kanade-images/SXXX/NNN/SXXX_NNN_<frame>.png")
     try:
         subjects = _visible_dirs(images_dir)
@@ -144,12 +167,13 @@ def read_ckplus(root: str | os.PathLike, n_peak: int = 3) -> pd.DataFrame:
             for seq in _visible_dirs(subj):
                 image_seqs[f"{subj.name}/{seq.name}"] = seq
         except OSError as err:
-            subject_problems[subj.name] = SequenceProblem("unreadable_sequence",
-                                                          f"cannot list {subj} ({err.strerror or err})")
+            subject_problems[subj.name] = SequenceProblem(
+                "unreadable_sequence", f"cannot list {subj} ({err.strerror or err})"
+            )
             inv.mark_folder(subj, "in_rejected_sequences")
     keys = set(labels) | {k for k in label_problems if "/" in k} | set(image_seqs)
     # A label subject folder that cannot be listed: reject its image sequences (or the folder itself).
-    for subj, problem in label_problems.items():
+    for subj in label_problems:
         if "/" not in subj and not any(k.startswith(subj + "/") for k in keys):
             keys.add(subj)
     rows: list[dict] = []
@@ -197,13 +221,24 @@ def read_ckplus(root: str | os.PathLike, n_peak: int = 3) -> pd.DataFrame:
             elif path in chosen:
                 role = chosen[path]
                 expr = 0 if role == "neutral" else code
-                rows.append({"subject": subj, "sequence": seq_dir.name, "frame": frame_number(path),
-                             "role": role, "expression": expr, "expression_name": CKPLUS_EXPRESSIONS[expr],
-                             "raw_path": str(path.resolve()), "source": source})
+                rows.append(
+                    {
+                        "subject": subj,
+                        "sequence": seq_dir.name,
+                        "frame": frame_number(path),
+                        "role": role,
+                        "expression": expr,
+                        "expression_name": CKPLUS_EXPRESSIONS[expr],
+                        "raw_path": str(path.resolve()),
+                        "source": source,
+                    }
+                )
                 inv.mark(path, "protocol")
             else:
                 inv.mark(path, "not_protocol_frames")
     if not rows:
-        raise ValueError(f"CK+ root {root}: {len(labels) + len(label_problems)} labels but no usable sequence; "
-                         f"problems: {skipped[:5]}")
+        raise ValueError(
+            f"CK+ root {root}: {len(labels) + len(label_problems)} labels but no usable sequence; "
+            f"problems: {skipped[:5]}"
+        )
     return to_frame_table(rows, skipped, inv)

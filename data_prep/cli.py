@@ -1,4 +1,5 @@
 """``dynamic-mtl prepare synthfaces|ckplus|oulu`` (registered by experiments/cli.py)."""
+
 from __future__ import annotations
 
 import argparse
@@ -27,12 +28,16 @@ def check_common(a: argparse.Namespace) -> None:
 
 def check_synthfaces(a: argparse.Namespace) -> None:
     check_common(a)
-    _require(a.num_identities >= a.num_folds, f"--num-identities {a.num_identities} cannot fill --num-folds "
-                                              f"{a.num_folds} subject-independent folds")
+    _require(
+        a.num_identities >= a.num_folds,
+        f"--num-identities {a.num_identities} cannot fill --num-folds {a.num_folds} subject-independent folds",
+    )
     _require(1 <= a.sequences <= 7, f"--sequences must lie in 1-7 (one per expression), got {a.sequences}")
     _require(a.frames >= 2, f"--frames must be >= 2 (neutral to peak), got {a.frames}")
-    _require(a.contact_sheet is None or Path(a.contact_sheet).resolve().parent.is_dir(),
-             f"--contact-sheet {a.contact_sheet}: its directory does not exist")
+    _require(
+        a.contact_sheet is None or Path(a.contact_sheet).resolve().parent.is_dir(),
+        f"--contact-sheet {a.contact_sheet}: its directory does not exist",
+    )
 
 
 def check_raw(a: argparse.Namespace) -> None:
@@ -46,8 +51,11 @@ def check_raw(a: argparse.Namespace) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", required=True, help="output directory (aligned/, manifest.csv, rejects.csv, "
-                                                "folds.csv, pairs.csv, summary.json)")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="output directory (aligned/, manifest.csv, rejects.csv, folds.csv, pairs.csv, summary.json)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the folds and pairs (default 0)")
     p.add_argument("--num-folds", type=int, default=10, help="subject-independent folds (default 10)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -57,31 +65,54 @@ def _raw(p: argparse.ArgumentParser) -> None:
     from .align import ALIGNMENTS, DEFAULT_ALIGNMENT, DEFAULT_CROP_SIZE, DEFAULT_MARGIN
 
     p.add_argument("--root", required=True, help="root of the raw dataset")
-    p.add_argument("--alignment", choices=tuple(ALIGNMENTS), default=DEFAULT_ALIGNMENT,
-                   help="how the detected face is cropped, with the default size and margin: "
-                        + "; ".join(f"{k}: {a.describe(DEFAULT_CROP_SIZE, DEFAULT_MARGIN)}"
-                                    for k, a in ALIGNMENTS.items()).replace("%", "%%")
-                        + f" (default {DEFAULT_ALIGNMENT}; see docs/data.md)")
-    p.add_argument("--image-size", type=int, default=DEFAULT_CROP_SIZE,
-                   help=f"aligned crop size (default {DEFAULT_CROP_SIZE}, authors')")
-    p.add_argument("--margin", type=float, default=DEFAULT_MARGIN,
-                   help=f"margin (default {DEFAULT_MARGIN}, authors'); "
-                        + "; ".join(f"{k}: {a.margin_unit}" for k, a in ALIGNMENTS.items()))
-    p.add_argument("--min-confidence", type=float, default=0.9,
-                   help="faces below are rejected as low_confidence (default 0.9)")
-    p.add_argument("--multi-face", choices=("largest", "reject"), default="largest",
-                   help="several faces: keep the main one and note it (default) or reject the image")
-    p.add_argument("--reject-non-rgb", action="store_true",
-                   help="reject grayscale/RGBA inputs instead of converting them")
+    p.add_argument(
+        "--alignment",
+        choices=tuple(ALIGNMENTS),
+        default=DEFAULT_ALIGNMENT,
+        help="how the detected face is cropped, with the default size and margin: "
+        + "; ".join(f"{k}: {a.describe(DEFAULT_CROP_SIZE, DEFAULT_MARGIN)}" for k, a in ALIGNMENTS.items()).replace(
+            "%", "%%"
+        )
+        + f" (default {DEFAULT_ALIGNMENT}; see docs/data.md)",
+    )
+    p.add_argument(
+        "--image-size",
+        type=int,
+        default=DEFAULT_CROP_SIZE,
+        help=f"aligned crop size (default {DEFAULT_CROP_SIZE}, authors')",
+    )
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=DEFAULT_MARGIN,
+        help=f"margin (default {DEFAULT_MARGIN}, authors'); "
+        + "; ".join(f"{k}: {a.margin_unit}" for k, a in ALIGNMENTS.items()),
+    )
+    p.add_argument(
+        "--min-confidence", type=float, default=0.9, help="faces below are rejected as low_confidence (default 0.9)"
+    )
+    p.add_argument(
+        "--multi-face",
+        choices=("largest", "reject"),
+        default="largest",
+        help="several faces: keep the main one and note it (default) or reject the image",
+    )
+    p.add_argument(
+        "--reject-non-rgb", action="store_true", help="reject grayscale/RGBA inputs instead of converting them"
+    )
     p.add_argument("--workers", type=int, default=1, help="MTCNN processes (each ~600 MB; default 1)")
     p.add_argument("--batch-size", type=int, default=16, help="images per MTCNN call (default 16)")
 
 
 def _print(summary: dict) -> int:
     keys = ("dataset", "images", "subjects", "sequences", "rejects", "rejects_by_reason", "notes", "seconds")
-    print(json.dumps({k: summary[k] for k in keys if k in summary} | {"pairs": summary["pairs"]["total"],
-                                                                      "pairs_by_kind": summary["pairs"]["by_kind"]},
-                     indent=2))
+    print(
+        json.dumps(
+            {k: summary[k] for k in keys if k in summary}
+            | {"pairs": summary["pairs"]["total"], "pairs_by_kind": summary["pairs"]["by_kind"]},
+            indent=2,
+        )
+    )
     return 0
 
 
@@ -96,15 +127,35 @@ def _run_synthfaces(a: argparse.Namespace) -> int:
         from .synthfaces import contact_sheet
 
         print(f"contact sheet: {contact_sheet(a.contact_sheet, seed=a.seed)}")
-    return _print(prepare_synthfaces(a.out, num_identities=a.num_identities, seed=a.seed, image_size=a.image_size,
-                                     sequences_per_identity=a.sequences, frames_per_sequence=a.frames,
-                                     num_folds=a.num_folds, workers=a.workers, progress=not a.quiet))
+    return _print(
+        prepare_synthfaces(
+            a.out,
+            num_identities=a.num_identities,
+            seed=a.seed,
+            image_size=a.image_size,
+            sequences_per_identity=a.sequences,
+            frames_per_sequence=a.frames,
+            num_folds=a.num_folds,
+            workers=a.workers,
+            progress=not a.quiet,
+        )
+    )
 
 
 def _raw_kwargs(a: argparse.Namespace) -> dict:
-    return dict(alignment=a.alignment, image_size=a.image_size, margin=a.margin, min_confidence=a.min_confidence,
-                multi_face=a.multi_face, convert_channels=not a.reject_non_rgb, num_folds=a.num_folds, seed=a.seed,
-                workers=a.workers, batch_size=a.batch_size, progress=not a.quiet)
+    return dict(
+        alignment=a.alignment,
+        image_size=a.image_size,
+        margin=a.margin,
+        min_confidence=a.min_confidence,
+        multi_face=a.multi_face,
+        convert_channels=not a.reject_non_rgb,
+        num_folds=a.num_folds,
+        seed=a.seed,
+        workers=a.workers,
+        batch_size=a.batch_size,
+        progress=not a.quiet,
+    )
 
 
 def _run_ckplus(a: argparse.Namespace) -> int:
@@ -130,17 +181,23 @@ def _run_oulu(a: argparse.Namespace) -> int:
     from .prepare import prepare_oulu
 
     try:
-        return _print(prepare_oulu(a.root, a.out, spectrum=a.spectrum, illumination=a.illumination,
-                                   classes=a.classes, **_raw_kwargs(a)))
+        return _print(
+            prepare_oulu(
+                a.root, a.out, spectrum=a.spectrum, illumination=a.illumination, classes=a.classes, **_raw_kwargs(a)
+            )
+        )
     except AlignSettingsError as err:
         return _fail(a, err)
 
 
 def register(subparsers) -> None:
     """Add ``prepare`` with sub-commands ``synthfaces``, ``ckplus``, ``oulu``."""
-    prep = subparsers.add_parser("prepare", help="prepare a dataset (aligned crops, manifest, folds, pairs)",
-                                 description="Prepare a dataset: aligned crops, manifest.csv, rejects.csv, "
-                                             "folds.csv, pairs.csv, summary.json. See docs/data.md.")
+    prep = subparsers.add_parser(
+        "prepare",
+        help="prepare a dataset (aligned crops, manifest, folds, pairs)",
+        description="Prepare a dataset: aligned crops, manifest.csv, rejects.csv, "
+        "folds.csv, pairs.csv, summary.json. See docs/data.md.",
+    )
     sub = prep.add_subparsers(dest="dataset", metavar="DATASET")
     sub.required = True
 
@@ -151,9 +208,12 @@ def register(subparsers) -> None:
     s.add_argument("--sequences", type=int, default=6, help="sequences (expressions) per identity, 1-7 (default 6)")
     s.add_argument("--frames", type=int, default=8, help="frames per sequence, neutral to peak (default 8)")
     s.add_argument("--workers", type=int, default=None, help="generator processes (default min(4, CPUs))")
-    s.add_argument("--contact-sheet", metavar="PNG", default=None,
-                   help="also write a contact sheet (identities x expressions), e.g. "
-                        "docs/images/synthfaces_contact_sheet.png")
+    s.add_argument(
+        "--contact-sheet",
+        metavar="PNG",
+        default=None,
+        help="also write a contact sheet (identities x expressions), e.g. docs/images/synthfaces_contact_sheet.png",
+    )
     s.set_defaults(func=_run_synthfaces)
 
     c = sub.add_parser("ckplus", help="CK+ (cohn-kanade-images/ + Emotion/) through MTCNN")
@@ -166,6 +226,11 @@ def register(subparsers) -> None:
     _raw(o)
     o.add_argument("--spectrum", choices=("VL", "NI"), default="VL")
     o.add_argument("--illumination", choices=("Strong", "Weak", "Dark"), default="Strong")
-    o.add_argument("--classes", type=int, choices=(6, 7), default=6,
-                   help="6 (authors', no neutral class) or 7 (neutral first frames as class 0)")
+    o.add_argument(
+        "--classes",
+        type=int,
+        choices=(6, 7),
+        default=6,
+        help="6 (authors', no neutral class) or 7 (neutral first frames as class 0)",
+    )
     o.set_defaults(func=_run_oulu)

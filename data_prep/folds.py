@@ -5,6 +5,7 @@ subject ids are sorted, permuted with ``numpy.random.default_rng(seed)``, and de
 to the folds, so fold sizes differ by at most one subject. (The authors' folds depended on
 Python 2 set order; we do not reproduce that.)
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,10 @@ def assign_folds(subjects: Iterable[str], num_folds: int = 10, seed: int = 0) ->
     if num_folds < 2:
         raise ValueError(f"num_folds must be >= 2, got {num_folds}")
     if len(uniq) < num_folds:
-        raise ValueError(f"cannot split {len(uniq)} subjects into {num_folds} subject-independent folds; "
-                         f"use num_folds <= {len(uniq)}")
+        raise ValueError(
+            f"cannot split {len(uniq)} subjects into {num_folds} subject-independent folds; "
+            f"use num_folds <= {len(uniq)}"
+        )
     order = np.random.default_rng(seed).permutation(len(uniq))
     fold = np.empty(len(uniq), dtype=np.int64)
     fold[order] = np.arange(len(uniq)) % num_folds
@@ -60,6 +63,7 @@ def read_folds(path: str | os.PathLike) -> pd.DataFrame:
     if list(df.columns[:2]) != ["subject", "fold"]:
         raise ValueError(f"{path}: expected columns subject,fold; found {list(df.columns)}")
     if df["subject"].duplicated().any():
-        raise ValueError(f"{path}: a subject appears in several folds: "
-                         f"{sorted(df.loc[df['subject'].duplicated(), 'subject'])[:5]}")
+        raise ValueError(
+            f"{path}: a subject appears in several folds: {sorted(df.loc[df['subject'].duplicated(), 'subject'])[:5]}"
+        )
     return df

@@ -12,6 +12,7 @@ Preprocessing matches :func:`data_prep.pipeline.make_dataset` (the experiments h
 ``crop_fraction`` crop (training; central at evaluation), bilinear antialiased resize to
 ``image_size``, random horizontal flip, then ``standardize`` (``prewhiten`` by default).
 """
+
 from __future__ import annotations
 
 import os
@@ -29,8 +30,9 @@ def _decode(path: tf.Tensor) -> tf.Tensor:
     return tf.cast(img, tf.float32)
 
 
-def train_preprocess(img: tf.Tensor, seed: tf.Tensor, image_size: int, crop_fraction: float, flip: bool,
-                     standardize: str) -> tf.Tensor:
+def train_preprocess(
+    img: tf.Tensor, seed: tf.Tensor, image_size: int, crop_fraction: float, flip: bool, standardize: str
+) -> tf.Tensor:
     """Stateless random crop + flip (``seed``: int64[2]), then resize + standardise as the harness."""
     shape = tf.shape(img)
     ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop_fraction), tf.int32)
@@ -50,10 +52,19 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
     return steps
 
 
-def make_identity_dataset(paths: Sequence[str], labels: Sequence[int], image_size: int, batch_size: int,
-                          epochs: int, initial_epoch: int = 0, seed: int = 0, standardize: str = "prewhiten",
-                          crop_fraction: float = DEFAULT_CROP_FRACTION, flip: bool = True,
-                          root: str | os.PathLike | None = None) -> tf.data.Dataset:
+def make_identity_dataset(
+    paths: Sequence[str],
+    labels: Sequence[int],
+    image_size: int,
+    batch_size: int,
+    epochs: int,
+    initial_epoch: int = 0,
+    seed: int = 0,
+    standardize: str = "prewhiten",
+    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    flip: bool = True,
+    root: str | os.PathLike | None = None,
+) -> tf.data.Dataset:
     """Batches ``(images, {"identity": labels})`` for epochs ``initial_epoch .. epochs-1``, in order.
 
     ``batch_size`` is the GLOBAL batch. Each epoch yields :func:`steps_per_epoch` batches; pass
@@ -74,14 +85,21 @@ def make_identity_dataset(paths: Sequence[str], labels: Sequence[int], image_siz
     seed = int(seed)
 
     def one_epoch(epoch: tf.Tensor) -> tf.data.Dataset:
-        order = tf.random.experimental.stateless_shuffle(tf.range(n, dtype=tf.int64),
-                                                         seed=tf.stack([tf.constant(seed, tf.int64), epoch]))[:used]
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )[:used]
         position = epoch * used + tf.range(used, dtype=tf.int64)
         return tf.data.Dataset.from_tensor_slices((tf.gather(path_t, order), tf.gather(label_t, order), position))
 
     def load(path, label, position):
-        img = train_preprocess(_decode(path), tf.stack([tf.constant(seed + 1, tf.int64), position]),
-                               image_size, crop_fraction, flip, standardize)
+        img = train_preprocess(
+            _decode(path),
+            tf.stack([tf.constant(seed + 1, tf.int64), position]),
+            image_size,
+            crop_fraction,
+            flip,
+            standardize,
+        )
         return img, {"identity": label}
 
     ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)

@@ -15,6 +15,7 @@ and symlink loops included) exactly one of :data:`FATES`:
 
 ``summary.json: inputs`` holds the counts, and prepare checks that they add up to the files found.
 """
+
 from __future__ import annotations
 
 import os
@@ -23,8 +24,15 @@ from pathlib import Path, PurePosixPath
 
 from .readers_common import IMAGE_SUFFIXES
 
-FATES = ("protocol", "rejected_file", "in_rejected_sequences", "not_protocol_frames", "in_unlabelled_sequences",
-         "hidden", "outside_layout")
+FATES = (
+    "protocol",
+    "rejected_file",
+    "in_rejected_sequences",
+    "not_protocol_frames",
+    "in_unlabelled_sequences",
+    "hidden",
+    "outside_layout",
+)
 SEQUENCE_STATUSES = ("used", "rejected", "unlabelled")
 
 
@@ -94,8 +102,16 @@ class Inventory:
             fate = self._fate_of(rel)
             counts[fate] += 1
             if fate == "outside_layout":
-                stray.append({"source": self.prefix + rel, "reason": "outside_layout",
-                              "detail": f"not in a sequence folder{': expected ' + self.layout if self.layout else ''}"})
-        inputs = {"image_files": len(files), "files": {f: int(counts[f]) for f in FATES},
-                  "sequences": {s: int(self.sequences[s]) for s in SEQUENCE_STATUSES}}
+                stray.append(
+                    {
+                        "source": self.prefix + rel,
+                        "reason": "outside_layout",
+                        "detail": f"not in a sequence folder{': expected ' + self.layout if self.layout else ''}",
+                    }
+                )
+        inputs = {
+            "image_files": len(files),
+            "files": {f: int(counts[f]) for f in FATES},
+            "sequences": {s: int(self.sequences[s]) for s in SEQUENCE_STATUSES},
+        }
         return inputs, stray

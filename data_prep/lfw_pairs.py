@@ -16,6 +16,7 @@ malformed line, a wrong count or a fold without exactly ``pairs_per_half`` lines
 
 This module imports neither TensorFlow nor OpenCV.
 """
+
 from __future__ import annotations
 
 import os
@@ -43,10 +44,12 @@ class MissingPairImagesError(FileNotFoundError):
         shown = "\n  ".join(self.missing[:20])
         more = f"\n  ... and {len(self.missing) - 20} more" if len(self.missing) > 20 else ""
         where = f"\nFull list: {report}" if report else ""
-        super().__init__(f"{len(self.missing)} image(s) named by the pairs file are missing under {images_dir} "
-                         f"(tried extensions {', '.join(DEFAULT_EXTENSIONS[:3])}):\n  {shown}{more}{where}\n"
-                         "Fix the images folder (name/name_0001.jpg layout) or pass --skip-missing to drop those "
-                         "pairs (they are counted in the results).")
+        super().__init__(
+            f"{len(self.missing)} image(s) named by the pairs file are missing under {images_dir} "
+            f"(tried extensions {', '.join(DEFAULT_EXTENSIONS[:3])}):\n  {shown}{more}{where}\n"
+            "Fix the images folder (name/name_0001.jpg layout) or pass --skip-missing to drop those "
+            "pairs (they are counted in the results)."
+        )
 
 
 @dataclass
@@ -87,8 +90,10 @@ def parse_pairs_text(text: str, source: str = "<pairs>") -> LFWPairs:
     head_no, head = numbered[0]
     tokens = head.split()
     if len(tokens) not in (1, 2) or not all(t.isdigit() for t in tokens):
-        raise PairsFormatError(f"{source}: line {head_no}: expected the header 'FOLDS PAIRS_PER_HALF' "
-                               f"(e.g. '10 300') or 'PAIRS_PER_HALF' (one fold), got {head!r}")
+        raise PairsFormatError(
+            f"{source}: line {head_no}: expected the header 'FOLDS PAIRS_PER_HALF' "
+            f"(e.g. '10 300') or 'PAIRS_PER_HALF' (one fold), got {head!r}"
+        )
     num_folds, per_half = (1, int(tokens[0])) if len(tokens) == 1 else (int(tokens[0]), int(tokens[1]))
     if num_folds < 1 or per_half < 1:
         raise PairsFormatError(f"{source}: line {head_no}: folds and pairs must be >= 1, got {head!r}")
@@ -97,21 +102,26 @@ def parse_pairs_text(text: str, source: str = "<pairs>") -> LFWPairs:
         t = line.split()
         try:
             if len(t) == 3:
-                a, b = _positive_int(t[1], "image number", lineno, line), _positive_int(t[2], "image number",
-                                                                                         lineno, line)
+                a, b = (
+                    _positive_int(t[1], "image number", lineno, line),
+                    _positive_int(t[2], "image number", lineno, line),
+                )
                 if a == b:
                     raise PairsFormatError(f"line {lineno}: same-identity pair of one image with itself: {line!r}")
                 rows.append((True, t[0], a, t[0], b, lineno))
             elif len(t) == 4:
-                a, b = _positive_int(t[1], "image number", lineno, line), _positive_int(t[3], "image number",
-                                                                                         lineno, line)
+                a, b = (
+                    _positive_int(t[1], "image number", lineno, line),
+                    _positive_int(t[3], "image number", lineno, line),
+                )
                 if t[0] == t[2]:
-                    raise PairsFormatError(f"line {lineno}: different-identity line names one identity twice: "
-                                           f"{line!r}")
+                    raise PairsFormatError(f"line {lineno}: different-identity line names one identity twice: {line!r}")
                 rows.append((False, t[0], a, t[2], b, lineno))
             else:
-                raise PairsFormatError(f"line {lineno}: expected 'name n1 n2' (same identity) or "
-                                       f"'name1 n1 name2 n2' (different identities), got {len(t)} fields: {line!r}")
+                raise PairsFormatError(
+                    f"line {lineno}: expected 'name n1 n2' (same identity) or "
+                    f"'name1 n1 name2 n2' (different identities), got {len(t)} fields: {line!r}"
+                )
         except PairsFormatError as err:
             errors.append(str(err))
     if errors:
@@ -119,16 +129,20 @@ def parse_pairs_text(text: str, source: str = "<pairs>") -> LFWPairs:
         raise PairsFormatError(f"{source}: {len(errors)} malformed line(s):\n  " + "\n  ".join(errors[:10]) + more)
     expected = num_folds * 2 * per_half
     if len(rows) != expected:
-        raise PairsFormatError(f"{source}: header {head!r} announces {num_folds} fold(s) x 2 x {per_half} = "
-                               f"{expected} pairs, the file has {len(rows)}")
+        raise PairsFormatError(
+            f"{source}: header {head!r} announces {num_folds} fold(s) x 2 x {per_half} = "
+            f"{expected} pairs, the file has {len(rows)}"
+        )
     df = pd.DataFrame(rows, columns=["issame", "name_a", "num_a", "name_b", "num_b", "line"])
     df.insert(0, "fold", np.arange(len(df)) // (2 * per_half))
     bad = []
     for k, grp in df.groupby("fold"):
         n_same = int(grp["issame"].sum())
         if n_same != per_half:
-            bad.append(f"fold {k} (lines {grp['line'].min()}-{grp['line'].max()}) has {n_same} same-identity and "
-                       f"{len(grp) - n_same} different-identity pairs, expected {per_half} of each")
+            bad.append(
+                f"fold {k} (lines {grp['line'].min()}-{grp['line'].max()}) has {n_same} same-identity and "
+                f"{len(grp) - n_same} different-identity pairs, expected {per_half} of each"
+            )
     if bad:
         raise PairsFormatError(f"{source}: " + "; ".join(bad))
     return LFWPairs(num_folds, per_half, df[list(PAIR_COLUMNS)])
@@ -154,8 +168,9 @@ def write_pairs(pairs: LFWPairs, path: str | os.PathLike) -> Path:
     return p
 
 
-def resolve_pair_images(pairs: LFWPairs, images_dir: str | os.PathLike,
-                        extensions: Sequence[str] = DEFAULT_EXTENSIONS) -> tuple[pd.DataFrame, list[str]]:
+def resolve_pair_images(
+    pairs: LFWPairs, images_dir: str | os.PathLike, extensions: Sequence[str] = DEFAULT_EXTENSIONS
+) -> tuple[pd.DataFrame, list[str]]:
     """Find every pair image under ``images_dir``; return ``(pairs with path_a/path_b, missing stems)``.
 
     ``path_a`` / ``path_b`` are absolute paths, or "" where no file with any of ``extensions`` exists;
@@ -168,8 +183,9 @@ def resolve_pair_images(pairs: LFWPairs, images_dir: str | os.PathLike,
 
     def locate(stem: str) -> str:
         if stem not in found:
-            found[stem] = next((str(root / f"{stem}{ext}") for ext in extensions
-                                if (root / f"{stem}{ext}").is_file()), "")
+            found[stem] = next(
+                (str(root / f"{stem}{ext}") for ext in extensions if (root / f"{stem}{ext}").is_file()), ""
+            )
         return found[stem]
 
     df = pairs.pairs.copy()
@@ -179,8 +195,9 @@ def resolve_pair_images(pairs: LFWPairs, images_dir: str | os.PathLike,
     return df, missing
 
 
-def generate_pairs(images: Mapping[str, Sequence[int]], num_folds: int = 10, pairs_per_half: int = 300,
-                   seed: int = 0) -> LFWPairs:
+def generate_pairs(
+    images: Mapping[str, Sequence[int]], num_folds: int = 10, pairs_per_half: int = 300, seed: int = 0
+) -> LFWPairs:
     """LFW-style pairs from ``{identity name: [image numbers]}``, identity-disjoint folds (as LFW View 2).
 
     Identities (sorted, then permuted with ``seed``) are dealt round-robin to the folds. Per fold:
@@ -198,11 +215,14 @@ def generate_pairs(images: Mapping[str, Sequence[int]], num_folds: int = 10, pai
     for k in range(num_folds):
         members = [names[i] for i in range(len(names)) if fold_of[i] == k]
         frng = np.random.default_rng(np.random.SeedSequence([seed, 78, k]))
-        candidates = [(n, a, b) for n in members for i, a in enumerate(sorted(images[n]))
-                      for b in sorted(images[n])[i + 1:]]
+        candidates = [
+            (n, a, b) for n in members for i, a in enumerate(sorted(images[n])) for b in sorted(images[n])[i + 1 :]
+        ]
         if len(candidates) < pairs_per_half:
-            raise ValueError(f"fold {k}: only {len(candidates)} same-identity pairs possible from {len(members)} "
-                             f"identities, need {pairs_per_half}")
+            raise ValueError(
+                f"fold {k}: only {len(candidates)} same-identity pairs possible from {len(members)} "
+                f"identities, need {pairs_per_half}"
+            )
         for j in sorted(frng.choice(len(candidates), pairs_per_half, replace=False)):
             n, a, b = candidates[j]
             rows.append((k, True, n, a, n, b))

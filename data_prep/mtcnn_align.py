@@ -26,6 +26,7 @@ Rows are appended after every batch, so an interrupted run resumes where it stop
 (inputs already in either CSV are skipped). Images are read batch by batch (nothing is held
 for the whole dataset). MTCNN takes a Python list of images as one batch (a 4-D array is not).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,20 +48,20 @@ from .align import DEFAULT_ALIGNMENT, DEFAULT_CROP_SIZE, DEFAULT_MARGIN, get_ali
 ALIGNED_COLUMNS = ("source", "out_path", "box", "confidence", "num_faces", "note")
 REJECT_COLUMNS = ("source", "reason", "detail")
 SETTINGS_FILE = "align_settings.json"
-REJECT_REASONS = ("unreadable", "no_face", "low_confidence", "multiple_faces", "bad_channels",
-                  "alignment_failed")
+REJECT_REASONS = ("unreadable", "no_face", "low_confidence", "multiple_faces", "bad_channels", "alignment_failed")
 
 
 @dataclass(frozen=True)
 class AlignConfig:
     """Detection / alignment policy."""
-    image_size: int = DEFAULT_CROP_SIZE        # output crop size (authors: 182, then 160 at training)
-    margin: float = DEFAULT_MARGIN             # box: source px in total; template: output px at 182
-    alignment: str = DEFAULT_ALIGNMENT         # a key of data_prep.align.ALIGNMENTS ("box" = authors')
-    min_confidence: float = 0.9                # faces below: low_confidence (or not counted as extra faces)
+
+    image_size: int = DEFAULT_CROP_SIZE  # output crop size (authors: 182, then 160 at training)
+    margin: float = DEFAULT_MARGIN  # box: source px in total; template: output px at 182
+    alignment: str = DEFAULT_ALIGNMENT  # a key of data_prep.align.ALIGNMENTS ("box" = authors')
+    min_confidence: float = 0.9  # faces below: low_confidence (or not counted as extra faces)
     detect_thresholds: tuple[float, float, float] = (0.6, 0.7, 0.3)  # P-, R-, O-Net; O-Net low so weak faces are seen
-    multi_face: str = "largest"                # "largest": keep the main face and note it; "reject"
-    convert_channels: bool = True              # grayscale / RGBA -> RGB (noted) instead of rejecting
+    multi_face: str = "largest"  # "largest": keep the main face and note it; "reject"
+    convert_channels: bool = True  # grayscale / RGBA -> RGB (noted) instead of rejecting
     batch_size: int = 16
 
     def __post_init__(self) -> None:
@@ -155,21 +156,31 @@ def process_detections(image: np.ndarray, faces: list[dict], cfg: AlignConfig) -
     confident = [f for f in faces if float(f["confidence"]) >= cfg.min_confidence]
     if not confident:
         c = max(float(f["confidence"]) for f in faces)
-        return "reject", {"reason": "low_confidence",
-                          "detail": f"best confidence {c:.3f} < min_confidence {cfg.min_confidence}"}
+        return "reject", {
+            "reason": "low_confidence",
+            "detail": f"best confidence {c:.3f} < min_confidence {cfg.min_confidence}",
+        }
     note = ""
     if len(confident) > 1:
         if cfg.multi_face == "reject":
-            return "reject", {"reason": "multiple_faces", "detail": f"{len(confident)} faces with confidence "
-                                                                    f">= {cfg.min_confidence}"}
+            return "reject", {
+                "reason": "multiple_faces",
+                "detail": f"{len(confident)} faces with confidence >= {cfg.min_confidence}",
+            }
         note = f"multiple_faces:{len(confident)}"
     face = confident[choose_main_face(confident, image.shape)]
     try:
         crop, region = get_alignment(cfg.alignment).crop(image, face, cfg.image_size, cfg.margin)
     except (ValueError, KeyError) as err:
         return "reject", {"reason": "alignment_failed", "detail": f"{type(err).__name__}: {err}"}
-    return "ok", {"crop": crop, "region": region, "box": json.dumps([int(v) for v in face["box"]]),
-                  "confidence": round(float(face["confidence"]), 6), "num_faces": len(confident), "note": note}
+    return "ok", {
+        "crop": crop,
+        "region": region,
+        "box": json.dumps([int(v) for v in face["box"]]),
+        "confidence": round(float(face["confidence"]), 6),
+        "num_faces": len(confident),
+        "note": note,
+    }
 
 
 def detect_batch(detector, images: Sequence[np.ndarray], cfg: AlignConfig) -> list[list[dict]]:
@@ -222,8 +233,9 @@ def _detect_faces(detector, images: list[np.ndarray], kw: dict) -> list[list[dic
         return res if len(images) > 1 else [res]
     with tf.device(detector.device):
         try:
-            normalized, shapes, padding = standarize_batch(load_images_batch(images), justification="center",
-                                                           normalize=True)
+            normalized, shapes, padding = standarize_batch(
+                load_images_batch(images), justification="center", normalize=True
+            )
             normalized = tf.convert_to_tensor(normalized, dtype=tf.float32)
             boxes = None
             for stage in detector.stages:
@@ -250,8 +262,9 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
     path.write_bytes(buf.tobytes())
 
 
-def align_chunk(items: Sequence[tuple[str, str]], out_dir: str, cfg: AlignConfig, detector=None
-                ) -> tuple[list[dict], list[dict]]:
+def align_chunk(
+    items: Sequence[tuple[str, str]], out_dir: str, cfg: AlignConfig, detector=None
+) -> tuple[list[dict], list[dict]]:
     """Detect + align ``items`` = [(source_path, out_rel_path)]; write crops; return (aligned rows, reject rows)."""
     detector = detector if detector is not None else _worker_detector()
     out_p = Path(out_dir)
@@ -322,14 +335,22 @@ def _check_settings(log_p: Path, aligned_csv: Path, cfg: AlignConfig) -> None:
     diff = {k: (have[k], want[k]) for k in want if k in have and have[k] != want[k]}
     if diff:
         changed = ", ".join(f"{k}={a!r}, now {b!r}" for k, (a, b) in diff.items())
-        raise AlignSettingsError(f"{log_p} holds crops made with other alignment settings ({changed}): rerun with "
-                                 f"the same settings, or use a new output directory")
+        raise AlignSettingsError(
+            f"{log_p} holds crops made with other alignment settings ({changed}): rerun with "
+            f"the same settings, or use a new output directory"
+        )
     f.write_text(json.dumps(want, indent=2))
 
 
-def align_files(items: Sequence[tuple[str, str]], out_dir: str | os.PathLike, config: AlignConfig | None = None,
-                workers: int = 1, detector=None, progress: bool = True,
-                log_dir: str | os.PathLike | None = None) -> dict[str, Any]:
+def align_files(
+    items: Sequence[tuple[str, str]],
+    out_dir: str | os.PathLike,
+    config: AlignConfig | None = None,
+    workers: int = 1,
+    detector=None,
+    progress: bool = True,
+    log_dir: str | os.PathLike | None = None,
+) -> dict[str, Any]:
     """Align ``items`` = [(source image path, output path relative to out_dir)] into ``out_dir``.
 
     Appends to ``aligned.csv`` and ``rejects.csv`` in ``log_dir`` (default ``out_dir``) after each
@@ -348,17 +369,23 @@ def align_files(items: Sequence[tuple[str, str]], out_dir: str | os.PathLike, co
     aligned_csv, rejects_csv = log_p / "aligned.csv", log_p / "rejects.csv"
     _check_settings(log_p, aligned_csv, cfg)
     done: set[str] = set()
-    for f, cols in ((aligned_csv, ALIGNED_COLUMNS), (rejects_csv, REJECT_COLUMNS)):
+    for f, _columns in ((aligned_csv, ALIGNED_COLUMNS), (rejects_csv, REJECT_COLUMNS)):
         if f.exists() and f.stat().st_size:
             prev = pd.read_csv(f, dtype=str, keep_default_na=False)
             if f is aligned_csv:  # an aligned row only counts as done if its crop exists
                 prev = prev[[(out_p / r).is_file() for r in prev["out_path"]]]
             done.update(prev["source"])
     todo = [(str(s), str(r)) for s, r in items if str(s) not in done]
-    stats: dict[str, Any] = {"done": 0, "skipped": len(items) - len(todo), "aligned": 0, "rejected": 0,
-                             "rejects_by_reason": Counter(), "notes": Counter()}
+    stats: dict[str, Any] = {
+        "done": 0,
+        "skipped": len(items) - len(todo),
+        "aligned": 0,
+        "rejected": 0,
+        "rejects_by_reason": Counter(),
+        "notes": Counter(),
+    }
     bs = cfg.batch_size
-    chunks = [todo[i:i + bs] for i in range(0, len(todo), bs)]
+    chunks = [todo[i : i + bs] for i in range(0, len(todo), bs)]
     bar = tqdm(total=len(todo), desc="mtcnn align", unit="img", disable=not progress)
 
     def record(ok_rows, rej_rows) -> None:
@@ -376,8 +403,7 @@ def align_files(items: Sequence[tuple[str, str]], out_dir: str | os.PathLike, co
         for ch in chunks:
             record(*align_chunk(ch, str(out_p), cfg, det))
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"),
-                                 initializer=_worker_init) as ex:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("spawn"), initializer=_worker_init) as ex:
             futs = [ex.submit(_worker_run, ch, str(out_p), asdict(cfg)) for ch in chunks]
             for fut in futs:  # in submission order: CSV order does not depend on timing
                 record(*fut.result())

@@ -13,6 +13,7 @@ train the identity branch either (docs/fidelity.md, row 18); with ``classes=7`` 
 One bad sequence never stops the others (reasons in :data:`data_prep.readers_common.SEQUENCE_REASONS`),
 and every image file under ``<spectrum>/<illumination>`` is accounted for (:mod:`data_prep.inventory`).
 """
+
 from __future__ import annotations
 
 import os
@@ -22,8 +23,19 @@ import pandas as pd
 
 from .inventory import Inventory
 from .labels import NO_EXPRESSION, OULU_EXPRESSIONS_6, OULU_EXPRESSIONS_7, OULU_FOLDERS
-from .readers_common import (SequenceProblem, describe_dir, entry_problem, find_subdir, folder_problem, frame_number,
-                             is_dir, list_dir, list_frames, protocol_frames, to_frame_table)
+from .readers_common import (
+    SequenceProblem,
+    describe_dir,
+    entry_problem,
+    find_subdir,
+    folder_problem,
+    frame_number,
+    is_dir,
+    list_dir,
+    list_frames,
+    protocol_frames,
+    to_frame_table,
+)
 
 SPECTRA = ("VL", "NI")
 ILLUMINATIONS = ("Strong", "Weak", "Dark")
@@ -42,7 +54,8 @@ def find_oulu_dir(root: str | os.PathLike, spectrum: str = "VL", illumination: s
     if d is None:
         raise FileNotFoundError(
             f"Oulu-CASIA root {root}: expected {spectrum}/{illumination}/P001/Anger/000.jpeg (at the root or up to "
-            f"two levels below, e.g. OriginalImg/{spectrum}/{illumination}); found: {describe_dir(root)}")
+            f"two levels below, e.g. OriginalImg/{spectrum}/{illumination}); found: {describe_dir(root)}"
+        )
     return d
 
 
@@ -51,8 +64,10 @@ def _sequence_dir(subj_dir: Path, entries: list[Path], folder: str) -> Path:
     named = [e for e in entries if e.name.lower() == folder]
     dirs = [e for e in named if is_dir(e)]
     if len(dirs) > 1:
-        raise SequenceProblem("duplicate_sequence", f"{subj_dir}: folders {[d.name for d in dirs]} both hold the "
-                                                    f"{folder.capitalize()} sequence")
+        raise SequenceProblem(
+            "duplicate_sequence",
+            f"{subj_dir}: folders {[d.name for d in dirs]} both hold the {folder.capitalize()} sequence",
+        )
     if dirs:
         return dirs[0]
     if named:
@@ -60,8 +75,9 @@ def _sequence_dir(subj_dir: Path, entries: list[Path], folder: str) -> Path:
     raise SequenceProblem("missing_sequence", f"no folder {folder.capitalize()} in {describe_dir(subj_dir)}")
 
 
-def read_oulu(root: str | os.PathLike, spectrum: str = "VL", illumination: str = "Strong", classes: int = 6,
-              n_peak: int = 3) -> pd.DataFrame:
+def read_oulu(
+    root: str | os.PathLike, spectrum: str = "VL", illumination: str = "Strong", classes: int = 6, n_peak: int = 3
+) -> pd.DataFrame:
     """Frame table of Oulu-CASIA (columns :data:`data_prep.readers_common.FRAME_COLUMNS`).
 
     Subject folders are ``P\\d+``; expression folders are matched case-insensitively
@@ -125,9 +141,18 @@ def read_oulu(root: str | os.PathLike, spectrum: str = "VL", illumination: str =
                     ename = "neutral"
                 else:
                     code, ename = codes[name], name
-                rows.append({"subject": subj_dir.name, "sequence": seq_dir.name, "frame": frame_number(path),
-                             "role": chosen[path], "expression": code, "expression_name": ename,
-                             "raw_path": str(path.resolve()), "source": source})
+                rows.append(
+                    {
+                        "subject": subj_dir.name,
+                        "sequence": seq_dir.name,
+                        "frame": frame_number(path),
+                        "role": chosen[path],
+                        "expression": code,
+                        "expression_name": ename,
+                        "raw_path": str(path.resolve()),
+                        "source": source,
+                    }
+                )
                 inv.mark(path, "protocol")
     if not rows:
         raise ValueError(f"Oulu-CASIA {base}: no usable sequence; problems: {skipped[:5]}")

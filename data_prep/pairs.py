@@ -14,6 +14,7 @@ together with a ``diff_required`` one, likewise for ``other``), so positives = n
 probe is always a peak frame (their script could pair a reference with itself); the draw is
 seeded per fold (``SeedSequence([seed, fold])``), not Python's ``random``.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,13 +25,17 @@ import pandas as pd
 
 from .labels import REQUIRED_EXPRESSIONS
 
-PAIR_COLUMNS = ("fold", "path_a", "path_b", "issame", "kind", "required", "subject_a", "subject_b",
-                "expression_b")
+PAIR_COLUMNS = ("fold", "path_a", "path_b", "issame", "kind", "required", "subject_a", "subject_b", "expression_b")
 KINDS = ("same_required", "diff_required", "same_other", "diff_other")
 
 
-def make_pairs(manifest: pd.DataFrame, folds: pd.DataFrame, seed: int = 0,
-               required: tuple[str, ...] = REQUIRED_EXPRESSIONS, balanced: bool = True) -> pd.DataFrame:
+def make_pairs(
+    manifest: pd.DataFrame,
+    folds: pd.DataFrame,
+    seed: int = 0,
+    required: tuple[str, ...] = REQUIRED_EXPRESSIONS,
+    balanced: bool = True,
+) -> pd.DataFrame:
     """Build the pairs of every fold. ``manifest`` needs path, subject, sequence, frame, role, expression_name.
 
     ``path_a`` is the neutral reference, ``path_b`` the peak probe. With ``balanced=False`` each kind
@@ -54,7 +59,7 @@ def make_pairs(manifest: pd.DataFrame, folds: pd.DataFrame, seed: int = 0,
         by_subj = {s: g for s, g in peaks.groupby("subject", sort=True)}
         subjects = sorted(by_subj)
 
-        def pick(df: pd.DataFrame) -> pd.Series:
+        def pick(df: pd.DataFrame, rng=rng) -> pd.Series:
             return df.iloc[int(rng.integers(len(df)))]
 
         for ref in refs.itertuples(index=False):
@@ -64,8 +69,7 @@ def make_pairs(manifest: pd.DataFrame, folds: pd.DataFrame, seed: int = 0,
                 same_req = own[own["expression_name"] == r]
                 diff_req = others[others["expression_name"] == r]
                 same_oth = own[own["expression_name"] != r]
-                cand_subj = [s for s in subjects if s != ref.subject
-                             and (by_subj[s]["expression_name"] != r).any()]
+                cand_subj = [s for s in subjects if s != ref.subject and (by_subj[s]["expression_name"] != r).any()]
                 found = {}
                 if len(same_req):
                     found["same_required"] = pick(same_req)
@@ -83,10 +87,19 @@ def make_pairs(manifest: pd.DataFrame, folds: pd.DataFrame, seed: int = 0,
                         if k not in found:
                             continue
                         p = found[k]
-                        out.append({"fold": fold, "path_a": ref.path, "path_b": p["path"],
-                                    "issame": k.startswith("same"), "kind": k, "required": r,
-                                    "subject_a": ref.subject, "subject_b": p["subject"],
-                                    "expression_b": p["expression_name"]})
+                        out.append(
+                            {
+                                "fold": fold,
+                                "path_a": ref.path,
+                                "path_b": p["path"],
+                                "issame": k.startswith("same"),
+                                "kind": k,
+                                "required": r,
+                                "subject_a": ref.subject,
+                                "subject_b": p["subject"],
+                                "expression_b": p["expression_name"],
+                            }
+                        )
     df = pd.DataFrame(out, columns=list(PAIR_COLUMNS))
     df["issame"] = df["issame"].astype(bool)
     return df
@@ -105,8 +118,18 @@ def read_pairs(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"pairs file {path} not found (run `dynamic-mtl prepare ...` first)")
-    df = pd.read_csv(path, dtype={"subject_a": str, "subject_b": str, "path_a": str, "path_b": str,
-                                  "kind": str, "required": str, "expression_b": str})
+    df = pd.read_csv(
+        path,
+        dtype={
+            "subject_a": str,
+            "subject_b": str,
+            "path_a": str,
+            "path_b": str,
+            "kind": str,
+            "required": str,
+            "expression_b": str,
+        },
+    )
     missing = [c for c in ("fold", "path_a", "path_b", "issame") if c not in df.columns]
     if missing:
         raise ValueError(f"{path}: missing columns {missing}; found {list(df.columns)}")
@@ -121,7 +144,10 @@ def read_pairs(path: str | os.PathLike) -> pd.DataFrame:
 
 def pair_counts(pairs: pd.DataFrame) -> dict:
     """Counts for summary.json: total, by kind, by fold, positives/negatives."""
-    return {"total": int(len(pairs)),
-            "positive": int(pairs["issame"].sum()), "negative": int((~pairs["issame"]).sum()),
-            "by_kind": {k: int(v) for k, v in pairs["kind"].value_counts().sort_index().items()},
-            "by_fold": {int(k): int(v) for k, v in pairs["fold"].value_counts().sort_index().items()}}
+    return {
+        "total": int(len(pairs)),
+        "positive": int(pairs["issame"].sum()),
+        "negative": int((~pairs["issame"]).sum()),
+        "by_kind": {k: int(v) for k, v in pairs["kind"].value_counts().sort_index().items()},
+        "by_fold": {int(k): int(v) for k, v in pairs["fold"].value_counts().sort_index().items()},
+    }

@@ -13,6 +13,7 @@ like the authors' 160-of-182 random crop), resize to ``image_size``, optional ra
 Batches use the GLOBAL batch size (all replicas together): pass the dataset to
 ``strategy.experimental_distribute_dataset`` to split it. Shuffling is seeded.
 """
+
 from __future__ import annotations
 
 import os
@@ -59,8 +60,16 @@ def _standardize(img: tf.Tensor, mode: str) -> tf.Tensor:
     return img
 
 
-def preprocess(img: tf.Tensor, image_size: int, training: bool, crop_fraction: float, flip: bool,
-               standardize: str, seed: int | None, stateless_seed: tf.Tensor | None = None) -> tf.Tensor:
+def preprocess(
+    img: tf.Tensor,
+    image_size: int,
+    training: bool,
+    crop_fraction: float,
+    flip: bool,
+    standardize: str,
+    seed: int | None,
+    stateless_seed: tf.Tensor | None = None,
+) -> tf.Tensor:
     """Crop (central, or random when training), resize to ``image_size``, flip, standardise.
 
     ``stateless_seed`` (int32/int64 shape [2], e.g. ``[epoch_seed, element_index]``) makes the
@@ -79,7 +88,7 @@ def preprocess(img: tf.Tensor, image_size: int, training: bool, crop_fraction: f
             img = tf.image.random_crop(img, tf.stack([ch, cw, 3]), seed=seed)
     else:
         oy, ox = (h - ch) // 2, (w - cw) // 2
-        img = img[oy:oy + ch, ox:ox + cw]
+        img = img[oy : oy + ch, ox : ox + cw]
     img = tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True)
     if training and flip:
         if stateless_seed is not None:
@@ -91,12 +100,23 @@ def preprocess(img: tf.Tensor, image_size: int, training: bool, crop_fraction: f
     return img
 
 
-def make_dataset(manifest: pd.DataFrame, root: str | os.PathLike | None, image_size: int, batch_size: int,
-                 training: bool, seed: int = 0, id_map: dict[str, int] | None = None,
-                 standardize: str = "prewhiten", crop_fraction: float = DEFAULT_CROP_FRACTION,
-                 flip: bool = True, drop_unlabelled: bool = True, drop_remainder: bool | None = None,
-                 repeat: bool = False, cache: bool = False, shuffle_buffer: int | None = None,
-                 ) -> tuple[tf.data.Dataset, dict[str, int]]:
+def make_dataset(
+    manifest: pd.DataFrame,
+    root: str | os.PathLike | None,
+    image_size: int,
+    batch_size: int,
+    training: bool,
+    seed: int = 0,
+    id_map: dict[str, int] | None = None,
+    standardize: str = "prewhiten",
+    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    flip: bool = True,
+    drop_unlabelled: bool = True,
+    drop_remainder: bool | None = None,
+    repeat: bool = False,
+    cache: bool = False,
+    shuffle_buffer: int | None = None,
+) -> tuple[tf.data.Dataset, dict[str, int]]:
     """Build the two-task dataset from manifest rows; returns ``(dataset, id_map)``.
 
     ``batch_size`` is the GLOBAL batch size. ``id_map`` (subject -> label) defaults to
@@ -133,27 +153,39 @@ def make_dataset(manifest: pd.DataFrame, root: str | os.PathLike | None, image_s
     if cache:
         ds = ds.map(lambda p, i, e: (_decode(p), i, e), num_parallel_calls=tf.data.AUTOTUNE).cache()
     else:
-        ds = ds.map(lambda p, i, e: (_decode(p), i, e), num_parallel_calls=tf.data.AUTOTUNE,
-                    deterministic=True)
+        ds = ds.map(lambda p, i, e: (_decode(p), i, e), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     op_seed = None if seed is None else seed + 1
-    ds = ds.map(lambda x, i, e: (preprocess(x, image_size, training, crop_fraction, flip, standardize, op_seed),
-                                 {"identity": i, "expression": e}),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda x, i, e: (
+            preprocess(x, image_size, training, crop_fraction, flip, standardize, op_seed),
+            {"identity": i, "expression": e},
+        ),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     if repeat:
         ds = ds.repeat()
     ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
     return ds.prefetch(tf.data.AUTOTUNE), id_map
 
 
-def make_image_dataset(paths: Sequence[str], root: str | os.PathLike | None, image_size: int, batch_size: int,
-                       standardize: str = "prewhiten", crop_fraction: float = DEFAULT_CROP_FRACTION
-                       ) -> tf.data.Dataset:
+def make_image_dataset(
+    paths: Sequence[str],
+    root: str | os.PathLike | None,
+    image_size: int,
+    batch_size: int,
+    standardize: str = "prewhiten",
+    crop_fraction: float = DEFAULT_CROP_FRACTION,
+) -> tf.data.Dataset:
     """Images only, in the given order, evaluation preprocessing (for embeddings of pair images)."""
     if len(paths) == 0:
         raise ValueError("no paths")
     ds = tf.data.Dataset.from_tensor_slices(resolve_paths(paths, root))
-    ds = ds.map(lambda p: preprocess(_decode(p), image_size, False, crop_fraction, False, standardize, None),
-                num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = ds.map(
+        lambda p: preprocess(_decode(p), image_size, False, crop_fraction, False, standardize, None),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
+    )
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

@@ -23,6 +23,7 @@ CK+ and Oulu-CASIA go through MTCNN (:mod:`data_prep.mtcnn_align`) with the alig
 ``alignment`` (default ``"box"``, the authors' crop; see :data:`data_prep.align.ALIGNMENTS`);
 synthfaces uses the crops its generator aligned with the ground-truth eyes (``template``).
 """
+
 from __future__ import annotations
 
 import json
@@ -41,8 +42,22 @@ from .pairs import PAIR_COLUMNS, make_pairs, pair_counts
 from .publish import IncompleteDatasetError, csv_bytes, publish, recreate_command, unpublish
 from .readers_common import SEQUENCE_REASONS
 
-MANIFEST_COLUMNS = ("path", "subject", "sequence", "frame", "role", "expression", "expression_name",
-                    "aligned", "aligner", "box", "confidence", "num_faces", "note", "source")
+MANIFEST_COLUMNS = (
+    "path",
+    "subject",
+    "sequence",
+    "frame",
+    "role",
+    "expression",
+    "expression_name",
+    "aligned",
+    "aligner",
+    "box",
+    "confidence",
+    "num_faces",
+    "note",
+    "source",
+)
 
 
 def read_manifest(out: str | os.PathLike) -> pd.DataFrame:
@@ -51,11 +66,16 @@ def read_manifest(out: str | os.PathLike) -> pd.DataFrame:
     if not p.is_file():
         raise FileNotFoundError(f"{p} not found: run `dynamic-mtl prepare synthfaces|ckplus|oulu --out {out}`")
     try:
-        return pd.read_csv(p, dtype={"subject": str, "sequence": str, "path": str, "box": str, "note": str,
-                                     "source": str}, keep_default_na=False, na_values={"confidence": [""]})
+        return pd.read_csv(
+            p,
+            dtype={"subject": str, "sequence": str, "path": str, "box": str, "note": str, "source": str},
+            keep_default_na=False,
+            na_values={"confidence": [""]},
+        )
     except (ValueError, UnicodeDecodeError) as err:  # empty or torn file (pandas' parser errors are ValueErrors)
-        raise IncompleteDatasetError(f"{p} is unreadable ({type(err).__name__}: {str(err).splitlines()[0]}): "
-                                     f"run `{recreate_command(out)}`") from err
+        raise IncompleteDatasetError(
+            f"{p} is unreadable ({type(err).__name__}: {str(err).splitlines()[0]}): run `{recreate_command(out)}`"
+        ) from err
 
 
 def check_folds(subjects, num_folds: int, seed: int = 0) -> None:
@@ -63,34 +83,51 @@ def check_folds(subjects, num_folds: int, seed: int = 0) -> None:
     assign_folds(subjects, num_folds, seed)
 
 
-def _account(reader_inputs: dict[str, Any] | None, manifest: pd.DataFrame, rejects: pd.DataFrame
-             ) -> dict[str, Any] | None:
+def _account(
+    reader_inputs: dict[str, Any] | None, manifest: pd.DataFrame, rejects: pd.DataFrame
+) -> dict[str, Any] | None:
     """``summary.json: inputs``; raises if the image files under the root do not add up (nothing dropped unseen)."""
     if reader_inputs is None:
         return None
     f = reader_inputs["files"]
-    files = {"manifest": int(len(manifest)),
-             "rejected": int((~rejects["reason"].isin(SEQUENCE_REASONS)).sum()),
-             "in_rejected_sequences": f["in_rejected_sequences"],
-             "not_protocol_frames": f["not_protocol_frames"],
-             "in_unlabelled_sequences": f["in_unlabelled_sequences"],
-             "hidden": f["hidden"]}
+    files = {
+        "manifest": int(len(manifest)),
+        "rejected": int((~rejects["reason"].isin(SEQUENCE_REASONS)).sum()),
+        "in_rejected_sequences": f["in_rejected_sequences"],
+        "not_protocol_frames": f["not_protocol_frames"],
+        "in_unlabelled_sequences": f["in_unlabelled_sequences"],
+        "hidden": f["hidden"],
+    }
     if sum(files.values()) != reader_inputs["image_files"]:
-        raise RuntimeError(f"{reader_inputs['image_files']} image files under the raw root but "
-                           f"{sum(files.values())} accounted for ({files}): a bug, please report it")
+        raise RuntimeError(
+            f"{reader_inputs['image_files']} image files under the raw root but "
+            f"{sum(files.values())} accounted for ({files}): a bug, please report it"
+        )
     return {"image_files": reader_inputs["image_files"], "files": files, "sequences": reader_inputs["sequences"]}
 
 
-def _finish(out: Path, dataset: str, manifest: pd.DataFrame, rejects: pd.DataFrame, classes: dict[int, str],
-            num_folds: int, seed: int, settings: dict[str, Any], t0: float, extra: dict | None = None,
-            reader_inputs: dict[str, Any] | None = None) -> dict[str, Any]:
+def _finish(
+    out: Path,
+    dataset: str,
+    manifest: pd.DataFrame,
+    rejects: pd.DataFrame,
+    classes: dict[int, str],
+    num_folds: int,
+    seed: int,
+    settings: dict[str, Any],
+    t0: float,
+    extra: dict | None = None,
+    reader_inputs: dict[str, Any] | None = None,
+) -> dict[str, Any]:
     """Compute every protocol file in memory, then publish them atomically with the marker last."""
     manifest = manifest[list(MANIFEST_COLUMNS)].sort_values(["subject", "sequence", "frame"], kind="stable")
     manifest = manifest.reset_index(drop=True)
     shared = manifest["path"][manifest["path"].duplicated()]
     if len(shared):
-        raise RuntimeError(f"{dataset}: {len(shared)} manifest rows share an aligned crop, e.g. {shared.iloc[0]}: "
-                           f"a bug, please report it")
+        raise RuntimeError(
+            f"{dataset}: {len(shared)} manifest rows share an aligned crop, e.g. {shared.iloc[0]}: "
+            f"a bug, please report it"
+        )
     rejects = rejects.reindex(columns=["source", "reason", "detail"]).fillna("")
     rejects = rejects.sort_values(["source", "reason"], kind="stable").reset_index(drop=True)
     folds = assign_folds(manifest["subject"], num_folds, seed)
@@ -107,10 +144,18 @@ def _finish(out: Path, dataset: str, manifest: pd.DataFrame, rejects: pd.DataFra
         "expression_classes": [classes[k] for k in sorted(classes)],
         "rejects": int(len(rejects)),
         "rejects_by_reason": {k: int(v) for k, v in rejects["reason"].value_counts().sort_index().items()},
-        "notes": {k: int(v) for k, v in pd.Series([n.split(":")[0] for s in notes for n in s.split(";") if n],
-                                                  dtype=str).value_counts().sort_index().items()},
-        "folds": {"num_folds": num_folds, "seed": seed,
-                  "subjects_per_fold": {int(k): int(v) for k, v in folds["fold"].value_counts().sort_index().items()}},
+        "notes": {
+            k: int(v)
+            for k, v in pd.Series([n.split(":")[0] for s in notes for n in s.split(";") if n], dtype=str)
+            .value_counts()
+            .sort_index()
+            .items()
+        },
+        "folds": {
+            "num_folds": num_folds,
+            "seed": seed,
+            "subjects_per_fold": {int(k): int(v) for k, v in folds["fold"].value_counts().sort_index().items()},
+        },
         "pairs": pair_counts(pairs),
         "settings": settings,
         "seconds": round(time.perf_counter() - t0, 2),
@@ -119,12 +164,17 @@ def _finish(out: Path, dataset: str, manifest: pd.DataFrame, rejects: pd.DataFra
         summary["inputs"] = inputs
     if extra:
         summary.update(extra)
-    publish(out, dataset, {
-        "manifest.csv": (csv_bytes(manifest), len(manifest)),
-        "rejects.csv": (csv_bytes(rejects), len(rejects)),
-        "folds.csv": (csv_bytes(folds[["subject", "fold"]]), len(folds)),
-        "pairs.csv": (csv_bytes(pairs[list(PAIR_COLUMNS)]), len(pairs)),
-        "summary.json": (json.dumps(summary, indent=2, default=str).encode("utf-8"), None)})
+    publish(
+        out,
+        dataset,
+        {
+            "manifest.csv": (csv_bytes(manifest), len(manifest)),
+            "rejects.csv": (csv_bytes(rejects), len(rejects)),
+            "folds.csv": (csv_bytes(folds[["subject", "fold"]]), len(folds)),
+            "pairs.csv": (csv_bytes(pairs[list(PAIR_COLUMNS)]), len(pairs)),
+            "summary.json": (json.dumps(summary, indent=2, default=str).encode("utf-8"), None),
+        },
+    )
     return summary
 
 
@@ -140,27 +190,40 @@ def _check_synth_settings(out: Path, cfg) -> None:
     want = json.loads(json.dumps(cfg.__dict__))
     diff = [f"{k}={have.get(k)!r}, now {v!r}" for k, v in want.items() if have.get(k) != v]
     if diff:
-        raise ValueError(f"{out} holds synthfaces generated with other settings ({'; '.join(diff)}): "
-                         f"use the same settings or a new --out")
+        raise ValueError(
+            f"{out} holds synthfaces generated with other settings ({'; '.join(diff)}): "
+            f"use the same settings or a new --out"
+        )
 
 
-def prepare_synthfaces(out: str | os.PathLike, num_identities: int = 80, seed: int = 0, image_size: int = 64,
-                       sequences_per_identity: int = 6, frames_per_sequence: int = 8, num_folds: int = 10,
-                       workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+def prepare_synthfaces(
+    out: str | os.PathLike,
+    num_identities: int = 80,
+    seed: int = 0,
+    image_size: int = 64,
+    sequences_per_identity: int = 6,
+    frames_per_sequence: int = 8,
+    num_folds: int = 10,
+    workers: int | None = None,
+    progress: bool = True,
+) -> dict[str, Any]:
     """Generate synthfaces into ``out`` (CK+ layout + aligned crops) and write the protocol files.
 
     The raw tree is read back with the CK+ reader (so the CK+ code path is exercised); crops were
     aligned by the generator on ground-truth eye positions (``aligner = "synthetic"``).
     """
     from .ckplus import read_ckplus
-    from .synthfaces import SynthConfig, generate
-
-    from .synthfaces import subject_name
+    from .synthfaces import SynthConfig, generate, subject_name
 
     t0 = time.perf_counter()
     out_p = Path(out)
-    cfg = SynthConfig(num_identities=num_identities, sequences_per_identity=sequences_per_identity,
-                      frames_per_sequence=frames_per_sequence, image_size=image_size, seed=seed)
+    cfg = SynthConfig(
+        num_identities=num_identities,
+        sequences_per_identity=sequences_per_identity,
+        frames_per_sequence=frames_per_sequence,
+        image_size=image_size,
+        seed=seed,
+    )
     check_folds([subject_name(i) for i in range(num_identities)], num_folds, seed)
     _check_synth_settings(out_p, cfg)
     unpublish(out_p)
@@ -172,20 +235,35 @@ def prepare_synthfaces(out: str | os.PathLike, num_identities: int = 80, seed: i
     m["path"] = m["source"].map(src_to_path)
     missing = m[m["path"].isna()]
     if len(missing):
-        raise RuntimeError(f"synthfaces: {len(missing)} protocol frames have no aligned crop, "
-                           f"e.g. {missing['source'].iloc[0]}")
+        raise RuntimeError(
+            f"synthfaces: {len(missing)} protocol frames have no aligned crop, e.g. {missing['source'].iloc[0]}"
+        )
     m["source"] = "cohn-kanade-images/" + m["source"]
     m = m.assign(aligned=True, aligner="synthetic", box="", confidence=np.nan, num_faces=1, note="")
     rejects = _reader_rejects(frames)
-    return _finish(out_p, "synthfaces", m, rejects, CKPLUS_EXPRESSIONS, num_folds, seed,
-                   {"num_identities": num_identities, "image_size": image_size, "seed": seed,
-                    "alignment": "template", "alignment_detail": "synthetic: "
-                    + get_alignment("template").describe(image_size, cfg.margin)
-                    + " (ground-truth eyes plus landmark noise)",
-                    "sequences_per_identity": sequences_per_identity,
-                    "frames_per_sequence": frames_per_sequence}, t0,
-                   {"generation_seconds": gen["seconds"], "raw_frames": gen["raw_frames"]},
-                   frames.attrs.get("inputs"))
+    return _finish(
+        out_p,
+        "synthfaces",
+        m,
+        rejects,
+        CKPLUS_EXPRESSIONS,
+        num_folds,
+        seed,
+        {
+            "num_identities": num_identities,
+            "image_size": image_size,
+            "seed": seed,
+            "alignment": "template",
+            "alignment_detail": "synthetic: "
+            + get_alignment("template").describe(image_size, cfg.margin)
+            + " (ground-truth eyes plus landmark noise)",
+            "sequences_per_identity": sequences_per_identity,
+            "frames_per_sequence": frames_per_sequence,
+        },
+        t0,
+        {"generation_seconds": gen["seconds"], "raw_frames": gen["raw_frames"]},
+        frames.attrs.get("inputs"),
+    )
 
 
 def _reader_rejects(frames: pd.DataFrame) -> pd.DataFrame:
@@ -198,32 +276,50 @@ def _drop_duplicate_sources(frames: pd.DataFrame) -> tuple[pd.DataFrame, pd.Data
     """Frames whose raw file is the same file as an earlier frame's (links) become ``duplicate_file`` rejects."""
     first = dict(zip(frames["raw_path"][::-1], frames["source"][::-1]))
     dup = frames["raw_path"].duplicated()
-    rejects = pd.DataFrame({"source": frames.loc[dup, "source"], "reason": "duplicate_file",
-                            "detail": [f"same file as {first[r]}" for r in frames.loc[dup, "raw_path"]]},
-                           columns=["source", "reason", "detail"])
+    rejects = pd.DataFrame(
+        {
+            "source": frames.loc[dup, "source"],
+            "reason": "duplicate_file",
+            "detail": [f"same file as {first[r]}" for r in frames.loc[dup, "raw_path"]],
+        },
+        columns=["source", "reason", "detail"],
+    )
     kept = frames[~dup].copy()
     kept.attrs = frames.attrs
     return kept, rejects
 
 
-def _prepare_raw(frames: pd.DataFrame, out: Path, dataset: str, classes: dict[int, str], num_folds: int,
-                 seed: int, align_cfg, workers: int, progress: bool, settings: dict, t0: float,
-                 detector=None) -> dict[str, Any]:
+def _prepare_raw(
+    frames: pd.DataFrame,
+    out: Path,
+    dataset: str,
+    classes: dict[int, str],
+    num_folds: int,
+    seed: int,
+    align_cfg,
+    workers: int,
+    progress: bool,
+    settings: dict,
+    t0: float,
+    detector=None,
+) -> dict[str, Any]:
     from .mtcnn_align import align_files, check_settings
 
-    log_dir = out / "align_log"   # resumable per-image logs (absolute sources)
+    log_dir = out / "align_log"  # resumable per-image logs (absolute sources)
     check_folds(frames["subject"], num_folds, seed)  # before any image is aligned
     check_settings(log_dir, align_cfg)  # before anything changes: a refused resume leaves the folder as it was
     unpublish(out)
     frames, duplicates = _drop_duplicate_sources(frames)
-    items = [(rp, "aligned/" + Path(src).with_suffix(".png").as_posix())
-             for rp, src in zip(frames["raw_path"], frames["source"])]
+    items = [
+        (rp, "aligned/" + Path(src).with_suffix(".png").as_posix())
+        for rp, src in zip(frames["raw_path"], frames["source"])
+    ]
     crops = pd.Series([o for _, o in items], dtype=str)
     if crops.duplicated().any():  # list_frames rejects duplicate frame numbers, so this is a bug
-        raise RuntimeError(f"two inputs map to one aligned crop {crops[crops.duplicated()].iloc[0]}: "
-                           f"a bug, please report it")
-    stats = align_files(items, out, align_cfg, workers=workers, detector=detector, progress=progress,
-                        log_dir=log_dir)
+        raise RuntimeError(
+            f"two inputs map to one aligned crop {crops[crops.duplicated()].iloc[0]}: a bug, please report it"
+        )
+    stats = align_files(items, out, align_cfg, workers=workers, detector=detector, progress=progress, log_dir=log_dir)
     ali = _read_log(log_dir / "aligned.csv", ["source", "out_path", "box", "confidence", "num_faces", "note"])
     rej = _read_log(log_dir / "rejects.csv", ["source", "reason", "detail"])
     ali = ali.drop_duplicates("source", keep="last").set_index("source")
@@ -239,15 +335,29 @@ def _prepare_raw(frames: pd.DataFrame, out: Path, dataset: str, classes: dict[in
     rel = dict(zip(frames["raw_path"], frames["source"]))
     rej = rej[rej["source"].isin(rel) & ~rej["source"].isin(ali.index)].drop_duplicates("source", keep="last")
     rej = rej.assign(source=rej["source"].map(rel))
-    rejects = pd.concat([df for df in (rej, _reader_rejects(frames), duplicates) if len(df)] or [rej],
-                        ignore_index=True)
-    return _finish(out, dataset, m, rejects, classes, num_folds, seed, settings, t0,
-                   {"alignment_this_run": stats}, frames.attrs.get("inputs"))
+    rejects = pd.concat(
+        [df for df in (rej, _reader_rejects(frames), duplicates) if len(df)] or [rej], ignore_index=True
+    )
+    return _finish(
+        out,
+        dataset,
+        m,
+        rejects,
+        classes,
+        num_folds,
+        seed,
+        settings,
+        t0,
+        {"alignment_this_run": stats},
+        frames.attrs.get("inputs"),
+    )
 
 
 def _align_settings(cfg) -> dict[str, Any]:
-    return {"alignment": cfg.alignment, "alignment_detail": get_alignment(cfg.alignment).describe(cfg.image_size,
-                                                                                                    cfg.margin)}
+    return {
+        "alignment": cfg.alignment,
+        "alignment_detail": get_alignment(cfg.alignment).describe(cfg.image_size, cfg.margin),
+    }
 
 
 def _read_log(path: Path, columns: list[str]) -> pd.DataFrame:
@@ -256,11 +366,22 @@ def _read_log(path: Path, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=columns, dtype=str)
 
 
-def prepare_ckplus(root: str | os.PathLike, out: str | os.PathLike, image_size: int = DEFAULT_CROP_SIZE,
-                   margin: float = DEFAULT_MARGIN, min_confidence: float = 0.9, multi_face: str = "largest",
-                   convert_channels: bool = True, num_folds: int = 10, seed: int = 0, workers: int = 1,
-                   batch_size: int = 16, progress: bool = True, detector=None,
-                   alignment: str = DEFAULT_ALIGNMENT) -> dict[str, Any]:
+def prepare_ckplus(
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    image_size: int = DEFAULT_CROP_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    min_confidence: float = 0.9,
+    multi_face: str = "largest",
+    convert_channels: bool = True,
+    num_folds: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int = 16,
+    progress: bool = True,
+    detector=None,
+    alignment: str = DEFAULT_ALIGNMENT,
+) -> dict[str, Any]:
     """CK+: read labelled sequences (first + last 3 frames), MTCNN-align, write the protocol files.
 
     ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
@@ -269,23 +390,50 @@ def prepare_ckplus(root: str | os.PathLike, out: str | os.PathLike, image_size: 
     from .mtcnn_align import AlignConfig
 
     t0 = time.perf_counter()
-    cfg = AlignConfig(image_size=image_size, margin=margin, min_confidence=min_confidence, multi_face=multi_face,
-                      convert_channels=convert_channels, batch_size=batch_size, alignment=alignment)
+    cfg = AlignConfig(
+        image_size=image_size,
+        margin=margin,
+        min_confidence=min_confidence,
+        multi_face=multi_face,
+        convert_channels=convert_channels,
+        batch_size=batch_size,
+        alignment=alignment,
+    )
     frames = read_ckplus(root)
-    settings = {"root": str(Path(root).resolve()), "image_size": image_size, "margin": margin,
-                "min_confidence": min_confidence, "multi_face": multi_face, "convert_channels": convert_channels,
-                **_align_settings(cfg)}
+    settings = {
+        "root": str(Path(root).resolve()),
+        "image_size": image_size,
+        "margin": margin,
+        "min_confidence": min_confidence,
+        "multi_face": multi_face,
+        "convert_channels": convert_channels,
+        **_align_settings(cfg),
+    }
     out_p = Path(out)
-    return _prepare_raw(frames, out_p, "ckplus", CKPLUS_EXPRESSIONS, num_folds, seed, cfg, workers, progress,
-                        settings, t0, detector)
+    return _prepare_raw(
+        frames, out_p, "ckplus", CKPLUS_EXPRESSIONS, num_folds, seed, cfg, workers, progress, settings, t0, detector
+    )
 
 
-def prepare_oulu(root: str | os.PathLike, out: str | os.PathLike, spectrum: str = "VL",
-                 illumination: str = "Strong", classes: int = 6, image_size: int = DEFAULT_CROP_SIZE,
-                 margin: float = DEFAULT_MARGIN, min_confidence: float = 0.9, multi_face: str = "largest",
-                 convert_channels: bool = True, num_folds: int = 10, seed: int = 0, workers: int = 1,
-                 batch_size: int = 16, progress: bool = True, detector=None,
-                 alignment: str = DEFAULT_ALIGNMENT) -> dict[str, Any]:
+def prepare_oulu(
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    spectrum: str = "VL",
+    illumination: str = "Strong",
+    classes: int = 6,
+    image_size: int = DEFAULT_CROP_SIZE,
+    margin: float = DEFAULT_MARGIN,
+    min_confidence: float = 0.9,
+    multi_face: str = "largest",
+    convert_channels: bool = True,
+    num_folds: int = 10,
+    seed: int = 0,
+    workers: int = 1,
+    batch_size: int = 16,
+    progress: bool = True,
+    detector=None,
+    alignment: str = DEFAULT_ALIGNMENT,
+) -> dict[str, Any]:
     """Oulu-CASIA (default VL / Strong, 6 classes): read, MTCNN-align, write the protocol files.
 
     ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
@@ -294,12 +442,40 @@ def prepare_oulu(root: str | os.PathLike, out: str | os.PathLike, spectrum: str 
     from .oulu import read_oulu
 
     t0 = time.perf_counter()
-    cfg = AlignConfig(image_size=image_size, margin=margin, min_confidence=min_confidence, multi_face=multi_face,
-                      convert_channels=convert_channels, batch_size=batch_size, alignment=alignment)
+    cfg = AlignConfig(
+        image_size=image_size,
+        margin=margin,
+        min_confidence=min_confidence,
+        multi_face=multi_face,
+        convert_channels=convert_channels,
+        batch_size=batch_size,
+        alignment=alignment,
+    )
     frames = read_oulu(root, spectrum, illumination, classes)
-    settings = {"root": str(Path(root).resolve()), "spectrum": spectrum, "illumination": illumination,
-                "classes": classes, "image_size": image_size, "margin": margin, "min_confidence": min_confidence,
-                "multi_face": multi_face, "convert_channels": convert_channels, **_align_settings(cfg)}
+    settings = {
+        "root": str(Path(root).resolve()),
+        "spectrum": spectrum,
+        "illumination": illumination,
+        "classes": classes,
+        "image_size": image_size,
+        "margin": margin,
+        "min_confidence": min_confidence,
+        "multi_face": multi_face,
+        "convert_channels": convert_channels,
+        **_align_settings(cfg),
+    }
     out_p = Path(out)
-    return _prepare_raw(frames, out_p, "oulu", OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7,
-                        num_folds, seed, cfg, workers, progress, settings, t0, detector)
+    return _prepare_raw(
+        frames,
+        out_p,
+        "oulu",
+        OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7,
+        num_folds,
+        seed,
+        cfg,
+        workers,
+        progress,
+        settings,
+        t0,
+        detector,
+    )

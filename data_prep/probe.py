@@ -21,6 +21,7 @@ to the bytes of an uninterrupted prepare. Permission faults are real (chmod) unl
 as root, which reads any file; then the read is made to fail by a patch and the case says
 "simulated".
 """
+
 from __future__ import annotations
 
 import argparse
@@ -59,8 +60,13 @@ class StandInDetector:
         if img.std() < 1.0:
             return []
         h, w = img.shape[:2]
-        return [{"box": [w // 4, h // 4, w // 2, h // 2], "confidence": 0.99,
-                 "keypoints": {"left_eye": [int(w * 0.4), int(h * 0.4)], "right_eye": [int(w * 0.6), int(h * 0.4)]}}]
+        return [
+            {
+                "box": [w // 4, h // 4, w // 2, h // 2],
+                "confidence": 0.99,
+                "keypoints": {"left_eye": [int(w * 0.4), int(h * 0.4)], "right_eye": [int(w * 0.6), int(h * 0.4)]},
+            }
+        ]
 
     def detect_faces(self, images, **kw):
         return [self._one(i) for i in images] if isinstance(images, list) else self._one(images)
@@ -71,8 +77,7 @@ def _faces() -> list[np.ndarray]:
     from skimage import data
 
     astro = cv2.resize(data.astronaut()[0:300, 80:380], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    cam = cv2.resize(np.stack([data.camera()[40:340, 80:380]] * 3, axis=-1), (SIZE, SIZE),
-                     interpolation=cv2.INTER_AREA)
+    cam = cv2.resize(np.stack([data.camera()[40:340, 80:380]] * 3, axis=-1), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
     return [astro, cam, astro[:, ::-1].copy()]
 
 
@@ -122,8 +127,13 @@ def denied(path: Path):
         finally:
             path.chmod(mode)
         return
-    patched = [(np, "fromfile"), (Path, "read_bytes"), (readers_common, "list_dir"), (ckplus_mod, "list_dir"),
-               (oulu_mod, "list_dir")]
+    patched = [
+        (np, "fromfile"),
+        (Path, "read_bytes"),
+        (readers_common, "list_dir"),
+        (ckplus_mod, "list_dir"),
+        (oulu_mod, "list_dir"),
+    ]
     saved = [(obj, name, getattr(obj, name)) for obj, name in patched]
 
     def wrap(real):
@@ -131,6 +141,7 @@ def denied(path: Path):
             if Path(first) == path:
                 raise PermissionError(13, "Permission denied", str(path))
             return real(first, *a, **kw)
+
         return f
 
     for obj, name, real in saved:
@@ -216,85 +227,228 @@ CASES: list[Case] = [
     ("label code 9", "ckplus", _set_label(b"   9.0000000e+00\n"), None, ("reject", "bad_label", "S011/002"), {}),
     ("label code 2.5", "ckplus", _set_label(b"2.5"), None, ("reject", "bad_label", "S011/002"), {}),
     ("label not UTF-8", "ckplus", _set_label(b"\xff\xfe3\x00"), None, ("reject", "bad_label", "S011/002"), {}),
-    ("label is a symlink loop", "ckplus", lambda raw: _relink(_label(raw), _label(raw).name), None,
-     ("reject", "unreadable_label", "S011/002"), {}),
-    ("label is a broken link", "ckplus", lambda raw: _relink(_label(raw), "/nonexistent.txt"), None,
-     ("reject", "unreadable_label", "S011/002"), {}),
+    (
+        "label is a symlink loop",
+        "ckplus",
+        lambda raw: _relink(_label(raw), _label(raw).name),
+        None,
+        ("reject", "unreadable_label", "S011/002"),
+        {},
+    ),
+    (
+        "label is a broken link",
+        "ckplus",
+        lambda raw: _relink(_label(raw), "/nonexistent.txt"),
+        None,
+        ("reject", "unreadable_label", "S011/002"),
+        {},
+    ),
     ("label without read permission", "ckplus", None, _label, ("reject", "unreadable_label", "S011/002"), {}),
-    ("two label files", "ckplus",
-     lambda raw: (_label(raw).parent / "S011_002_00000004_emotion.txt").write_text("   5.0000000e+00\n"), None,
-     ("reject", "bad_label", "S011/002"), {}),
-    ("label folder not listable", "ckplus", None, lambda raw: _label(raw).parent,
-     ("reject", "unreadable_label", "S011/002"), {}),
+    (
+        "two label files",
+        "ckplus",
+        lambda raw: (_label(raw).parent / "S011_002_00000004_emotion.txt").write_text("   5.0000000e+00\n"),
+        None,
+        ("reject", "bad_label", "S011/002"),
+        {},
+    ),
+    (
+        "label folder not listable",
+        "ckplus",
+        None,
+        lambda raw: _label(raw).parent,
+        ("reject", "unreadable_label", "S011/002"),
+        {},
+    ),
     ("sequence folder not listable", "ckplus", None, _seq, ("reject", "unreadable_sequence", "S011/002"), {}),
-    ("sequence folder is a symlink loop", "ckplus", lambda raw: _relink(_seq(raw), "002"), None,
-     ("reject", "unreadable_sequence", "S011/002"), {}),
-    ("sequence folder is a file", "ckplus", lambda raw: (shutil.rmtree(_seq(raw)), _seq(raw).write_text("x")), None,
-     ("reject", "unreadable_sequence", "S011/002"), {}),
+    (
+        "sequence folder is a symlink loop",
+        "ckplus",
+        lambda raw: _relink(_seq(raw), "002"),
+        None,
+        ("reject", "unreadable_sequence", "S011/002"),
+        {},
+    ),
+    (
+        "sequence folder is a file",
+        "ckplus",
+        lambda raw: (shutil.rmtree(_seq(raw)), _seq(raw).write_text("x")),
+        None,
+        ("reject", "unreadable_sequence", "S011/002"),
+        {},
+    ),
     ("label without image folder", "ckplus", _label_only, None, ("reject", "missing_sequence", "S012/004"), {}),
     ("sequence of 3 frames", "ckplus", _short, None, ("reject", "short_sequence", "S011/002"), {}),
-    ("frame name without a number", "ckplus", lambda raw: _frame(raw, 3).rename(_seq(raw) / "final.png"), None,
-     ("reject", "bad_frame_name", "S011/002"), {}),
-    ("two files with frame number 3 (.png, .jpg)", "ckplus",
-     lambda raw: shutil.copy(_frame(raw, 3), _frame(raw, 3).with_suffix(".jpg")), None,
-     ("reject", "duplicate_frame", "S011/002"), {}),
-    ("neutral frame is a symlink loop", "ckplus", lambda raw: _relink(_frame(raw, 1), _frame(raw, 1).name), None,
-     ("reject", "unreadable", F1), {}),
-    ("middle frame is a broken link", "ckplus", lambda raw: _relink(_frame(raw, 2), "/nonexistent.png"), None,
-     ("reject", "unreadable", F2), {}),
-    ("peak frame without read permission", "ckplus", None, lambda raw: _frame(raw, 5), ("reject", "unreadable", F5),
-     {}),
-    ("peak frame corrupt", "ckplus", lambda raw: _write_raw(_frame(raw, 5), b"\x89PNG\r\n\x1a\ngarbage"), None,
-     ("reject", "unreadable", F5), {}),
-    ("peak frame empty", "ckplus", lambda raw: _write_raw(_frame(raw, 5), b""), None, ("reject", "unreadable", F5),
-     {}),
-    ("peak frame without a face", "ckplus", lambda raw: _imwrite(_frame(raw, 5), np.full((SIZE, SIZE, 3), 200,
-                                                                                          np.uint8)), None,
-     ("reject", "no_face", F5), {}),
+    (
+        "frame name without a number",
+        "ckplus",
+        lambda raw: _frame(raw, 3).rename(_seq(raw) / "final.png"),
+        None,
+        ("reject", "bad_frame_name", "S011/002"),
+        {},
+    ),
+    (
+        "two files with frame number 3 (.png, .jpg)",
+        "ckplus",
+        lambda raw: shutil.copy(_frame(raw, 3), _frame(raw, 3).with_suffix(".jpg")),
+        None,
+        ("reject", "duplicate_frame", "S011/002"),
+        {},
+    ),
+    (
+        "neutral frame is a symlink loop",
+        "ckplus",
+        lambda raw: _relink(_frame(raw, 1), _frame(raw, 1).name),
+        None,
+        ("reject", "unreadable", F1),
+        {},
+    ),
+    (
+        "middle frame is a broken link",
+        "ckplus",
+        lambda raw: _relink(_frame(raw, 2), "/nonexistent.png"),
+        None,
+        ("reject", "unreadable", F2),
+        {},
+    ),
+    (
+        "peak frame without read permission",
+        "ckplus",
+        None,
+        lambda raw: _frame(raw, 5),
+        ("reject", "unreadable", F5),
+        {},
+    ),
+    (
+        "peak frame corrupt",
+        "ckplus",
+        lambda raw: _write_raw(_frame(raw, 5), b"\x89PNG\r\n\x1a\ngarbage"),
+        None,
+        ("reject", "unreadable", F5),
+        {},
+    ),
+    ("peak frame empty", "ckplus", lambda raw: _write_raw(_frame(raw, 5), b""), None, ("reject", "unreadable", F5), {}),
+    (
+        "peak frame without a face",
+        "ckplus",
+        lambda raw: _imwrite(_frame(raw, 5), np.full((SIZE, SIZE, 3), 200, np.uint8)),
+        None,
+        ("reject", "no_face", F5),
+        {},
+    ),
     ("peak frame grayscale", "ckplus", _gray, None, ("note", "grayscale_converted", F5), {}),
     ("peak frame RGBA", "ckplus", _rgba, None, ("note", "rgba_converted", F5), {}),
     ("peak frame 16-bit", "ckplus", _sixteen, None, ("note", "16bit_converted", F5), {}),
-    ("image outside any sequence folder", "ckplus", lambda raw: _imwrite(raw / CK / "S011" / "x.png", _faces()[0]),
-     None, ("reject", "outside_layout", "S011/x.png"), {}),
-    ("hidden AppleDouble file", "ckplus", lambda raw: _write_raw(_seq(raw) / "._S011_002_00000001.png", b"x"), None,
-     ("counted", "hidden", ""), {}),
-    ("sequence folder is a link to another sequence", "ckplus", lambda raw: _relink(_seq(raw), "001"), None,
-     ("reject", "duplicate_file", "S011/002/S011_001_00000001.png"), {}),
+    (
+        "image outside any sequence folder",
+        "ckplus",
+        lambda raw: _imwrite(raw / CK / "S011" / "x.png", _faces()[0]),
+        None,
+        ("reject", "outside_layout", "S011/x.png"),
+        {},
+    ),
+    (
+        "hidden AppleDouble file",
+        "ckplus",
+        lambda raw: _write_raw(_seq(raw) / "._S011_002_00000001.png", b"x"),
+        None,
+        ("counted", "hidden", ""),
+        {},
+    ),
+    (
+        "sequence folder is a link to another sequence",
+        "ckplus",
+        lambda raw: _relink(_seq(raw), "001"),
+        None,
+        ("reject", "duplicate_file", "S011/002/S011_001_00000001.png"),
+        {},
+    ),
     ("--num-folds 1", "ckplus", None, None, ("error", "num_folds must be >= 2"), {"num_folds": 1}),
     ("more folds than subjects", "ckplus", None, None, ("error", "cannot split 3 subjects"), {"num_folds": 4}),
     ("root does not exist", "ckplus", lambda raw: shutil.rmtree(raw), None, ("error", "not a directory"), {}),
-    ("root is a file", "ckplus", lambda raw: (shutil.rmtree(raw), raw.write_text("x")), None,
-     ("error", "not a directory"), {}),
+    (
+        "root is a file",
+        "ckplus",
+        lambda raw: (shutil.rmtree(raw), raw.write_text("x")),
+        None,
+        ("error", "not a directory"),
+        {},
+    ),
     ("no Emotion folder", "ckplus", lambda raw: shutil.rmtree(raw / "Emotion"), None, ("error", "['Emotion']"), {}),
     ("every label bad", "ckplus", _all_labels_bad, None, ("error", "no usable sequence"), {}),
-    ("Oulu: Anger and anger folders", "oulu",
-     lambda raw: shutil.copytree(raw / "VL/Strong/P001/Anger", raw / "VL/Strong/P001/anger"), None,
-     ("reject", "duplicate_sequence", "VL_Strong/P001/Anger"), {}),
-    ("Oulu: expression folder missing", "oulu", lambda raw: shutil.rmtree(raw / "VL/Strong/P001/Fear"), None,
-     ("reject", "missing_sequence", "VL_Strong/P001/Fear"), {}),
-    ("Oulu: images in an unknown folder", "oulu",
-     lambda raw: shutil.copytree(raw / "VL/Strong/P001/Fear", raw / "VL/Strong/P001/Neutral"), None,
-     ("reject", "outside_layout", "VL_Strong/P001/Neutral/000.jpeg"), {}),
-    ("Oulu: subject folder not listable", "oulu", None, lambda raw: raw / "VL/Strong/P002",
-     ("reject", "unreadable_sequence", "VL_Strong/P002/Anger"), {}),
-    ("Oulu: sequence folder not listable", "oulu", None, lambda raw: raw / "VL/Strong/P001/Sadness",
-     ("reject", "unreadable_sequence", "VL_Strong/P001/Sadness"), {}),
-    ("Oulu: 000.jpeg and 000.png", "oulu",
-     lambda raw: shutil.copy(raw / "VL/Strong/P001/Anger/000.jpeg", raw / "VL/Strong/P001/Anger/000.png"), None,
-     ("reject", "duplicate_frame", "VL_Strong/P001/Anger"), {}),
-    ("Oulu: frame name without a number", "oulu",
-     lambda raw: (raw / "VL/Strong/P001/Anger/002.jpeg").rename(raw / "VL/Strong/P001/Anger/x.jpeg"), None,
-     ("reject", "bad_frame_name", "VL_Strong/P001/Anger"), {}),
-    ("Oulu: spectrum folder missing", "oulu", lambda raw: shutil.rmtree(raw / "VL"), None,
-     ("error", "expected VL/Strong"), {}),
+    (
+        "Oulu: Anger and anger folders",
+        "oulu",
+        lambda raw: shutil.copytree(raw / "VL/Strong/P001/Anger", raw / "VL/Strong/P001/anger"),
+        None,
+        ("reject", "duplicate_sequence", "VL_Strong/P001/Anger"),
+        {},
+    ),
+    (
+        "Oulu: expression folder missing",
+        "oulu",
+        lambda raw: shutil.rmtree(raw / "VL/Strong/P001/Fear"),
+        None,
+        ("reject", "missing_sequence", "VL_Strong/P001/Fear"),
+        {},
+    ),
+    (
+        "Oulu: images in an unknown folder",
+        "oulu",
+        lambda raw: shutil.copytree(raw / "VL/Strong/P001/Fear", raw / "VL/Strong/P001/Neutral"),
+        None,
+        ("reject", "outside_layout", "VL_Strong/P001/Neutral/000.jpeg"),
+        {},
+    ),
+    (
+        "Oulu: subject folder not listable",
+        "oulu",
+        None,
+        lambda raw: raw / "VL/Strong/P002",
+        ("reject", "unreadable_sequence", "VL_Strong/P002/Anger"),
+        {},
+    ),
+    (
+        "Oulu: sequence folder not listable",
+        "oulu",
+        None,
+        lambda raw: raw / "VL/Strong/P001/Sadness",
+        ("reject", "unreadable_sequence", "VL_Strong/P001/Sadness"),
+        {},
+    ),
+    (
+        "Oulu: 000.jpeg and 000.png",
+        "oulu",
+        lambda raw: shutil.copy(raw / "VL/Strong/P001/Anger/000.jpeg", raw / "VL/Strong/P001/Anger/000.png"),
+        None,
+        ("reject", "duplicate_frame", "VL_Strong/P001/Anger"),
+        {},
+    ),
+    (
+        "Oulu: frame name without a number",
+        "oulu",
+        lambda raw: (raw / "VL/Strong/P001/Anger/002.jpeg").rename(raw / "VL/Strong/P001/Anger/x.jpeg"),
+        None,
+        ("reject", "bad_frame_name", "VL_Strong/P001/Anger"),
+        {},
+    ),
+    (
+        "Oulu: spectrum folder missing",
+        "oulu",
+        lambda raw: shutil.rmtree(raw / "VL"),
+        None,
+        ("error", "expected VL/Strong"),
+        {},
+    ),
 ]
 
 
 # ------------------------------------------------------------------ running the cases
 def _image_files(root: Path) -> int:
     """Entries with an image suffix that are not folders, through links to folders too (one case has one)."""
-    return sum(Path(f).suffix.lower() in IMAGE_SUFFIXES
-               for _, _, files in os.walk(root, followlinks=True) for f in files)
+    return sum(
+        Path(f).suffix.lower() in IMAGE_SUFFIXES for _, _, files in os.walk(root, followlinks=True) for f in files
+    )
 
 
 def _accounting_problem(out: Path, images_root: Path, prefix: str) -> str | None:
@@ -307,10 +461,13 @@ def _accounting_problem(out: Path, images_root: Path, prefix: str) -> str | None
     if not (inputs["image_files"] == on_disk == sum(inputs["files"].values())):
         return f"{on_disk} image files on disk, summary.json inputs {inputs}"
     sources = list(man["source"]) + list(file_rej["source"])
-    if len(set(sources)) != len(sources) or inputs["files"]["manifest"] != len(man) \
-            or inputs["files"]["rejected"] != len(file_rej):
+    if (
+        len(set(sources)) != len(sources)
+        or inputs["files"]["manifest"] != len(man)
+        or inputs["files"]["rejected"] != len(file_rej)
+    ):
         return "manifest and rejects do not name distinct files"
-    missing = [s for s in sources if not os.path.lexists(images_root / s[len(prefix):])]
+    missing = [s for s in sources if not os.path.lexists(images_root / s[len(prefix) :])]
     if missing:
         return f"rows name files that do not exist: {missing[:2]}"
     if not man["path"].is_unique:
@@ -335,8 +492,12 @@ def run_case(case: Case, work: Path, detector) -> dict:
         fault(raw)
     kw = {"image_size": 64, "num_folds": 2, "progress": False, "detector": detector, **options}
     prep = prepare_ckplus if dataset == "ckplus" else prepare_oulu
-    row = {"case": name, "dataset": dataset, "expected": " ".join(expected[:2]),
-           "simulated": bool(deny is not None and ROOT_USER)}
+    row = {
+        "case": name,
+        "dataset": dataset,
+        "expected": " ".join(expected[:2]),
+        "simulated": bool(deny is not None and ROOT_USER),
+    }
     try:
         with denied(deny(raw)) if deny is not None else contextlib.nullcontext():
             prep(raw, out, **kw)
@@ -381,8 +542,11 @@ class _Killed(BaseException):
 def _protocol_bytes(out: Path) -> dict[str, bytes]:
     files = {n: (out / n).read_bytes() for n in PROTOCOL_FILES if n != "summary.json"}
     files.update({p.relative_to(out).as_posix(): p.read_bytes() for p in sorted((out / "aligned").rglob("*.png"))})
-    summary = {k: v for k, v in json.loads((out / "summary.json").read_text()).items()
-               if k not in ("seconds", "alignment_this_run")}
+    summary = {
+        k: v
+        for k, v in json.loads((out / "summary.json").read_text()).items()
+        if k not in ("seconds", "alignment_this_run")
+    }
     files["summary.json"] = json.dumps(summary).encode()
     return files
 
@@ -419,7 +583,8 @@ def run_kills(work: Path, detector) -> list[dict]:
         finally:
             publish.write_atomic = real
         where = f"after {k} of {len(PROTOCOL_FILES)} protocol files" + (
-            ", re-preparing a complete dataset with another seed" if over_complete else "")
+            ", re-preparing a complete dataset with another seed" if over_complete else ""
+        )
         try:
             load_prepared(ExperimentConfig.load("tiny").override(dataset="ckplus", data_dir=str(out)))
             refused, detail = False, "loaded"
@@ -427,28 +592,45 @@ def run_kills(work: Path, detector) -> list[dict]:
             refused, detail = _one_line(err), str(err)[:160]
         prepare_ckplus(raw, out, **kw)
         identical = _protocol_bytes(out) == clean
-        rows.append({"case": f"killed {where}", "refused": refused, "identical_after_rerun": identical,
-                     "detail": detail})
+        rows.append(
+            {"case": f"killed {where}", "refused": refused, "identical_after_rerun": identical, "detail": detail}
+        )
     return rows
 
 
 def run_synthfaces_checks(work: Path) -> list[dict]:
     """Options refused before any image is generated (and a folder of other settings is never mixed)."""
     rows = []
-    for name, kw, part in (("synthfaces --num-folds 1", {"num_identities": 4, "num_folds": 1}, "num_folds must be"),
-                           ("synthfaces: more folds than identities", {"num_identities": 3, "num_folds": 4},
-                            "cannot split 3 subjects"),
-                           ("synthfaces: other settings into a prepared folder", {"num_identities": 4, "num_folds": 2,
-                                                                                  "image_size": 24}, "other settings")):
+    for name, kw, part in (
+        ("synthfaces --num-folds 1", {"num_identities": 4, "num_folds": 1}, "num_folds must be"),
+        ("synthfaces: more folds than identities", {"num_identities": 3, "num_folds": 4}, "cannot split 3 subjects"),
+        (
+            "synthfaces: other settings into a prepared folder",
+            {"num_identities": 4, "num_folds": 2, "image_size": 24},
+            "other settings",
+        ),
+    ):
         out = work / f"synth{len(rows)}"
         if "other settings" in part:
-            prepare_synthfaces(out, num_identities=4, num_folds=2, sequences_per_identity=2, frames_per_sequence=4,
-                               image_size=16, workers=1, progress=False)
+            prepare_synthfaces(
+                out,
+                num_identities=4,
+                num_folds=2,
+                sequences_per_identity=2,
+                frames_per_sequence=4,
+                image_size=16,
+                workers=1,
+                progress=False,
+            )
         before = _image_files(out) if out.exists() else 0
         row = {"case": name, "dataset": "synthfaces", "expected": "error", "simulated": False}
         try:
-            prepare_synthfaces(out, workers=1, progress=False, **{"sequences_per_identity": 2,
-                                                                  "frames_per_sequence": 4, "image_size": 16, **kw})
+            prepare_synthfaces(
+                out,
+                workers=1,
+                progress=False,
+                **{"sequences_per_identity": 2, "frames_per_sequence": 4, "image_size": 16, **kw},
+            )
             row["outcome"], row["detail"] = "no error", "prepare finished"
         except (ValueError, FileNotFoundError) as err:
             after = _image_files(out) if out.exists() else 0
@@ -475,8 +657,9 @@ def report(rows: list[dict], kills: list[dict], detector: str, seconds: float) -
     counts = Counter(r["outcome"] for r in rows)
     handled = counts["reject row"] + counts["note"] + counts["counted"]
     silent = counts["silent drop"]
-    tracebacks = sum(v for k, v in counts.items() if k not in ("reject row", "note", "counted", "clear error",
-                                                                "silent drop"))
+    tracebacks = sum(
+        v for k, v in counts.items() if k not in ("reject row", "note", "counted", "clear error", "silent drop")
+    )
     identical = sum(k["refused"] and k["identical_after_rerun"] for k in kills)
     lines = [
         "# Data preparation probe",
@@ -491,8 +674,11 @@ def report(rows: list[dict], kills: list[dict], detector: str, seconds: float) -
         f"completed by a rerun to byte-identical files.**",
         "",
         f"Detector: {'MTCNN (mtcnn package)' if detector == 'mtcnn' else 'stand-in (one central face)'}. "
-        + ("Permission faults are simulated (the probe ran as root, which reads any file)."
-           if ROOT_USER else "Permission faults are real (chmod 0)."),
+        + (
+            "Permission faults are simulated (the probe ran as root, which reads any file)."
+            if ROOT_USER
+            else "Permission faults are real (chmod 0)."
+        ),
         "",
         "| case | dataset | expected | outcome | detail |",
         "|---|---|---|---|---|",
@@ -503,8 +689,9 @@ def report(rows: list[dict], kills: list[dict], detector: str, seconds: float) -
         lines.append(f"| {case} | {r['dataset']} | {r['expected']} | {r['outcome']} | {detail} |")
     lines += ["", "| interruption | load refused | rerun byte-identical | load said |", "|---|---|---|---|"]
     for k in kills:
-        lines.append(f"| {k['case']} | {k['refused']} | {k['identical_after_rerun']} | "
-                     f"{k['detail'].replace('|', '/')} |")
+        lines.append(
+            f"| {k['case']} | {k['refused']} | {k['identical_after_rerun']} | {k['detail'].replace('|', '/')} |"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -8,6 +8,7 @@ completes it. The marker records each file's size and row count; loading checks 
 :func:`check_counts` checks the tables against the counts in ``summary.json`` (images, subjects per
 fold, pairs per fold, rejects).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,10 @@ def publish(out: str | os.PathLike, dataset: str, files: dict[str, tuple[bytes, 
         raise ValueError(f"publish: protocol files {missing} not given")
     for name in PROTOCOL_FILES:
         write_atomic(out / name, files[name][0])
-    marker = {"dataset": dataset, "files": {n: {"bytes": len(files[n][0]), "rows": files[n][1]}
-                                            for n in PROTOCOL_FILES}}
+    marker = {
+        "dataset": dataset,
+        "files": {n: {"bytes": len(files[n][0]), "rows": files[n][1]} for n in PROTOCOL_FILES},
+    }
     write_atomic(out / MARKER, (json.dumps(marker, indent=2) + "\n").encode("utf-8"))
     try:  # the renames themselves reach the disk
         fd = os.open(out, os.O_RDONLY)
@@ -112,8 +115,10 @@ def require_complete(out: str | os.PathLike, dataset: str | None = None) -> dict
     if not marker_p.is_file():
         missing = [n for n in PROTOCOL_FILES if not (out / n).is_file()]
         what = f"{missing} and the {MARKER} marker are missing" if missing else f"the {MARKER} marker is missing"
-        raise IncompleteDatasetError(f"{out} is not a complete prepared dataset ({what}: its prepare was interrupted "
-                                     f"or made by an older version): {how}")
+        raise IncompleteDatasetError(
+            f"{out} is not a complete prepared dataset ({what}: its prepare was interrupted "
+            f"or made by an older version): {how}"
+        )
     try:
         marker = json.loads(marker_p.read_text())
         listed = dict(marker["files"])
@@ -125,21 +130,30 @@ def require_complete(out: str | os.PathLike, dataset: str | None = None) -> dict
             raise IncompleteDatasetError(f"{out}: {name} is missing or not listed in {MARKER}: {how}")
         size = p.stat().st_size
         if size != listed[name].get("bytes"):
-            raise IncompleteDatasetError(f"{out}: {name} has {size} bytes, {listed[name].get('bytes')} when it was "
-                                         f"prepared (changed since): {how}")
+            raise IncompleteDatasetError(
+                f"{out}: {name} has {size} bytes, {listed[name].get('bytes')} when it was "
+                f"prepared (changed since): {how}"
+            )
     try:
         return json.loads((out / "summary.json").read_text())
     except (OSError, ValueError) as err:
         raise IncompleteDatasetError(f"{out}/summary.json is unreadable ({err}): {how}") from err
 
 
-def check_counts(out: str | os.PathLike, summary: dict[str, Any], manifest: pd.DataFrame, folds: pd.DataFrame,
-                 pairs: pd.DataFrame, rejects: pd.DataFrame | None = None) -> None:
+def check_counts(
+    out: str | os.PathLike,
+    summary: dict[str, Any],
+    manifest: pd.DataFrame,
+    folds: pd.DataFrame,
+    pairs: pd.DataFrame,
+    rejects: pd.DataFrame | None = None,
+) -> None:
     """Raise :class:`IncompleteDatasetError` unless the tables match ``summary.json``.
 
     Checked: manifest rows = ``images``; subjects per fold = ``folds.subjects_per_fold``; pairs per
     fold = ``pairs.by_fold`` (and ``pairs.total``); rejects rows = ``rejects`` (when given).
     """
+
     def per_fold(series: pd.Series) -> dict[int, int]:
         return {int(k): int(v) for k, v in series.value_counts().items()}
 
@@ -158,8 +172,9 @@ def check_counts(out: str | os.PathLike, summary: dict[str, Any], manifest: pd.D
         have = per_fold(pairs["fold"])
         for fold in sorted(set(want) | set(have)):
             if have.get(fold, 0) != want.get(fold, 0):
-                problems.append(f"pairs.csv has {have.get(fold, 0)} pairs in fold {fold}, summary.json says "
-                                f"{want.get(fold, 0)}")
+                problems.append(
+                    f"pairs.csv has {have.get(fold, 0)} pairs in fold {fold}, summary.json says {want.get(fold, 0)}"
+                )
         if len(pairs) != summary["pairs"]["total"]:
             problems.append(f"pairs.csv has {len(pairs)} rows, summary.json says {summary['pairs']['total']}")
         if rejects is not None and len(rejects) != summary["rejects"]:
@@ -169,5 +184,6 @@ def check_counts(out: str | os.PathLike, summary: dict[str, Any], manifest: pd.D
     if problems:
         dataset = summary.get("dataset") if isinstance(summary, dict) else None
         more = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-        raise IncompleteDatasetError(f"{out}: {problems[0]}{more}; the dataset is half-made or was changed: "
-                                     f"{_hint(Path(out), dataset)}")
+        raise IncompleteDatasetError(
+            f"{out}: {problems[0]}{more}; the dataset is half-made or was changed: {_hint(Path(out), dataset)}"
+        )

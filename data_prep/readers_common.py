@@ -13,6 +13,7 @@ sequence raise :class:`SequenceProblem` with a reject reason, and the reader tur
 * ``bad_label`` / ``unreadable_label``: the label file cannot be parsed / read;
 * ``duplicate_sequence``: two folders name the same sequence (Oulu-CASIA, case-insensitive).
 """
+
 from __future__ import annotations
 
 import errno
@@ -25,12 +26,19 @@ from pathlib import Path
 import pandas as pd
 
 #: Columns of a reader's frame table (one row per selected raw frame).
-FRAME_COLUMNS = ("subject", "sequence", "frame", "role", "expression", "expression_name",
-                 "raw_path", "source")
+FRAME_COLUMNS = ("subject", "sequence", "frame", "role", "expression", "expression_name", "raw_path", "source")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
 #: Reject reasons that name a whole sequence (or label / subject folder) rather than one image file.
-SEQUENCE_REASONS = ("missing_sequence", "unreadable_sequence", "bad_frame_name", "duplicate_frame",
-                    "short_sequence", "bad_label", "unreadable_label", "duplicate_sequence")
+SEQUENCE_REASONS = (
+    "missing_sequence",
+    "unreadable_sequence",
+    "bad_frame_name",
+    "duplicate_frame",
+    "short_sequence",
+    "bad_label",
+    "unreadable_label",
+    "duplicate_sequence",
+)
 
 
 class SequenceProblem(Exception):
@@ -138,16 +146,20 @@ def list_frames(d: Path) -> list[Path]:
     files = [p for p in entries if is_image_name(p) and not is_dir(p)]
     nameless = [p.name for p in files if re.search(r"(\d+)$", p.stem) is None]
     if nameless:
-        raise SequenceProblem("bad_frame_name", f"{d}: no frame number at the end of {nameless[:3]}"
-                                                f"{f' (+{len(nameless) - 3} more)' if len(nameless) > 3 else ''}")
+        raise SequenceProblem(
+            "bad_frame_name",
+            f"{d}: no frame number at the end of {nameless[:3]}"
+            f"{f' (+{len(nameless) - 3} more)' if len(nameless) > 3 else ''}",
+        )
     by_number: dict[int, list[str]] = defaultdict(list)
     for p in files:
         by_number[frame_number(p)].append(p.name)
     dup = sorted((n, names) for n, names in by_number.items() if len(names) > 1)
     if dup:
         n, names = dup[0]
-        raise SequenceProblem("duplicate_frame", f"{d}: frame {n} appears {len(names)} times: "
-                                                 f"{' and '.join(sorted(names))}")
+        raise SequenceProblem(
+            "duplicate_frame", f"{d}: frame {n} appears {len(names)} times: {' and '.join(sorted(names))}"
+        )
     return sorted(files, key=lambda p: (frame_number(p), p.name))
 
 

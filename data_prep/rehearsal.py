@@ -22,6 +22,7 @@ were rejected and why. This module imports neither TensorFlow nor MTCNN.
     python -m data_prep.rehearsal write --out results/rehearsal      # the trees + the profile
     python -m data_prep.rehearsal summary --out results/rehearsal    # rehearsal.md from what the flow wrote
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,9 @@ from . import synthfaces as sf
 
 #: CK+ code of each Oulu-CASIA expression folder (synthfaces draws CK+ codes)
 OULU_FOLDER_CODES = {"Anger": 1, "Disgust": 3, "Fear": 4, "Happiness": 5, "Sadness": 6, "Surprise": 7}
-CKPLUS_FRAME = (490, 640)      # height, width of a CK+ frame
-OULU_FRAME = (240, 320)        # Oulu-CASIA VL frame
-WEBFACE_FRAME = (250, 250)     # CASIA-WebFace photo
+CKPLUS_FRAME = (490, 640)  # height, width of a CK+ frame
+OULU_FRAME = (240, 320)  # Oulu-CASIA VL frame
+WEBFACE_FRAME = (250, 250)  # CASIA-WebFace photo
 #: identity seeds of the three sets (none is the Table 2 synthfaces seed 0 or the pretraining seed 1000)
 SEEDS = {"ckplus": 2001, "oulu": 2002, "webface": 2003}
 
@@ -49,14 +50,14 @@ class RehearsalConfig:
     """Sizes of the rehearsal trees and of the derived paper profile."""
 
     ckplus_subjects: int = 12
-    ckplus_sequences: int = 3          # labelled sequences per CK+ subject (1..7)
+    ckplus_sequences: int = 3  # labelled sequences per CK+ subject (1..7)
     oulu_subjects: int = 12
-    frames: int = 6                    # frames per sequence (>= 4: first + last 3)
+    frames: int = 6  # frames per sequence (>= 4: first + last 3)
     webface_identities: int = 24
     webface_images: int = 12
-    image_size: int = 160              # the derived profile's image size (the paper: 160)
-    batch_size: int = 16               # the derived profile's batch (the paper's 90 exceeds a small fold)
-    num_folds: int = 4                 # folds of `prepare` (the paper: 10, for 100+ subjects)
+    image_size: int = 160  # the derived profile's image size (the paper: 160)
+    batch_size: int = 16  # the derived profile's batch (the paper's 90 exceeds a small fold)
+    num_folds: int = 4  # folds of `prepare` (the paper: 10, for 100+ subjects)
 
     def __post_init__(self) -> None:
         if self.frames < 4:
@@ -65,15 +66,27 @@ class RehearsalConfig:
             raise ValueError(f"ckplus_sequences must be in 1..7, got {self.ckplus_sequences}")
         for name in ("ckplus_subjects", "oulu_subjects"):
             if getattr(self, name) < 3 * self.num_folds:
-                raise ValueError(f"{name} must be >= 3 x num_folds ({3 * self.num_folds}) so that every test fold "
-                                 f"has verification pairs and training identities left after MTCNN's rejects, "
-                                 f"got {getattr(self, name)}")
+                raise ValueError(
+                    f"{name} must be >= 3 x num_folds ({3 * self.num_folds}) so that every test fold "
+                    f"has verification pairs and training identities left after MTCNN's rejects, "
+                    f"got {getattr(self, name)}"
+                )
         if self.webface_identities < 2 or self.webface_images < 2:
             raise ValueError("webface_identities and webface_images must be >= 2")
 
 
-def render_raw_frame(params: dict, code: int, intensity: float, rng: np.random.Generator, height: int, width: int,
-                     centre: np.ndarray, scale: float, roll: float, yaw: float) -> np.ndarray:
+def render_raw_frame(
+    params: dict,
+    code: int,
+    intensity: float,
+    rng: np.random.Generator,
+    height: int,
+    width: int,
+    centre: np.ndarray,
+    scale: float,
+    roll: float,
+    yaw: float,
+) -> np.ndarray:
     """One raw frame: a synthfaces face (CK+ ``code`` at ``intensity``) on a ``height`` x ``width`` wall (uint8 RGB)."""
     background = sf._background(height, width, rng)
     mat = sf._face_transform(centre, scale, roll)
@@ -91,15 +104,19 @@ def camera(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     ys = np.linspace(-0.5, 0.5, h, dtype=np.float32)[:, None, None]
     xs = np.linspace(-0.5, 0.5, w, dtype=np.float32)[None, :, None]
     angle = rng.uniform(0, 2 * np.pi)
-    out = img.astype(np.float32) * rng.uniform(0.85, 1.1) * (
-        1.0 + rng.uniform(0.0, 0.4) * (np.cos(angle) * xs + np.sin(angle) * ys))
+    out = (
+        img.astype(np.float32)
+        * rng.uniform(0.85, 1.1)
+        * (1.0 + rng.uniform(0.0, 0.4) * (np.cos(angle) * xs + np.sin(angle) * ys))
+    )
     out = cv2.GaussianBlur(out, (0, 0), sigmaX=rng.uniform(0.6, 1.0) * h / 245.0)
     out = out + rng.normal(0, rng.uniform(1.0, 4.0), out.shape).astype(np.float32)
     return np.clip(out + 0.5, 0, 255).astype(np.uint8)
 
 
-def render_sequence(params: dict, code: int, frames: int, rng: np.random.Generator, height: int,
-                    width: int) -> list[np.ndarray]:
+def render_sequence(
+    params: dict, code: int, frames: int, rng: np.random.Generator, height: int, width: int
+) -> list[np.ndarray]:
     """A neutral -> peak sequence of ``frames`` raw frames; the subject sits still (small per-frame drift)."""
     peak = rng.uniform(0.85, 1.0)
     scale = height * rng.uniform(0.15, 0.19)
@@ -108,9 +125,20 @@ def render_sequence(params: dict, code: int, frames: int, rng: np.random.Generat
     out = []
     for intensity in sf._intensity_curve(frames, peak):
         drift = centre + rng.normal(0, 0.005 * height, 2)
-        out.append(render_raw_frame(params, code, float(intensity), rng, height, width, drift,
-                                    scale * rng.uniform(0.98, 1.02), roll + rng.normal(0, np.deg2rad(1)),
-                                    yaw + rng.normal(0, 0.03)))
+        out.append(
+            render_raw_frame(
+                params,
+                code,
+                float(intensity),
+                rng,
+                height,
+                width,
+                drift,
+                scale * rng.uniform(0.98, 1.02),
+                roll + rng.normal(0, np.deg2rad(1)),
+                yaw + rng.normal(0, 0.03),
+            )
+        )
     return out
 
 
@@ -138,8 +166,13 @@ def write_ckplus_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
             emotion = root / "Emotion" / subj / seq / f"{subj}_{seq}_{cfg.frames:08d}_emotion.txt"
             emotion.parent.mkdir(parents=True, exist_ok=True)
             emotion.write_text(f"   {float(code):.7e}\n")
-    return {"root": str(root), "subjects": cfg.ckplus_subjects, "sequences": cfg.ckplus_subjects * cfg.ckplus_sequences,
-            "images": images, "frame": f"{CKPLUS_FRAME[1]}x{CKPLUS_FRAME[0]} PNG"}
+    return {
+        "root": str(root),
+        "subjects": cfg.ckplus_subjects,
+        "sequences": cfg.ckplus_subjects * cfg.ckplus_sequences,
+        "images": images,
+        "frame": f"{CKPLUS_FRAME[1]}x{CKPLUS_FRAME[0]} PNG",
+    }
 
 
 def write_oulu_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
@@ -154,8 +187,13 @@ def write_oulu_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
             for k, img in enumerate(render_sequence(params, code, cfg.frames, rng, *OULU_FRAME)):
                 _write(root / "VL" / "Strong" / subj / folder / f"{k:03d}.jpeg", img, jpeg=True)
                 images += 1
-    return {"root": str(root), "subjects": cfg.oulu_subjects, "sequences": cfg.oulu_subjects * 6, "images": images,
-            "frame": f"{OULU_FRAME[1]}x{OULU_FRAME[0]} JPEG"}
+    return {
+        "root": str(root),
+        "subjects": cfg.oulu_subjects,
+        "sequences": cfg.oulu_subjects * 6,
+        "images": images,
+        "frame": f"{OULU_FRAME[1]}x{OULU_FRAME[0]} JPEG",
+    }
 
 
 def write_webface_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
@@ -168,15 +206,30 @@ def write_webface_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
         for k in range(cfg.webface_images):
             code = 0 if rng.random() < 0.5 else int(rng.integers(1, 8))
             centre = np.array([w / 2, h * 0.47]) + rng.normal(0, 0.03 * h, 2)
-            img = render_raw_frame(params, code, float(rng.uniform(0.15, 0.5)), rng, h, w, centre,
-                                   h * rng.uniform(0.19, 0.23), rng.normal(0, np.deg2rad(6)), rng.normal(0, 0.2))
+            img = render_raw_frame(
+                params,
+                code,
+                float(rng.uniform(0.15, 0.5)),
+                rng,
+                h,
+                w,
+                centre,
+                h * rng.uniform(0.19, 0.23),
+                rng.normal(0, np.deg2rad(6)),
+                rng.normal(0, 0.2),
+            )
             _write(root / f"{100 + i:07d}" / f"{k + 1:03d}.jpg", img, jpeg=True)
-    return {"root": str(root), "identities": cfg.webface_identities,
-            "images": cfg.webface_identities * cfg.webface_images, "frame": f"{w}x{h} JPEG"}
+    return {
+        "root": str(root),
+        "identities": cfg.webface_identities,
+        "images": cfg.webface_identities * cfg.webface_images,
+        "frame": f"{w}x{h} JPEG",
+    }
 
 
-def write_profile(path: str | Path, cfg: RehearsalConfig, results_dir: str | Path,
-                  methods: list[str] | None = None) -> Path:
+def write_profile(
+    path: str | Path, cfg: RehearsalConfig, results_dir: str | Path, methods: list[str] | None = None
+) -> Path:
     """The paper profile with one fold, one epoch, ``cfg.batch_size`` and ``cfg.image_size`` (and only ``methods``
     when given); results under ``results_dir``."""
     import yaml
@@ -184,15 +237,23 @@ def write_profile(path: str | Path, cfg: RehearsalConfig, results_dir: str | Pat
     from experiments.config import CONFIG_DIR
 
     data = yaml.safe_load((CONFIG_DIR / "paper.yaml").read_text())
-    data.update(name="paper_rehearsal", folds=[0], epochs=1, batch_size=cfg.batch_size, image_size=cfg.image_size,
-                results_dir=str(results_dir))
+    data.update(
+        name="paper_rehearsal",
+        folds=[0],
+        epochs=1,
+        batch_size=cfg.batch_size,
+        image_size=cfg.image_size,
+        results_dir=str(results_dir),
+    )
     if methods:
         data["methods"] = list(methods)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("# Written by `python -m data_prep.rehearsal write`: experiments/configs/paper.yaml with one fold,\n"
-                    "# one epoch, a batch that fits the rehearsal's small folds and its image size.\n"
-                    + yaml.safe_dump(data, sort_keys=False))
+    path.write_text(
+        "# Written by `python -m data_prep.rehearsal write`: experiments/configs/paper.yaml with one fold,\n"
+        "# one epoch, a batch that fits the rehearsal's small folds and its image size.\n"
+        + yaml.safe_dump(data, sort_keys=False)
+    )
     return path
 
 
@@ -201,11 +262,13 @@ def write_all(out: str | Path, cfg: RehearsalConfig | None = None, methods: list
     cfg = cfg or RehearsalConfig()
     out = Path(out)
     raw = out / "raw"
-    written = {"config": asdict(cfg),
-               "ckplus": write_ckplus_tree(raw / "CK+", cfg),
-               "oulu": write_oulu_tree(raw / "Oulu-CASIA", cfg),
-               "webface": write_webface_tree(raw / "webface", cfg),
-               "profile": str(write_profile(out / "paper_rehearsal.yaml", cfg, out / "results", methods))}
+    written = {
+        "config": asdict(cfg),
+        "ckplus": write_ckplus_tree(raw / "CK+", cfg),
+        "oulu": write_oulu_tree(raw / "Oulu-CASIA", cfg),
+        "webface": write_webface_tree(raw / "webface", cfg),
+        "profile": str(write_profile(out / "paper_rehearsal.yaml", cfg, out / "results", methods)),
+    }
     (out / "rehearsal.json").write_text(json.dumps(written, indent=2))
     return written
 
@@ -222,33 +285,47 @@ def summarize(out: str | Path) -> str:
 
     out = Path(out)
     written = json.loads((out / "rehearsal.json").read_text())
-    lines = ["# Rehearsal of the real-data path", "",
-             "Written by `python -m data_prep.rehearsal summary` after `make rehearse-real-flow`. Data: the stand-in "
-             "trees of `data_prep.rehearsal` (synthetic faces in the CK+, Oulu-CASIA and CASIA-WebFace layouts), "
-             "NOT the real datasets: the scores say that the flow runs, not how well the method does.", "",
-             "| step | result |", "|---|---|"]
+    lines = [
+        "# Rehearsal of the real-data path",
+        "",
+        "Written by `python -m data_prep.rehearsal summary` after `make rehearse-real-flow`. Data: the stand-in "
+        "trees of `data_prep.rehearsal` (synthetic faces in the CK+, Oulu-CASIA and CASIA-WebFace layouts), "
+        "NOT the real datasets: the scores say that the flow runs, not how well the method does.",
+        "",
+        "| step | result |",
+        "|---|---|",
+    ]
     for key in ("ckplus", "oulu", "webface"):
         w = written[key]
-        lines.append(f"| raw tree `{key}` | {w['images']} images ({w['frame']}), "
-                     f"{w.get('subjects', w.get('identities'))} {'identities' if key == 'webface' else 'subjects'} |")
+        lines.append(
+            f"| raw tree `{key}` | {w['images']} images ({w['frame']}), "
+            f"{w.get('subjects', w.get('identities'))} {'identities' if key == 'webface' else 'subjects'} |"
+        )
     for key in ("ckplus", "oulu"):
         summary_path = out / "data" / key / "summary.json"
         if summary_path.is_file():
             s = json.loads(summary_path.read_text())
             rejects = s.get("rejects_by_reason", {})
-            lines.append(f"| `prepare {key}` (MTCNN) | {s.get('images', '?')} protocol images kept, rejects "
-                         f"{json.dumps(rejects) if rejects else 'none'} |")
+            lines.append(
+                f"| `prepare {key}` (MTCNN) | {s.get('images', '?')} protocol images kept, rejects "
+                f"{json.dumps(rejects) if rejects else 'none'} |"
+            )
     pretrain = out / "pretrain" / "summary.json"
     if pretrain.is_file():
         s = json.loads(pretrain.read_text())
-        keep = {k: s[k] for k in ("identities", "images", "rejects_by_reason", "epochs_done", "train_seconds_total")
-                if k in s}
+        keep = {
+            k: s[k]
+            for k in ("identities", "images", "rejects_by_reason", "epochs_done", "train_seconds_total")
+            if k in s
+        }
         lines.append(f"| `pretrain --align` (MTCNN, paper network) | {json.dumps(keep)} |")
     sidecar = out / "checkpoints" / "face.json"
     if sidecar.is_file():
         meta = json.loads(sidecar.read_text())
-        lines.append(f"| checkpoint sidecar | backbone {meta['backbone']}, image_size {meta['image_size']}, "
-                     f"standardize {meta['standardize']} |")
+        lines.append(
+            f"| checkpoint sidecar | backbone {meta['backbone']}, image_size {meta['image_size']}, "
+            f"standardize {meta['standardize']} |"
+        )
     for key in ("ckplus", "oulu"):
         run = _latest_run(out / "results" / key)
         if run is None:
@@ -256,13 +333,20 @@ def summarize(out: str | Path) -> str:
             continue
         frame = pd.read_csv(run / "per_fold.csv")
         env = json.loads((run / "environment.json").read_text())
-        cols = [c for c in ("method", "fold", "expression_accuracy", "verification_accuracy", "train_seconds")
-                if c in frame.columns]
-        rows = "; ".join(", ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
-                         for _, r in frame[cols].iterrows())
-        lines.append(f"| paper profile on `{key}` (`{run.name}`, {env.get('machine', 'unknown machine')}) | pretrained from "
-                     f"`{env.get('pretrained_checkpoint')}`; skipped {env.get('skipped_methods') or 'none'}; "
-                     f"{len(frame)} (method, fold) rows |")
+        cols = [
+            c
+            for c in ("method", "fold", "expression_accuracy", "verification_accuracy", "train_seconds")
+            if c in frame.columns
+        ]
+        rows = "; ".join(
+            ", ".join(f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols)
+            for _, r in frame[cols].iterrows()
+        )
+        lines.append(
+            f"| paper profile on `{key}` (`{run.name}`, {env.get('machine', 'unknown machine')}) | pretrained from "
+            f"`{env.get('pretrained_checkpoint')}`; skipped {env.get('skipped_methods') or 'none'}; "
+            f"{len(frame)} (method, fold) rows |"
+        )
         lines.append(f"| `{key}` rows ({', '.join(cols)}) | {rows} |")
     return "\n".join(lines) + "\n"
 

@@ -17,6 +17,7 @@ draw. The default ``seed=1000`` makes identities distinct from the Table-2 synth
 like web photos. Deterministic: image ``j`` of identity ``i`` draws from ``SeedSequence([seed, 4, i, j])``,
 so output does not depend on ``workers``.
 """
+
 from __future__ import annotations
 
 import json
@@ -94,8 +95,9 @@ def _write_identity(out: str, split: str, cfg_dict: dict, index: int, count: int
     return count
 
 
-def generate_identity_set(out: str | os.PathLike, config: IdentitySetConfig | None = None,
-                          workers: int | None = None, progress: bool = True) -> dict[str, Any]:
+def generate_identity_set(
+    out: str | os.PathLike, config: IdentitySetConfig | None = None, workers: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Write the identity set and its held-out ``pairs.txt`` under ``out``; return (and save) the summary.
 
     Resumable: images already written are kept. ``workers`` processes (default ``min(2, CPUs)``).
@@ -110,8 +112,9 @@ def generate_identity_set(out: str | os.PathLike, config: IdentitySetConfig | No
     out_p.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
     jobs = [("train", i, cfg.images_per_identity) for i in range(cfg.num_identities)]
-    jobs += [("heldout", cfg.num_identities + i, cfg.heldout_images_per_identity)
-             for i in range(cfg.heldout_identities)]
+    jobs += [
+        ("heldout", cfg.num_identities + i, cfg.heldout_images_per_identity) for i in range(cfg.heldout_identities)
+    ]
     workers = workers if workers is not None else min(2, os.cpu_count() or 1)
     bar = tqdm(total=len(jobs), desc="synthfaces identities", unit="id", disable=not progress)
     if workers <= 1:
@@ -126,15 +129,22 @@ def generate_identity_set(out: str | os.PathLike, config: IdentitySetConfig | No
                 bar.update()
     bar.close()
     pd.DataFrame([{"name": identity_name(i), "split": s, "index": i, "images": n} for s, i, n in jobs]).to_csv(
-        out_p / "identities.csv", index=False)
+        out_p / "identities.csv", index=False
+    )
     heldout = {identity_name(i): list(range(1, n + 1)) for s, i, n in jobs if s == "heldout"}
     pairs = generate_pairs(heldout, cfg.num_folds, cfg.pairs_per_half, seed=cfg.seed)
     write_pairs(pairs, out_p / "pairs.txt")
-    summary = {"dataset": "synthfaces-identities", "config": asdict(cfg),
-               "train": {"identities": cfg.num_identities, "images": cfg.num_identities * cfg.images_per_identity},
-               "heldout": {"identities": cfg.heldout_identities,
-                           "images": cfg.heldout_identities * cfg.heldout_images_per_identity},
-               "pairs": {"folds": cfg.num_folds, "pairs_per_half": cfg.pairs_per_half, "total": pairs.num_pairs},
-               "seconds": round(time.perf_counter() - t0, 2), "workers": workers}
+    summary = {
+        "dataset": "synthfaces-identities",
+        "config": asdict(cfg),
+        "train": {"identities": cfg.num_identities, "images": cfg.num_identities * cfg.images_per_identity},
+        "heldout": {
+            "identities": cfg.heldout_identities,
+            "images": cfg.heldout_identities * cfg.heldout_images_per_identity,
+        },
+        "pairs": {"folds": cfg.num_folds, "pairs_per_half": cfg.pairs_per_half, "total": pairs.num_pairs},
+        "seconds": round(time.perf_counter() - t0, 2),
+        "workers": workers,
+    }
     (out_p / "summary.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -13,6 +13,7 @@ The package needs Keras's TensorFlow backend (the train step uses ``tf.GradientT
 Importing it changes no environment variable (the ``dynamic-mtl`` command quiets TensorFlow's C++ log
 itself).
 """
+
 from __future__ import annotations
 
 import keras as _keras
@@ -20,7 +21,8 @@ import keras as _keras
 if _keras.backend.backend() != "tensorflow":
     raise ImportError(
         f"dynamic_mtl needs Keras's TensorFlow backend, but Keras is using {_keras.backend.backend()!r}: set "
-        "KERAS_BACKEND=tensorflow (or \"backend\": \"tensorflow\" in ~/.keras/keras.json) before importing keras")
+        'KERAS_BACKEND=tensorflow (or "backend": "tensorflow" in ~/.keras/keras.json) before importing keras'
+    )
 
 from dynamic_mtl.builders import (  # noqa: E402
     EXPRESSION_TASK,
@@ -59,12 +61,38 @@ __version__ = "0.1.0"
 
 
 __all__ = [
-    "build_face_expression_model", "build_face_expression_network", "face_expression_tasks",
-    "FACE_TASK", "EXPRESSION_TASK", "StepLogger", "StopOnDivergence", "TrainingDiverged", "ModelSelection",
-    "make_strategy", "use_logical_cpus",
-    "L2Normalize", "ScaledResidual", "CenterLoss", "sparse_softmax_cross_entropy",
-    "DynamicMultiTaskModel", "StepResult", "TaskSpec", "DynamicWeightUnit", "WEIGHTINGS",
-    "WeightingStrategy", "StaticWeighting", "NaiveDynamicWeighting", "DynamicWeighting",
-    "UncertaintyWeighting", "GradNormWeighting", "DynamicWeightAverageWeighting", "get_weighting",
-    "default_weight_optimizer", "load_pretrained", "TaskTransferConnection", "TTCNetwork", "CrossStitchUnit",
+    "build_face_expression_model",
+    "build_face_expression_network",
+    "face_expression_tasks",
+    "FACE_TASK",
+    "EXPRESSION_TASK",
+    "StepLogger",
+    "StopOnDivergence",
+    "TrainingDiverged",
+    "ModelSelection",
+    "make_strategy",
+    "use_logical_cpus",
+    "L2Normalize",
+    "ScaledResidual",
+    "CenterLoss",
+    "sparse_softmax_cross_entropy",
+    "DynamicMultiTaskModel",
+    "StepResult",
+    "TaskSpec",
+    "DynamicWeightUnit",
+    "WEIGHTINGS",
+    "WeightingStrategy",
+    "StaticWeighting",
+    "NaiveDynamicWeighting",
+    "DynamicWeighting",
+    "UncertaintyWeighting",
+    "GradNormWeighting",
+    "DynamicWeightAverageWeighting",
+    "get_weighting",
+    "default_weight_optimizer",
+    "DEFAULT_WEIGHT_OPTIMIZER",
+    "load_pretrained",
+    "TaskTransferConnection",
+    "TTCNetwork",
+    "CrossStitchUnit",
 ]

@@ -1,4 +1,5 @@
 """``build_face_expression_model``: trunk -> Z -> weight unit, branch 1 (face), branch 2 (expression)."""
+
 from __future__ import annotations
 
 import keras
@@ -14,13 +15,20 @@ FACE_TASK = "identity"
 EXPRESSION_TASK = "expression"
 
 
-def build_face_expression_network(num_identities: int, num_expressions: int,
-                                  backbone: str = "inception_resnet_v1_reduced", image_size: int = 160,
-                                  channels: int = 3, embedding_size: int | None = 128,
-                                  expression_hidden: int = 128, dropout_rate: float = 0.5,
-                                  weight_decay: float = 5e-5, synchronized_batchnorm: bool = False,
-                                  backbone_options: dict | None = None,
-                                  name: str = "face_expression_network") -> keras.Model:
+def build_face_expression_network(
+    num_identities: int,
+    num_expressions: int,
+    backbone: str = "inception_resnet_v1_reduced",
+    image_size: int = 160,
+    channels: int = 3,
+    embedding_size: int | None = 128,
+    expression_hidden: int = 128,
+    dropout_rate: float = 0.5,
+    weight_decay: float = 5e-5,
+    synchronized_batchnorm: bool = False,
+    backbone_options: dict | None = None,
+    name: str = "face_expression_network",
+) -> keras.Model:
     """The functional network of Figure 1, returning a dict of named outputs.
 
     Outputs: ``shared`` (Z, the flat output of the last shared layer), ``bottleneck`` (X1 of
@@ -56,12 +64,18 @@ def build_face_expression_network(num_identities: int, num_expressions: int,
     expr = spec.branch(shared_map, settings, name="expression", **backbone_options)
     expr = layers.Dropout(dropout_rate, name="expression_dropout")(expr)
     if expression_hidden:
-        expr = layers.Dense(expression_hidden, activation="relu", kernel_regularizer=reg,
-                            name="expression_hidden")(expr)
+        expr = layers.Dense(expression_hidden, activation="relu", kernel_regularizer=reg, name="expression_hidden")(
+            expr
+        )
     expression_logits = layers.Dense(num_expressions, kernel_regularizer=reg, name="expression_logits")(expr)
 
-    outputs = {"shared": z, "bottleneck": face, "embedding": embedding, "identity_logits": identity_logits,
-               "expression_logits": expression_logits}
+    outputs = {
+        "shared": z,
+        "bottleneck": face,
+        "embedding": embedding,
+        "identity_logits": identity_logits,
+        "expression_logits": expression_logits,
+    }
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -69,8 +83,12 @@ def build_face_expression_network(num_identities: int, num_expressions: int,
 CENTER_LOSS_INPUTS = ("bottleneck", "embedding")
 
 
-def face_expression_tasks(center_loss_weight: float = 1e-4, center_update_rate: float = 0.5,
-                          center_loss_squared: bool = True, center_loss_input: str = "bottleneck") -> list[TaskSpec]:
+def face_expression_tasks(
+    center_loss_weight: float = 1e-4,
+    center_update_rate: float = 0.5,
+    center_loss_squared: bool = True,
+    center_loss_input: str = "bottleneck",
+) -> list[TaskSpec]:
     """Task 1: face verification (softmax + center loss, Eq. 2); task 2: expression (softmax).
 
     ``center_loss_input``: ``"bottleneck"`` (X1 of Eq. 4, the paper, with alpha 1e-4) or
@@ -79,21 +97,34 @@ def face_expression_tasks(center_loss_weight: float = 1e-4, center_update_rate: 
     if center_loss_input not in CENTER_LOSS_INPUTS:
         raise ValueError(f"center_loss_input must be one of {CENTER_LOSS_INPUTS}, got {center_loss_input!r}")
     return [
-        TaskSpec(FACE_TASK, logits="identity_logits", embedding="embedding",
-                 center_loss_weight=center_loss_weight, center_update_rate=center_update_rate,
-                 center_loss_squared=center_loss_squared, center_loss_input=center_loss_input),
+        TaskSpec(
+            FACE_TASK,
+            logits="identity_logits",
+            embedding="embedding",
+            center_loss_weight=center_loss_weight,
+            center_update_rate=center_update_rate,
+            center_loss_squared=center_loss_squared,
+            center_loss_input=center_loss_input,
+        ),
         TaskSpec(EXPRESSION_TASK, logits="expression_logits"),
     ]
 
 
-def build_face_expression_model(num_identities: int, num_expressions: int,
-                                backbone: str = "inception_resnet_v1_reduced", image_size: int = 160,
-                                weighting="dynamic", weighting_options: dict | None = None,
-                                weight_unit_options: dict | None = None,
-                                center_loss_weight: float = 1e-4, center_update_rate: float = 0.5,
-                                center_loss_squared: bool = True, center_loss_input: str = "bottleneck",
-                                model_class=DynamicMultiTaskModel,
-                                **network_options) -> DynamicMultiTaskModel:
+def build_face_expression_model(
+    num_identities: int,
+    num_expressions: int,
+    backbone: str = "inception_resnet_v1_reduced",
+    image_size: int = 160,
+    weighting="dynamic",
+    weighting_options: dict | None = None,
+    weight_unit_options: dict | None = None,
+    center_loss_weight: float = 1e-4,
+    center_update_rate: float = 0.5,
+    center_loss_squared: bool = True,
+    center_loss_input: str = "bottleneck",
+    model_class=DynamicMultiTaskModel,
+    **network_options,
+) -> DynamicMultiTaskModel:
     """The multi-task face verification + expression model of Ming et al. 2019.
 
     Args:
@@ -110,10 +141,17 @@ def build_face_expression_model(num_identities: int, num_expressions: int,
         model_class: a ``DynamicMultiTaskModel`` subclass to instantiate.
         **network_options: forwarded to ``build_face_expression_network``.
     """
-    network = build_face_expression_network(num_identities, num_expressions, backbone=backbone,
-                                            image_size=image_size, **network_options)
+    network = build_face_expression_network(
+        num_identities, num_expressions, backbone=backbone, image_size=image_size, **network_options
+    )
     tasks = face_expression_tasks(center_loss_weight, center_update_rate, center_loss_squared, center_loss_input)
     strategy = get_weighting(weighting, num_tasks=len(tasks), **(weighting_options or {}))
     unit = strategy.make_weight_unit(len(tasks), **(weight_unit_options or {}))
-    return model_class(network, tasks, weighting=strategy, weight_unit=unit,
-                       shared_layer_name=get_backbone(backbone).shared_layer, name="dynamic_mtl_model")
+    return model_class(
+        network,
+        tasks,
+        weighting=strategy,
+        weight_unit=unit,
+        shared_layer_name=get_backbone(backbone).shared_layer,
+        name="dynamic_mtl_model",
+    )

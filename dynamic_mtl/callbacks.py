@@ -1,4 +1,5 @@
 """``StepLogger``: per-step weights, losses, L3 and weight-unit gradient norm to CSV."""
+
 from __future__ import annotations
 
 import csv
@@ -55,8 +56,10 @@ class StepLogger(keras.callbacks.Callback):
         # one batch callback covers steps_per_execution training steps
         per_call = int(getattr(self.model, "steps_per_execution", 1) or 1)
         if self.flush_every * per_call > capacity:
-            raise ValueError(f"flush_every={self.flush_every} x steps_per_execution={per_call} exceeds the "
-                             f"model's log_capacity={capacity}")
+            raise ValueError(
+                f"flush_every={self.flush_every} x steps_per_execution={per_call} exceeds the "
+                f"model's log_capacity={capacity}"
+            )
         step = int(self.model.train_step_count.numpy())
         os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
         if self._start is None:  # keep one clock across repeated fit() calls (epoch-by-epoch training)
@@ -103,10 +106,13 @@ class StepLogger(keras.callbacks.Callback):
             for row in fresh:
                 frac = (row[0] - self._last_step) / span
                 wall = self._last_time + frac * (now - self._last_time)
-                logits = row[-len(task_names):]
+                logits = row[-len(task_names) :]
                 a_values = [math.exp(v) if v < 709 else math.inf for v in logits]
-                writer.writerow([int(row[0]), self._epoch, f"{wall:.4f}"] + [f"{v:.8g}" for v in row[1:]]
-                                + [f"{v:.8g}" for v in a_values])
+                writer.writerow(
+                    [int(row[0]), self._epoch, f"{wall:.4f}"]
+                    + [f"{v:.8g}" for v in row[1:]]
+                    + [f"{v:.8g}" for v in a_values]
+                )
             handle.flush()
             os.fsync(handle.fileno())  # on disk before any checkpoint that counts these steps
         if self.summary_dir is not None:
@@ -124,13 +130,17 @@ class StepLogger(keras.callbacks.Callback):
         meta = summary_pb2.SummaryMetadata()
         meta.plugin_data.plugin_name = "scalars"
         meta = meta.SerializeToString()
-        columns = [i for i, f in enumerate(fields) if f.startswith(("w_", "loss_")) or f in (
-            "network_loss", "weight_loss", "weight_grad_norm")]
+        columns = [
+            i
+            for i, f in enumerate(fields)
+            if f.startswith(("w_", "loss_")) or f in ("network_loss", "weight_loss", "weight_grad_norm")
+        ]
         with self._writer.as_default():
             for row in rows:
                 for i in columns:
-                    tf.summary.write(f"step/{fields[i]}", tf.constant(row[i], tf.float32), step=int(row[0]),
-                                     metadata=meta)
+                    tf.summary.write(
+                        f"step/{fields[i]}", tf.constant(row[i], tf.float32), step=int(row[0]), metadata=meta
+                    )
         self._writer.flush()
 
 
@@ -143,8 +153,9 @@ def truncate_step_log(path: str, step: int, strict: bool = True) -> float:
     """
     if not os.path.exists(path):
         if step and strict:
-            raise ValueError(f"step log {path} is missing but the model is at step {step}: "
-                             "its rows are lost (log to a new file)")
+            raise ValueError(
+                f"step log {path} is missing but the model is at step {step}: its rows are lost (log to a new file)"
+            )
         return 0.0
     with open(path, "rb") as handle:
         data = handle.read()
@@ -166,8 +177,10 @@ def truncate_step_log(path: str, step: int, strict: bool = True) -> float:
             keep, last_step, wall = end + 1, row_step, row_wall
             position = end + 1
     if last_step != step and step and strict:
-        raise ValueError(f"step log {path} ends at step {last_step} but the model is at step {step}: "
-                         f"{step - last_step} rows are lost (log to a new file)")
+        raise ValueError(
+            f"step log {path} ends at step {last_step} but the model is at step {step}: "
+            f"{step - last_step} rows are lost (log to a new file)"
+        )
     if keep != len(data):
         with open(path, "r+b") as handle:
             handle.truncate(keep)
@@ -184,7 +197,8 @@ class TrainingDiverged(RuntimeError):
     def __init__(self, epoch: int, step: int, values: dict, global_step: int | None = None):
         self.epoch, self.step, self.global_step, self.values = int(epoch), int(step), global_step, dict(values)
         where = f"epoch {self.epoch} step {self.step}" + (
-            f" (global step {global_step})" if global_step is not None else "")
+            f" (global step {global_step})" if global_step is not None else ""
+        )
         shown = ", ".join(f"{k}={v:.6g}" for k, v in self.values.items())
         super().__init__(f"training diverged at {where}: {shown}")
 
@@ -241,8 +255,11 @@ class StopOnDivergence(keras.callbacks.Callback):
             global_step, values = found
             raise TrainingDiverged(self._epoch + 1, global_step - self._epoch_start_step, values, global_step)
         step = batch + 1 if batch is not None else 0
-        raise TrainingDiverged(self._epoch + 1, step, {**{k: float(np.asarray(v).reshape(-1)[0])
-                                                          for k, v in logs.items() if "loss" in k}, **bad})
+        raise TrainingDiverged(
+            self._epoch + 1,
+            step,
+            {**{k: float(np.asarray(v).reshape(-1)[0]) for k, v in logs.items() if "loss" in k}, **bad},
+        )
 
     def _from_step_log(self):
         """``(global step, values)`` of the epoch's first non-finite row of the model's step log."""
@@ -283,8 +300,16 @@ class ModelSelection(keras.callbacks.Callback):
             keras.callbacks.EarlyStopping(monitor="val_score", mode="max", patience=3)])
     """
 
-    def __init__(self, score_fn, monitor: str = "val_score", mode: str = "max", restore_best: bool = False,
-                 best_score: float | None = None, best_epoch: int = -1, best_weights: list | None = None):
+    def __init__(
+        self,
+        score_fn,
+        monitor: str = "val_score",
+        mode: str = "max",
+        restore_best: bool = False,
+        best_score: float | None = None,
+        best_epoch: int = -1,
+        best_weights: list | None = None,
+    ):
         super().__init__()
         if mode not in ("max", "min"):
             raise ValueError(f"mode must be 'max' or 'min', got {mode!r}")

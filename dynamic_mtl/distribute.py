@@ -1,4 +1,5 @@
 """Choosing a ``tf.distribute`` strategy, and logical CPU devices for multi-replica tests."""
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -13,8 +14,10 @@ def use_logical_cpus(count: int) -> None:
         tf.config.set_logical_device_configuration(cpus[0], [tf.config.LogicalDeviceConfiguration()] * count)
     except RuntimeError as err:  # devices already initialised: fine if the count already matches
         if len(tf.config.list_logical_devices("CPU")) != count:
-            raise RuntimeError(f"cannot create {count} logical CPUs after TensorFlow initialised its devices; "
-                               "call use_logical_cpus first") from err
+            raise RuntimeError(
+                f"cannot create {count} logical CPUs after TensorFlow initialised its devices; "
+                "call use_logical_cpus first"
+            ) from err
 
 
 def make_strategy(name: str = "default", devices: list[str] | None = None) -> tf.distribute.Strategy:

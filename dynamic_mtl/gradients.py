@@ -10,6 +10,7 @@ replica-sum is the global task loss L_i) on a persistent tape. From it:
   the shared variables' gradients flattened into ``G`` (T, P), all-reduced (the global-batch
   gradients), combined by the strategy into one direction, and split back per variable.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -22,8 +23,7 @@ def _replica_context():
 
 def per_task_gradients(tape, task_parts, variables) -> list:
     """``[T][V]``: the gradient of each recorded task part w.r.t. each variable (None if unreached)."""
-    return [tape.gradient(part, variables, unconnected_gradients=tf.UnconnectedGradients.NONE)
-            for part in task_parts]
+    return [tape.gradient(part, variables, unconnected_gradients=tf.UnconnectedGradients.NONE) for part in task_parts]
 
 
 def shared_indices(gradients) -> list[int]:

@@ -4,6 +4,7 @@ A label equal to the sentinel -- ``MISSING_LABEL`` (-1) for integer labels, NaN 
 labels -- means "this sample has no label for this task": the sample then contributes to no
 loss or metric of that task. A multi-label row counts as missing when any of its entries is.
 """
+
 from __future__ import annotations
 
 import tensorflow as tf
@@ -62,16 +63,25 @@ def checked_class_labels(task_name: str, labels, num_classes: int):
     """
     labels = tf.convert_to_tensor(labels)
     if not labels.dtype.is_integer:
-        raise TypeError(f"task {task_name!r}: class labels must be integers (-1 for a missing label), "
-                        f"got dtype {labels.dtype.name}")
-    bad = tf.logical_and(tf.logical_or(labels < 0, labels >= num_classes),
-                         tf.not_equal(labels, tf.cast(MISSING_LABEL, labels.dtype)))
+        raise TypeError(
+            f"task {task_name!r}: class labels must be integers (-1 for a missing label), got dtype {labels.dtype.name}"
+        )
+    bad = tf.logical_and(
+        tf.logical_or(labels < 0, labels >= num_classes), tf.not_equal(labels, tf.cast(MISSING_LABEL, labels.dtype))
+    )
     flat_bad = tf.reshape(bad, [-1])
-    first = tf.argmax(tf.cast(flat_bad, tf.int32))          # static shapes: also fine under XLA
+    first = tf.argmax(tf.cast(flat_bad, tf.int32))  # static shapes: also fine under XLA
     check = tf.debugging.Assert(
         tf.logical_not(tf.reduce_any(bad)),
-        [f"task {task_name}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); got",
-         tf.gather(tf.reshape(labels, [-1]), first), "at batch position", first, "and",
-         tf.reduce_sum(tf.cast(flat_bad, tf.int32)) - 1, "more"])
+        [
+            f"task {task_name}: class labels must lie in [0, {num_classes}) or be {MISSING_LABEL} (missing); got",
+            tf.gather(tf.reshape(labels, [-1]), first),
+            "at batch position",
+            first,
+            "and",
+            tf.reduce_sum(tf.cast(flat_bad, tf.int32)) - 1,
+            "more",
+        ],
+    )
     with tf.control_dependencies([check]):
         return tf.identity(labels)

@@ -1,4 +1,5 @@
 """Small serialisable layers used by the networks (no Lambda layers, so safe_mode loads)."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """Per-sample task losses: softmax cross-entropy (Eq. 3) and the center loss (Eq. 4)."""
+
 from __future__ import annotations
 
 import keras
@@ -24,8 +25,11 @@ def squared_error(targets, predictions):
 
 
 #: A task kind's loss when its ``TaskSpec`` names none.
-DEFAULT_LOSSES = {"classification": sparse_softmax_cross_entropy, "multilabel": sigmoid_cross_entropy,
-                  "regression": squared_error}
+DEFAULT_LOSSES = {
+    "classification": sparse_softmax_cross_entropy,
+    "multilabel": sigmoid_cross_entropy,
+    "regression": squared_error,
+}
 
 
 def per_sample_loss(loss, kind: str, labels, outputs):
@@ -64,8 +68,7 @@ class CenterLoss(keras.layers.Layer):
     ``tf.distribute`` the sums are all-reduced, so every replica applies the same update.
     """
 
-    def __init__(self, num_classes: int, embedding_dim: int, update_rate: float = 0.5,
-                 squared: bool = True, **kwargs):
+    def __init__(self, num_classes: int, embedding_dim: int, update_rate: float = 0.5, squared: bool = True, **kwargs):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
         if not 0.0 <= update_rate <= 1.0:
@@ -77,8 +80,11 @@ class CenterLoss(keras.layers.Layer):
 
     def build(self, input_shape=None):
         self.centers = self.add_weight(
-            name="centers", shape=(self.num_classes, self.embedding_dim), initializer="zeros",
-            trainable=False, aggregation="only_first_replica",
+            name="centers",
+            shape=(self.num_classes, self.embedding_dim),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
         )
         self.built = True
 
@@ -94,8 +100,11 @@ class CenterLoss(keras.layers.Layer):
         is 1.0 for samples that have a label (default: all); the others move no center."""
         embeddings = tf.stop_gradient(tf.cast(embeddings, tf.float32))
         labels = tf.cast(tf.reshape(labels, [-1]), tf.int32)
-        mask = (tf.ones_like(labels, tf.float32) if sample_mask is None
-                else tf.cast(tf.reshape(sample_mask, [-1]), tf.float32))
+        mask = (
+            tf.ones_like(labels, tf.float32)
+            if sample_mask is None
+            else tf.cast(tf.reshape(sample_mask, [-1]), tf.float32)
+        )
         centers = tf.convert_to_tensor(self.centers)
         diffs = (tf.gather(centers, labels) - embeddings) * mask[:, None]
         sums = tf.math.unsorted_segment_sum(diffs, labels, self.num_classes)
@@ -110,6 +119,10 @@ class CenterLoss(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_classes=self.num_classes, embedding_dim=self.embedding_dim,
-                      update_rate=self.update_rate, squared=self.squared)
+        config.update(
+            num_classes=self.num_classes,
+            embedding_dim=self.embedding_dim,
+            update_rate=self.update_rate,
+            squared=self.squared,
+        )
         return config

@@ -1,4 +1,5 @@
 """``DynamicMultiTaskModel``: the two-tape, two-optimizer training step of Ming et al. 2019."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,9 +17,10 @@ from dynamic_mtl.weighting import WeightingStrategy, get_weighting
 
 #: Default optimizer of the weight unit: the authors' RMSProp settings, lr 0.1, gradients clipped
 #: to a global norm of 5 (docs/fidelity.md, row 8).
-DEFAULT_WEIGHT_OPTIMIZER = {"class_name": "RMSprop",
-                            "config": {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.9, "epsilon": 1.0,
-                                       "global_clipnorm": 5.0}}
+DEFAULT_WEIGHT_OPTIMIZER = {
+    "class_name": "RMSprop",
+    "config": {"learning_rate": 0.1, "rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "global_clipnorm": 5.0},
+}
 
 
 def default_weight_optimizer() -> keras.optimizers.Optimizer:
@@ -33,11 +35,11 @@ class StepResult:
     network_gradients: list
     weight_gradients: list
     outputs: dict
-    task_losses: Any          # (T,) global mean task losses L_i
-    task_weights: Any         # (T,) weights w_i used in the network loss
-    network_loss: Any         # value of sum_i w_i L_i (+ regularisation)
-    weight_loss: Any          # value of the weighting loss (L3 for the proposed method), 0 if none
-    weight_logits: Any        # (T,) batch-mean logits f_i of the weight unit, 0 if none
+    task_losses: Any  # (T,) global mean task losses L_i
+    task_weights: Any  # (T,) weights w_i used in the network loss
+    network_loss: Any  # value of sum_i w_i L_i (+ regularisation)
+    weight_loss: Any  # value of the weighting loss (L3 for the proposed method), 0 if none
+    weight_logits: Any  # (T,) batch-mean logits f_i of the weight unit, 0 if none
 
 
 def _replica_context():
@@ -48,8 +50,11 @@ def _replica_context():
 def _multi_worker(strategy) -> bool:
     """A MultiWorkerMirroredStrategy spanning more than one worker (TF_CONFIG cluster)."""
     in_multi_worker_mode = getattr(getattr(strategy, "extended", None), "_in_multi_worker_mode", None)
-    return (isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and in_multi_worker_mode is not None
-            and bool(in_multi_worker_mode()))
+    return (
+        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
+        and in_multi_worker_mode is not None
+        and bool(in_multi_worker_mode())
+    )
 
 
 def _global_norm(gradients):
@@ -95,9 +100,17 @@ class DynamicMultiTaskModel(keras.Model):
         log_capacity: rows of the on-device per-step log buffer (see ``StepLogger``).
     """
 
-    def __init__(self, network: keras.Model, tasks, weighting="dynamic", weight_unit=None,
-                 shared_output: str = "shared", shared_layer_name: str | None = None,
-                 log_capacity: int = 1024, **kwargs):
+    def __init__(
+        self,
+        network: keras.Model,
+        tasks,
+        weighting="dynamic",
+        weight_unit=None,
+        shared_output: str = "shared",
+        shared_layer_name: str | None = None,
+        log_capacity: int = 1024,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(network, dict):
             network = keras.saving.deserialize_keras_object(network)
@@ -122,9 +135,11 @@ class DynamicMultiTaskModel(keras.Model):
             if key not in output_shapes:
                 raise ValueError(f"network has no output {key!r}; it has {sorted(output_shapes)}")
         if self.weighting.uses_weight_unit and shared_output not in output_shapes:
-            raise ValueError(f"{type(self.weighting).__name__} feeds its weight unit the network output "
-                             f"`shared_output`={shared_output!r}, which the network lacks (it has "
-                             f"{sorted(output_shapes)}); name the output the unit should read")
+            raise ValueError(
+                f"{type(self.weighting).__name__} feeds its weight unit the network output "
+                f"`shared_output`={shared_output!r}, which the network lacks (it has "
+                f"{sorted(output_shapes)}); name the output the unit should read"
+            )
 
         if isinstance(weight_unit, dict):
             weight_unit = keras.saving.deserialize_keras_object(weight_unit)
@@ -136,36 +151,59 @@ class DynamicMultiTaskModel(keras.Model):
             self.weight_unit = None
 
         if self.weighting.uses_task_gradients:  # what test_step weights the logged loss with
-            self.last_task_weights = self.add_weight(name="last_task_weights", shape=(len(self.tasks),),
-                                                     initializer="ones", trainable=False,
-                                                     aggregation="only_first_replica")
+            self.last_task_weights = self.add_weight(
+                name="last_task_weights",
+                shape=(len(self.tasks),),
+                initializer="ones",
+                trainable=False,
+                aggregation="only_first_replica",
+            )
         self.center_losses = {}
         for task in self.tasks:
             if task.center_loss_weight > 0:
                 if task.center_feature not in output_shapes:
                     raise ValueError(f"task {task.name!r}: network has no output {task.center_feature!r}")
-                layer = CenterLoss(output_shapes[task.logits][-1], output_shapes[task.center_feature][-1],
-                                   update_rate=task.center_update_rate,
-                                   squared=task.center_loss_squared, name=f"center_loss_{task.name}")
+                layer = CenterLoss(
+                    output_shapes[task.logits][-1],
+                    output_shapes[task.center_feature][-1],
+                    update_rate=task.center_update_rate,
+                    squared=task.center_loss_squared,
+                    name=f"center_loss_{task.name}",
+                )
                 layer.build()
                 self.center_losses[task.name] = layer
         if not self.weighting.built:
             self.weighting.build()
 
         n_tasks = len(self.tasks)
-        self.log_fields = (["step"] + [f"w_{t.name}" for t in self.tasks] + [f"loss_{t.name}" for t in self.tasks]
-                           + ["network_loss", "weight_loss", "weight_grad_norm"]
-                           + [f"logit_{t.name}" for t in self.tasks])
-        self.step_log = self.add_weight(name="step_log", shape=(self.log_capacity, len(self.log_fields)),
-                                        initializer="zeros", trainable=False,
-                                        aggregation="only_first_replica")
+        self.log_fields = (
+            ["step"]
+            + [f"w_{t.name}" for t in self.tasks]
+            + [f"loss_{t.name}" for t in self.tasks]
+            + ["network_loss", "weight_loss", "weight_grad_norm"]
+            + [f"logit_{t.name}" for t in self.tasks]
+        )
+        self.step_log = self.add_weight(
+            name="step_log",
+            shape=(self.log_capacity, len(self.log_fields)),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
         # Counts every train step, also those a LossScaleOptimizer skips (its iterations do not advance).
-        self.train_step_count = self.add_weight(name="train_step_count", shape=(), dtype="int64",
-                                                initializer="zeros", trainable=False,
-                                                aggregation="only_first_replica")
+        self.train_step_count = self.add_weight(
+            name="train_step_count",
+            shape=(),
+            dtype="int64",
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
         self._task_losses = {t.name: t.make_loss() for t in self.tasks}
-        self._trackers = {"loss": keras.metrics.Mean(name="loss"),
-                          "weight_loss": keras.metrics.Mean(name="weight_loss")}
+        self._trackers = {
+            "loss": keras.metrics.Mean(name="loss"),
+            "weight_loss": keras.metrics.Mean(name="weight_loss"),
+        }
         self._task_metrics = {}
         for task in self.tasks:
             self._trackers[f"{task.name}_loss"] = keras.metrics.Mean(name=f"{task.name}_loss")
@@ -204,8 +242,10 @@ class DynamicMultiTaskModel(keras.Model):
 
     def _shared_layer_variables(self) -> list:
         if not self.shared_layer_name:
-            raise ValueError(f"{type(self.weighting).__name__} needs `shared_layer_name`, the last shared "
-                             "layer whose gradient norms it balances")
+            raise ValueError(
+                f"{type(self.weighting).__name__} needs `shared_layer_name`, the last shared "
+                "layer whose gradient norms it balances"
+            )
         return list(self.network.get_layer(self.shared_layer_name).trainable_variables)
 
     # ------------------------------------------------------------------ forward
@@ -242,8 +282,10 @@ class DynamicMultiTaskModel(keras.Model):
     @staticmethod
     def _task_labels(y, task):
         if not isinstance(y, dict) or task.name not in y:
-            raise KeyError(f"labels for task {task.name!r} missing from y "
-                           f"(has {sorted(y) if isinstance(y, dict) else type(y).__name__})")
+            raise KeyError(
+                f"labels for task {task.name!r} missing from y "
+                f"(has {sorted(y) if isinstance(y, dict) else type(y).__name__})"
+            )
         return tf.convert_to_tensor(y[task.name])
 
     def task_sample_weights(self, y, sample_weight=None) -> list:
@@ -270,8 +312,9 @@ class DynamicMultiTaskModel(keras.Model):
         context, replicas = _replica_context()
         if sample_weights is None:
             sample_weights = [tf.ones_like(l) for l in per_sample_losses]
-        sum_list = [ops.sum(tf.where(w > 0, ops.cast(l, "float32") * w, 0.0))
-                    for l, w in zip(per_sample_losses, sample_weights)]
+        sum_list = [
+            ops.sum(tf.where(w > 0, ops.cast(l, "float32") * w, 0.0)) for l, w in zip(per_sample_losses, sample_weights)
+        ]
         local_sums = ops.stack(sum_list)
         local_counts = ops.stack([ops.sum(w) for w in sample_weights])
         count = ops.cast(ops.shape(per_sample_losses[0])[0], "float32")
@@ -285,15 +328,18 @@ class DynamicMultiTaskModel(keras.Model):
             packed = context.all_reduce(tf.distribute.ReduceOp.SUM, packed)
         global_count = packed[-1]
         t = self._n_tasks
-        counts = packed[t:2 * t]
-        stats = {"losses": tf.math.divide_no_nan(packed[:t], counts),
-                 "loss_parts": tf.math.divide_no_nan(local_sums, counts), "counts": counts,
-                 # one scalar per task, each reaching only what its own loss reaches
-                 "task_parts": [tf.math.divide_no_nan(part, counts[i]) for i, part in enumerate(sum_list)]}
+        counts = packed[t : 2 * t]
+        stats = {
+            "losses": tf.math.divide_no_nan(packed[:t], counts),
+            "loss_parts": tf.math.divide_no_nan(local_sums, counts),
+            "counts": counts,
+            # one scalar per task, each reaching only what its own loss reaches
+            "task_parts": [tf.math.divide_no_nan(part, counts[i]) for i, part in enumerate(sum_list)],
+        }
         if self.weight_unit is not None:
-            stats["unit_weights"] = packed[2 * t:3 * t] / global_count
+            stats["unit_weights"] = packed[2 * t : 3 * t] / global_count
             stats["unit_parts"] = unit_sums / global_count
-            stats["logits"] = packed[3 * t:4 * t] / global_count
+            stats["logits"] = packed[3 * t : 4 * t] / global_count
         return stats
 
     def _linearised(self, objective, stats, replicas):
@@ -334,12 +380,15 @@ class DynamicMultiTaskModel(keras.Model):
         weighting = self.weighting
         needs_norms = weighting.requires_grad_norms
         per_task = weighting.uses_task_gradients
-        with tf.GradientTape(persistent=needs_norms or per_task) as network_tape, \
-                tf.GradientTape(watch_accessed_variables=False) as weight_tape:
+        with (
+            tf.GradientTape(persistent=needs_norms or per_task) as network_tape,
+            tf.GradientTape(watch_accessed_variables=False) as weight_tape,
+        ):
             weight_tape.watch([v.value for v in weight_vars])
             outputs = self(x, training=True)
-            stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs,
-                                            self.task_sample_weights(y, sample_weight))
+            stats = self._global_statistics(
+                self.compute_task_losses(y, outputs), outputs, self.task_sample_weights(y, sample_weight)
+            )
             regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
             if per_task:
                 # each task's part of the objective, scaled like the network loss (mixed precision)
@@ -348,7 +397,8 @@ class DynamicMultiTaskModel(keras.Model):
                 loss_scale = self._scale_network_loss(tf.constant(1.0))
             else:
                 network_surrogate, network_value = self._linearised(
-                    lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas)
+                    lambda L, u: weighting.network_loss(weighting.task_weights(u), L), stats, replicas
+                )
                 network_surrogate = network_surrogate + regularization / replicas
                 # Mixed precision: the network optimizer is a LossScaleOptimizer, which unscales the
                 # gradients it gets, so differentiate the scaled objective (identity otherwise).
@@ -358,36 +408,46 @@ class DynamicMultiTaskModel(keras.Model):
                 if needs_norms:  # GradNorm's g_i, constants of its objective: computed without recording
                     task_parts = stats["task_parts"]
                     with network_tape.stop_recording(), weight_tape.stop_recording():
-                        grad_norms = task_gradient_norms(network_tape, task_parts,
-                                                         [v.value for v in self._shared_layer_variables()])
+                        grad_norms = task_gradient_norms(
+                            network_tape, task_parts, [v.value for v in self._shared_layer_variables()]
+                        )
                 weights = weighting.task_weights(stats.get("unit_weights"))
                 weight_surrogate, weight_value = (None, None)
                 if weight_vars:
                     weight_surrogate, weight_value = self._linearised(
-                        lambda L, u: weighting.weight_loss(weighting.task_weights(u), L, grad_norms), stats,
-                        replicas)
+                        lambda L, u: weighting.weight_loss(weighting.task_weights(u), L, grad_norms), stats, replicas
+                    )
 
         zero = tf.UnconnectedGradients.ZERO
         # Keras variables' `.value` is the tf.Variable: tapes need its TF dtype for zero gradients.
         network_values = [v.value for v in network_vars]
         if per_task:
             network_gradients, weights = combine_task_gradients(
-                weighting, network_tape, task_parts, network_values, stats["losses"], loss_scale)
+                weighting, network_tape, task_parts, network_values, stats["losses"], loss_scale
+            )
             if self.network.losses:
-                network_gradients = [g + r for g, r in zip(network_gradients, network_tape.gradient(
-                    regularization_target, network_values, unconnected_gradients=zero))]
+                network_gradients = [
+                    g + r
+                    for g, r in zip(
+                        network_gradients,
+                        network_tape.gradient(regularization_target, network_values, unconnected_gradients=zero),
+                    )
+                ]
             network_value = ops.sum(weights * stats["losses"])
             weight_surrogate, weight_value = (None, None)
             if weight_vars:  # the strategy's own variables (no weight unit): their direct dependence
                 with tf.GradientTape(watch_accessed_variables=False) as weight_tape:
                     weight_tape.watch([v.value for v in weight_vars])
                     weight_surrogate, weight_value = self._linearised(
-                        lambda L, u: weighting.weight_loss(weights, L, None), stats, replicas)
+                        lambda L, u: weighting.weight_loss(weights, L, None), stats, replicas
+                    )
         else:
             network_gradients = network_tape.gradient(network_target, network_values, unconnected_gradients=zero)
-        weight_gradients = (weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars],
-                                                 unconnected_gradients=zero)
-                            if weight_surrogate is not None else [])
+        weight_gradients = (
+            weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars], unconnected_gradients=zero)
+            if weight_surrogate is not None
+            else []
+        )
         del network_tape
         return StepResult(
             network_gradients=network_gradients,
@@ -416,8 +476,9 @@ class DynamicMultiTaskModel(keras.Model):
             # the weighting variables are part of the network: one optimizer steps both
             # (scaled like the network's loss when a LossScaleOptimizer unscales what it gets)
             weight_gradients = [self._scale_network_loss(g) for g in result.weight_gradients]
-            self.optimizer.apply_gradients(zip(list(result.network_gradients) + weight_gradients,
-                                               self.network_variables + weight_vars))
+            self.optimizer.apply_gradients(
+                zip(list(result.network_gradients) + weight_gradients, self.network_variables + weight_vars)
+            )
         else:
             self.optimizer.apply_gradients(zip(result.network_gradients, self.network_variables))
             if result.weight_gradients:
@@ -429,8 +490,12 @@ class DynamicMultiTaskModel(keras.Model):
             if task.name in self.center_losses:
                 labels = self._task_labels(y, task)
                 mask = label_mask(labels)
-                self.center_losses[task.name].update(result.outputs[task.center_feature], fill_missing(labels, mask),
-                                                     gate=network_step_taken, sample_mask=mask)
+                self.center_losses[task.name].update(
+                    result.outputs[task.center_feature],
+                    fill_missing(labels, mask),
+                    gate=network_step_taken,
+                    sample_mask=mask,
+                )
         if self.weighting.uses_task_gradients:
             self.last_task_weights.assign(result.task_weights)
         self.train_step_count.assign_add(1)
@@ -458,13 +523,18 @@ class DynamicMultiTaskModel(keras.Model):
 
     def _record_step(self, result: StepResult):
         step = ops.cast(self.train_step_count, "float32")  # already incremented: 1-based
-        row = ops.concatenate([
-            ops.reshape(step, (1,)), result.task_weights, result.task_losses,
-            ops.reshape(ops.cast(result.network_loss, "float32"), (1,)),
-            ops.reshape(ops.cast(result.weight_loss, "float32"), (1,)),
-            ops.reshape(self._weight_gradient_norm(result.weight_gradients), (1,)),
-            ops.cast(result.weight_logits, "float32"),
-        ], axis=0)
+        row = ops.concatenate(
+            [
+                ops.reshape(step, (1,)),
+                result.task_weights,
+                result.task_losses,
+                ops.reshape(ops.cast(result.network_loss, "float32"), (1,)),
+                ops.reshape(ops.cast(result.weight_loss, "float32"), (1,)),
+                ops.reshape(self._weight_gradient_norm(result.weight_gradients), (1,)),
+                ops.cast(result.weight_logits, "float32"),
+            ],
+            axis=0,
+        )
         index = ops.cast(ops.mod(self.train_step_count - 1, self.log_capacity), "int32")
         buffer = tf.convert_to_tensor(self.step_log)
         self.step_log.assign(tf.tensor_scatter_nd_update(buffer, tf.reshape(index, (1, 1)), row[None]))
@@ -495,16 +565,25 @@ class DynamicMultiTaskModel(keras.Model):
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         outputs = self(x, training=False)
-        stats = self._global_statistics(self.compute_task_losses(y, outputs), outputs,
-                                        self.task_sample_weights(y, sample_weight))
+        stats = self._global_statistics(
+            self.compute_task_losses(y, outputs), outputs, self.task_sample_weights(y, sample_weight)
+        )
         if self.weighting.uses_task_gradients:  # the combination of the last training step
             weights = ops.convert_to_tensor(self.last_task_weights)
         else:
             weights = ops.cast(self.weighting.task_weights(stats.get("unit_weights")), "float32")
-        result = StepResult([], [], outputs, stats["losses"], weights,
-                            ops.sum(weights * stats["losses"]) if self.weighting.uses_task_gradients
-                            else self.weighting.network_loss(weights, stats["losses"]), tf.constant(0.0),
-                            stats.get("logits", tf.zeros((self._n_tasks,))))
+        result = StepResult(
+            [],
+            [],
+            outputs,
+            stats["losses"],
+            weights,
+            ops.sum(weights * stats["losses"])
+            if self.weighting.uses_task_gradients
+            else self.weighting.network_loss(weights, stats["losses"]),
+            tf.constant(0.0),
+            stats.get("logits", tf.zeros((self._n_tasks,))),
+        )
         return self._update_trackers(result, y, sample_weight)
 
     @staticmethod
@@ -548,12 +627,15 @@ class DynamicMultiTaskModel(keras.Model):
             raise ValueError("DynamicMultiTaskModel takes its losses from its tasks; do not pass loss=")
         for key in ("metrics", "weighted_metrics", "loss_weights"):
             if kwargs.get(key) is not None:
-                raise ValueError(f"DynamicMultiTaskModel takes metrics and weights per task: pass "
-                                 f"TaskSpec(metrics=[...]) (logged as <task>_<metric>) and a weighting, not {key}=")
+                raise ValueError(
+                    f"DynamicMultiTaskModel takes metrics and weights per task: pass "
+                    f"TaskSpec(metrics=[...]) (logged as <task>_<metric>) and a weighting, not {key}="
+                )
         network_optimizer = kwargs.pop("optimizer", network_optimizer)
         network_optimizer = keras.optimizers.get(network_optimizer)
-        weight_optimizer = (keras.optimizers.get(weight_optimizer) if weight_optimizer is not None
-                            else default_weight_optimizer())
+        weight_optimizer = (
+            keras.optimizers.get(weight_optimizer) if weight_optimizer is not None else default_weight_optimizer()
+        )
         super().compile(optimizer=network_optimizer, **kwargs)
         self.weight_optimizer = weight_optimizer
         if self.weighting.uses_network_optimizer:
@@ -567,9 +649,12 @@ class DynamicMultiTaskModel(keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return None
-        return {"network_optimizer": keras.optimizers.serialize(self.optimizer),
-                "weight_optimizer": keras.optimizers.serialize(self.weight_optimizer),
-                "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
+        return {
+            "network_optimizer": keras.optimizers.serialize(self.optimizer),
+            "weight_optimizer": keras.optimizers.serialize(self.weight_optimizer),
+            "steps_per_execution": self.steps_per_execution,
+            "jit_compile": self.jit_compile,
+        }
 
     def compile_from_config(self, config):
         config = dict(config)
@@ -581,8 +666,13 @@ class DynamicMultiTaskModel(keras.Model):
         # Under a tf.distribute strategy Keras first all-reduces one input batch to build the model
         # symbolically; under MultiWorkerMirroredStrategy that reduce fails (keras-team/keras#20585).
         # This model is built at construction and compile() builds both optimizers: nothing to build.
-        if (self.compiled and self.optimizer is not None and self.optimizer.built
-                and getattr(self, "_compile_metrics", None) is None and getattr(self, "_compile_loss", None) is None):
+        if (
+            self.compiled
+            and self.optimizer is not None
+            and self.optimizer.built
+            and getattr(self, "_compile_metrics", None) is None
+            and getattr(self, "_compile_loss", None) is None
+        ):
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 

@@ -1,4 +1,5 @@
 """Task specifications: which network output a task reads, its Keras loss and metrics, its kind."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -11,11 +12,20 @@ KINDS = ("classification", "regression", "multilabel")
 
 #: Loss names (lower case, underscores removed) whose task kind is known without ``kind=``.
 _LOSS_KINDS = {
-    "sparsecategoricalcrossentropy": "classification", "sparsecategoricalfocalcrossentropy": "classification",
-    "binarycrossentropy": "multilabel", "binaryfocalcrossentropy": "multilabel",
-    "meansquarederror": "regression", "mse": "regression", "meanabsoluteerror": "regression", "mae": "regression",
-    "huber": "regression", "logcosh": "regression", "meansquaredlogarithmicerror": "regression",
-    "msle": "regression", "meanabsolutepercentageerror": "regression", "mape": "regression",
+    "sparsecategoricalcrossentropy": "classification",
+    "sparsecategoricalfocalcrossentropy": "classification",
+    "binarycrossentropy": "multilabel",
+    "binaryfocalcrossentropy": "multilabel",
+    "meansquarederror": "regression",
+    "mse": "regression",
+    "meanabsoluteerror": "regression",
+    "mae": "regression",
+    "huber": "regression",
+    "logcosh": "regression",
+    "meansquaredlogarithmicerror": "regression",
+    "msle": "regression",
+    "meanabsolutepercentageerror": "regression",
+    "mape": "regression",
 }
 
 
@@ -98,13 +108,16 @@ class TaskSpec:
             else:
                 kind = _LOSS_KINDS.get(_loss_name(self.loss))
                 if kind is None:
-                    raise ValueError(f"task {self.name!r}: cannot infer the task kind from loss {self.loss!r}; "
-                                     f"pass kind= (one of {KINDS})")
+                    raise ValueError(
+                        f"task {self.name!r}: cannot infer the task kind from loss {self.loss!r}; "
+                        f"pass kind= (one of {KINDS})"
+                    )
         if kind not in KINDS:
             raise ValueError(f"task {self.name!r}: kind must be one of {KINDS}, got {kind!r}")
         object.__setattr__(self, "_resolved_kind", kind)
-        if isinstance(self.metrics, (str, dict)) or (self.metrics is not None and not isinstance(
-                self.metrics, (list, tuple))):
+        if isinstance(self.metrics, (str, dict)) or (
+            self.metrics is not None and not isinstance(self.metrics, (list, tuple))
+        ):
             object.__setattr__(self, "metrics", (self.metrics,))
         elif isinstance(self.metrics, list):
             object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -113,8 +126,7 @@ class TaskSpec:
         if self.center_loss_weight > 0 and kind != "classification":
             raise ValueError(f"task {self.name!r}: a center loss needs a classification task, got {kind!r}")
         if self.center_loss_weight > 0 and not self.center_feature:
-            raise ValueError(f"task {self.name!r}: a center loss needs a `center_loss_input` or `embedding` "
-                             "output key")
+            raise ValueError(f"task {self.name!r}: a center loss needs a `center_loss_input` or `embedding` output key")
 
     @property
     def task_kind(self) -> str:
@@ -139,8 +151,9 @@ class TaskSpec:
             loss = keras.losses.get(loss)
         if not isinstance(loss, keras.losses.Loss):
             if not callable(loss):
-                raise ValueError(f"task {self.name!r}: loss must be a Keras loss, its name or a function, "
-                                 f"got {self.loss!r}")
+                raise ValueError(
+                    f"task {self.name!r}: loss must be a Keras loss, its name or a function, got {self.loss!r}"
+                )
             loss = _PerSampleFunction(loss)
         return loss
 
@@ -155,8 +168,11 @@ class TaskSpec:
                 if spec in ("accuracy", "acc"):
                     if self.task_kind == "regression":
                         raise ValueError(f"task {self.name!r}: 'accuracy' is not a regression metric")
-                    cls = (keras.metrics.SparseCategoricalAccuracy if self.task_kind == "classification"
-                           else keras.metrics.BinaryAccuracy)
+                    cls = (
+                        keras.metrics.SparseCategoricalAccuracy
+                        if self.task_kind == "classification"
+                        else keras.metrics.BinaryAccuracy
+                    )
                     made.append(cls(name=f"{self.name}_{spec}"))
                     continue
                 metric = keras.metrics.get(spec)
@@ -170,21 +186,28 @@ class TaskSpec:
             if isinstance(spec, keras.metrics.Metric):
                 spec = keras.saving.serialize_keras_object(spec)
             if not isinstance(spec, dict):
-                raise ValueError(f"task {self.name!r}: a metric must be a Keras metric, its name or its config, "
-                                 f"got {spec!r}")
+                raise ValueError(
+                    f"task {self.name!r}: a metric must be a Keras metric, its name or its config, got {spec!r}"
+                )
             config = {**spec, "config": dict(spec.get("config", {}))}
             config["config"]["name"] = f"{self.name}_{config['config'].get('name', 'metric')}"
             made.append(keras.saving.deserialize_keras_object(config))
         return made
 
     def get_config(self) -> dict:
-        return {"name": self.name, "logits": self.logits, "embedding": self.embedding,
-                "center_loss_weight": self.center_loss_weight, "center_update_rate": self.center_update_rate,
-                "center_loss_squared": self.center_loss_squared, "center_loss_input": self.center_loss_input,
-                "loss": _serialize(self.loss),
-                "metrics": None if self.metrics is None else [_serialize(m) for m in self.metrics],
-                "kind": self.kind}
+        return {
+            "name": self.name,
+            "logits": self.logits,
+            "embedding": self.embedding,
+            "center_loss_weight": self.center_loss_weight,
+            "center_update_rate": self.center_update_rate,
+            "center_loss_squared": self.center_loss_squared,
+            "center_loss_input": self.center_loss_input,
+            "loss": _serialize(self.loss),
+            "metrics": None if self.metrics is None else [_serialize(m) for m in self.metrics],
+            "kind": self.kind,
+        }
 
     @classmethod
-    def from_config(cls, config: dict) -> "TaskSpec":
+    def from_config(cls, config: dict) -> TaskSpec:
         return cls(**config)

@@ -13,6 +13,7 @@ from it; the expression branch is trained "by transferring the learning of the p
 * :func:`load_pretrained` copies the weights, by layer name, into a multi-task model's network and
   initialises each ``expression_*`` layer from its ``face_*`` counterpart where the shapes match.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,22 +32,37 @@ SINGLE_TASK_OUTPUTS = ("shared", "bottleneck", "embedding", "identity_logits")
 FACE_PREFIX, EXPRESSION_PREFIX = "face_", "expression_"
 
 
-def build_single_task_network(num_identities: int, backbone: str = "inception_resnet_v1_reduced",
-                              image_size: int = 160, channels: int = 3, embedding_size: int | None = 128,
-                              dropout_rate: float = 0.5, weight_decay: float = 5e-5,
-                              synchronized_batchnorm: bool = False, backbone_options: dict | None = None,
-                              name: str = "face_verification_network") -> keras.Model:
+def build_single_task_network(
+    num_identities: int,
+    backbone: str = "inception_resnet_v1_reduced",
+    image_size: int = 160,
+    channels: int = 3,
+    embedding_size: int | None = 128,
+    dropout_rate: float = 0.5,
+    weight_decay: float = 5e-5,
+    synchronized_batchnorm: bool = False,
+    backbone_options: dict | None = None,
+    name: str = "face_verification_network",
+) -> keras.Model:
     """Trunk + BRANCH 1 with the multi-task network's layer names; outputs ``shared``, ``bottleneck``,
     ``embedding``, ``identity_logits``.
 
     Arguments as :func:`dynamic_mtl.builders.build_face_expression_network` (``backbone_options``, e.g.
     ``{"width": 16}`` for ``small_cnn``, must match the multi-task model the weights are transferred to).
     """
-    full = build_face_expression_network(num_identities, 2, backbone=backbone, image_size=image_size,
-                                         channels=channels, embedding_size=embedding_size, expression_hidden=0,
-                                         dropout_rate=dropout_rate, weight_decay=weight_decay,
-                                         synchronized_batchnorm=synchronized_batchnorm,
-                                         backbone_options=backbone_options)
+    full = build_face_expression_network(
+        num_identities,
+        2,
+        backbone=backbone,
+        image_size=image_size,
+        channels=channels,
+        embedding_size=embedding_size,
+        expression_hidden=0,
+        dropout_rate=dropout_rate,
+        weight_decay=weight_decay,
+        synchronized_batchnorm=synchronized_batchnorm,
+        backbone_options=backbone_options,
+    )
     return keras.Model(full.input, {k: full.output[k] for k in SINGLE_TASK_OUTPUTS}, name=name)
 
 
@@ -69,26 +85,39 @@ class SingleTaskFaceModel(keras.Model):
             ``"embedding"`` (the authors' code), as in :func:`dynamic_mtl.builders.face_expression_tasks`.
     """
 
-    def __init__(self, network: keras.Model, center_loss_weight: float = 1e-4, center_update_rate: float = 0.5,
-                 center_loss_squared: bool = True, label_key: str = "identity",
-                 center_loss_input: str = "bottleneck", **kwargs):
+    def __init__(
+        self,
+        network: keras.Model,
+        center_loss_weight: float = 1e-4,
+        center_update_rate: float = 0.5,
+        center_loss_squared: bool = True,
+        label_key: str = "identity",
+        center_loss_input: str = "bottleneck",
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         if isinstance(network, dict):
             network = keras.saving.deserialize_keras_object(network)
         self.network = network
         outputs = network.output
         if not isinstance(outputs, dict) or not {"embedding", "identity_logits", center_loss_input} <= set(outputs):
-            raise ValueError(f"the network must return a dict with 'embedding', 'identity_logits' and "
-                             f"{center_loss_input!r} (the center loss input)")
+            raise ValueError(
+                f"the network must return a dict with 'embedding', 'identity_logits' and "
+                f"{center_loss_input!r} (the center loss input)"
+            )
         self.center_loss_input = center_loss_input
         self.center_loss_weight = float(center_loss_weight)
         self.center_update_rate = float(center_update_rate)
         self.center_loss_squared = bool(center_loss_squared)
         self.label_key = label_key
         self.num_identities = int(outputs["identity_logits"].shape[-1])
-        self.center_loss = CenterLoss(self.num_identities, int(outputs[center_loss_input].shape[-1]),
-                                      update_rate=center_update_rate, squared=center_loss_squared,
-                                      name="center_loss_identity")
+        self.center_loss = CenterLoss(
+            self.num_identities,
+            int(outputs[center_loss_input].shape[-1]),
+            update_rate=center_update_rate,
+            squared=center_loss_squared,
+            name="center_loss_identity",
+        )
         self.center_loss.build()
         self._trackers = {name: keras.metrics.Mean(name=name) for name in ("loss", "softmax_loss", "center_loss")}
         self._trackers["accuracy"] = keras.metrics.SparseCategoricalAccuracy(name="accuracy")
@@ -122,7 +151,7 @@ class SingleTaskFaceModel(keras.Model):
             outputs, softmax, center = self._l1_terms(x, labels, True)
             data_loss = ops.mean(softmax + self.center_loss_weight * center)
             regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
-            scaled = (data_loss + regularization) / replicas   # gradients are summed over replicas
+            scaled = (data_loss + regularization) / replicas  # gradients are summed over replicas
         gradients = tape.gradient(scaled, [v.value for v in variables])
         self.optimizer.apply_gradients(zip(gradients, variables))
         if self.center_loss_weight > 0:
@@ -156,8 +185,11 @@ class SingleTaskFaceModel(keras.Model):
     def get_compile_config(self):
         if not self.compiled:
             return None
-        return {"optimizer": keras.optimizers.serialize(self.optimizer),
-                "steps_per_execution": self.steps_per_execution, "jit_compile": self.jit_compile}
+        return {
+            "optimizer": keras.optimizers.serialize(self.optimizer),
+            "steps_per_execution": self.steps_per_execution,
+            "jit_compile": self.jit_compile,
+        }
 
     def compile_from_config(self, config):
         config = dict(config)
@@ -165,10 +197,15 @@ class SingleTaskFaceModel(keras.Model):
         self.compile(**config)
 
     def get_config(self):
-        return {"name": self.name, "network": keras.saving.serialize_keras_object(self.network),
-                "center_loss_weight": self.center_loss_weight, "center_update_rate": self.center_update_rate,
-                "center_loss_squared": self.center_loss_squared, "label_key": self.label_key,
-                "center_loss_input": self.center_loss_input}
+        return {
+            "name": self.name,
+            "network": keras.saving.serialize_keras_object(self.network),
+            "center_loss_weight": self.center_loss_weight,
+            "center_update_rate": self.center_update_rate,
+            "center_loss_squared": self.center_loss_squared,
+            "label_key": self.label_key,
+            "center_loss_input": self.center_loss_input,
+        }
 
     @classmethod
     def from_config(cls, config):
@@ -181,11 +218,11 @@ class TransferReport:
     """What :func:`load_pretrained` did, layer by layer."""
 
     checkpoint: str
-    copied: list[str] = field(default_factory=list)                    # same name, same shapes
-    from_face: list[tuple[str, str]] = field(default_factory=list)     # (expression_* layer, face_* source)
-    skipped: list[tuple[str, str]] = field(default_factory=list)       # (layer, reason): in both, not copied
-    not_in_checkpoint: list[str] = field(default_factory=list)         # target layers left as initialised
-    unused: list[str] = field(default_factory=list)                    # checkpoint layers absent from the target
+    copied: list[str] = field(default_factory=list)  # same name, same shapes
+    from_face: list[tuple[str, str]] = field(default_factory=list)  # (expression_* layer, face_* source)
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (layer, reason): in both, not copied
+    not_in_checkpoint: list[str] = field(default_factory=list)  # target layers left as initialised
+    unused: list[str] = field(default_factory=list)  # checkpoint layers absent from the target
     notes: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict:
@@ -198,9 +235,11 @@ class TransferReport:
         return path
 
     def summary(self) -> str:
-        lines = [f"transfer from {self.checkpoint}: {len(self.copied)} layers copied, "
-                 f"{len(self.from_face)} expression layers initialised from face layers, "
-                 f"{len(self.skipped)} skipped, {len(self.not_in_checkpoint)} not in the checkpoint"]
+        lines = [
+            f"transfer from {self.checkpoint}: {len(self.copied)} layers copied, "
+            f"{len(self.from_face)} expression layers initialised from face layers, "
+            f"{len(self.skipped)} skipped, {len(self.not_in_checkpoint)} not in the checkpoint"
+        ]
         lines += [f"  skipped {name}: {why}" for name, why in self.skipped]
         if self.not_in_checkpoint:
             lines.append(f"  not in checkpoint (kept as initialised): {', '.join(self.not_in_checkpoint)}")
@@ -243,8 +282,9 @@ def _weight_shapes(layer) -> list[tuple]:
     return [tuple(w.shape) for w in layer.weights]
 
 
-def load_pretrained(target_network_or_model, checkpoint_path: str | Path, expression_from_face: bool = True,
-                    strict: bool = True) -> TransferReport:
+def load_pretrained(
+    target_network_or_model, checkpoint_path: str | Path, expression_from_face: bool = True, strict: bool = True
+) -> TransferReport:
     """Copy a pretrained trunk + BRANCH 1 into ``target_network_or_model``, by layer name.
 
     * Every target layer whose name and weight shapes match a checkpoint layer gets its weights
@@ -284,7 +324,7 @@ def load_pretrained(target_network_or_model, checkpoint_path: str | Path, expres
         for name, layer in tgt.items():
             if name in done or name in src or not name.startswith(EXPRESSION_PREFIX):
                 continue
-            face_name = FACE_PREFIX + name[len(EXPRESSION_PREFIX):]
+            face_name = FACE_PREFIX + name[len(EXPRESSION_PREFIX) :]
             if face_name in src and _weight_shapes(src[face_name]) == _weight_shapes(layer):
                 layer.set_weights(src[face_name].get_weights())
                 report.from_face.append((name, face_name))
@@ -294,25 +334,32 @@ def load_pretrained(target_network_or_model, checkpoint_path: str | Path, expres
     report.unused = [n for n in src if n not in tgt]
     report.notes.append("center-loss centers and the dynamic weight unit are not transferred")
     if tuple(source.input.shape[1:]) != tuple(target.input.shape[1:]):
-        report.notes.append(f"input shapes differ: checkpoint {tuple(source.input.shape[1:])}, "
-                            f"model {tuple(target.input.shape[1:])} (weights do not depend on the image size "
-                            "after global pooling, but the features were learnt at the checkpoint's size)")
+        report.notes.append(
+            f"input shapes differ: checkpoint {tuple(source.input.shape[1:])}, "
+            f"model {tuple(target.input.shape[1:])} (weights do not depend on the image size "
+            "after global pooling, but the features were learnt at the checkpoint's size)"
+        )
     if not report.copied:
         if set(src) & set(tgt) - {"identity_logits", "face_bottleneck"}:
             detail = "; ".join(f"{n}: {why}" for n, why in report.skipped[:4])
-            raise ValueError(f"{checkpoint_path}: the layers match the model by name but not by shape ({detail}; ...). "
-                             "Build the model with the pretraining network options (backbone_options such as the "
-                             "small_cnn width, embedding_size, channels): see the checkpoint's .json sidecar.")
-        raise ValueError(f"{checkpoint_path}: no layer of the checkpoint matches the model by name "
-                         f"(different backbone?). Checkpoint layers: {sorted(src)[:8]}..., "
-                         f"model layers: {sorted(tgt)[:8]}...")
+            raise ValueError(
+                f"{checkpoint_path}: the layers match the model by name but not by shape ({detail}; ...). "
+                "Build the model with the pretraining network options (backbone_options such as the "
+                "small_cnn width, embedding_size, channels): see the checkpoint's .json sidecar."
+            )
+        raise ValueError(
+            f"{checkpoint_path}: no layer of the checkpoint matches the model by name "
+            f"(different backbone?). Checkpoint layers: {sorted(src)[:8]}..., "
+            f"model layers: {sorted(tgt)[:8]}..."
+        )
     if strict:
-        missing = [n for n in tgt if n not in done and not n.startswith(EXPRESSION_PREFIX)
-                   and n != "identity_logits"]
+        missing = [n for n in tgt if n not in done and not n.startswith(EXPRESSION_PREFIX) and n != "identity_logits"]
         if missing:
             reasons = dict(report.skipped)
             detail = "; ".join(f"{n}: {reasons.get(n, 'not in checkpoint')}" for n in missing[:8])
-            raise ValueError(f"{checkpoint_path}: {len(missing)} trunk / branch-1 layer(s) cannot be transferred "
-                             f"({detail}). Build the model with the pretraining network options (backbone, "
-                             f"embedding_size, channels), or pass strict=False to keep them as initialised.")
+            raise ValueError(
+                f"{checkpoint_path}: {len(missing)} trunk / branch-1 layer(s) cannot be transferred "
+                f"({detail}). Build the model with the pretraining network options (backbone, "
+                f"embedding_size, channels), or pass strict=False to keep them as initialised."
+            )
     return report

@@ -26,6 +26,7 @@ Differences from facenet: no pairs are dropped to a multiple of 100 (an authors'
 of pairs without negatives has FAR 0 (facenet divides by zero), so its VAL threshold is 0.0; a
 test fold without positives has VAL 0 (facenet divides by zero).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -167,10 +168,10 @@ def equal_error_rate(dist, issame) -> float:
         return float("nan")
     fpr, tpr, _ = roc_curve(d, s)
     fnr = 1.0 - tpr
-    k = int(np.flatnonzero(fpr >= fnr)[0])   # fpr rises from 0 and fnr falls to 0: they cross once
+    k = int(np.flatnonzero(fpr >= fnr)[0])  # fpr rises from 0 and fnr falls to 0: they cross once
     if k == 0:
         return float(fpr[0])
-    d0, d1 = fnr[k - 1] - fpr[k - 1], fnr[k] - fpr[k]   # > 0 before the crossing, <= 0 at k
+    d0, d1 = fnr[k - 1] - fpr[k - 1], fnr[k] - fpr[k]  # > 0 before the crossing, <= 0 at k
     t = d0 / (d0 - d1)
     return float(fpr[k - 1] + t * (fpr[k] - fpr[k - 1]))
 
@@ -184,9 +185,15 @@ def roc_curve(dist, issame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return fpr, tpr, -thr
 
 
-def evaluate_fold(train_distances, train_issame, test_distances, test_issame,
-                  thresholds: np.ndarray | None = None, far_target: float = 1e-3,
-                  val_thresholds: np.ndarray | None = None) -> dict[str, float]:
+def evaluate_fold(
+    train_distances,
+    train_issame,
+    test_distances,
+    test_issame,
+    thresholds: np.ndarray | None = None,
+    far_target: float = 1e-3,
+    val_thresholds: np.ndarray | None = None,
+) -> dict[str, float]:
     """Evaluate one test fold with thresholds chosen on the training pairs only.
 
     Returns accuracy (threshold = argmax accuracy on the train pairs over ``thresholds``, default
@@ -197,31 +204,52 @@ def evaluate_fold(train_distances, train_issame, test_distances, test_issame,
     thr = best_threshold(train_distances, train_issame, thresholds)
     vthr = far_threshold(train_distances, train_issame, far_target, val_thresholds)
     val, far = val_far_at(vthr, test_distances, test_issame)
-    return {"accuracy": accuracy_at(thr, test_distances, test_issame), "threshold": thr,
-            "val": val, "far": far, "val_threshold": vthr, "auc": roc_auc(test_distances, test_issame),
-            "n_train": int(np.size(train_distances)), "n_test": int(np.size(test_distances))}
+    return {
+        "accuracy": accuracy_at(thr, test_distances, test_issame),
+        "threshold": thr,
+        "val": val,
+        "far": far,
+        "val_threshold": vthr,
+        "auc": roc_auc(test_distances, test_issame),
+        "n_train": int(np.size(train_distances)),
+        "n_test": int(np.size(test_distances)),
+    }
 
 
 @dataclass
 class VerificationResult:
     """Cross-validated verification metrics (means/stds over folds) and the per-fold details."""
+
     accuracy_mean: float
     accuracy_std: float
     val_mean: float
     val_std: float
     far_mean: float
-    auc: float                      # AUC over all pairs pooled (threshold-free)
+    auc: float  # AUC over all pairs pooled (threshold-free)
     per_fold: list[dict] = field(default_factory=list)
     far_target: float = 1e-3
 
     def as_dict(self) -> dict:
-        return {"accuracy_mean": self.accuracy_mean, "accuracy_std": self.accuracy_std,
-                "val_mean": self.val_mean, "val_std": self.val_std, "far_mean": self.far_mean,
-                "auc": self.auc, "far_target": self.far_target, "per_fold": self.per_fold}
+        return {
+            "accuracy_mean": self.accuracy_mean,
+            "accuracy_std": self.accuracy_std,
+            "val_mean": self.val_mean,
+            "val_std": self.val_std,
+            "far_mean": self.far_mean,
+            "auc": self.auc,
+            "far_target": self.far_target,
+            "per_fold": self.per_fold,
+        }
 
 
-def evaluate_folds(distances, issame, folds, thresholds: np.ndarray | None = None,
-                   far_target: float = 1e-3, val_thresholds: np.ndarray | None = None) -> VerificationResult:
+def evaluate_folds(
+    distances,
+    issame,
+    folds,
+    thresholds: np.ndarray | None = None,
+    far_target: float = 1e-3,
+    val_thresholds: np.ndarray | None = None,
+) -> VerificationResult:
     """LFW-style k-fold evaluation: for each fold, thresholds from the other folds' pairs.
 
     ``folds`` gives each pair's fold id (e.g. the ``fold`` column of pairs.csv); with the fold ids of
@@ -243,5 +271,13 @@ def evaluate_folds(distances, issame, folds, thresholds: np.ndarray | None = Non
     acc = np.array([r["accuracy"] for r in per_fold])
     val = np.array([r["val"] for r in per_fold])
     far = np.array([r["far"] for r in per_fold])
-    return VerificationResult(float(acc.mean()), float(acc.std()), float(val.mean()), float(val.std()),
-                              float(far.mean()), roc_auc(d, s), per_fold, far_target)
+    return VerificationResult(
+        float(acc.mean()),
+        float(acc.std()),
+        float(val.mean()),
+        float(val.std()),
+        float(far.mean()),
+        roc_auc(d, s),
+        per_fold,
+        far_target,
+    )

@@ -1,4 +1,5 @@
 """The dynamic weight unit of Ming et al. 2019 (Section 3, Eq. 5-6)."""
+
 from __future__ import annotations
 
 import keras

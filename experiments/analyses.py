@@ -16,6 +16,7 @@
 ``write_analyses(run_dir, per_fold, methods)`` writes them under ``<run_dir>/analyses/`` and returns
 a Markdown section for results.md.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -27,8 +28,10 @@ from dynamic_mtl import verification
 from experiments.statistics import mean_ci
 
 #: single-task rows per task accuracy: (trained from scratch, fine-tuned from the checkpoint)
-SINGLE_TASK_ROWS = {"verification_accuracy": ("single_task_face", "single_task_face_finetuned"),
-                    "expression_accuracy": ("single_task_expression", "single_task_expression_finetuned")}
+SINGLE_TASK_ROWS = {
+    "verification_accuracy": ("single_task_face", "single_task_face_finetuned"),
+    "expression_accuracy": ("single_task_expression", "single_task_expression_finetuned"),
+}
 #: pair kinds by the probe's expression (data_prep/pairs.py)
 PAIR_GROUPS = {"required": ("same_required", "diff_required"), "other": ("same_other", "diff_other")}
 
@@ -58,8 +61,16 @@ def delta_m(per_fold: pd.DataFrame, multitask_methods: list[str]) -> pd.DataFram
         changes = [(part[metric] - b.reindex(part.index)) / b.reindex(part.index) for metric, b in base.items()]
         per = 100.0 * pd.concat(changes, axis=1).mean(axis=1, skipna=False)
         ci = mean_ci(per.to_numpy())
-        rows.append({"method": method, "delta_m": ci.mean, "ci_low": ci.low, "ci_high": ci.high,
-                     "folds": ci.n, "baselines": " / ".join(baselines.values())})
+        rows.append(
+            {
+                "method": method,
+                "delta_m": ci.mean,
+                "ci_low": ci.low,
+                "ci_high": ci.high,
+                "folds": ci.n,
+                "baselines": " / ".join(baselines.values()),
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -86,8 +97,9 @@ def verification_details(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
             kind = z["test_kind"].astype(str)
             for group, kinds in PAIR_GROUPS.items():
                 keep = np.isin(kind, kinds)
-                row[f"accuracy_{group}_pairs"] = (verification.accuracy_at(threshold, d[keep], s[keep])
-                                                  if keep.any() else np.nan)
+                row[f"accuracy_{group}_pairs"] = (
+                    verification.accuracy_at(threshold, d[keep], s[keep]) if keep.any() else np.nan
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -148,8 +160,7 @@ def plot_roc(run_dir: Path, methods: dict[str, str], folds: list[int]):
 def plot_comparison(per_fold: pd.DataFrame, labels: dict[str, str], metrics: dict[str, str]):
     """Mean and 95 % CI over folds per method, one panel per metric (``{column: title}``)."""
     plt = _plt()
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 0.45 * len(labels) + 1.5),
-                             squeeze=False)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 0.45 * len(labels) + 1.5), squeeze=False)
     for ax, (column, title) in zip(axes[0], metrics.items()):
         names, means, lows, highs = [], [], [], []
         for method, label in labels.items():
@@ -179,8 +190,7 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str] | None, title: str
     ax.set_xticks(range(len(matrix)), names, rotation=45, ha="right", fontsize=7)
     ax.set_yticks(range(len(matrix)), names, fontsize=7)
     for (i, j), v in np.ndenumerate(rates):
-        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6,
-                color="white" if v > 0.5 else "black")
+        ax.text(j, i, f"{100 * v:.0f}", ha="center", va="center", fontsize=6, color="white" if v > 0.5 else "black")
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title, fontsize=9)
@@ -193,8 +203,9 @@ def _save(fig, path: Path) -> None:
     _plt().close(fig)
 
 
-def write_analyses(run_dir: str | Path, per_fold: pd.DataFrame, methods: list, folds: list[int],
-                   class_names: list[str] | None = None) -> str:
+def write_analyses(
+    run_dir: str | Path, per_fold: pd.DataFrame, methods: list, folds: list[int], class_names: list[str] | None = None
+) -> str:
     """Writes ``<run_dir>/analyses/`` (delta_m.csv, verification_details.csv, roc.png,
     method_comparison.png, confusion_<method>.csv/.png) and returns their Markdown summary."""
     run_dir = Path(run_dir)
@@ -203,14 +214,19 @@ def write_analyses(run_dir: str | Path, per_fold: pd.DataFrame, methods: list, f
     labels = {m.name: m.label for m in methods}
     lines = ["### Further analyses (`analyses/`)", ""]
 
-    multitask = [m.name for m in methods if m.weighting is not None and set(m.reports) >= {"verification",
-                                                                                            "expression"}]
+    multitask = [
+        m.name for m in methods if m.weighting is not None and set(m.reports) >= {"verification", "expression"}
+    ]
     dm = delta_m(per_fold, multitask) if multitask else pd.DataFrame()
     if len(dm):
         dm.to_csv(out / "delta_m.csv", index=False)
-        lines += [f"Delta-m (%): mean relative change of both accuracies against the single-task rows "
-                  f"({dm['baselines'].iloc[0]}), per fold, mean and 95 % CI over folds.", "",
-                  "| Method | Delta-m (%) | 95 % CI |", "|---|---|---|"]
+        lines += [
+            f"Delta-m (%): mean relative change of both accuracies against the single-task rows "
+            f"({dm['baselines'].iloc[0]}), per fold, mean and 95 % CI over folds.",
+            "",
+            "| Method | Delta-m (%) | 95 % CI |",
+            "|---|---|---|",
+        ]
         for r in dm.to_dict("records"):
             ci = f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if np.isfinite(r["ci_low"]) else "-"
             lines.append(f"| {labels[r['method']]} | {r['delta_m']:+.2f} | {ci} |")
@@ -220,28 +236,40 @@ def write_analyses(run_dir: str | Path, per_fold: pd.DataFrame, methods: list, f
     details = pd.concat([verification_details(run_dir, m, folds) for m in verifying] or [pd.DataFrame()])
     if len(details):
         details.to_csv(out / "verification_details.csv", index=False)
-        lines += ["EER and verification accuracy by probe expression (test pairs; thresholds from the same "
-                  "model's validation pairs), mean over folds (%).", "",
-                  "| Method | EER | Happy/surprise probes | Other probes |", "|---|---|---|---|"]
+        lines += [
+            "EER and verification accuracy by probe expression (test pairs; thresholds from the same "
+            "model's validation pairs), mean over folds (%).",
+            "",
+            "| Method | EER | Happy/surprise probes | Other probes |",
+            "|---|---|---|---|",
+        ]
         for method, part in details.groupby("method", sort=False):
-            cells = [100 * part[c].mean() if c in part else np.nan
-                     for c in ("eer", "accuracy_required_pairs", "accuracy_other_pairs")]
-            lines.append(f"| {labels[method]} | " + " | ".join("-" if not np.isfinite(v) else f"{v:.2f}"
-                                                                for v in cells) + " |")
+            cells = [
+                100 * part[c].mean() if c in part else np.nan
+                for c in ("eer", "accuracy_required_pairs", "accuracy_other_pairs")
+            ]
+            lines.append(
+                f"| {labels[method]} | " + " | ".join("-" if not np.isfinite(v) else f"{v:.2f}" for v in cells) + " |"
+            )
         lines.append("")
         _save(plot_roc(run_dir, {m: labels[m] for m in verifying}, folds), out / "roc.png")
 
-    metrics = {c: t for c, t in (("verification_accuracy", "verification accuracy"),
-                                 ("expression_accuracy", "expression accuracy")) if c in per_fold}
+    metrics = {
+        c: t
+        for c, t in (("verification_accuracy", "verification accuracy"), ("expression_accuracy", "expression accuracy"))
+        if c in per_fold
+    }
     if metrics:
         _save(plot_comparison(per_fold, labels, metrics), out / "method_comparison.png")
     for method in [m.name for m in methods if "expression" in m.reports]:
         matrix = confusion(run_dir, method, folds, len(class_names) if class_names else None)
         if matrix is not None:
-            names = list(class_names or [])[:len(matrix)]
+            names = list(class_names or [])[: len(matrix)]
             names += [str(k) for k in range(len(names), len(matrix))]
             pd.DataFrame(matrix, index=names, columns=names).to_csv(out / f"confusion_{method}.csv")
-            _save(plot_confusion(matrix, names, f"{labels[method]}: expression confusion (row %)"),
-                  out / f"confusion_{method}.png")
+            _save(
+                plot_confusion(matrix, names, f"{labels[method]}: expression confusion (row %)"),
+                out / f"confusion_{method}.png",
+            )
     lines.append("Plots: `analyses/roc.png`, `analyses/method_comparison.png`, `analyses/confusion_<method>.png`.")
     return "\n".join(lines)

@@ -8,6 +8,7 @@ learnt on differently preprocessed images. This module reads the checkpoint's si
 (``<checkpoint>.json``, or ``network.json`` in a ``dynamic-mtl pretrain --out`` folder; written by
 ``experiments.pretraining.train.network_metadata``) and compares it with the profile, without TensorFlow.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,8 +17,15 @@ from pathlib import Path
 from typing import Any
 
 #: sidecar key -> the ExperimentConfig attribute it must equal (None: a harness constant)
-CHECKED_FIELDS = ("backbone", "backbone_options", "image_size", "standardize", "embedding_size", "channels",
-                  "crop_fraction")
+CHECKED_FIELDS = (
+    "backbone",
+    "backbone_options",
+    "image_size",
+    "standardize",
+    "embedding_size",
+    "channels",
+    "crop_fraction",
+)
 HARNESS_CHANNELS = 3
 
 
@@ -66,10 +74,15 @@ def expected_fields(config) -> dict[str, Any]:
     """What the harness builds and feeds for ``config`` (an ``ExperimentConfig``), in sidecar terms."""
     from data_prep.pipeline import DEFAULT_CROP_FRACTION
 
-    return {"backbone": config.backbone, "backbone_options": dict(config.backbone_options or {}),
-            "image_size": int(config.image_size), "standardize": config.standardize,
-            "embedding_size": config.embedding_size, "channels": HARNESS_CHANNELS,
-            "crop_fraction": float(DEFAULT_CROP_FRACTION)}
+    return {
+        "backbone": config.backbone,
+        "backbone_options": dict(config.backbone_options or {}),
+        "image_size": int(config.image_size),
+        "standardize": config.standardize,
+        "embedding_size": config.embedding_size,
+        "channels": HARNESS_CHANNELS,
+        "crop_fraction": float(DEFAULT_CROP_FRACTION),
+    }
 
 
 def _same(key: str, have: Any, want: Any) -> bool:
@@ -83,8 +96,11 @@ def _same(key: str, have: Any, want: Any) -> bool:
 def mismatches(meta: dict[str, Any], config) -> list[str]:
     """``"field: checkpoint X, profile Y"`` for each checked field that differs (absent fields are not checked)."""
     want = expected_fields(config)
-    return [f"{key} {meta[key]!r} (checkpoint) vs {want[key]!r} (profile)"
-            for key in CHECKED_FIELDS if key in meta and not _same(key, meta[key], want[key])]
+    return [
+        f"{key} {meta[key]!r} (checkpoint) vs {want[key]!r} (profile)"
+        for key in CHECKED_FIELDS
+        if key in meta and not _same(key, meta[key], want[key])
+    ]
 
 
 def check_checkpoint(checkpoint: str | Path, config) -> dict[str, Any]:
@@ -102,18 +118,30 @@ def check_checkpoint(checkpoint: str | Path, config) -> dict[str, Any]:
     if meta is None:
         size = archive_input_size(path)
         if size is not None and size != config.image_size:
-            raise CheckpointMismatch(f"pretrained checkpoint {path} does not fit the {name!r} profile: image_size "
-                                     f"{size} (checkpoint input) vs {config.image_size} (profile)")
-        return {"checkpoint": str(path), "sidecar": None, "checked": ["image_size"] if size else [],
-                "warning": f"{sidecar_path(path).name} not found next to {path}: backbone and standardisation "
-                           "not checked (a `dynamic-mtl pretrain` export writes it)"}
+            raise CheckpointMismatch(
+                f"pretrained checkpoint {path} does not fit the {name!r} profile: image_size "
+                f"{size} (checkpoint input) vs {config.image_size} (profile)"
+            )
+        return {
+            "checkpoint": str(path),
+            "sidecar": None,
+            "checked": ["image_size"] if size else [],
+            "warning": f"{sidecar_path(path).name} not found next to {path}: backbone and standardisation "
+            "not checked (a `dynamic-mtl pretrain` export writes it)",
+        }
     problems = mismatches(meta, config)
     if problems:
-        raise CheckpointMismatch(f"pretrained checkpoint {path} does not fit the {name!r} profile: "
-                                 f"{'; '.join(problems)}. Pretrain with the profile's settings, or pick a profile "
-                                 "that matches the checkpoint")
-    return {"checkpoint": str(path), "sidecar": str(sidecar_path(path)),
-            "checked": [k for k in CHECKED_FIELDS if k in meta], "warning": None}
+        raise CheckpointMismatch(
+            f"pretrained checkpoint {path} does not fit the {name!r} profile: "
+            f"{'; '.join(problems)}. Pretrain with the profile's settings, or pick a profile "
+            "that matches the checkpoint"
+        )
+    return {
+        "checkpoint": str(path),
+        "sidecar": str(sidecar_path(path)),
+        "checked": [k for k in CHECKED_FIELDS if k in meta],
+        "warning": None,
+    }
 
 
 def check_pretrained(config) -> dict[str, Any] | None:

@@ -13,6 +13,7 @@ A claim whose methods the study did not run gets the verdict "not measured".
 The paper's task numbering is the other way round from ours in Figures 4-6: its "Task 2"
 (face verification) is our ``identity`` task.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ def step_statistics(steps: pd.DataFrame) -> dict[str, float]:
     """The :data:`STEP_STATISTICS` of one step log (columns of ``dynamic_mtl.StepLogger``)."""
     if not len(steps):
         return {name: float("nan") for name in STEP_STATISTICS}
-    tail = steps.iloc[-max(1, len(steps) // 4):]
+    tail = steps.iloc[-max(1, len(steps) // 4) :]
     larger_loss = steps["loss_identity"] > steps["loss_expression"]
     larger_weight = steps["w_identity"] > steps["w_expression"]
     return {
@@ -71,8 +72,15 @@ class Claim:
         raise NotImplementedError
 
     def _row(self, measurement: str, statistic: str, verdict: str, n: int = 0) -> dict:
-        return {"claim": self.key, "quote": self.quote, "source": self.source, "measurement": measurement,
-                "statistic": statistic, "verdict": verdict, "units": n}
+        return {
+            "claim": self.key,
+            "quote": self.quote,
+            "source": self.source,
+            "measurement": measurement,
+            "statistic": statistic,
+            "verdict": verdict,
+            "units": n,
+        }
 
 
 @dataclass(frozen=True)
@@ -83,7 +91,7 @@ class PairedClaim(Claim):
     method: str = "dynamic"
     baseline: str = "static"
     expected_sign: int = 1
-    scale: float = 100.0          # accuracies in points
+    scale: float = 100.0  # accuracies in points
 
     def evaluate(self, units: pd.DataFrame) -> dict:
         a, b = _values(units, self.method, self.metric), _values(units, self.baseline, self.metric)
@@ -92,8 +100,12 @@ class PairedClaim(Claim):
             return self._row(measurement, "", NOT_MEASURED)
         comparison = st.paired_difference(a * self.scale, b * self.scale)
         means = f"{float(a.mean()) * self.scale:.2f} vs {float(b.mean()) * self.scale:.2f}; "
-        return self._row(measurement, means + st.format_comparison(comparison),
-                         st.verdict(comparison, self.expected_sign), comparison.n)
+        return self._row(
+            measurement,
+            means + st.format_comparison(comparison),
+            st.verdict(comparison, self.expected_sign),
+            comparison.n,
+        )
 
 
 @dataclass(frozen=True)
@@ -111,8 +123,12 @@ class ThresholdClaim(Claim):
         if values is None:
             return self._row(measurement, "", NOT_MEASURED)
         interval = st.mean_ci(values)
-        return self._row(measurement, st.format_interval(interval, digits=3),
-                         st.threshold_verdict(values, self.threshold, self.expected), interval.n)
+        return self._row(
+            measurement,
+            st.format_interval(interval, digits=3),
+            st.threshold_verdict(values, self.threshold, self.expected),
+            interval.n,
+        )
 
 
 @dataclass(frozen=True)
@@ -131,50 +147,123 @@ class SweepClaim(Claim):
         sweep = sweep.assign(w1=sweep["method"].str.split("@").str[1].astype(float))
         differs = []
         for _, unit in sweep.groupby(["seed", "fold"]):
-            best = {m: unit.loc[unit[m].idxmax(), "w1"] for m in ("verification_accuracy", "expression_accuracy")
-                    if unit[m].notna().any()}
+            best = {
+                m: unit.loc[unit[m].idxmax(), "w1"]
+                for m in ("verification_accuracy", "expression_accuracy")
+                if unit[m].notna().any()
+            }
             if len(best) == 2:
                 differs.append(float(not np.isclose(best["verification_accuracy"], best["expression_accuracy"])))
         if not differs:
             return self._row(measurement, "", NOT_MEASURED)
         interval = st.mean_ci(differs)
-        return self._row(measurement, st.format_interval(interval, digits=2),
-                         st.threshold_verdict(differs, 0.5, "above"), interval.n)
+        return self._row(
+            measurement, st.format_interval(interval, digits=2), st.threshold_verdict(differs, 0.5, "above"), interval.n
+        )
 
 
 _TABLE2 = "Table 2"
 _TABLE3 = "Table 3 (CK+) / Table 4 (Oulu-CASIA)"
 
 CLAIMS: tuple[Claim, ...] = (
-    ThresholdClaim("naive_hard_task_weight", "the naive dynamic method gives the face verification task a weight "
-                   "below 0.2", "Section 5.4, Figure 4", metric="final_w_identity", method="naive_dynamic",
-                   threshold=0.2, expected="below"),
-    ThresholdClaim("larger_loss_larger_weight", "the proposed method gives the larger weight to the task with the "
-                   "larger loss, and switches when the losses cross", "Eq. 10, Figures 4-5",
-                   metric="larger_loss_larger_weight", method="dynamic", threshold=0.5, expected="above"),
-    PairedClaim("faster_hard_task", "the proposed method lowers the loss of the hard task (face verification) "
-                "faster than the naive dynamic method", "Figure 6", metric="mean_loss_identity",
-                method="naive_dynamic", baseline="dynamic", expected_sign=1, scale=1.0),
-    PairedClaim("normalisation_gradient", "normalising the a_i removes the vanishing gradient of the weight unit",
-                "Section 5.5, Figure 7", metric="vanishing_gradient_share", method="dynamic_published",
-                baseline="dynamic", expected_sign=1, scale=1.0),
-    PairedClaim("finetuning_beats_pretrained", "fine-tuning improves on the pretrained model for verification "
-                "on expression pairs", _TABLE2, method="single_task_face_finetuned", baseline="pretrained"),
-    PairedClaim("static_beats_single_verification", "static MTL beats the fine-tuned single-task model on "
-                "verification", _TABLE2, method="static", baseline="single_task_face_finetuned"),
-    PairedClaim("static_beats_single_expression", "static MTL beats the single-task model on expression",
-                _TABLE3, metric="expression_accuracy", method="static",
-                baseline="single_task_expression_finetuned"),
-    PairedClaim("naive_below_static", "the naive dynamic method is below static MTL on verification", _TABLE2,
-                method="static", baseline="naive_dynamic"),
-    PairedClaim("proposed_beats_static_verification", "the proposed method beats static MTL on verification",
-                _TABLE2, method="dynamic", baseline="static"),
-    PairedClaim("proposed_beats_naive_verification", "the proposed method beats the naive dynamic method on "
-                "verification", _TABLE2, method="dynamic", baseline="naive_dynamic"),
-    PairedClaim("proposed_beats_static_expression", "the proposed method beats static MTL on expression",
-                _TABLE3, metric="expression_accuracy", method="dynamic", baseline="static"),
-    PairedClaim("proposed_beats_naive_expression", "the proposed method beats the naive dynamic method on "
-                "expression", _TABLE3, metric="expression_accuracy", method="dynamic", baseline="naive_dynamic"),
+    ThresholdClaim(
+        "naive_hard_task_weight",
+        "the naive dynamic method gives the face verification task a weight below 0.2",
+        "Section 5.4, Figure 4",
+        metric="final_w_identity",
+        method="naive_dynamic",
+        threshold=0.2,
+        expected="below",
+    ),
+    ThresholdClaim(
+        "larger_loss_larger_weight",
+        "the proposed method gives the larger weight to the task with the "
+        "larger loss, and switches when the losses cross",
+        "Eq. 10, Figures 4-5",
+        metric="larger_loss_larger_weight",
+        method="dynamic",
+        threshold=0.5,
+        expected="above",
+    ),
+    PairedClaim(
+        "faster_hard_task",
+        "the proposed method lowers the loss of the hard task (face verification) faster than the naive dynamic method",
+        "Figure 6",
+        metric="mean_loss_identity",
+        method="naive_dynamic",
+        baseline="dynamic",
+        expected_sign=1,
+        scale=1.0,
+    ),
+    PairedClaim(
+        "normalisation_gradient",
+        "normalising the a_i removes the vanishing gradient of the weight unit",
+        "Section 5.5, Figure 7",
+        metric="vanishing_gradient_share",
+        method="dynamic_published",
+        baseline="dynamic",
+        expected_sign=1,
+        scale=1.0,
+    ),
+    PairedClaim(
+        "finetuning_beats_pretrained",
+        "fine-tuning improves on the pretrained model for verification on expression pairs",
+        _TABLE2,
+        method="single_task_face_finetuned",
+        baseline="pretrained",
+    ),
+    PairedClaim(
+        "static_beats_single_verification",
+        "static MTL beats the fine-tuned single-task model on verification",
+        _TABLE2,
+        method="static",
+        baseline="single_task_face_finetuned",
+    ),
+    PairedClaim(
+        "static_beats_single_expression",
+        "static MTL beats the single-task model on expression",
+        _TABLE3,
+        metric="expression_accuracy",
+        method="static",
+        baseline="single_task_expression_finetuned",
+    ),
+    PairedClaim(
+        "naive_below_static",
+        "the naive dynamic method is below static MTL on verification",
+        _TABLE2,
+        method="static",
+        baseline="naive_dynamic",
+    ),
+    PairedClaim(
+        "proposed_beats_static_verification",
+        "the proposed method beats static MTL on verification",
+        _TABLE2,
+        method="dynamic",
+        baseline="static",
+    ),
+    PairedClaim(
+        "proposed_beats_naive_verification",
+        "the proposed method beats the naive dynamic method on verification",
+        _TABLE2,
+        method="dynamic",
+        baseline="naive_dynamic",
+    ),
+    PairedClaim(
+        "proposed_beats_static_expression",
+        "the proposed method beats static MTL on expression",
+        _TABLE3,
+        metric="expression_accuracy",
+        method="dynamic",
+        baseline="static",
+    ),
+    PairedClaim(
+        "proposed_beats_naive_expression",
+        "the proposed method beats the naive dynamic method on expression",
+        _TABLE3,
+        metric="expression_accuracy",
+        method="dynamic",
+        baseline="naive_dynamic",
+    ),
     SweepClaim("no_single_static_weight", "no single static weight is best for both tasks", "Figure 2"),
 )
 
@@ -208,6 +297,14 @@ def evaluate_sensitivity(units: pd.DataFrame, reference: str = "dynamic") -> pd.
             comparison = st.paired_difference(a * scale, b * scale)
             sign = st.verdict(comparison, 1)
             effect = {st.REPRODUCED: "higher", st.NOT_REPRODUCED: "lower"}.get(sign, "no difference detected")
-            rows.append({"variant": variant, "change": change, "metric": metric,
-                         "statistic": st.format_comparison(comparison), "effect": effect, "units": comparison.n})
+            rows.append(
+                {
+                    "variant": variant,
+                    "change": change,
+                    "metric": metric,
+                    "statistic": st.format_comparison(comparison),
+                    "effect": effect,
+                    "units": comparison.n,
+                }
+            )
     return pd.DataFrame(rows, columns=["variant", "change", "metric", "statistic", "effect", "units"])

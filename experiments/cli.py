@@ -9,6 +9,7 @@ Only the module of the command being run is imported, so ``dynamic-mtl --help`` 
 status 2: argparse errors, and :class:`~experiments.typed_config.ConfigError` raised by a command's
 checks before it does any work.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,13 +26,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "run": ("experiments.run", "run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)"),
     "report": ("experiments.report", "table the results of a run directory (also a partial run)"),
     "study": ("experiments.study", "run a config over several seeds and write claim-by-claim verdicts"),
-    "pretrain": ("experiments.pretrain", "pretrain the single-task face network (trunk + branch 1) on identity "
-                                         "folders"),
+    "pretrain": (
+        "experiments.pretrain",
+        "pretrain the single-task face network (trunk + branch 1) on identity folders",
+    ),
     "eval-lfw": ("experiments.pretrain", "10-fold verification on an LFW-format pairs.txt"),
-    "synthfaces-identities": ("experiments.pretrain", "generate the embedded large-identity pretraining set + "
-                                                      "held-out pairs.txt"),
-    "ttc": ("experiments.ttc.cli", "Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, "
-                                   "incremental addition"),
+    "synthfaces-identities": (
+        "experiments.pretrain",
+        "generate the embedded large-identity pretraining set + held-out pairs.txt",
+    ),
+    "ttc": (
+        "experiments.ttc.cli",
+        "Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, incremental addition",
+    ),
 }
 
 
@@ -70,7 +77,7 @@ def build_parser(command: str | None = None) -> ArgumentParser:
     parser = ArgumentParser(
         prog="dynamic-mtl",
         description="Dynamic multi-task learning for face recognition with facial expression (Ming et al. 2019) "
-                    "and task transfer connections (Fang et al. 2017). `dynamic-mtl COMMAND --help` for each.",
+        "and task transfer connections (Fang et al. 2017). `dynamic-mtl COMMAND --help` for each.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
@@ -94,7 +101,7 @@ def _command_of(argv: list[str]) -> str | None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of ``dynamic-mtl`` and ``python -m experiments.cli``."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")   # TensorFlow's C++ INFO/WARNING lines
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ INFO/WARNING lines
     argv = sys.argv[1:] if argv is None else list(argv)
     command = _command_of(argv)
     parser = build_parser(command if command in COMMANDS else "")

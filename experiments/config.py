@@ -3,6 +3,7 @@
 Field types are the schema (experiments/typed_config.py): a wrong type, an unknown key or a value out
 of range raises :class:`ConfigError` naming the field, and the file and line it came from.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,16 +20,24 @@ from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapp
 CONFIG_DIR = Path(__file__).with_name("configs")
 
 #: Keras optimizers a config may name (case-insensitive, as keras.optimizers.get accepts them).
-OPTIMIZERS = ("Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop",
-              "SGD")
+OPTIMIZERS = ("Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD")
 #: backbones of dynamic_mtl.backbones with their smallest input side (the names without importing TensorFlow)
 BACKBONE_MIN_IMAGE_SIZE = {"small_cnn": 16, "inception_resnet_v1_reduced": 75}
 #: per-image standardisations of data_prep.pipeline
 STANDARDIZATIONS = ("prewhiten", "unit", "none")
 DATASETS = ("synthfaces", "ckplus", "oulu")
 
-__all__ = ["BACKBONE_MIN_IMAGE_SIZE", "CONFIG_DIR", "ConfigError", "DATASETS", "ExperimentConfig", "OPTIMIZERS",
-           "OptimizerConfig", "STANDARDIZATIONS", "bundled_configs"]
+__all__ = [
+    "BACKBONE_MIN_IMAGE_SIZE",
+    "CONFIG_DIR",
+    "ConfigError",
+    "DATASETS",
+    "ExperimentConfig",
+    "OPTIMIZERS",
+    "OptimizerConfig",
+    "STANDARDIZATIONS",
+    "bundled_configs",
+]
 
 
 def _locate(message: str, source: str | None, lines: dict[str, int] | None) -> str:
@@ -61,10 +70,11 @@ class OptimizerConfig:
         learning_rate: Any = self.learning_rate
         if self.decay_epochs:
             boundaries = [int(e) * steps_per_epoch for e in self.decay_epochs]
-            values = [self.learning_rate / 10 ** i for i in range(len(boundaries) + 1)]
+            values = [self.learning_rate / 10**i for i in range(len(boundaries) + 1)]
             learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        return keras.optimizers.get({"class_name": self.name,
-                                     "config": {"learning_rate": learning_rate, **self.options}})
+        return keras.optimizers.get(
+            {"class_name": self.name, "config": {"learning_rate": learning_rate, **self.options}}
+        )
 
     def validate(self, key: str) -> None:
         """Raise ``ValueError`` naming ``key`` (the config field holding this optimizer)."""
@@ -86,29 +96,41 @@ class ExperimentConfig:
     """
 
     name: str = "quick"
-    dataset: str = "synthfaces"                # one of DATASETS
+    dataset: str = "synthfaces"  # one of DATASETS
     data_dir: str = "data/synthfaces"
-    data_root: str | None = None               # raw CK+ / Oulu-CASIA tree (real datasets)
+    data_root: str | None = None  # raw CK+ / Oulu-CASIA tree (real datasets)
     synthfaces_identities: int = 80
-    expression_protocol: str = "dataset"       # dataset | oulu6 (6 classes, neutral frames unlabelled)
+    expression_protocol: str = "dataset"  # dataset | oulu6 (6 classes, neutral frames unlabelled)
     results_dir: str = "results"
     run_id: str | None = None
-    methods: list[str] = field(default_factory=lambda: [
-        "single_task_face", "single_task_expression", "pretrained", "single_task_face_finetuned",
-        "single_task_expression_finetuned", "static", "naive_dynamic", "dynamic",
-        "dynamic_published", "uncertainty", "gradnorm", "dwa"])
-    folds: list[int] | None = None             # None: every fold of folds.csv
-    validation_subjects: float = 0.12          # share of training subjects held out for model selection
+    methods: list[str] = field(
+        default_factory=lambda: [
+            "single_task_face",
+            "single_task_expression",
+            "pretrained",
+            "single_task_face_finetuned",
+            "single_task_expression_finetuned",
+            "static",
+            "naive_dynamic",
+            "dynamic",
+            "dynamic_published",
+            "uncertainty",
+            "gradnorm",
+            "dwa",
+        ]
+    )
+    folds: list[int] | None = None  # None: every fold of folds.csv
+    validation_subjects: float = 0.12  # share of training subjects held out for model selection
     seed: int = 0
     backbone: str = "small_cnn"
-    backbone_options: dict[str, Any] = field(default_factory=dict)   # e.g. {width: 16} for small_cnn
+    backbone_options: dict[str, Any] = field(default_factory=dict)  # e.g. {width: 16} for small_cnn
     image_size: int = 48
     standardize: str = "prewhiten"
     embedding_size: int | None = 128
     dropout_rate: float = 0.2
     weight_decay: float = 5e-5
     center_loss_weight: float = 1e-4
-    center_loss_input: str = "bottleneck"      # bottleneck (X1, paper) | embedding (normalised, authors' code)
+    center_loss_input: str = "bottleneck"  # bottleneck (X1, paper) | embedding (normalised, authors' code)
     static_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
     dynamic_sigma: float = 0.01
     stop_gradient_weights: bool = True
@@ -116,10 +138,13 @@ class ExperimentConfig:
     batch_size: int = 32
     epochs: int = 6
     network_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
-    weight_optimizer: OptimizerConfig = field(default_factory=lambda: OptimizerConfig(
-        "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "global_clipnorm": 5.0}))
+    weight_optimizer: OptimizerConfig = field(
+        default_factory=lambda: OptimizerConfig(
+            "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "global_clipnorm": 5.0}
+        )
+    )
     pretrained_checkpoint: str | None = "auto"  # auto: the `make pretrain` default if it exists
-    strategy: str = "default"                  # default | mirrored | multiworker
+    strategy: str = "default"  # default | mirrored | multiworker
     #: XLA for the train step: False, True, or "auto" (Keras's rule: on for one GPU, off on
     #: CPU-only machines and under tf.distribute strategies; docs/performance.md section 4)
     jit_compile: bool | str = False
@@ -138,8 +163,9 @@ class ExperimentConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str | None = None,
-                  lines: dict[str, int] | None = None) -> "ExperimentConfig":
+    def from_dict(
+        cls, data: dict[str, Any], source: str | None = None, lines: dict[str, int] | None = None
+    ) -> ExperimentConfig:
         """A validated config; ``source`` (a file, ``--set``) and ``lines`` locate problems in the message."""
         config = from_mapping(cls, data or {}, source, lines)
         try:
@@ -149,7 +175,7 @@ class ExperimentConfig:
         return config
 
     @classmethod
-    def load(cls, path: str | Path) -> "ExperimentConfig":
+    def load(cls, path: str | Path) -> ExperimentConfig:
         """Load a YAML or JSON file. A bare name (``quick``) is looked up in experiments/configs."""
         path = Path(path)
         if not path.exists() and (CONFIG_DIR / f"{path}.yaml").exists():
@@ -167,13 +193,13 @@ class ExperimentConfig:
         else:
             path.write_text(self.to_yaml())
 
-    def override(self, **changes) -> "ExperimentConfig":
+    def override(self, **changes) -> ExperimentConfig:
         """A copy with the non-None ``changes`` applied (CLI flags)."""
         data = self.to_dict()
         data.update({k: v for k, v in changes.items() if v is not None})
         return ExperimentConfig.from_dict(data)
 
-    def with_settings(self, assignments: list[str]) -> "ExperimentConfig":
+    def with_settings(self, assignments: list[str]) -> ExperimentConfig:
         """A copy with ``KEY=VALUE`` settings applied (``--set epochs=2 network_optimizer.learning_rate=1e-3``):
         each value is parsed as YAML and checked against the field's type."""
         data = self.to_dict()
@@ -196,8 +222,10 @@ class ExperimentConfig:
         if self.backbone not in BACKBONE_MIN_IMAGE_SIZE:
             raise ValueError(f"unknown backbone {self.backbone!r}; choose from {', '.join(BACKBONE_MIN_IMAGE_SIZE)}")
         if self.image_size < BACKBONE_MIN_IMAGE_SIZE[self.backbone]:
-            raise ValueError(f"image_size must be >= {BACKBONE_MIN_IMAGE_SIZE[self.backbone]} for {self.backbone}, "
-                             f"got {self.image_size}")
+            raise ValueError(
+                f"image_size must be >= {BACKBONE_MIN_IMAGE_SIZE[self.backbone]} for {self.backbone}, "
+                f"got {self.image_size}"
+            )
         if self.standardize not in STANDARDIZATIONS:
             raise ValueError(f"standardize must be one of {', '.join(STANDARDIZATIONS)}, got {self.standardize!r}")
         if not 0.0 < self.validation_subjects < 0.5:
@@ -232,5 +260,5 @@ class ExperimentConfig:
         self.network_optimizer.validate("network_optimizer")
         self.weight_optimizer.validate("weight_optimizer")
         for method in self.methods:
-            if method != "static_sweep":   # expands to static@w1 for every figure2_weights
+            if method != "static_sweep":  # expands to static@w1 for every figure2_weights
                 parse_method(method)

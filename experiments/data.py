@@ -1,4 +1,5 @@
 """The experiment's view of a prepared dataset: manifest, folds, pairs, per-fold splits."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,8 +12,7 @@ from data_prep.folds import read_folds
 from data_prep.labels import OULU_EXPRESSIONS_6
 from data_prep.pairs import make_pairs, read_pairs
 from data_prep.prepare import read_manifest
-from data_prep.publish import (IncompleteDatasetError, check_counts, is_complete, recreate_command,
-                              require_complete)
+from data_prep.publish import IncompleteDatasetError, check_counts, is_complete, recreate_command, require_complete
 from experiments.config import ExperimentConfig
 
 
@@ -30,7 +30,7 @@ class PreparedData:
     def fold_ids(self) -> list[int]:
         return sorted(int(f) for f in self.folds["fold"].unique())
 
-    def split(self, test_fold: int, validation_share: float, seed: int) -> "FoldSplit":
+    def split(self, test_fold: int, validation_share: float, seed: int) -> FoldSplit:
         """Train / validation / test subjects of one fold (validation drawn from training subjects)."""
         fold_of = dict(zip(self.folds["subject"].astype(str), self.folds["fold"].astype(int)))
         if test_fold not in set(fold_of.values()):
@@ -42,11 +42,22 @@ class PreparedData:
         validation = sorted(rng.choice(rest, size=n_val, replace=False).tolist())
         train = sorted(set(rest) - set(validation))
         subject = self.manifest["subject"].astype(str)
-        rows = {name: self.manifest[subject.isin(group)].reset_index(drop=True)
-                for name, group in (("train", train), ("validation", validation), ("test", test))}
+        rows = {
+            name: self.manifest[subject.isin(group)].reset_index(drop=True)
+            for name, group in (("train", train), ("validation", validation), ("test", test))
+        }
         val_pairs = make_pairs(rows["validation"], pd.DataFrame({"subject": validation, "fold": 0}), seed=seed)
-        return FoldSplit(test_fold, train, validation, test, rows["train"], rows["validation"], rows["test"],
-                         val_pairs, self.pairs[self.pairs["fold"] == test_fold].reset_index(drop=True))
+        return FoldSplit(
+            test_fold,
+            train,
+            validation,
+            test,
+            rows["train"],
+            rows["validation"],
+            rows["test"],
+            val_pairs,
+            self.pairs[self.pairs["fold"] == test_fold].reset_index(drop=True),
+        )
 
 
 class ImageStore:
@@ -110,13 +121,16 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
     if config.dataset == "synthfaces":
         why = " (it has no COMPLETE marker: interrupted, or made by an older version)" if started else ""
         print(f"[dynamic-mtl] generating the embedded synthfaces dataset in {root}{why} ...", flush=True)
-        prepare.prepare_synthfaces(root, num_identities=config.synthfaces_identities, seed=config.seed,
-                                   progress=progress)
+        prepare.prepare_synthfaces(
+            root, num_identities=config.synthfaces_identities, seed=config.seed, progress=progress
+        )
     elif config.data_root is None:
         if started:
             require_complete(root, config.dataset)  # raises, naming what is missing and how to complete it
-        raise FileNotFoundError(f"{root}/manifest.csv not found and no data_root given: pass "
-                                f"DATA_ROOT=/path/to/{config.dataset} (the raw dataset) to prepare it")
+        raise FileNotFoundError(
+            f"{root}/manifest.csv not found and no data_root given: pass "
+            f"DATA_ROOT=/path/to/{config.dataset} (the raw dataset) to prepare it"
+        )
     elif config.dataset == "ckplus":
         prepare.prepare_ckplus(config.data_root, root, progress=progress)
     else:
@@ -142,8 +156,9 @@ def load_prepared(config: ExperimentConfig) -> PreparedData:
         folds = read_folds(root / "folds.csv")
         pairs = read_pairs(root / "pairs.csv")
     except ValueError as err:  # empty or torn CSV (pandas' parser errors are ValueErrors)
-        raise IncompleteDatasetError(f"{root}: {str(err).splitlines()[0]}: run "
-                                     f"`{recreate_command(root, config.dataset)}`") from err
+        raise IncompleteDatasetError(
+            f"{root}: {str(err).splitlines()[0]}: run `{recreate_command(root, config.dataset)}`"
+        ) from err
     check_counts(root, summary, manifest, folds, pairs)
     classes = summary.get("expression_classes")
     if classes is None:

@@ -11,6 +11,7 @@ chance levels), ``OUT/tests.csv`` (per_fold.csv rows with their run) and ``OUT/l
 Chance levels: verification 0.5 (balanced pairs), expression the share of the most frequent class among the
 fold's validation images (what a constant prediction scores).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,8 +48,15 @@ def collect(runs: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
         for path in sorted((run / "per_fold").glob("*_fold*_history.csv")):
             method, fold = path.stem[: -len("_history")].rsplit("_fold", 1)
             frame = pd.read_csv(path)
-            epochs.append(frame.assign(run=name, method=method, fold=int(fold), verification_chance=0.5,
-                                       expression_chance=_expression_chance(run, int(fold))))
+            epochs.append(
+                frame.assign(
+                    run=name,
+                    method=method,
+                    fold=int(fold),
+                    verification_chance=0.5,
+                    expression_chance=_expression_chance(run, int(fold)),
+                )
+            )
         if (run / "per_fold.csv").is_file():
             tests.append(pd.read_csv(run / "per_fold.csv").assign(run=name))
     front = ["run", "method", "fold"]
@@ -56,6 +64,7 @@ def collect(runs: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
     def order(frames):
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=front)
         return frame[front + [c for c in frame.columns if c not in front]]
+
     return order(steps), order(epochs), order(tests)
 
 
@@ -75,11 +84,12 @@ def plot(steps: pd.DataFrame, epochs: pd.DataFrame, title: str = ""):
         ax.set_xlabel("training step (batch 90)")
         ax.set_title(name)
         ax.legend(fontsize=7)
-    for (run, method, fold), frame in epochs.groupby(["run", "method", "fold"]):
+    for (run, method, _fold), frame in epochs.groupby(["run", "method", "fold"]):
         x = frame["epoch"] + 1
-        line, = axes[2].plot(x, frame["val_verification_accuracy"], "o-", label=f"{run}: {method} verification")
-        axes[2].plot(x, frame["val_expression_accuracy"], "s--", color=line.get_color(),
-                     label=f"{run}: {method} expression")
+        (line,) = axes[2].plot(x, frame["val_verification_accuracy"], "o-", label=f"{run}: {method} verification")
+        axes[2].plot(
+            x, frame["val_expression_accuracy"], "s--", color=line.get_color(), label=f"{run}: {method} expression"
+        )
         axes[2].axhline(frame["expression_chance"].iloc[0], color=line.get_color(), lw=0.8, ls=":")
     axes[2].axhline(0.5, color="grey", lw=0.8, ls=":")
     axes[2].set_xlabel("epoch")

@@ -1,4 +1,5 @@
 """The rows of Tables 2-4: how each method is built, initialised and evaluated."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -38,35 +39,72 @@ class MethodSpec:
 _FACE = ("verification",)
 _EXPR = ("expression",)
 
-METHODS: dict[str, MethodSpec] = {m.name: m for m in [
-    MethodSpec("single_task_face", "Single-task (scratch)", "static", {"weights": [1.0, 0.0]},
-               init="scratch", reports=_FACE),
-    MethodSpec("single_task_expression", "Single-task (scratch)", "static", {"weights": [0.0, 1.0]},
-               init="scratch", reports=_EXPR),
-    MethodSpec("pretrained", "Single-task (pretrained)", None, init="pretrained", reports=_FACE),
-    MethodSpec("single_task_face_finetuned", "Single-task (fine-tuning)", "static", {"weights": [1.0, 0.0]},
-               init="pretrained", reports=_FACE),
-    MethodSpec("single_task_expression_finetuned", "Single-task", "static", {"weights": [0.0, 1.0]},
-               init="pretrained", reports=_EXPR),
-    MethodSpec("static", "Static MTL", "static"),
-    MethodSpec("naive_dynamic", "Naive dynamic MTL", "naive_dynamic"),
-    # the paper's method: weight unit with Section 5.5's normalisation (the library default)
-    MethodSpec("dynamic", "Proposed dynamic MTL", "dynamic"),
-    # the authors' published code: softmax of the raw logits, no Section 5.5 normalisation
-    MethodSpec("dynamic_published", "Proposed dynamic MTL (published code, no Section 5.5)", "dynamic",
-               unit_options={"normalize_logits": False}),
-    # sensitivity of the proposed method (docs/reproduction.md): the weight unit's learning rate and
-    # the stop-gradient of w in the network loss (normalisation on/off is dynamic vs dynamic_published)
-    MethodSpec("dynamic_unit_lr0.01", "Proposed dynamic MTL, weight-unit lr 0.01", "dynamic",
-               weight_learning_rate=0.01),
-    MethodSpec("dynamic_unit_lr0.001", "Proposed dynamic MTL, weight-unit lr 0.001", "dynamic",
-               weight_learning_rate=0.001),
-    MethodSpec("dynamic_no_stop_gradient", "Proposed dynamic MTL, gradient through w into the trunk (code)",
-               "dynamic", {"stop_gradient_weights": False}),
-    MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
-    MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
-    MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),
-]}
+METHODS: dict[str, MethodSpec] = {
+    m.name: m
+    for m in [
+        MethodSpec(
+            "single_task_face",
+            "Single-task (scratch)",
+            "static",
+            {"weights": [1.0, 0.0]},
+            init="scratch",
+            reports=_FACE,
+        ),
+        MethodSpec(
+            "single_task_expression",
+            "Single-task (scratch)",
+            "static",
+            {"weights": [0.0, 1.0]},
+            init="scratch",
+            reports=_EXPR,
+        ),
+        MethodSpec("pretrained", "Single-task (pretrained)", None, init="pretrained", reports=_FACE),
+        MethodSpec(
+            "single_task_face_finetuned",
+            "Single-task (fine-tuning)",
+            "static",
+            {"weights": [1.0, 0.0]},
+            init="pretrained",
+            reports=_FACE,
+        ),
+        MethodSpec(
+            "single_task_expression_finetuned",
+            "Single-task",
+            "static",
+            {"weights": [0.0, 1.0]},
+            init="pretrained",
+            reports=_EXPR,
+        ),
+        MethodSpec("static", "Static MTL", "static"),
+        MethodSpec("naive_dynamic", "Naive dynamic MTL", "naive_dynamic"),
+        # the paper's method: weight unit with Section 5.5's normalisation (the library default)
+        MethodSpec("dynamic", "Proposed dynamic MTL", "dynamic"),
+        # the authors' published code: softmax of the raw logits, no Section 5.5 normalisation
+        MethodSpec(
+            "dynamic_published",
+            "Proposed dynamic MTL (published code, no Section 5.5)",
+            "dynamic",
+            unit_options={"normalize_logits": False},
+        ),
+        # sensitivity of the proposed method (docs/reproduction.md): the weight unit's learning rate and
+        # the stop-gradient of w in the network loss (normalisation on/off is dynamic vs dynamic_published)
+        MethodSpec(
+            "dynamic_unit_lr0.01", "Proposed dynamic MTL, weight-unit lr 0.01", "dynamic", weight_learning_rate=0.01
+        ),
+        MethodSpec(
+            "dynamic_unit_lr0.001", "Proposed dynamic MTL, weight-unit lr 0.001", "dynamic", weight_learning_rate=0.001
+        ),
+        MethodSpec(
+            "dynamic_no_stop_gradient",
+            "Proposed dynamic MTL, gradient through w into the trunk (code)",
+            "dynamic",
+            {"stop_gradient_weights": False},
+        ),
+        MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
+        MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
+        MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),
+    ]
+}
 
 
 def parse_method(name: str) -> MethodSpec:

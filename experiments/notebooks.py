@@ -17,6 +17,7 @@ A kind whose run is not given uses the latest finished run of that kind under
 the command that makes one; with ``--train-missing`` it runs that profile (quick, figure2 or
 figure7) first, in this process with its progress shown. Notebooks never train.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -91,14 +92,24 @@ def resolved_run_dir(nb) -> Path | None:
     return None
 
 
-def run_figure(figure: str, run_dir: str | Path | None = None, dataset: str = "synthfaces",
-               results_dir: str | Path = "results", timeout: int | None = None, **parameters) -> tuple[Path, Path]:
+def run_figure(
+    figure: str,
+    run_dir: str | Path | None = None,
+    dataset: str = "synthfaces",
+    results_dir: str | Path = "results",
+    timeout: int | None = None,
+    **parameters,
+) -> tuple[Path, Path]:
     """Executes one figure notebook; returns (run directory used, executed notebook path)."""
     import nbformat
 
     name, _ = NOTEBOOKS[figure]
-    params = {"run_dir": str(Path(run_dir).resolve()) if run_dir else None, "dataset": dataset,
-              "results_dir": str(Path(results_dir).resolve()), **parameters}
+    params = {
+        "run_dir": str(Path(run_dir).resolve()) if run_dir else None,
+        "dataset": dataset,
+        "results_dir": str(Path(results_dir).resolve()),
+        **parameters,
+    }
     nb = execute(NOTEBOOK_DIR / name, params, timeout=timeout)
     used = resolved_run_dir(nb)
     if used is None:
@@ -109,8 +120,13 @@ def run_figure(figure: str, run_dir: str | Path | None = None, dataset: str = "s
     return used, out
 
 
-def resolve_runs(runs: dict[str, str | None], figures: list[str], dataset: str = "synthfaces",
-                 results_dir: str | Path = "results", train_missing: bool = False) -> dict[str, Path]:
+def resolve_runs(
+    runs: dict[str, str | None],
+    figures: list[str],
+    dataset: str = "synthfaces",
+    results_dir: str | Path = "results",
+    train_missing: bool = False,
+) -> dict[str, Path]:
     """The run directory of every kind the ``figures`` need: the one given, else the latest finished
     one; a missing one is trained first only with ``train_missing`` (else ``FileNotFoundError``)."""
     from experiments.figures import resolve_run, train_missing_run
@@ -126,9 +142,14 @@ def resolve_runs(runs: dict[str, str | None], figures: list[str], dataset: str =
     return resolved
 
 
-def run_figures(runs: dict[str, str | None] | None = None, figures: list[str] | None = None,
-                dataset: str = "synthfaces", results_dir: str | Path = "results",
-                timeout: int | None = None, train_missing: bool = False) -> dict[str, Path]:
+def run_figures(
+    runs: dict[str, str | None] | None = None,
+    figures: list[str] | None = None,
+    dataset: str = "synthfaces",
+    results_dir: str | Path = "results",
+    timeout: int | None = None,
+    train_missing: bool = False,
+) -> dict[str, Path]:
     """Executes the figure notebooks; ``runs`` maps a kind (table2, figure2, figure7) to its run dir.
     Every run is resolved before the first notebook starts (:func:`resolve_runs`). Returns figure ->
     executed notebook."""
@@ -154,8 +175,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--results-dir", default="results")
     parser.add_argument("--only", nargs="+", choices=sorted(NOTEBOOKS), help="only these figures")
     parser.add_argument("--timeout", type=int, default=None, help="per-cell timeout in seconds (default none)")
-    parser.add_argument("--train-missing", action="store_true",
-                        help="run the profile of a kind that has no finished run first (quick: ~15 min on 2 cores)")
+    parser.add_argument(
+        "--train-missing",
+        action="store_true",
+        help="run the profile of a kind that has no finished run first (quick: ~15 min on 2 cores)",
+    )
     args = parser.parse_args(argv)
     runs = {"table2": args.table2_run, "figure2": args.figure2_run, "figure7": args.figure7_run}
     try:

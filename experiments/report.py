@@ -1,4 +1,5 @@
 """``dynamic-mtl report RUN_DIR``: the tables of a run directory, finished or not (reads only)."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,8 +26,9 @@ def report(run_dir: str | Path) -> str:
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():
-        raise FileNotFoundError(f"{run_dir} is not a run directory (no config.yaml); runs are in "
-                                "results/<dataset>/<run-id>")
+        raise FileNotFoundError(
+            f"{run_dir} is not a run directory (no config.yaml); runs are in results/<dataset>/<run-id>"
+        )
     config = ExperimentConfig.load(run_dir / "config.yaml")
     env_path = run_dir / "environment.json"
     env = json.loads(env_path.read_text()) if env_path.is_file() else {}
@@ -37,23 +39,38 @@ def report(run_dir: str | Path) -> str:
         result = read_result(path) if match else None
         if result is not None:
             found.setdefault(result["method"], []).append(result)
-    folds = sorted(config.folds) if config.folds is not None else sorted(
-        {r["fold"] for results in found.values() for r in results})
+    folds = (
+        sorted(config.folds)
+        if config.folds is not None
+        else sorted({r["fold"] for results in found.values() for r in results})
+    )
     done = [m for m in planned if m in found]
     pending = [m for m in planned if m not in found]
-    partial = [f"{m} (folds {sorted(set(folds) - {r['fold'] for r in found[m]})})" for m in done
-               if {r["fold"] for r in found[m]} != set(folds)]
+    partial = [
+        f"{m} (folds {sorted(set(folds) - {r['fold'] for r in found[m]})})"
+        for m in done
+        if {r["fold"] for r in found[m]} != set(folds)
+    ]
     results = [r for m in done for r in sorted(found[m], key=lambda r: r["fold"])]
-    _, _, text = render_results(run_dir, config, results, folds, [parse_method(m) for m in done],
-                                env.get("machine", "unknown machine"),
-                                pending=pending + [f"missing {p}" for p in partial] or None)
+    _, _, text = render_results(
+        run_dir,
+        config,
+        results,
+        folds,
+        [parse_method(m) for m in done],
+        env.get("machine", "unknown machine"),
+        pending=pending + [f"missing {p}" for p in partial] or None,
+    )
     return text
 
 
 def register(subparsers) -> None:
-    p = subparsers.add_parser("report", help="table the results of a run directory, also of a partial run",
-                              description="Print the Table 2-4 / Figure 2 Markdown of RUN_DIR from the (method, "
-                                          "fold) results it holds so far; writes nothing.")
+    p = subparsers.add_parser(
+        "report",
+        help="table the results of a run directory, also of a partial run",
+        description="Print the Table 2-4 / Figure 2 Markdown of RUN_DIR from the (method, "
+        "fold) results it holds so far; writes nothing.",
+    )
     p.add_argument("run_dir", metavar="RUN_DIR", help="a run directory, results/<dataset>/<run-id>")
     p.set_defaults(func=_main)
 

@@ -1,4 +1,5 @@
 """``dynamic-mtl run``: the cross-validated protocol of Tables 2-4 and Figures 2 and 7."""
+
 from __future__ import annotations
 
 import argparse
@@ -15,8 +16,16 @@ from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
-from experiments.rundir import (RunError, atomic_write_json, atomic_write_text, check_resume, check_run_id,
-                                read_result, run_lock, temporary_name)
+from experiments.rundir import (
+    RunError,
+    atomic_write_json,
+    atomic_write_text,
+    check_resume,
+    check_run_id,
+    read_result,
+    run_lock,
+    temporary_name,
+)
 
 #: where `make pretrain` writes its checkpoint (used by `pretrained_checkpoint: auto`)
 DEFAULT_PRETRAINED = Path(DEFAULT_CHECKPOINT)
@@ -49,8 +58,13 @@ def resume_command(run_dir: Path) -> str:
     return f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
 
 
-def run_experiment(config: ExperimentConfig, resume: bool = False, progress: bool = True,
-                   tensorboard: bool = False, save_models: bool = False) -> Path:
+def run_experiment(
+    config: ExperimentConfig,
+    resume: bool = False,
+    progress: bool = True,
+    tensorboard: bool = False,
+    save_models: bool = False,
+) -> Path:
     """Run every (method, fold) of ``config``; returns the run directory.
 
     Prints the run directory and its resume command first, then one line per finished (method,
@@ -66,7 +80,7 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     """
     if config.run_id is not None:
         check_run_id(config.run_id)
-    check_pretrained(config)   # a checkpoint that does not fit the profile: CheckpointMismatch before any work
+    check_pretrained(config)  # a checkpoint that does not fit the profile: CheckpointMismatch before any work
     import tensorflow as tf
 
     from dynamic_mtl.distribute import make_strategy
@@ -76,8 +90,13 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     run_dir = Path(config.results_dir) / config.dataset / run_id
     resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is not None and resolver.task_type not in (None, "chief") and not (
-            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs):
+    if (
+        resolver is not None
+        and resolver.task_type not in (None, "chief")
+        and not (
+            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+        )
+    ):
         # MultiWorkerMirroredStrategy: every worker trains; only the chief writes the run directory
         run_dir = run_dir / "workers" / f"{resolver.task_type}-{resolver.task_id}"
     config = config.override(run_id=run_id)
@@ -86,16 +105,24 @@ def run_experiment(config: ExperimentConfig, resume: bool = False, progress: boo
     run_dir.mkdir(parents=True, exist_ok=True)
     with run_lock(run_dir):
         if not resume and any((run_dir / "per_fold").glob("*.json")):
-            raise FileExistsError(f"{run_dir} already holds results: pass --resume to continue it, "
-                                  "or choose another --run-id")
+            raise FileExistsError(
+                f"{run_dir} already holds results: pass --resume to continue it, or choose another --run-id"
+            )
         if resume and (run_dir / "config.yaml").exists():
             check_resume(_saved_config(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
         _save_config(config, run_dir / "config.yaml")
         return _run_locked(config, run_dir, strategy, resume, progress, tensorboard, save_models)
 
 
-def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool, progress: bool,
-                tensorboard: bool, save_models: bool) -> Path:
+def _run_locked(
+    config: ExperimentConfig,
+    run_dir: Path,
+    strategy,
+    resume: bool,
+    progress: bool,
+    tensorboard: bool,
+    save_models: bool,
+) -> Path:
     from tqdm.auto import tqdm
 
     from experiments.data import ensure_prepared, load_prepared
@@ -113,8 +140,7 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
     skipped = [m.name for m in methods if m.needs_pretrained and not pretrained]
     methods = [m for m in methods if m.name not in skipped]
     env = environment()
-    env.update(replicas=strategy.num_replicas_in_sync, pretrained_checkpoint=pretrained,
-               skipped_methods=skipped)
+    env.update(replicas=strategy.num_replicas_in_sync, pretrained_checkpoint=pretrained, skipped_methods=skipped)
     atomic_write_json(run_dir / "environment.json", env)
     if skipped:
         say(f"[dynamic-mtl] no pretrained checkpoint: skipping {skipped} (run `make pretrain` first)")
@@ -122,14 +148,31 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
     splits = {fold: data.split(fold, config.validation_subjects, config.seed) for fold in folds}
     for fold, split in splits.items():
         if not len(split.test_pairs):
-            say(f"[dynamic-mtl] fold {fold} has no verification pairs ({len(split.test_subjects)} test "
-                "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects")
+            say(
+                f"[dynamic-mtl] fold {fold} has no verification pairs ({len(split.test_subjects)} test "
+                "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects"
+            )
     num_identities = max(len(s.train_subjects) for s in splits.values())
     total = sum((config.epochs if m.weighting is not None else 0) + 1 for m in methods) * len(folds)
-    bar = tqdm(total=total, desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
-               unit="epoch", disable=not progress, dynamic_ncols=True, file=sys.stdout)
-    runner = FoldRunner(config, data, run_dir, strategy, num_identities, pretrained, progress=bar,
-                        tensorboard=tensorboard, save_models=save_models)
+    bar = tqdm(
+        total=total,
+        desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
+        unit="epoch",
+        disable=not progress,
+        dynamic_ncols=True,
+        file=sys.stdout,
+    )
+    runner = FoldRunner(
+        config,
+        data,
+        run_dir,
+        strategy,
+        num_identities,
+        pretrained,
+        progress=bar,
+        tensorboard=tensorboard,
+        save_models=save_models,
+    )
     results: list[dict] = []
     try:
         for index, method in enumerate(methods):
@@ -144,16 +187,26 @@ def _run_locked(config: ExperimentConfig, run_dir: Path, strategy, resume: bool,
                     try:
                         result = runner.run(method, splits[fold], resume=resume)
                     except RunDiverged as err:
-                        write_tables(run_dir, config, results, folds, methods[:index], env["machine"],
-                                     pending=[m.name for m in methods[index:]], stopped=str(err), echo=False)
+                        write_tables(
+                            run_dir,
+                            config,
+                            results,
+                            folds,
+                            methods[:index],
+                            env["machine"],
+                            pending=[m.name for m in methods[index:]],
+                            stopped=str(err),
+                            echo=False,
+                        )
                         raise
                     atomic_write_json(done, result)
                     say(fold_line(result, run_dir, seconds=time.perf_counter() - start))
                 results.append(result)
-            pending = [m.name for m in methods[index + 1:]]
+            pending = [m.name for m in methods[index + 1 :]]
             if pending:
-                write_tables(run_dir, config, results, folds, methods[:index + 1], env["machine"], pending=pending,
-                             echo=False)
+                write_tables(
+                    run_dir, config, results, folds, methods[: index + 1], env["machine"], pending=pending, echo=False
+                )
                 say(f"[dynamic-mtl] {run_dir / 'results.md'} updated: {index + 1} of {len(methods)} methods done")
     finally:
         bar.close()
@@ -180,23 +233,29 @@ def fold_line(result: dict, run_dir: Path, seconds: float | None = None, note: s
 
     method, fold = result["method"], result["fold"]
     verification = tables.verification_by_fold(run_dir, method, [fold])
-    test_verification = (float(verification["verification_accuracy"].iloc[0]) if len(verification)
-                         else float("nan"))
-    selected = (f"epoch {result['best_epoch'] + 1} of {result['epochs']}" if result.get("best_epoch", -1) >= 0
-                else "no training epochs")
+    test_verification = float(verification["verification_accuracy"].iloc[0]) if len(verification) else float("nan")
+    selected = (
+        f"epoch {result['best_epoch'] + 1} of {result['epochs']}"
+        if result.get("best_epoch", -1) >= 0
+        else "no training epochs"
+    )
     timing = note if note is not None else f"{seconds:.1f} s"
-    return (f"[dynamic-mtl] {method} fold {fold}: validation score {pct(result.get('val_score'))} "
-            f"(expression {pct(result.get('val_expression_accuracy'))}, verification "
-            f"{pct(result.get('val_verification_accuracy'))}, {selected}) | test expression "
-            f"{pct(result.get('expression_accuracy'))}, verification {pct(test_verification)} | {timing}")
+    return (
+        f"[dynamic-mtl] {method} fold {fold}: validation score {pct(result.get('val_score'))} "
+        f"(expression {pct(result.get('val_expression_accuracy'))}, verification "
+        f"{pct(result.get('val_verification_accuracy'))}, {selected}) | test expression "
+        f"{pct(result.get('expression_accuracy'))}, verification {pct(test_verification)} | {timing}"
+    )
 
 
 def _saved_config(path: Path) -> ExperimentConfig:
     try:
         return ExperimentConfig.load(path)
     except Exception as err:  # noqa: BLE001 - any unreadable file ends the same way
-        raise RunError(f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
-                       "cannot check the settings of --resume: start a new --run-id") from err
+        raise RunError(
+            f"{path} is unreadable ({type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}); "
+            "cannot check the settings of --resume: start a new --run-id"
+        ) from err
 
 
 def _save_config(config: ExperimentConfig, path: Path) -> None:
@@ -208,9 +267,18 @@ def _save_config(config: ExperimentConfig, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
-                 machine: str, pending: list[str] | None = None, stopped: str | None = None,
-                 echo: bool = True, class_names: list[str] | None = None) -> dict:
+def write_tables(
+    run_dir: Path,
+    config: ExperimentConfig,
+    results: list[dict],
+    folds: list[int],
+    methods,
+    machine: str,
+    pending: list[str] | None = None,
+    stopped: str | None = None,
+    echo: bool = True,
+    class_names: list[str] | None = None,
+) -> dict:
     """The table CSVs, ``results.md`` and, last, ``per_fold.csv`` (its presence marks a finished run
     for the figures and the study) from the finished (method, fold) results.
 
@@ -234,25 +302,41 @@ def write_tables(run_dir: Path, config: ExperimentConfig, results: list[dict], f
     return built
 
 
-def render_results(run_dir: Path, config: ExperimentConfig, results: list[dict], folds: list[int], methods,
-                   machine: str, pending: list[str] | None = None, stopped: str | None = None):
+def render_results(
+    run_dir: Path,
+    config: ExperimentConfig,
+    results: list[dict],
+    folds: list[int],
+    methods,
+    machine: str,
+    pending: list[str] | None = None,
+    stopped: str | None = None,
+):
     """``(per_fold frame, tables, Markdown report)`` of the finished results (nothing written)."""
     from experiments import tables
     from experiments.paper_numbers import paper_dataset
 
     column = paper_dataset(config.dataset, config.expression_protocol)
-    data_note = ("embedded synthfaces dataset (synthetic, NOT CK+ or Oulu-CASIA)" if config.dataset == "synthfaces"
-                 else f"real {config.dataset} data from {config.data_root or config.data_dir}")
-    header = (f"## dynamic_mtl results: `{config.name}` profile, run `{run_dir.name}`\n\n"
-              f"Data: {data_note}. Machine: {machine}. Folds: {len(folds)} "
-              f"({config.epochs} epochs, {config.backbone} at {config.image_size} px, batch {config.batch_size}). "
-              f"Mean ± std over folds. The paper column is the published number for {column}, not a target.")
+    data_note = (
+        "embedded synthfaces dataset (synthetic, NOT CK+ or Oulu-CASIA)"
+        if config.dataset == "synthfaces"
+        else f"real {config.dataset} data from {config.data_root or config.data_dir}"
+    )
+    header = (
+        f"## dynamic_mtl results: `{config.name}` profile, run `{run_dir.name}`\n\n"
+        f"Data: {data_note}. Machine: {machine}. Folds: {len(folds)} "
+        f"({config.epochs} epochs, {config.backbone} at {config.image_size} px, batch {config.batch_size}). "
+        f"Mean ± std over folds. The paper column is the published number for {column}, not a target."
+    )
     if pending or stopped:
-        header += ("\n\n**Partial run**" + (f": stopped, {stopped}" if stopped else "")
-                   + (f". Not run yet: {', '.join(pending)}" if pending else "")
-                   + f". Continue it with `{resume_command(run_dir)}`.")
+        header += (
+            "\n\n**Partial run**"
+            + (f": stopped, {stopped}" if stopped else "")
+            + (f". Not run yet: {', '.join(pending)}" if pending else "")
+            + f". Continue it with `{resume_command(run_dir)}`."
+        )
     names = {m.name for m in methods}
-    results = [r for r in results if r["method"] in names]   # a stopped method publishes no row
+    results = [r for r in results if r["method"] in names]  # a stopped method publishes no row
     if not results:
         return pd.DataFrame(), {}, header + "\n\nNo method has finished yet.\n"
     per_fold = pd.DataFrame(results)
@@ -270,39 +354,64 @@ def render_results(run_dir: Path, config: ExperimentConfig, results: list[dict],
 def register(subparsers) -> None:
     from experiments.run_options import add_config_arguments, description
 
-    p = subparsers.add_parser("run", help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)",
-                              description=description(), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", default="quick", help="YAML/JSON config, or a bundled name: quick, paper, "
-                                                      "figure2, figure7, tiny (default quick)")
+    p = subparsers.add_parser(
+        "run",
+        help="run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)",
+        description=description(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "--config",
+        default="quick",
+        help="YAML/JSON config, or a bundled name: quick, paper, figure2, figure7, tiny (default quick)",
+    )
     p.add_argument("--dataset", choices=("synthfaces", "ckplus", "oulu"), help="override the dataset")
     p.add_argument("--data-dir", help="prepared dataset directory (override)")
     p.add_argument("--data-root", help="raw CK+/Oulu-CASIA tree, prepared into --data-dir when needed")
     p.add_argument("--profile", help="alias of --config")
-    p.add_argument("--expression-protocol", choices=("dataset", "oulu6"),
-                   help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset")
+    p.add_argument(
+        "--expression-protocol",
+        choices=("dataset", "oulu6"),
+        help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset",
+    )
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
     p.add_argument("--pretrained", help="pretrained verification checkpoint (.keras), or 'none'")
-    p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp); letters, digits, '.', "
-                                    "'_', '-'")
+    p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp); letters, digits, '.', '_', '-'")
     p.add_argument("--results-dir", help="results root (default results)")
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
     p.add_argument("--methods", nargs="+", help="only these methods (see experiments/methods.py)")
-    p.add_argument("--jit-compile", choices=("true", "false", "auto"),
-                   help="XLA for the train step; auto: on for one GPU, off on CPU and under strategies")
+    p.add_argument(
+        "--jit-compile",
+        choices=("true", "false", "auto"),
+        help="XLA for the train step; auto: on for one GPU, off on CPU and under strategies",
+    )
     p.add_argument("--steps-per-execution", type=int, help="train steps per tf.function call (8-32 on GPUs)")
-    p.add_argument("--mixed-precision", action="store_true", default=None,
-                   help="mixed_float16 network (GPUs); weight unit, losses and L3 stay float32")
-    p.add_argument("--resume", action="store_true",
-                   help="continue an interrupted run with the same --run-id and settings (printed at its start)")
+    p.add_argument(
+        "--mixed-precision",
+        action="store_true",
+        default=None,
+        help="mixed_float16 network (GPUs); weight unit, losses and L3 stay float32",
+    )
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue an interrupted run with the same --run-id and settings (printed at its start)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--tensorboard", action="store_true",
-                   help="TensorBoard scalars in RUN_DIR/tensorboard/<method>_fold<k>: w_i, L_i, L3 per step; "
-                        "losses, accuracies and validation scores per epoch "
-                        "(`tensorboard --logdir RUN_DIR/tensorboard`)")
-    p.add_argument("--save-models", action="store_true",
-                   help="save each (method, fold)'s selected model as RUN_DIR/models/<method>_fold<k>.keras "
-                        "(keras.models.load_model)")
+    p.add_argument(
+        "--tensorboard",
+        action="store_true",
+        help="TensorBoard scalars in RUN_DIR/tensorboard/<method>_fold<k>: w_i, L_i, L3 per step; "
+        "losses, accuracies and validation scores per epoch "
+        "(`tensorboard --logdir RUN_DIR/tensorboard`)",
+    )
+    p.add_argument(
+        "--save-models",
+        action="store_true",
+        help="save each (method, fold)'s selected model as RUN_DIR/models/<method>_fold<k>.keras "
+        "(keras.models.load_model)",
+    )
     add_config_arguments(p)
     p.set_defaults(func=_main)
 
@@ -310,13 +419,18 @@ def register(subparsers) -> None:
 def _main(args: argparse.Namespace) -> int:
     from experiments.run_options import config_from_args
 
-    config = config_from_args(args)   # every input checked before any work (ConfigError: exit 2)
+    config = config_from_args(args)  # every input checked before any work (ConfigError: exit 2)
     if args.print_config:
         print(config.to_yaml(), end="")
         return 0
     try:
-        run_dir = run_experiment(config, resume=args.resume, progress=not args.quiet, tensorboard=args.tensorboard,
-                                 save_models=args.save_models)
+        run_dir = run_experiment(
+            config,
+            resume=args.resume,
+            progress=not args.quiet,
+            tensorboard=args.tensorboard,
+            save_models=args.save_models,
+        )
     except (RunError, CheckpointMismatch, ValueError, FileNotFoundError, FileExistsError) as err:
         print(f"dynamic-mtl run: error: {err}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@ check that needs no training (paths, the prepared dataset, folds), so bad input 
 
 Everything here imports without TensorFlow, so ``dynamic-mtl run --help`` and ``--print-config`` are fast.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,35 +30,60 @@ def description() -> str:
     intro = textwrap.fill(
         "Run every (method, fold) of a config: subject-independent cross-validation of the face verification + "
         "facial expression network (Tables 2-4, Figures 2 and 7). Results go to RESULTS_DIR/DATASET/RUN_ID "
-        "(config.yaml, per_fold.csv, table*.csv, results.md). Every input is checked before any work.", 100)
+        "(config.yaml, per_fold.csv, table*.csv, results.md). Every input is checked before any work.",
+        100,
+    )
     return (
         f"{intro}\n\n"
         f"methods (--methods or `methods:` in the config):\n{methods}\n"
         f"  {'static@W':<{width}}static MTL with weights (W, 1 - W), 0 <= W <= 1 (Figure 2)\n"
         f"  {'static_sweep':<{width}}static@W for every figure2_weights\n\n"
-        f"bundled configs (--config NAME): {', '.join(bundled_configs())}; or a YAML/JSON file.\n\n{EXAMPLES}")
+        f"bundled configs (--config NAME): {', '.join(bundled_configs())}; or a YAML/JSON file.\n\n{EXAMPLES}"
+    )
 
 
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--seed``, ``--set KEY=VALUE ...`` and ``--print-config``."""
     parser.add_argument("--seed", type=int, help="seed of the validation split, initialisation and data order")
-    parser.add_argument("--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
-                        help="override any config field, dotted for nested ones; the value is read as YAML and "
-                             "checked against the field's type (e.g. --set epochs=2 "
-                             "network_optimizer.learning_rate=1e-3 backbone_options.width=8)")
-    parser.add_argument("--print-config", action="store_true",
-                        help="print the resolved config as YAML and exit (no data, no run directory)")
+    parser.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="override any config field, dotted for nested ones; the value is read as YAML and "
+        "checked against the field's type (e.g. --set epochs=2 "
+        "network_optimizer.learning_rate=1e-3 backbone_options.width=8)",
+    )
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as YAML and exit (no data, no run directory)",
+    )
 
 
 def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
     """The config ``args`` resolve to, checked by :func:`check_run_inputs`; raises :class:`ConfigError`."""
     config = ExperimentConfig.load(args.profile or args.config)
     jit = {"true": True, "false": False, "auto": "auto", None: None}[args.jit_compile]
-    changes = dict(dataset=args.dataset, data_dir=args.data_dir, data_root=args.data_root, strategy=args.strategy,
-                   pretrained_checkpoint=args.pretrained, run_id=args.run_id, results_dir=args.results_dir,
-                   epochs=args.epochs, folds=args.folds, methods=args.methods, seed=args.seed,
-                   expression_protocol=args.expression_protocol, steps_per_execution=args.steps_per_execution,
-                   mixed_precision=args.mixed_precision, jit_compile=jit)
+    changes = dict(
+        dataset=args.dataset,
+        data_dir=args.data_dir,
+        data_root=args.data_root,
+        strategy=args.strategy,
+        pretrained_checkpoint=args.pretrained,
+        run_id=args.run_id,
+        results_dir=args.results_dir,
+        epochs=args.epochs,
+        folds=args.folds,
+        methods=args.methods,
+        seed=args.seed,
+        expression_protocol=args.expression_protocol,
+        steps_per_execution=args.steps_per_execution,
+        mixed_precision=args.mixed_precision,
+        jit_compile=jit,
+    )
     if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
         changes["data_dir"] = f"data/{args.dataset}"
     config = config.override(**changes)
@@ -88,26 +114,32 @@ def check_run_inputs(config: ExperimentConfig, explicit_data_dir: bool = False, 
         raise ConfigError("--resume needs --run-id of the run to continue")
     if config.data_root is not None:
         if config.dataset == "synthfaces":
-            raise ConfigError(f"--data-root {config.data_root}: a raw CK+ or Oulu-CASIA tree needs --dataset ckplus or "
-                              "--dataset oulu (the dataset is synthfaces, which is generated)")
+            raise ConfigError(
+                f"--data-root {config.data_root}: a raw CK+ or Oulu-CASIA tree needs --dataset ckplus or "
+                "--dataset oulu (the dataset is synthfaces, which is generated)"
+            )
         if not Path(config.data_root).is_dir():
             raise ConfigError(f"--data-root {config.data_root}: no such directory")
     pretrained = config.pretrained_checkpoint
     if pretrained not in (None, "", "none", "auto") and not Path(pretrained).exists():
-        raise ConfigError(f"--pretrained {pretrained}: no such checkpoint (run `make pretrain`, fix the path, "
-                          "or pass --pretrained none)")
+        raise ConfigError(
+            f"--pretrained {pretrained}: no such checkpoint (run `make pretrain`, fix the path, "
+            "or pass --pretrained none)"
+        )
     from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
 
     try:
-        check_pretrained(config)   # the checkpoint's sidecar against the profile (backbone, size, standardisation)
+        check_pretrained(config)  # the checkpoint's sidecar against the profile (backbone, size, standardisation)
     except CheckpointMismatch as err:
         raise ConfigError(str(err)) from None
     results = Path(config.results_dir)
     if results.exists() and not results.is_dir():
         raise ConfigError(f"--results-dir {results} is a file, not a directory")
     if config.run_id and not resume and any((results / config.dataset / config.run_id / "per_fold").glob("*.json")):
-        raise ConfigError(f"{results / config.dataset / config.run_id} already holds results: pass --resume to "
-                          "continue it, or choose another --run-id")
+        raise ConfigError(
+            f"{results / config.dataset / config.run_id} already holds results: pass --resume to "
+            "continue it, or choose another --run-id"
+        )
     _check_data_dir(config, explicit_data_dir)
 
 
@@ -119,30 +151,39 @@ def _check_data_dir(config: ExperimentConfig, explicit: bool) -> None:
         summary = root / "summary.json"
         prepared = json.loads(summary.read_text()).get("dataset") if summary.is_file() else None
         if prepared not in (None, config.dataset):
-            raise ConfigError(f"--data-dir {root} holds a prepared {prepared} dataset, but the dataset is "
-                              f"{config.dataset}: pass --dataset {prepared} or another --data-dir")
+            raise ConfigError(
+                f"--data-dir {root} holds a prepared {prepared} dataset, but the dataset is "
+                f"{config.dataset}: pass --dataset {prepared} or another --data-dir"
+            )
         if config.folds is not None and (root / "folds.csv").is_file():
             available = _fold_ids(root / "folds.csv")
             bad = sorted(set(config.folds) - set(available))
             if bad:
-                raise ConfigError(f"folds {bad} are not in {root}/folds.csv (it has folds {available[0]}-"
-                                  f"{available[-1]})")
+                raise ConfigError(
+                    f"folds {bad} are not in {root}/folds.csv (it has folds {available[0]}-{available[-1]})"
+                )
         return
     # not prepared yet: `run` prepares it (synthfaces is generated, CK+ / Oulu-CASIA read from data_root)
     if explicit and not root.parent.is_dir():
         raise ConfigError(f"--data-dir {root}: its parent directory {root.parent} does not exist")
     if explicit and root.is_dir() and any(root.iterdir()):
-        raise ConfigError(f"--data-dir {root} holds files but no prepared dataset (manifest.csv): pass a directory "
-                          "made by `dynamic-mtl prepare`, or a new one")
+        raise ConfigError(
+            f"--data-dir {root} holds files but no prepared dataset (manifest.csv): pass a directory "
+            "made by `dynamic-mtl prepare`, or a new one"
+        )
     if config.dataset != "synthfaces":
         if config.data_root is None:
-            raise ConfigError(f"no prepared {config.dataset} dataset in {root} (manifest.csv) and no --data-root: "
-                              f"pass --data-root /path/to/the/raw/{config.dataset} tree to prepare it")
+            raise ConfigError(
+                f"no prepared {config.dataset} dataset in {root} (manifest.csv) and no --data-root: "
+                f"pass --data-root /path/to/the/raw/{config.dataset} tree to prepare it"
+            )
         return
     num_folds = _synthfaces_num_folds()
     if config.synthfaces_identities < num_folds:
-        raise ConfigError(f"synthfaces_identities={config.synthfaces_identities} cannot fill {num_folds} "
-                          f"subject-independent folds: use at least {num_folds} identities")
+        raise ConfigError(
+            f"synthfaces_identities={config.synthfaces_identities} cannot fill {num_folds} "
+            f"subject-independent folds: use at least {num_folds} identities"
+        )
     bad = sorted(set(config.folds or []) - set(range(num_folds)))
     if bad:
         raise ConfigError(f"folds {bad} do not exist: synthfaces is generated with folds 0-{num_folds - 1}")

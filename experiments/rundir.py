@@ -6,6 +6,7 @@ kill or a full disk leaves either the previous file or the new one, never half o
 JSON that still cannot be parsed (written by an older version, edited by hand) is named and
 recomputed, never trusted.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -39,19 +40,24 @@ class RunLocked(RunError):
 def check_run_id(run_id: str) -> str:
     """``run_id`` if it names a directory inside the results folder safely, else :class:`RunError`."""
     if not isinstance(run_id, str) or not RUN_ID_PATTERN.fullmatch(run_id) or ".." in run_id:
-        raise RunError(f"--run-id {run_id!r} is not a safe name: use 1-100 letters, digits, '.', '_' or '-', "
-                       "starting with a letter or digit (no '..', no leading '/')")
+        raise RunError(
+            f"--run-id {run_id!r} is not a safe name: use 1-100 letters, digits, '.', '_' or '-', "
+            "starting with a letter or digit (no '..', no leading '/')"
+        )
     return run_id
 
 
 def check_resume(saved: dict, current: dict, run_dir: Path) -> None:
     """Refuse a ``--resume`` whose settings differ from the saved run's in any result-affecting field."""
-    changed = [k for k in sorted(set(saved) | set(current))
-               if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k)]
+    changed = [
+        k for k in sorted(set(saved) | set(current)) if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k)
+    ]
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-        raise RunError(f"--resume with settings that differ from the run in {run_dir}: {detail}. Use the same "
-                       f"settings (dynamic-mtl run --config {run_dir / 'config.yaml'} --resume) or a new --run-id")
+        raise RunError(
+            f"--resume with settings that differ from the run in {run_dir}: {detail}. Use the same "
+            f"settings (dynamic-mtl run --config {run_dir / 'config.yaml'} --resume) or a new --run-id"
+        )
 
 
 # ---------------------------------------------------------------------------------------- writes
@@ -95,8 +101,10 @@ def read_result(path: Path, warn: Callable[[str], None] | None = None) -> dict |
         if not isinstance(data, dict) or "method" not in data or "fold" not in data:
             raise ValueError("not a per-fold result")
     except (ValueError, OSError, UnicodeDecodeError) as err:
-        (warn or _stderr)(f"[dynamic-mtl] {path} is unreadable ({type(err).__name__}: {err}); "
-                          "not trusted: recomputing that (method, fold)")
+        (warn or _stderr)(
+            f"[dynamic-mtl] {path} is unreadable ({type(err).__name__}: {err}); "
+            "not trusted: recomputing that (method, fold)"
+        )
         return None
     return data
 
@@ -138,7 +146,7 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
 def _locked_message(run_dir: Path, path: Path, content: bytes) -> str:
     holder = content.decode(errors="replace").split()
     who = f"pid {holder[0]}" + (f" on {holder[1]}" if len(holder) > 1 else "") if holder else "another process"
-    return (f"{run_dir} is in use by {who} (lock {path}): wait for that run to end, or choose another --run-id")
+    return f"{run_dir} is in use by {who} (lock {path}): wait for that run to end, or choose another --run-id"
 
 
 @contextlib.contextmanager

@@ -14,6 +14,7 @@ A claim gets one of three verdicts:
 
 Pure numpy / scipy / pandas: no TensorFlow import.
 """
+
 from __future__ import annotations
 
 import math
@@ -32,9 +33,20 @@ INCONCLUSIVE = "inconclusive"
 VERDICTS = (REPRODUCED, NOT_REPRODUCED, INCONCLUSIVE)
 
 __all__ = [
-    "REPRODUCED", "NOT_REPRODUCED", "INCONCLUSIVE", "VERDICTS",
-    "Interval", "PairedComparison", "mean_ci", "paired_difference", "wilcoxon_p",
-    "verdict", "threshold_verdict", "paired_table", "format_interval", "format_comparison",
+    "REPRODUCED",
+    "NOT_REPRODUCED",
+    "INCONCLUSIVE",
+    "VERDICTS",
+    "Interval",
+    "PairedComparison",
+    "mean_ci",
+    "paired_difference",
+    "wilcoxon_p",
+    "verdict",
+    "threshold_verdict",
+    "paired_table",
+    "format_interval",
+    "format_comparison",
 ]
 
 
@@ -67,8 +79,14 @@ class Interval:
 
     def as_dict(self) -> dict[str, Any]:
         """Flat dict for a CSV row: mean, ci_low, ci_high, n, std, confidence."""
-        return {"mean": self.mean, "ci_low": self.low, "ci_high": self.high, "n": self.n,
-                "std": self.std, "confidence": self.confidence}
+        return {
+            "mean": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n": self.n,
+            "std": self.std,
+            "confidence": self.confidence,
+        }
 
     def format(self, digits: int = 2, signed: bool = False) -> str:
         """Markdown text such as ``1.23 [0.40, 2.06], n=30``."""
@@ -114,10 +132,17 @@ class PairedComparison:
 
     def as_dict(self) -> dict[str, Any]:
         """Flat dict for a CSV row: mean_difference, ci_low, ci_high, std, n, p_value, ..."""
-        return {"mean_difference": self.mean, "ci_low": self.low, "ci_high": self.high,
-                "std": self.difference.std, "n": self.n, "p_value": self.p_value,
-                "n_greater": self.n_greater, "n_less": self.n_less,
-                "confidence": self.confidence}
+        return {
+            "mean_difference": self.mean,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "std": self.difference.std,
+            "n": self.n,
+            "p_value": self.p_value,
+            "n_greater": self.n_greater,
+            "n_less": self.n_less,
+            "confidence": self.confidence,
+        }
 
     def format(self, digits: int = 2) -> str:
         """Markdown text such as ``+1.23 [0.40, 2.06], p=0.012, n=30``."""
@@ -129,17 +154,21 @@ class PairedComparison:
 
 def format_interval(interval: Interval, digits: int = 2, signed: bool = False) -> str:
     """``"1.23 [0.40, 2.06], n=30"`` (``signed=True`` gives ``"+1.23 ..."``); NaN shows as n/a."""
-    return (f"{_fmt_number(interval.mean, digits, signed)} "
-            f"[{_fmt_number(interval.low, digits, False)}, {_fmt_number(interval.high, digits, False)}]"
-            f", n={interval.n}")
+    return (
+        f"{_fmt_number(interval.mean, digits, signed)} "
+        f"[{_fmt_number(interval.low, digits, False)}, {_fmt_number(interval.high, digits, False)}]"
+        f", n={interval.n}"
+    )
 
 
 def format_comparison(comparison: PairedComparison, digits: int = 2) -> str:
     """``"+1.23 [0.40, 2.06], p=0.012, n=30"``; p below 0.001 shows as ``p<0.001``."""
     d = comparison.difference
-    return (f"{_fmt_number(d.mean, digits, True)} "
-            f"[{_fmt_number(d.low, digits, False)}, {_fmt_number(d.high, digits, False)}]"
-            f", {_fmt_p(comparison.p_value)}, n={d.n}")
+    return (
+        f"{_fmt_number(d.mean, digits, True)} "
+        f"[{_fmt_number(d.low, digits, False)}, {_fmt_number(d.high, digits, False)}]"
+        f", {_fmt_p(comparison.p_value)}, n={d.n}"
+    )
 
 
 def _check_confidence(confidence: float) -> None:
@@ -203,9 +232,9 @@ def _aligned(a, b) -> tuple[np.ndarray, np.ndarray]:
     return x[keep], y[keep]
 
 
-def paired_difference(a: Sequence[float] | np.ndarray | pd.Series,
-                      b: Sequence[float] | np.ndarray | pd.Series,
-                      confidence: float = 0.95) -> PairedComparison:
+def paired_difference(
+    a: Sequence[float] | np.ndarray | pd.Series, b: Sequence[float] | np.ndarray | pd.Series, confidence: float = 0.95
+) -> PairedComparison:
     """Paired comparison of ``a - b`` over units.
 
     ``a`` and ``b`` are either position-aligned arrays of equal length or pandas Series
@@ -216,8 +245,12 @@ def paired_difference(a: Sequence[float] | np.ndarray | pd.Series,
     """
     x, y = _aligned(a, b)
     d = x - y
-    return PairedComparison(difference=mean_ci(d, confidence), p_value=wilcoxon_p(d),
-                            n_greater=int(np.sum(d > 0)), n_less=int(np.sum(d < 0)))
+    return PairedComparison(
+        difference=mean_ci(d, confidence),
+        p_value=wilcoxon_p(d),
+        n_greater=int(np.sum(d > 0)),
+        n_less=int(np.sum(d < 0)),
+    )
 
 
 def verdict(comparison: PairedComparison | Interval, expected_sign: int = 1) -> str:
@@ -240,8 +273,12 @@ def verdict(comparison: PairedComparison | Interval, expected_sign: int = 1) -> 
     return REPRODUCED if observed == expected_sign else NOT_REPRODUCED
 
 
-def threshold_verdict(values: Iterable[float] | np.ndarray | pd.Series, threshold: float,
-                      expected: str = "below", confidence: float = 0.95) -> str:
+def threshold_verdict(
+    values: Iterable[float] | np.ndarray | pd.Series,
+    threshold: float,
+    expected: str = "below",
+    confidence: float = 0.95,
+) -> str:
     """Verdict of a one-sample claim "the mean of ``values`` is ``expected`` ``threshold``".
 
     ``expected`` is ``"below"`` or ``"above"``. Uses :func:`mean_ci`: ``"reproduced"`` if the
@@ -259,11 +296,16 @@ def threshold_verdict(values: Iterable[float] | np.ndarray | pd.Series, threshol
     return REPRODUCED if (below if expected == "below" else above) else NOT_REPRODUCED
 
 
-def paired_table(per_unit: pd.DataFrame, metric: str, baseline: str,
-                 methods: Iterable[str] | None = None,
-                 unit_cols: Sequence[str] | str = ("fold", "seed"), method_col: str = "method",
-                 expected_sign: int | Mapping[str, int] = 1,
-                 confidence: float = 0.95) -> pd.DataFrame:
+def paired_table(
+    per_unit: pd.DataFrame,
+    metric: str,
+    baseline: str,
+    methods: Iterable[str] | None = None,
+    unit_cols: Sequence[str] | str = ("fold", "seed"),
+    method_col: str = "method",
+    expected_sign: int | Mapping[str, int] = 1,
+    confidence: float = 0.95,
+) -> pd.DataFrame:
     """One row per method: paired comparison of ``metric`` (method - baseline) over units.
 
     ``per_unit`` is long-format: one row per (unit, method) with columns ``unit_cols``,
@@ -299,12 +341,36 @@ def paired_table(per_unit: pd.DataFrame, metric: str, baseline: str,
         values = series(method)
         comparison = paired_difference(values, base, confidence)
         paired = pd.concat([values.rename("m"), base.rename("b")], axis=1, join="inner").dropna()
-        rows.append({"method": method, "baseline": baseline, "metric": metric,
-                     "method_mean": float(paired["m"].mean()) if len(paired) else math.nan,
-                     "baseline_mean": float(paired["b"].mean()) if len(paired) else math.nan,
-                     **comparison.as_dict(), "expected_sign": int(sign),
-                     "verdict": verdict(comparison, sign), "summary": comparison.format()})
-    columns = ["method", "baseline", "metric", "method_mean", "baseline_mean", "mean_difference",
-               "ci_low", "ci_high", "std", "n", "p_value", "n_greater", "n_less", "confidence",
-               "expected_sign", "verdict", "summary"]
+        rows.append(
+            {
+                "method": method,
+                "baseline": baseline,
+                "metric": metric,
+                "method_mean": float(paired["m"].mean()) if len(paired) else math.nan,
+                "baseline_mean": float(paired["b"].mean()) if len(paired) else math.nan,
+                **comparison.as_dict(),
+                "expected_sign": int(sign),
+                "verdict": verdict(comparison, sign),
+                "summary": comparison.format(),
+            }
+        )
+    columns = [
+        "method",
+        "baseline",
+        "metric",
+        "method_mean",
+        "baseline_mean",
+        "mean_difference",
+        "ci_low",
+        "ci_high",
+        "std",
+        "n",
+        "p_value",
+        "n_greater",
+        "n_less",
+        "confidence",
+        "expected_sign",
+        "verdict",
+        "summary",
+    ]
     return pd.DataFrame(rows, columns=columns)

@@ -15,6 +15,7 @@ directory:
 ``--publish PATH`` also copies ``reproduction.md`` there (``make reproduce-study`` writes
 docs/reproduction.md this way; it is never written by hand).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,8 +31,11 @@ from experiments.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensit
 from experiments.config import ExperimentConfig
 
 #: per-fold metrics summarised per method in rows.csv and reproduction.md
-ROW_METRICS = {"verification_accuracy": "Verification accuracy (%)", "expression_accuracy": "Expression accuracy (%)",
-               "verification_accuracy_crossfold": "Verification, cross-fold thresholds (%)"}
+ROW_METRICS = {
+    "verification_accuracy": "Verification accuracy (%)",
+    "expression_accuracy": "Expression accuracy (%)",
+    "verification_accuracy_crossfold": "Verification, cross-fold thresholds (%)",
+}
 
 
 def seed_run_dir(config: ExperimentConfig, study_id: str, seed: int) -> Path:
@@ -46,16 +50,19 @@ def gather_units(run_dirs: dict[int, Path]) -> pd.DataFrame:
         stats = []
         for row in per_fold[["method", "fold"]].itertuples(index=False):
             path = run_dir / "steps" / f"{row.method}_fold{row.fold}.csv"
-            values = step_statistics(pd.read_csv(path)) if path.is_file() else {k: float("nan")
-                                                                                 for k in STEP_STATISTICS}
+            values = (
+                step_statistics(pd.read_csv(path)) if path.is_file() else {k: float("nan") for k in STEP_STATISTICS}
+            )
             stats.append(values)
         frames.append(pd.concat([per_fold.reset_index(drop=True), pd.DataFrame(stats)], axis=1))
     return pd.concat(frames, ignore_index=True)
 
 
 #: validation metrics of the per-epoch histories (``per_fold/<method>_fold<k>_history.csv``)
-CURVE_METRICS = {"val_verification_accuracy": "validation verification accuracy (%)",
-                 "val_expression_accuracy": "validation expression accuracy (%)"}
+CURVE_METRICS = {
+    "val_verification_accuracy": "validation verification accuracy (%)",
+    "val_expression_accuracy": "validation expression accuracy (%)",
+}
 #: a row has plateaued when the upper 95 % bound of its last-quarter gain is below this (points)
 PLATEAU_POINTS = 1.0
 
@@ -65,7 +72,7 @@ def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
     frames = []
     for seed, run_dir in run_dirs.items():
         for path in sorted((run_dir / "per_fold").glob("*_fold*_history.csv")):
-            method, fold = path.name[:-len("_history.csv")].rsplit("_fold", 1)
+            method, fold = path.name[: -len("_history.csv")].rsplit("_fold", 1)
             history = pd.read_csv(path)
             if len(history):
                 frames.append(history.assign(method=method, fold=int(fold), seed=seed))
@@ -89,9 +96,16 @@ def convergence(curves: pd.DataFrame, reports: dict[str, tuple[str, ...]]) -> pd
             if last not in wide or mark not in wide or mark == last:
                 continue
             interval = st.mean_ci((wide[last] - wide[mark]) * 100)
-            rows.append({"method": method, "metric": metric, "from_epoch": mark + 1, "to_epoch": last + 1,
-                         "gain": st.format_interval(interval, signed=True),
-                         "plateaued": bool(interval.high < PLATEAU_POINTS) if interval.n > 1 else False})
+            rows.append(
+                {
+                    "method": method,
+                    "metric": metric,
+                    "from_epoch": mark + 1,
+                    "to_epoch": last + 1,
+                    "gain": st.format_interval(interval, signed=True),
+                    "plateaued": bool(interval.high < PLATEAU_POINTS) if interval.n > 1 else False,
+                }
+            )
     return pd.DataFrame(rows)
 
 
@@ -127,8 +141,14 @@ def method_rows(units: pd.DataFrame) -> pd.DataFrame:
         for metric in ROW_METRICS:
             if metric in part:
                 interval = st.mean_ci(part[metric].astype(float) * 100)
-                row.update({f"{metric}_mean": interval.mean, f"{metric}_ci_low": interval.low,
-                            f"{metric}_ci_high": interval.high, f"{metric}_units": interval.n})
+                row.update(
+                    {
+                        f"{metric}_mean": interval.mean,
+                        f"{metric}_ci_low": interval.low,
+                        f"{metric}_ci_high": interval.high,
+                        f"{metric}_units": interval.n,
+                    }
+                )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -141,49 +161,90 @@ def _cell(row: pd.Series, metric: str) -> str:
     return f"{mean:.2f} [{low:.2f}, {high:.2f}]" if pd.notna(low) else f"{mean:.2f}"
 
 
-def reproduction_markdown(config: ExperimentConfig, seeds: list[int], units: pd.DataFrame, rows: pd.DataFrame,
-                          claims: pd.DataFrame, command: str, machine: str, seconds: float,
-                          sensitivity: pd.DataFrame | None = None, converged: pd.DataFrame | None = None) -> str:
-    data = ("the embedded synthfaces dataset (synthetic, not CK+ or Oulu-CASIA)" if config.dataset == "synthfaces"
-            else f"{config.dataset}")
+def reproduction_markdown(
+    config: ExperimentConfig,
+    seeds: list[int],
+    units: pd.DataFrame,
+    rows: pd.DataFrame,
+    claims: pd.DataFrame,
+    command: str,
+    machine: str,
+    seconds: float,
+    sensitivity: pd.DataFrame | None = None,
+    converged: pd.DataFrame | None = None,
+) -> str:
+    data = (
+        "the embedded synthfaces dataset (synthetic, not CK+ or Oulu-CASIA)"
+        if config.dataset == "synthfaces"
+        else f"{config.dataset}"
+    )
     folds = sorted(units["fold"].unique())
     lines = [
-        "# Reproduction of Ming et al. 2019: claim-by-claim verdicts", "",
-        "Written by `dynamic-mtl study` from the run's files; do not edit by hand.", "",
+        "# Reproduction of Ming et al. 2019: claim-by-claim verdicts",
+        "",
+        "Written by `dynamic-mtl study` from the run's files; do not edit by hand.",
+        "",
         f"* Command: `{command}`",
         f"* Data: {data}. Profile `{config.name}`: {config.backbone} at {config.image_size} px, "
         f"{config.epochs} epochs, batch {config.batch_size}.",
         f"* Units: {len(folds)} folds x {len(seeds)} seeds (seeds {', '.join(map(str, seeds))}); in each unit every "
         "method starts from the same initial network and sees the same batches (paired design).",
-        f"* Machine: {machine}. Wall time of this invocation: {seconds / 60:.1f} min.", "",
+        f"* Machine: {machine}. Wall time of this invocation: {seconds / 60:.1f} min.",
+        "",
         "A difference is *reproduced* when its 95 % confidence interval over units excludes 0 on the "
         "paper's side, *not reproduced* when it excludes 0 on the other side, *inconclusive* otherwise. "
-        "Statistic: mean paired difference [95 % t-interval], Wilcoxon signed-rank p, number of units.", "",
-        "## Claims", "", "| Claim (paper) | Where | Measurement | Statistic | Verdict |", "|---|---|---|---|---|"]
+        "Statistic: mean paired difference [95 % t-interval], Wilcoxon signed-rank p, number of units.",
+        "",
+        "## Claims",
+        "",
+        "| Claim (paper) | Where | Measurement | Statistic | Verdict |",
+        "|---|---|---|---|---|",
+    ]
     for r in claims.itertuples(index=False):
         lines.append(f"| {r.quote} | {r.source} | {r.measurement} | {r.statistic or '-'} | **{r.verdict}** |")
-    lines += ["", "## Rows (mean [95 % CI] over units)", "",
-              "| Method | " + " | ".join(ROW_METRICS.values()) + " | Units |",
-              "|---|" + "---|" * (len(ROW_METRICS) + 1)]
+    lines += [
+        "",
+        "## Rows (mean [95 % CI] over units)",
+        "",
+        "| Method | " + " | ".join(ROW_METRICS.values()) + " | Units |",
+        "|---|" + "---|" * (len(ROW_METRICS) + 1),
+    ]
     for _, row in rows.iterrows():
         n = int(row.get("expression_accuracy_units", 0) or 0)
         lines.append(f"| {row['label']} | " + " | ".join(_cell(row, m) for m in ROW_METRICS) + f" | {n} |")
     if sensitivity is not None and len(sensitivity):
-        lines += ["", "## Sensitivity of the proposed method (variant - proposed, paired)", "",
-                  "| Variant | Metric | Difference | Effect |", "|---|---|---|---|"]
+        lines += [
+            "",
+            "## Sensitivity of the proposed method (variant - proposed, paired)",
+            "",
+            "| Variant | Metric | Difference | Effect |",
+            "|---|---|---|---|",
+        ]
         for r in sensitivity.itertuples(index=False):
             lines.append(f"| {r.change} | {r.metric} | {r.statistic} | {r.effect} |")
     if converged is not None and len(converged):
-        lines += ["", "## Convergence (validation subjects)", "",
-                  f"Gain of the validation accuracy over the last quarter of the epochs, in points; a row has "
-                  f"plateaued when the upper 95 % bound is below {PLATEAU_POINTS:g} point. Curves: "
-                  "`learning_curves.csv` and `learning_curves.png` in the study directory.", "",
-                  "| Method | Metric | Epochs | Gain | Plateaued |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Convergence (validation subjects)",
+            "",
+            f"Gain of the validation accuracy over the last quarter of the epochs, in points; a row has "
+            f"plateaued when the upper 95 % bound is below {PLATEAU_POINTS:g} point. Curves: "
+            "`learning_curves.csv` and `learning_curves.png` in the study directory.",
+            "",
+            "| Method | Metric | Epochs | Gain | Plateaued |",
+            "|---|---|---|---|---|",
+        ]
         for r in converged.itertuples(index=False):
-            lines.append(f"| {r.method} | {r.metric} | {r.from_epoch} -> {r.to_epoch} | {r.gain} | "
-                         f"{'yes' if r.plateaued else 'no'} |")
-    lines += ["", "Step statistics (experiments/claims.py): " + "; ".join(
-        f"`{k}`: {v}" for k, v in STEP_STATISTICS.items()) + "."]
+            lines.append(
+                f"| {r.method} | {r.metric} | {r.from_epoch} -> {r.to_epoch} | {r.gain} | "
+                f"{'yes' if r.plateaued else 'no'} |"
+            )
+    lines += [
+        "",
+        "Step statistics (experiments/claims.py): "
+        + "; ".join(f"`{k}`: {v}" for k, v in STEP_STATISTICS.items())
+        + ".",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -193,8 +254,14 @@ def check_seeds(seeds: list[int]) -> None:
         raise ValueError(f"--seeds must be distinct and non-empty, got {seeds}")
 
 
-def run_study(config: ExperimentConfig, seeds: list[int], study_id: str, resume: bool = False,
-              progress: bool = True, command: str = "dynamic-mtl study") -> Path:
+def run_study(
+    config: ExperimentConfig,
+    seeds: list[int],
+    study_id: str,
+    resume: bool = False,
+    progress: bool = True,
+    command: str = "dynamic-mtl study",
+) -> Path:
     """Run ``config`` once per seed, then write the study files; returns the study directory."""
     from experiments.environment import environment
     from experiments.run import run_experiment
@@ -206,8 +273,9 @@ def run_study(config: ExperimentConfig, seeds: list[int], study_id: str, resume:
         run_dir = seed_run_dir(config, study_id, seed)
         finished = (run_dir / "per_fold.csv").is_file()
         if not (resume and finished):
-            run_experiment(config.override(seed=seed, run_id=f"{study_id}/seed{seed}"), resume=resume,
-                           progress=progress)
+            run_experiment(
+                config.override(seed=seed, run_id=f"{study_id}/seed{seed}"), resume=resume, progress=progress
+            )
         run_dirs[seed] = run_dir
     study_dir = Path(config.results_dir) / config.dataset / study_id
     units = gather_units(run_dirs)
@@ -228,11 +296,13 @@ def run_study(config: ExperimentConfig, seeds: list[int], study_id: str, resume:
     rows.to_csv(study_dir / "rows.csv", index=False)
     claims.to_csv(study_dir / "claims.csv", index=False)
     machine = environment()["machine"]
-    report = reproduction_markdown(config, seeds, units, rows, claims, command, machine,
-                                   time.perf_counter() - start, sensitivity, converged)
+    report = reproduction_markdown(
+        config, seeds, units, rows, claims, command, machine, time.perf_counter() - start, sensitivity, converged
+    )
     (study_dir / "reproduction.md").write_text(report)
-    (study_dir / "study.json").write_text(json.dumps({"seeds": seeds, "runs": {s: str(p) for s, p in
-                                                                               run_dirs.items()}}, indent=2))
+    (study_dir / "study.json").write_text(
+        json.dumps({"seeds": seeds, "runs": {s: str(p) for s, p in run_dirs.items()}}, indent=2)
+    )
     return study_dir
 
 
@@ -257,16 +327,22 @@ def _main(args: argparse.Namespace) -> int:
     import sys
 
     config = ExperimentConfig.load(args.config).override(
-        folds=args.folds, methods=args.methods, epochs=args.epochs, results_dir=args.results_dir,
-        data_dir=args.data_dir, pretrained_checkpoint=args.pretrained)
+        folds=args.folds,
+        methods=args.methods,
+        epochs=args.epochs,
+        results_dir=args.results_dir,
+        data_dir=args.data_dir,
+        pretrained_checkpoint=args.pretrained,
+    )
     command = "dynamic-mtl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dynamic-mtl study"
     try:
         check_seeds(args.seeds)
     except ValueError as error:
         print(f"dynamic-mtl study: error: {error}", file=sys.stderr)
         return 2
-    study_dir = run_study(config, args.seeds, args.study_id, resume=args.resume, progress=not args.quiet,
-                          command=command)
+    study_dir = run_study(
+        config, args.seeds, args.study_id, resume=args.resume, progress=not args.quiet, command=command
+    )
     if args.publish:
         Path(args.publish).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(study_dir / "reproduction.md", args.publish)

@@ -1,4 +1,5 @@
 """Aggregate per-fold results into Table 2-4 and Figure 2 files (CSV + Markdown)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,6 @@ import pandas as pd
 
 from dynamic_mtl import verification
 from experiments.paper_numbers import TABLE2, TABLE3, TABLE4
-
 
 #: ``threshold_protocol`` of a fold whose thresholds come from its own model's validation pairs.
 PROTOCOL_VALIDATION = "threshold from this model's validation pairs"
@@ -24,8 +24,9 @@ def _load_distances(run_dir: Path, method: str, folds: list[int]) -> list[tuple]
         if path.exists():
             with np.load(path) as z:
                 if len(z["test_distances"]):  # a fold without test pairs has no verification metrics
-                    loaded.append((fold, z["test_distances"], z["test_issame"], z["validation_distances"],
-                                   z["validation_issame"]))
+                    loaded.append(
+                        (fold, z["test_distances"], z["test_issame"], z["validation_distances"], z["validation_issame"])
+                    )
     return loaded
 
 
@@ -65,8 +66,9 @@ def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
         rows.append(row)
     if not rows:
         return pd.DataFrame()
-    return pd.DataFrame(rows).rename(columns={"accuracy": "verification_accuracy", "val": "val_at_far",
-                                              "auc": "verification_auc"})
+    return pd.DataFrame(rows).rename(
+        columns={"accuracy": "verification_accuracy", "val": "val_at_far", "auc": "verification_auc"}
+    )
 
 
 def _mean_std(values: pd.Series) -> tuple[float, float]:
@@ -88,15 +90,33 @@ def build_tables(per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str)
         cross, cross_sd = _mean_std(part.get("verification_accuracy_crossfold", pd.Series(dtype=float)))
         ex, ex_sd = _mean_std(part["expression_accuracy"])
         if method.startswith("static@"):
-            rows_fig2.append({"w1": spec.options["weights"][0], "w2": spec.options["weights"][1],
-                              "verification_accuracy": acc, "verification_std": acc_sd,
-                              "expression_accuracy": ex, "expression_std": ex_sd, "folds": len(part)})
+            rows_fig2.append(
+                {
+                    "w1": spec.options["weights"][0],
+                    "w2": spec.options["weights"][1],
+                    "verification_accuracy": acc,
+                    "verification_std": acc_sd,
+                    "expression_accuracy": ex,
+                    "expression_std": ex_sd,
+                    "folds": len(part),
+                }
+            )
             continue
         common = {"method": method, "label": spec.label, "folds": len(part)}
         if "verification" in spec.reports:
-            rows2.append({**common, "accuracy": acc, "std": acc_sd, "val_at_far_1e-3": val, "val_std": val_sd,
-                          "auc": auc, "accuracy_crossfold": cross, "crossfold_std": cross_sd,
-                          "paper": TABLE2[paper_dataset].get(spec.label, np.nan)})
+            rows2.append(
+                {
+                    **common,
+                    "accuracy": acc,
+                    "std": acc_sd,
+                    "val_at_far_1e-3": val,
+                    "val_std": val_sd,
+                    "auc": auc,
+                    "accuracy_crossfold": cross,
+                    "crossfold_std": cross_sd,
+                    "paper": TABLE2[paper_dataset].get(spec.label, np.nan),
+                }
+            )
         if "expression" in spec.reports:
             label = spec.label
             rows_expr.append({**common, "accuracy": ex, "std": ex_sd, "paper": expr_paper.get(label, np.nan)})
@@ -120,29 +140,44 @@ def markdown(tables: dict[str, pd.DataFrame], header: str, paper_dataset: str) -
     paper_name = {"ckplus": "CK+", "oulu": "Oulu-CASIA"}[paper_dataset]
     lines = [header, ""]
     if "table2" in tables:
-        lines += [f"### Table 2: face verification accuracy (%), paper column: {paper_name}", "",
-                  "Ours, VAL@FAR=1e-3: thresholds chosen on each fold's own model's validation pairs "
-                  "(held-out training subjects). Cross-fold: LFW-style, threshold chosen on the other "
-                  "folds' test pairs.", "",
-                  "| Method | Ours | VAL@FAR=1e-3 | AUC | Cross-fold | Paper |", "|---|---|---|---|---|---|"]
+        lines += [
+            f"### Table 2: face verification accuracy (%), paper column: {paper_name}",
+            "",
+            "Ours, VAL@FAR=1e-3: thresholds chosen on each fold's own model's validation pairs "
+            "(held-out training subjects). Cross-fold: LFW-style, threshold chosen on the other "
+            "folds' test pairs.",
+            "",
+            "| Method | Ours | VAL@FAR=1e-3 | AUC | Cross-fold | Paper |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in tables["table2"].to_dict("records"):
-            lines.append(f"| {r['label']} | {_fmt(r['accuracy'], r['std'])} | "
-                         f"{_fmt(r['val_at_far_1e-3'], r['val_std'])} | {_fmt(r['auc'])} | "
-                         f"{_fmt(r.get('accuracy_crossfold', np.nan), r.get('crossfold_std'))} | "
-                         f"{_fmt(r['paper'])} |")
+            lines.append(
+                f"| {r['label']} | {_fmt(r['accuracy'], r['std'])} | "
+                f"{_fmt(r['val_at_far_1e-3'], r['val_std'])} | {_fmt(r['auc'])} | "
+                f"{_fmt(r.get('accuracy_crossfold', np.nan), r.get('crossfold_std'))} | "
+                f"{_fmt(r['paper'])} |"
+            )
         lines.append("")
-    for key, title in (("table3", "Table 3: expression recognition accuracy (%), paper column: CK+"),
-                       ("table4", "Table 4: expression recognition accuracy (%), paper column: Oulu-CASIA")):
+    for key, title in (
+        ("table3", "Table 3: expression recognition accuracy (%), paper column: CK+"),
+        ("table4", "Table 4: expression recognition accuracy (%), paper column: Oulu-CASIA"),
+    ):
         if key in tables:
             lines += [f"### {title}", "", "| Method | Ours | Paper |", "|---|---|---|"]
             for r in tables[key].itertuples():
                 lines.append(f"| {r.label} | {_fmt(r.accuracy, r.std)} | {_fmt(r.paper)} |")
             lines.append("")
     if "figure2" in tables:
-        lines += ["### Figure 2: static weight sweep (accuracy %)", "",
-                  "| w1 (verification) | Verification | Expression |", "|---|---|---|"]
+        lines += [
+            "### Figure 2: static weight sweep (accuracy %)",
+            "",
+            "| w1 (verification) | Verification | Expression |",
+            "|---|---|---|",
+        ]
         for r in tables["figure2"].itertuples():
-            lines.append(f"| {r.w1:.1f} | {_fmt(r.verification_accuracy, r.verification_std)} | "
-                         f"{_fmt(r.expression_accuracy, r.expression_std)} |")
+            lines.append(
+                f"| {r.w1:.1f} | {_fmt(r.verification_accuracy, r.verification_std)} | "
+                f"{_fmt(r.expression_accuracy, r.expression_std)} |"
+            )
         lines.append("")
     return "\n".join(lines)

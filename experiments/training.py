@@ -1,4 +1,5 @@
 """Train and evaluate one method on one fold, with per-epoch checkpoints and model selection."""
+
 from __future__ import annotations
 
 import contextlib
@@ -54,9 +55,18 @@ class FoldRunner:
     differences between methods of one fold are differences between the methods.
     """
 
-    def __init__(self, config: ExperimentConfig, data: PreparedData, run_dir: Path, strategy,
-                 num_identities: int, pretrained: str | None, progress=None, tensorboard: bool = False,
-                 save_models: bool = False):
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        data: PreparedData,
+        run_dir: Path,
+        strategy,
+        num_identities: int,
+        pretrained: str | None,
+        progress=None,
+        tensorboard: bool = False,
+        save_models: bool = False,
+    ):
         self.config = config
         self.tensorboard = tensorboard
         self.save_models = save_models
@@ -66,8 +76,11 @@ class FoldRunner:
         self.num_identities = num_identities
         self.pretrained = pretrained
         self.progress = progress
-        self.store = ImageStore(data.root, data.manifest["path"].tolist(),
-                                progress=progress is not None and not getattr(progress, "disable", False))
+        self.store = ImageStore(
+            data.root,
+            data.manifest["path"].tolist(),
+            progress=progress is not None and not getattr(progress, "disable", False),
+        )
         self._slots: dict[str, _ModelSlot] = {}
         self._initial_networks: dict[int, list] = {}
         self._preprocess_functions: dict[bool, object] = {}
@@ -90,9 +103,12 @@ class FoldRunner:
         with _dtype_policy("mixed_float16" if c.mixed_precision else None):
             model = self._build_network(method, weighting, options)
         steps = max(1, self._train_rows() // c.batch_size)
-        model.compile(network_optimizer=c.network_optimizer.build(steps),
-                      weight_optimizer=self._weight_optimizer_config(method).build(steps),
-                      jit_compile=c.jit_compile, steps_per_execution=c.steps_per_execution)
+        model.compile(
+            network_optimizer=c.network_optimizer.build(steps),
+            weight_optimizer=self._weight_optimizer_config(method).build(steps),
+            jit_compile=c.jit_compile,
+            steps_per_execution=c.steps_per_execution,
+        )
         return model
 
     def _weight_optimizer_config(self, method: MethodSpec):
@@ -105,25 +121,40 @@ class FoldRunner:
     def _network_options(self) -> dict:
         """The arguments of ``build_face_expression_network`` this config implies."""
         c = self.config
-        return dict(num_identities=self.num_identities, num_expressions=len(self.data.expression_classes),
-                    backbone=c.backbone, image_size=c.image_size, backbone_options=c.backbone_options,
-                    embedding_size=c.embedding_size, dropout_rate=c.dropout_rate, weight_decay=c.weight_decay)
+        return dict(
+            num_identities=self.num_identities,
+            num_expressions=len(self.data.expression_classes),
+            backbone=c.backbone,
+            image_size=c.image_size,
+            backbone_options=c.backbone_options,
+            embedding_size=c.embedding_size,
+            dropout_rate=c.dropout_rate,
+            weight_decay=c.weight_decay,
+        )
 
     def _build_network(self, method: MethodSpec, weighting: str, options: dict) -> dm.DynamicMultiTaskModel:
         c = self.config
         return dm.build_face_expression_model(
-            **self._network_options(), weighting=weighting, weighting_options=options,
+            **self._network_options(),
+            weighting=weighting,
+            weighting_options=options,
             weight_unit_options={**c.weight_unit, **method.unit_options},
-            center_loss_weight=c.center_loss_weight, center_loss_input=c.center_loss_input,
-            synchronized_batchnorm=c.strategy != "default")
+            center_loss_weight=c.center_loss_weight,
+            center_loss_input=c.center_loss_input,
+            synchronized_batchnorm=c.strategy != "default",
+        )
 
     def compile_settings(self) -> dict:
         """What the built models actually run with (``jit_compile="auto"`` resolved), per method."""
-        return {name: {"jit_compile": bool(slot.model.jit_compile),
-                       "steps_per_execution": int(slot.model.steps_per_execution),
-                       "dtype_policy": slot.model.dtype_policy.name,
-                       "network_optimizer": type(slot.model.optimizer).__name__}
-                for name, slot in self._slots.items()}
+        return {
+            name: {
+                "jit_compile": bool(slot.model.jit_compile),
+                "steps_per_execution": int(slot.model.steps_per_execution),
+                "dtype_policy": slot.model.dtype_policy.name,
+                "network_optimizer": type(slot.model.optimizer).__name__,
+            }
+            for name, slot in self._slots.items()
+        }
 
     def _train_rows(self) -> int:
         labelled = self.data.manifest[self.data.manifest["expression"] >= 0]
@@ -147,8 +178,9 @@ class FoldRunner:
             with self.strategy.scope():
                 model = self._build(method)
             optimizers = _optimizer_variables(model)
-            self._slots[method.name] = _ModelSlot(model, [v.numpy() for v in model.variables],
-                                                  [v.numpy() for v in optimizers])
+            self._slots[method.name] = _ModelSlot(
+                model, [v.numpy() for v in model.variables], [v.numpy() for v in optimizers]
+            )
         slot = self._slots[method.name]
         _assign(slot.model.variables, slot.initial)
         _assign(_optimizer_variables(slot.model), slot.optimizer_initial)
@@ -175,11 +207,19 @@ class FoldRunner:
         steps_csv = self.run_dir / "steps" / f"{tag}.csv"
         model, state, best = self._restore(method, split, resume, checkpoint, steps_csv)
         # the step log keeps its rows up to the restored checkpoint's step (no rows flushed after it)
-        logger = dm.StepLogger(str(steps_csv), flush_every=c.log_flush_every, strict=True,
-                               summary_dir=self.run_dir / "tensorboard" / tag if self.tensorboard else None)
+        logger = dm.StepLogger(
+            str(steps_csv),
+            flush_every=c.log_flush_every,
+            strict=True,
+            summary_dir=self.run_dir / "tensorboard" / tag if self.tensorboard else None,
+        )
         divergence = StopOnDivergence()
-        selection = ModelSelection(lambda m: self.validate(m, method, split), best_score=state["best_score"],
-                                   best_epoch=state["best_epoch"], best_weights=best)
+        selection = ModelSelection(
+            lambda m: self.validate(m, method, split),
+            best_score=state["best_score"],
+            best_epoch=state["best_epoch"],
+            best_weights=best,
+        )
         callbacks = [logger, divergence, selection, *self._extra_callbacks(tag)]
 
         epochs = c.epochs if method.weighting is not None else 0
@@ -187,12 +227,16 @@ class FoldRunner:
             start = time.perf_counter()
             dataset = self.training_dataset(split, id_map, derived_seed(c.seed, split.fold, epoch))
             try:
-                history = model.fit(dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False,
-                                    callbacks=callbacks)
+                history = model.fit(
+                    dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False, callbacks=callbacks
+                )
             except TrainingDiverged as err:
-                raise RunDiverged(f"training diverged in {method.name} fold {split.fold} epoch {err.epoch} "
-                                  f"step {err.step}: " + ", ".join(f"{k}={v:.6g}" for k, v in err.values.items())
-                                  + "; nothing of it is published (lower the learning rate)") from err
+                raise RunDiverged(
+                    f"training diverged in {method.name} fold {split.fold} epoch {err.epoch} "
+                    f"step {err.step}: "
+                    + ", ".join(f"{k}={v:.6g}" for k, v in err.values.items())
+                    + "; nothing of it is published (lower the learning rate)"
+                ) from err
             state["history"].append({"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}})
             state.update(best_score=selection.best_score, best_epoch=selection.best_epoch)
             best = selection.best_weights
@@ -207,11 +251,17 @@ class FoldRunner:
         if self.save_models:
             self._save_model(model, tag)
         selected = state["history"][state["best_epoch"]] if state["best_epoch"] >= 0 else {}
-        result.update(method=method.name, label=method.label, fold=split.fold, best_epoch=state["best_epoch"],
-                      epochs=epochs, train_seconds=round(state["seconds"], 2),
-                      val_score=selected.get("val_score", float("nan")),
-                      val_expression_accuracy=selected.get("val_expression_accuracy", float("nan")),
-                      val_verification_accuracy=selected.get("val_verification_accuracy", float("nan")))
+        result.update(
+            method=method.name,
+            label=method.label,
+            fold=split.fold,
+            best_epoch=state["best_epoch"],
+            epochs=epochs,
+            train_seconds=round(state["seconds"], 2),
+            val_score=selected.get("val_score", float("nan")),
+            val_expression_accuracy=selected.get("val_expression_accuracy", float("nan")),
+            val_verification_accuracy=selected.get("val_verification_accuracy", float("nan")),
+        )
         history_csv = pd.DataFrame(state["history"]).to_csv(index=False)
         atomic_write(self.run_dir / "per_fold" / f"{tag}_history.csv", lambda h: h.write(history_csv.encode()))
         if self.progress is not None:
@@ -252,10 +302,12 @@ class FoldRunner:
                 truncate_step_log(str(steps_csv), int(model.train_step_count.numpy()), strict=True)
                 return model, saved, saved_best
             except (OSError, ValueError, KeyError, zipfile.BadZipFile) as err:
-                tqdm.write(f"[dynamic-mtl] {checkpoint} or {steps_csv.name} is unusable ({type(err).__name__}: "
-                           f"{err}); not trusted: {method.name} fold {split.fold} starts again from its first epoch",
-                           file=sys.stdout)
-                model = self.model_for(method, split.fold)   # undo a partial restore
+                tqdm.write(
+                    f"[dynamic-mtl] {checkpoint} or {steps_csv.name} is unusable ({type(err).__name__}: "
+                    f"{err}); not trusted: {method.name} fold {split.fold} starts again from its first epoch",
+                    file=sys.stdout,
+                )
+                model = self.model_for(method, split.fold)  # undo a partial restore
         checkpoint.unlink(missing_ok=True)
         steps_csv.unlink(missing_ok=True)
         return model, state, best
@@ -269,15 +321,18 @@ class FoldRunner:
         c = self.config
         rows = split.train[split.train["expression"] >= 0]
         images = self.store.take(rows["path"].tolist())
-        labels = {"identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
-                  "expression": rows["expression"].to_numpy().astype(np.int32)}
+        labels = {
+            "identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
+            "expression": rows["expression"].to_numpy().astype(np.int32),
+        }
         order = np.random.default_rng(seed).permutation(len(rows))
         # stateless augmentation keyed by (epoch seed, position): identical in every process
         keys = np.stack([np.full(len(rows), seed, np.int64), np.arange(len(rows), dtype=np.int64)], axis=1)
         dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
         augment = self._preprocess_function(training=True)
-        dataset = dataset.map(lambda x, y, key: (augment(x, key), y),
-                              num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        dataset = dataset.map(
+            lambda x, y, key: (augment(x, key), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 
     def _preprocess_function(self, training: bool):
@@ -289,13 +344,25 @@ class FoldRunner:
 
             c = self.config
             if training:
+
                 def function(x, key):
-                    return preprocess(tf.cast(x, tf.float32), c.image_size, True, DEFAULT_CROP_FRACTION, True,
-                                      c.standardize, None, stateless_seed=key)
+                    return preprocess(
+                        tf.cast(x, tf.float32),
+                        c.image_size,
+                        True,
+                        DEFAULT_CROP_FRACTION,
+                        True,
+                        c.standardize,
+                        None,
+                        stateless_seed=key,
+                    )
             else:
+
                 def function(x):
-                    return preprocess(tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False,
-                                      c.standardize, None)
+                    return preprocess(
+                        tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False, c.standardize, None
+                    )
+
             self._preprocess_functions[training] = tf.function(function)
         return self._preprocess_functions[training]
 
@@ -305,7 +372,8 @@ class FoldRunner:
         c = self.config
         images = self.store.take(rows["path"].tolist())
         dataset = tf.data.Dataset.from_tensor_slices(images).map(
-            self._preprocess_function(training=False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+            self._preprocess_function(training=False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
         return dataset.batch(c.batch_size * 2).prefetch(tf.data.AUTOTUNE)
 
     # ------------------------------------------------------------------ evaluation
@@ -329,8 +397,10 @@ class FoldRunner:
             raise ValueError(f"{len(missing)} pair images are not in the fold's manifest rows, e.g. {missing[0]}")
         emb = out["embedding"]
         # integer indices also when a fold has no pairs (a one-subject fold): then (0, D) embeddings
-        return verification.pair_distances(emb[pairs["path_a"].map(index).to_numpy(dtype=np.intp)],
-                                           emb[pairs["path_b"].map(index).to_numpy(dtype=np.intp)])
+        return verification.pair_distances(
+            emb[pairs["path_a"].map(index).to_numpy(dtype=np.intp)],
+            emb[pairs["path_b"].map(index).to_numpy(dtype=np.intp)],
+        )
 
     def validate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
         """Model selection on the held-out training subjects (never the test fold): the validation
@@ -358,13 +428,19 @@ class FoldRunner:
         test_d = self._pair_distances(split.test, out, split.test_pairs)
         val_out = self._predict(model, split.validation)
         val_d = self._pair_distances(split.validation, val_out, split.validation_pairs)
-        arrays = dict(test_distances=test_d, test_issame=split.test_pairs["issame"].to_numpy(),
-                      test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
-                      validation_distances=val_d, validation_issame=split.validation_pairs["issame"].to_numpy(),
-                      test_expression_true=split.test["expression"].to_numpy().astype(np.int64),
-                      test_expression_pred=out["expression"].argmax(axis=1).astype(np.int64))
-        atomic_write(self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
-                     lambda handle: np.savez(handle, **arrays))
+        arrays = dict(
+            test_distances=test_d,
+            test_issame=split.test_pairs["issame"].to_numpy(),
+            test_kind=split.test_pairs.get("kind", pd.Series([""] * len(test_d))).to_numpy().astype(str),
+            validation_distances=val_d,
+            validation_issame=split.validation_pairs["issame"].to_numpy(),
+            test_expression_true=split.test["expression"].to_numpy().astype(np.int64),
+            test_expression_pred=out["expression"].argmax(axis=1).astype(np.int64),
+        )
+        atomic_write(
+            self.run_dir / "per_fold" / f"{method.name}_fold{split.fold}_distances.npz",
+            lambda handle: np.savez(handle, **arrays),
+        )
         result["num_test_pairs"] = int(len(test_d))
         result["num_test_images"] = int(len(split.test))
         return result
@@ -388,8 +464,11 @@ def _dtype_policy(name: str | None):
 
 def _optimizer_variables(model) -> list:
     variables = list(model.optimizer.variables)
-    if (getattr(model, "weight_optimizer", None) is not None and model.weighting_variables
-            and not model.weighting.uses_network_optimizer):
+    if (
+        getattr(model, "weight_optimizer", None) is not None
+        and model.weighting_variables
+        and not model.weighting.uses_network_optimizer
+    ):
         variables += list(model.weight_optimizer.variables)
     return variables
 
@@ -408,8 +487,11 @@ def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
     import json
 
     arrays = {}
-    for prefix, values in (("model", [v.numpy() for v in model.variables]),
-                           ("optimizer", [v.numpy() for v in _optimizer_variables(model)]), ("best", best)):
+    for prefix, values in (
+        ("model", [v.numpy() for v in model.variables]),
+        ("optimizer", [v.numpy() for v in _optimizer_variables(model)]),
+        ("best", best),
+    ):
         for i, value in enumerate(values):
             arrays[f"{prefix}_{i:05d}"] = value
     arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
@@ -420,6 +502,7 @@ def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
     import json
 
     with np.load(path) as data:
+
         def group(prefix):
             return [data[k] for k in sorted(k for k in data.files if k.startswith(prefix + "_"))]
 

@@ -6,6 +6,7 @@ A config is a dataclass whose annotations are the schema (``int``, ``float``, ``
 :class:`ConfigError`, whose message is one line naming the field, and the file and line when the value
 came from a file, so the command line prints it without a traceback.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -104,8 +105,10 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
 
 def _build(cls: type, data: Any, prefix: str = "") -> Any:
     if not isinstance(data, dict):
-        raise _Problem(prefix.rstrip("."), f"{prefix.rstrip('.') or 'the config'} must be a mapping of keys to "
-                                           f"values, got {type(data).__name__}")
+        raise _Problem(
+            prefix.rstrip("."),
+            f"{prefix.rstrip('.') or 'the config'} must be a mapping of keys to values, got {type(data).__name__}",
+        )
     names = [f.name for f in dataclasses.fields(cls)]
     unknown = [k for k in data if k not in names]
     if unknown:
@@ -115,11 +118,15 @@ def _build(cls: type, data: Any, prefix: str = "") -> Any:
 
 
 def unknown_keys(unknown: list, valid: list[str], prefix: str = "") -> str:
-    """"unknown config keys: epochz (did you mean epochs?); valid keys: ..."."""
-    hints = [f"{k} (did you mean {prefix}{m[0]}?)" if (m := difflib.get_close_matches(str(k), valid, 1)) else str(k)
-             for k in unknown]
-    return (f"unknown config keys: {', '.join(prefix + h for h in hints)}; valid keys: "
-            f"{', '.join(prefix + v for v in sorted(valid))}")
+    """ "unknown config keys: epochz (did you mean epochs?); valid keys: ..."."""
+    hints = [
+        f"{k} (did you mean {prefix}{m[0]}?)" if (m := difflib.get_close_matches(str(k), valid, 1)) else str(k)
+        for k in unknown
+    ]
+    return (
+        f"unknown config keys: {', '.join(prefix + h for h in hints)}; valid keys: "
+        f"{', '.join(prefix + v for v in sorted(valid))}"
+    )
 
 
 def _located(problem: _Problem, source: str | None, lines: dict[str, int] | None) -> ConfigError:
@@ -220,7 +227,7 @@ def set_dotted(data: dict, cls: type, assignment: str) -> None:
     try:
         value = _coerce(value, hint, key)
     except _Problem as problem:
-        try:   # `--set name=123`, `--set tasks=[3.8, 5.9]`: the scalars as written, where strings are expected
+        try:  # `--set name=123`, `--set tasks=[3.8, 5.9]`: the scalars as written, where strings are expected
             value = _coerce(yaml.load(text, Loader=yaml.BaseLoader), hint, key)
         except (_Problem, yaml.YAMLError):
             value = problem

@@ -1,4 +1,5 @@
 """Shared fixtures: tiny random face/expression batches and small models."""
+
 from __future__ import annotations
 
 import os
@@ -14,8 +15,7 @@ def tiny_batch():
     """A deterministic batch: 16 images of 24x24x3, 5 identities, 4 expressions."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(16, 24, 24, 3)).astype("float32")
-    y = {"identity": rng.integers(0, 5, 16).astype("int32"),
-         "expression": rng.integers(0, 4, 16).astype("int32")}
+    y = {"identity": rng.integers(0, 5, 16).astype("int32"), "expression": rng.integers(0, 4, 16).astype("int32")}
     return x, y
 
 
@@ -28,5 +28,6 @@ def small_model(weighting="dynamic", image_size=24, num_identities=5, num_expres
     keras.utils.set_random_seed(options.pop("seed", 0))
     options.setdefault("dropout_rate", 0.0)
     options.setdefault("embedding_size", 16)
-    return dm.build_face_expression_model(num_identities, num_expressions, backbone="small_cnn",
-                                          image_size=image_size, weighting=weighting, **options)
+    return dm.build_face_expression_model(
+        num_identities, num_expressions, backbone="small_cnn", image_size=image_size, weighting=weighting, **options
+    )

@@ -1,4 +1,5 @@
 """A toy per-task gradient strategy for the tests of the model's gradient hook."""
+
 from __future__ import annotations
 
 import keras

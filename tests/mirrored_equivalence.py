@@ -10,6 +10,7 @@ From a test, :func:`equivalence_report` runs the script and returns the parsed r
 With ``--partial`` a quarter of each task's labels are missing (-1) and every sample has a
 random sample weight, so the replicas' per-task label counts and weight sums differ.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -24,8 +25,13 @@ def equivalence_report(weightings, partial: bool = False, timeout: int = 600) ->
     """Runs this script in a subprocess for the given weighting specs; returns its JSON report."""
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     flags = ["--partial"] if partial else []
-    out = subprocess.run([sys.executable, str(Path(__file__)), *flags, *weightings], capture_output=True, text=True,
-                         env=env, timeout=timeout)
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__)), *flags, *weightings],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+    )
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -44,8 +50,17 @@ import tensorflow as tf  # noqa: E402
 def build(weighting, options):
     keras.utils.set_random_seed(0)
     return dm.build_face_expression_model(
-        5, 4, backbone="small_cnn", image_size=24, weighting=weighting, weighting_options=options,
-        dropout_rate=0.0, embedding_size=16, center_loss_weight=0.1, synchronized_batchnorm=True)
+        5,
+        4,
+        backbone="small_cnn",
+        image_size=24,
+        weighting=weighting,
+        weighting_options=options,
+        dropout_rate=0.0,
+        embedding_size=16,
+        center_loss_weight=0.1,
+        synchronized_batchnorm=True,
+    )
 
 
 def train(strategy, spec, initial, x, y, weights=None):
@@ -53,8 +68,9 @@ def train(strategy, spec, initial, x, y, weights=None):
         model = build(*resolve(spec))  # a strategy object is made in the scope that trains it
         model.set_weights(initial)
         # SGD: RMSprop with eps 1e-7 turns round-off in near-zero gradients into lr-sized steps
-        model.compile(network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9),
-                      weight_optimizer=dm.default_weight_optimizer())
+        model.compile(
+            network_optimizer=keras.optimizers.SGD(0.01, momentum=0.9), weight_optimizer=dm.default_weight_optimizer()
+        )
     data = (x, y) if weights is None else (x, y, weights)
     dataset = tf.data.Dataset.from_tensor_slices(data).batch(16)
     model.fit(dataset, epochs=2, verbose=0)
@@ -94,7 +110,9 @@ def main(weightings, partial=False):
         movement = float(np.linalg.norm(one_flat - init_flat))
         step_log = next(value for path, value in one if path.endswith("step_log"))
         report[spec] = {
-            "max_abs_diff": diffs[worst], "worst": worst, "movement": movement,
+            "max_abs_diff": diffs[worst],
+            "worst": worst,
+            "movement": movement,
             # ||w_1dev - w_2dev|| / ||w_1dev - w_init||: round-off relative to how far training moved
             "relative_diff": float(np.linalg.norm(one_flat - two_flat)) / movement,
             # share of weights off by > 1e-5 (a max-pool tie broken the other way moves one element)

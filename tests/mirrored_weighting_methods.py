@@ -7,6 +7,7 @@ grows with the size of the steps: methods whose update is the *sum* of (adjusted
 (PCGrad, GradVac) use half the rate of the others, so that their steps are as large as those of
 ``static`` (0.5, 0.5) at 0.01 in mirrored_equivalence.py.
 """
+
 from __future__ import annotations
 
 import json
@@ -16,6 +17,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import mirrored_equivalence as base  # noqa: E402  (configures 2 logical CPUs before TensorFlow starts)
+
+# isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
@@ -27,8 +30,9 @@ def train(strategy, name, options, lr, initial, x, y):
     with strategy.scope():
         model = base.build(name, options)
         model.set_weights(initial)
-        model.compile(network_optimizer=keras.optimizers.SGD(lr, momentum=0.9),
-                      weight_optimizer=dm.default_weight_optimizer())
+        model.compile(
+            network_optimizer=keras.optimizers.SGD(lr, momentum=0.9), weight_optimizer=dm.default_weight_optimizer()
+        )
     model.fit(tf.data.Dataset.from_tensor_slices((x, y)).batch(16), epochs=2, verbose=0)
     return [(v.path, v.numpy()) for v in model.variables if "seed_generator" not in v.path]
 

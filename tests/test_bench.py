@@ -2,6 +2,7 @@
 
 Nothing here is timed: timings live in benchmarks/results, made by `make bench`.
 """
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,11 @@ from benchmarks.common import ROW_FIELDS, row, summarize  # noqa: E402
 
 def test_rows_summaries_and_markdown(tmp_path, monkeypatch):
     assert summarize([3, 1, 2]) == {"median": 2.0, "min": 1.0, "max": 3.0, "repeats": 3}
-    rows = [row("train step (x)", "dynamic", "step time / plain", "ratio", [1.0, 1.02, 0.99], target="<= 1.05"),
-            row("train step (x)", "plain", "step time", "ms", [10.0, 11.0]),
-            row("memory: prepare", "20 identities", "peak RSS, main process", "MiB", value=640.0)]
+    rows = [
+        row("train step (x)", "dynamic", "step time / plain", "ratio", [1.0, 1.02, 0.99], target="<= 1.05"),
+        row("train step (x)", "plain", "step time", "ms", [10.0, 11.0]),
+        row("memory: prepare", "20 identities", "peak RSS, main process", "MiB", value=640.0),
+    ]
     assert all(set(ROW_FIELDS) <= set(r) for r in rows)
     info = {"cpu": "Test CPU 9000", "cores": 2, "tensorflow": "2.x", "keras": "3.x", "host": "h", "gpus": []}
     page, summary = bench_run.markdown(rows, info, "tiny", {"broken": "Traceback ..."}, 1.0)
@@ -44,8 +47,14 @@ def test_rows_summaries_and_markdown(tmp_path, monkeypatch):
 def test_make_bench_harness_runs_in_tiny_mode(tmp_path):
     """`python -m benchmarks.run` end to end on one small benchmark: .md + .csv, machine named."""
     env = dict(os.environ, BENCH_TINY="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, "-m", "benchmarks.run", "--only", "train_small", "--out", str(tmp_path),
-                          "--no-doc"], cwd=str(ROOT), env=env, capture_output=True, text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.run", "--only", "train_small", "--out", str(tmp_path), "--no-doc"],
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
     md = list(tmp_path.glob("*-tiny.md"))
     csvs = list(tmp_path.glob("*-tiny.csv"))
@@ -88,11 +97,18 @@ def test_harness_benchmark_reports_harness_bare_step_and_matmul_rows():
     import json
 
     env = dict(os.environ, BENCH_TINY="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, "-m", "benchmarks.harness"], cwd=str(ROOT), env=env, capture_output=True,
-                         text=True, timeout=900)
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness"],
+        cwd=str(ROOT),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert out.returncode == 0, out.stderr[-3000:]
-    payload = json.loads(next(line for line in out.stdout.splitlines()
-                              if line.startswith("BENCH_JSON "))[len("BENCH_JSON "):])
+    payload = json.loads(
+        next(line for line in out.stdout.splitlines() if line.startswith("BENCH_JSON "))[len("BENCH_JSON ") :]
+    )
     rows = {r["metric"]: r for r in payload["rows"]}
     harness = rows["harness throughput (fit per epoch + validation + checkpoint + test)"]["median"]
     bare = rows["bare train step throughput (one in-memory batch)"]["median"]

@@ -1,5 +1,6 @@
 """The batched MTCNN fast path of data_prep.mtcnn_align (its speed: benchmarks/mtcnn.py) finds the
 same faces as ``MTCNN.detect_faces``."""
+
 from __future__ import annotations
 
 import sys
@@ -47,7 +48,7 @@ def test_fast_path_matches_detect_faces(detector):
 
 
 def test_detect_batch_equals_one_image_at_a_time(detector):
-    photos = make_photos(3, seed=2) + [skdata.astronaut()]   # two shapes: batched by shape
+    photos = make_photos(3, seed=2) + [skdata.astronaut()]  # two shapes: batched by shape
     batched = detect_batch(detector, photos, AlignConfig())
     for image, faces in zip(photos, batched):
         _same(faces, detector.detect_faces(image, **KW))

@@ -1,6 +1,7 @@
 """Every sub-command's wrong input: exit status 2, one line on stderr naming the problem, no traceback and
 no new file or directory. ``--help`` never imports TensorFlow; ``--print-config`` and ``--set`` resolve a
 typed config without any work; the wheel holds the library only."""
+
 from __future__ import annotations
 
 import configparser
@@ -55,10 +56,14 @@ TINY = ["run", "--config", "tiny"]
 CASES = {
     # run: config files
     "bad YAML names file and line": (["run", "--config", "bad_syntax.yaml"], "bad_syntax.yaml:3: invalid YAML"),
-    "wrong type names field, file and line": (["run", "--config", "wrong_type.yaml"],
-                                              "wrong_type.yaml:2: epochs must be an integer, got 'two'"),
-    "unknown key suggests the right one": (["run", "--config", "unknown_key.yaml"],
-                                           "unknown config keys: epochz (did you mean epochs?)"),
+    "wrong type names field, file and line": (
+        ["run", "--config", "wrong_type.yaml"],
+        "wrong_type.yaml:2: epochs must be an integer, got 'two'",
+    ),
+    "unknown key suggests the right one": (
+        ["run", "--config", "unknown_key.yaml"],
+        "unknown config keys: epochz (did you mean epochs?)",
+    ),
     "config that is not a mapping": (["run", "--config", "not_a_mapping.yaml"], "must be a mapping"),
     "missing config lists the bundled ones": (["run", "--config", "nope"], "bundled configs: "),
     # run: values
@@ -77,13 +82,17 @@ CASES = {
     # run: paths and data
     "missing --pretrained": ([*TINY, "--pretrained", "missing.keras"], "--pretrained missing.keras: no such"),
     "--data-root without --dataset": ([*TINY, "--data-root", "raw"], "needs --dataset ckplus or --dataset oulu"),
-    "--data-root that does not exist": ([*TINY, "--dataset", "ckplus", "--data-root", "nope"],
-                                        "--data-root nope: no such directory"),
+    "--data-root that does not exist": (
+        [*TINY, "--dataset", "ckplus", "--data-root", "nope"],
+        "--data-root nope: no such directory",
+    ),
     "real dataset, nothing to prepare it from": ([*TINY, "--dataset", "ckplus"], "no prepared ckplus dataset"),
     "--data-dir with no parent": ([*TINY, "--data-dir", "no/such/data"], "parent directory no/such does not exist"),
     "--data-dir that is not a dataset": ([*TINY, "--data-dir", "cluttered"], "holds files but no prepared dataset"),
-    "--data-dir of another dataset": ([*TINY, "--data-dir", "prepared", "--dataset", "ckplus"],
-                                      "holds a prepared synthfaces dataset"),
+    "--data-dir of another dataset": (
+        [*TINY, "--data-dir", "prepared", "--dataset", "ckplus"],
+        "holds a prepared synthfaces dataset",
+    ),
     "folds not in folds.csv": ([*TINY, "--data-dir", "prepared", "--folds", "7"], "folds [7] are not in"),
     "folds synthfaces will not have": ([*TINY, "--folds", "12"], "synthfaces is generated with folds 0-9"),
     "fewer identities than folds": ([*TINY, "--set", "synthfaces_identities=5"], "cannot fill 10"),
@@ -91,45 +100,71 @@ CASES = {
     "finished run without --resume": ([*TINY, "--run-id", "old"], "already holds results: pass --resume"),
     # pretrain, eval-lfw, synthfaces-identities
     "pretrain: missing data": (["pretrain", "--data", "nope", "--out", "run", "--aligned"], "--data nope: no such"),
-    "pretrain: image size": (["pretrain", "--data", "raw", "--out", "run", "--aligned", "--image-size", "8"],
-                             "--image-size must be >= 16 for small_cnn"),
-    "pretrain: crop fraction": (["pretrain", "--data", "raw", "--out", "run", "--aligned", "--crop-fraction", "1.5"],
-                                "--crop-fraction must lie in (0, 1]"),
-    "pretrain: decay epochs": (["pretrain", "--data", "raw", "--out", "run", "--aligned", "--lr-decay-epochs", "a"],
-                               "comma-separated epochs"),
+    "pretrain: image size": (
+        ["pretrain", "--data", "raw", "--out", "run", "--aligned", "--image-size", "8"],
+        "--image-size must be >= 16 for small_cnn",
+    ),
+    "pretrain: crop fraction": (
+        ["pretrain", "--data", "raw", "--out", "run", "--aligned", "--crop-fraction", "1.5"],
+        "--crop-fraction must lie in (0, 1]",
+    ),
+    "pretrain: decay epochs": (
+        ["pretrain", "--data", "raw", "--out", "run", "--aligned", "--lr-decay-epochs", "a"],
+        "comma-separated epochs",
+    ),
     "pretrain: --out is a file": (["pretrain", "--data", "raw", "--out", "a_file", "--aligned"], "is a file"),
-    "pretrain: epochs": (["pretrain", "--data", "raw", "--out", "run", "--aligned", "--epochs", "0"],
-                         "--epochs must be >= 1"),
-    "eval-lfw: missing pairs": (["eval-lfw", "--pairs", "nope.txt", "--images", "raw", "--model", "a_file"],
-                                "--pairs nope.txt: no such file"),
-    "eval-lfw: missing images": (["eval-lfw", "--pairs", "pairs.txt", "--images", "nope", "--model", "a_file"],
-                                 "--images nope: no such directory"),
-    "eval-lfw: missing model": (["eval-lfw", "--pairs", "pairs.txt", "--images", "raw", "--model", "m.keras"],
-                                "--model m.keras: no such"),
-    "synthfaces-identities: too few": (["synthfaces-identities", "--out", "ids", "--num-identities", "1"],
-                                       "--num-identities must be >= 2"),
+    "pretrain: epochs": (
+        ["pretrain", "--data", "raw", "--out", "run", "--aligned", "--epochs", "0"],
+        "--epochs must be >= 1",
+    ),
+    "eval-lfw: missing pairs": (
+        ["eval-lfw", "--pairs", "nope.txt", "--images", "raw", "--model", "a_file"],
+        "--pairs nope.txt: no such file",
+    ),
+    "eval-lfw: missing images": (
+        ["eval-lfw", "--pairs", "pairs.txt", "--images", "nope", "--model", "a_file"],
+        "--images nope: no such directory",
+    ),
+    "eval-lfw: missing model": (
+        ["eval-lfw", "--pairs", "pairs.txt", "--images", "raw", "--model", "m.keras"],
+        "--model m.keras: no such",
+    ),
+    "synthfaces-identities: too few": (
+        ["synthfaces-identities", "--out", "ids", "--num-identities", "1"],
+        "--num-identities must be >= 2",
+    ),
     # prepare
-    "prepare: identities vs folds": (["prepare", "synthfaces", "--out", "d", "--num-identities", "5"],
-                                     "cannot fill --num-folds 10"),
+    "prepare: identities vs folds": (
+        ["prepare", "synthfaces", "--out", "d", "--num-identities", "5"],
+        "cannot fill --num-folds 10",
+    ),
     "prepare: sequences": (["prepare", "synthfaces", "--out", "d", "--sequences", "9"], "--sequences must lie in 1-7"),
     "prepare: ckplus root": (["prepare", "ckplus", "--root", "nope", "--out", "d"], "--root nope: no such directory"),
     "prepare: oulu root": (["prepare", "oulu", "--root", "nope", "--out", "d"], "--root nope: no such directory"),
-    "prepare: confidence": (["prepare", "ckplus", "--root", "raw", "--out", "d", "--min-confidence", "2"],
-                            "--min-confidence must lie in [0, 1]"),
+    "prepare: confidence": (
+        ["prepare", "ckplus", "--root", "raw", "--out", "d", "--min-confidence", "2"],
+        "--min-confidence must lie in [0, 1]",
+    ),
     "prepare: --out is the raw root": (["prepare", "ckplus", "--root", "raw", "--out", "raw"], "must not be"),
     # ttc
-    "ttc: --data-root for an embedded dataset": (["ttc", "--dataset", "digits", "--data-root", "raw"],
-                                                 "--data-root is only read for celeba and cifar10"),
+    "ttc: --data-root for an embedded dataset": (
+        ["ttc", "--dataset", "digits", "--data-root", "raw"],
+        "--data-root is only read for celeba and cifar10",
+    ),
     "ttc: celeba without --data-root": (["ttc", "--dataset", "celeba"], "--data-root is required for celeba"),
     "ttc: not a CIFAR-10 root": (["ttc", "--dataset", "cifar10", "--data-root", "raw"], "no CIFAR-10 python batches"),
     "ttc: steps": (["ttc", "--dataset", "digits", "--steps-per-task", "0"], "steps_per_task must be >= 1"),
-    "ttc: run folder taken": (["ttc", "--dataset", "digits", "--out", "ttc", "--run-id", "taken"],
-                              "exists and is not empty"),
+    "ttc: run folder taken": (
+        ["ttc", "--dataset", "digits", "--out", "ttc", "--run-id", "taken"],
+        "exists and is not empty",
+    ),
     "ttc: --set type": (["ttc", "--dataset", "digits", "--set", "batch_size=x"], "batch_size must be an integer"),
     "ttc: --set unknown key": (["ttc", "--dataset", "digits", "--set", "stepz=3"], "unknown config keys: stepz"),
     "ttc: --set dataset": (["ttc", "--dataset", "digits", "--set", "dataset=celeba"], "use --dataset and --out"),
-    "study: wrong type in the config": (["study", "--config", "wrong_type.yaml", "--seeds", "0", "1"],
-                                        "wrong_type.yaml:2: epochs must be an integer"),
+    "study: wrong type in the config": (
+        ["study", "--config", "wrong_type.yaml", "--seeds", "0", "1"],
+        "wrong_type.yaml:2: epochs must be an integer",
+    ),
     # top level
     "unknown command": (["runn"], "invalid choice: 'runn'"),
 }
@@ -138,7 +173,7 @@ CASES = {
 def _exit_code(argv: list[str]) -> int:
     try:
         return main(argv)
-    except SystemExit as stop:   # argparse
+    except SystemExit as stop:  # argparse
         return stop.code
 
 
@@ -158,8 +193,14 @@ def test_wrong_input_is_one_line_exit_2_and_creates_nothing(case, workdir, capsy
 def test_a_real_process_prints_no_traceback(workdir):
     """The same path through ``python -m experiments.cli``: stderr is the one line, nothing else."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-m", "experiments.cli", "run", "--config", "wrong_type.yaml"],
-                          capture_output=True, text=True, env=env, cwd=workdir, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "experiments.cli", "run", "--config", "wrong_type.yaml"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=workdir,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr == "dynamic-mtl run: error: wrong_type.yaml:2: epochs must be an integer, got 'two'\n"
 
@@ -181,8 +222,9 @@ print(json.dumps(seen))
 
 def test_help_and_version_do_not_import_tensorflow(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(REPO))
-    proc = subprocess.run([sys.executable, "-c", _HELP_PROBE], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HELP_PROBE], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert len(seen) == 9 and all(mods == [] for mods in seen.values()), seen
@@ -213,9 +255,25 @@ def test_command_table_matches_the_registered_commands():
 
 def test_print_config_resolves_seed_and_typed_settings_without_work(workdir, capsys):
     before = _tree(workdir)
-    code = main(["run", "--config", "tiny", "--seed", "7", "--epochs", "3", "--print-config", "--set",
-                 "network_optimizer.learning_rate=1e-3", "backbone_options.width=8", "folds=[0, 1]",
-                 "weight_optimizer.options.epsilon=1e-7", "data_root=null", "name=123"])
+    code = main(
+        [
+            "run",
+            "--config",
+            "tiny",
+            "--seed",
+            "7",
+            "--epochs",
+            "3",
+            "--print-config",
+            "--set",
+            "network_optimizer.learning_rate=1e-3",
+            "backbone_options.width=8",
+            "folds=[0, 1]",
+            "weight_optimizer.options.epsilon=1e-7",
+            "data_root=null",
+            "name=123",
+        ]
+    )
     assert code == 0 and _tree(workdir) == before
     printed = yaml.safe_load(capsys.readouterr().out)
     config = ExperimentConfig.from_dict(printed)
@@ -229,8 +287,24 @@ def test_print_config_resolves_seed_and_typed_settings_without_work(workdir, cap
 
 def test_ttc_print_config_applies_typed_settings(workdir, capsys):
     before = _tree(workdir)
-    assert main(["ttc", "--dataset", "digits", "--quick", "--seed", "4", "--print-config", "--set", "batch_size=8",
-                 "tasks=[3.8, 5.9, 4.6]", "lr=1e-3"]) == 0
+    assert (
+        main(
+            [
+                "ttc",
+                "--dataset",
+                "digits",
+                "--quick",
+                "--seed",
+                "4",
+                "--print-config",
+                "--set",
+                "batch_size=8",
+                "tasks=[3.8, 5.9, 4.6]",
+                "lr=1e-3",
+            ]
+        )
+        == 0
+    )
     printed = yaml.safe_load(capsys.readouterr().out)
     assert (printed["seed"], printed["batch_size"], printed["lr"]) == (4, 8, 1e-3)
     assert printed["tasks"] == ["3.8", "5.9", "4.6"] and printed["profile"] == "quick"
@@ -277,8 +351,9 @@ print("ENV_UNCHANGED:", dict(os.environ) == before)
 def test_library_checks_the_backend_and_sets_no_environment_variable(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     env["PYTHONPATH"] = str(REPO)
-    proc = subprocess.run([sys.executable, "-c", _BACKEND_PROBE], capture_output=True, text=True, env=env,
-                          cwd=tmp_path, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _BACKEND_PROBE], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "REFUSED: dynamic_mtl needs Keras's TensorFlow backend, but Keras is using 'jax'" in proc.stdout
     assert "KERAS_BACKEND=tensorflow" in proc.stdout and "ENV_UNCHANGED: True" in proc.stdout
@@ -303,8 +378,9 @@ def test_static_name_lists_match_the_library():
 def test_programmatic_overrides_accept_paths_and_numpy_numbers(tmp_path):
     import numpy as np
 
-    config = ExperimentConfig.load("tiny").override(data_dir=tmp_path / "d", folds=[np.int64(1)],
-                                                    dropout_rate=np.float32(0.25))
+    config = ExperimentConfig.load("tiny").override(
+        data_dir=tmp_path / "d", folds=[np.int64(1)], dropout_rate=np.float32(0.25)
+    )
     assert config.data_dir == str(tmp_path / "d") and config.folds == [1] and type(config.folds[0]) is int
     assert config.dropout_rate == 0.25 and type(config.dropout_rate) is float
     with pytest.raises(ValueError, match="mixed_precision must be true or false"):

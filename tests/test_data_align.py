@@ -1,12 +1,12 @@
 """Alignment modes (data_prep.align): the authors' box crop geometry, the registry, resume safety (no MTCNN)."""
+
 from __future__ import annotations
 
 import cv2
 import numpy as np
 import pytest
 
-from data_prep.align import (ALIGNMENTS, DEFAULT_ALIGNMENT, box_crop_region, box_interpolation, crop_box,
-                             get_alignment)
+from data_prep.align import ALIGNMENTS, DEFAULT_ALIGNMENT, box_crop_region, box_interpolation, crop_box, get_alignment
 from data_prep.mtcnn_align import AlignConfig, AlignSettingsError, align_files, process_detections
 
 
@@ -22,11 +22,14 @@ def test_box_region_is_box_plus_half_margin_each_side():
     assert box_crop_region([50, 40, 60, 80], (200, 240), margin=45) == (27, 17, 132, 142)  # truncated, as facenet
 
 
-@pytest.mark.parametrize("box, region", [
-    ([10, 5, 30, 40], (0, 0, 62, 67)),            # top-left corner
-    ([200, 150, 35, 45], (178, 128, 240, 200)),   # bottom-right corner
-    ([-4, 60, 20, 20], (0, 38, 38, 102)),         # box itself outside the image
-])
+@pytest.mark.parametrize(
+    "box, region",
+    [
+        ([10, 5, 30, 40], (0, 0, 62, 67)),  # top-left corner
+        ([200, 150, 35, 45], (178, 128, 240, 200)),  # bottom-right corner
+        ([-4, 60, 20, 20], (0, 38, 38, 102)),  # box itself outside the image
+    ],
+)
 def test_box_region_clipped_at_border(box, region):
     assert box_crop_region(box, (200, 240, 3)) == region
 
@@ -49,10 +52,10 @@ def test_box_crop_size_content_and_no_padding():
 
 
 def test_box_interpolation_smooths_like_facenet_bilinear():
-    assert box_interpolation(300, 260, 182) == cv2.INTER_AREA      # shrinking: antialiased
-    assert box_interpolation(150, 130, 182) == cv2.INTER_LINEAR    # enlarging: bilinear
+    assert box_interpolation(300, 260, 182) == cv2.INTER_AREA  # shrinking: antialiased
+    assert box_interpolation(150, 130, 182) == cv2.INTER_LINEAR  # enlarging: bilinear
     img = np.zeros((400, 400, 3), np.uint8)
-    img[:, ::2] = 255                                              # 1-px stripes alias without smoothing
+    img[:, ::2] = 255  # 1-px stripes alias without smoothing
     crop, _ = crop_box(img, [22, 22, 356, 356], margin=44)
     assert abs(float(crop.mean()) - 127.5) < 3 and crop.std() < 20
 
@@ -69,8 +72,11 @@ def test_registry_is_the_single_home():
 
 def test_policy_default_box_and_template_option():
     img = _ramp()
-    face = {"box": [200, 150, 35, 45], "confidence": 0.99,
-            "keypoints": {"left_eye": [225, 165], "right_eye": [210, 166]}}
+    face = {
+        "box": [200, 150, 35, 45],
+        "confidence": 0.99,
+        "keypoints": {"left_eye": [225, 165], "right_eye": [210, 166]},
+    }
     st, info = process_detections(img, [face], AlignConfig())
     assert st == "ok" and info["region"] == (178, 128, 240, 200) and info["crop"].shape == (182, 182, 3)
     st, info = process_detections(img, [face], AlignConfig(alignment="template", image_size=64))
@@ -82,8 +88,15 @@ def test_policy_default_box_and_template_option():
 
 class _OneFace:
     def detect_faces(self, images, **kw):
-        one = lambda im: [{"box": [10, 10, 20, 20], "confidence": 0.99,  # noqa: E731
-                           "keypoints": {"left_eye": [15, 15], "right_eye": [25, 15]}}]
+        def one(im):
+            return [
+                {
+                    "box": [10, 10, 20, 20],
+                    "confidence": 0.99,  # noqa: E731
+                    "keypoints": {"left_eye": [15, 15], "right_eye": [25, 15]},
+                }
+            ]
+
         return [one(i) for i in images] if isinstance(images, list) else one(images)
 
 
@@ -94,8 +107,11 @@ def test_resume_refuses_other_alignment_settings(tmp_path):
     out = tmp_path / "out"
     assert align_files(items, out, AlignConfig(image_size=32), detector=_OneFace(), progress=False)["aligned"] == 1
     assert align_files(items, out, AlignConfig(image_size=32), detector=_OneFace(), progress=False)["skipped"] == 1
-    for other in (AlignConfig(image_size=32, alignment="template"), AlignConfig(image_size=40),
-                  AlignConfig(image_size=32, margin=20)):
+    for other in (
+        AlignConfig(image_size=32, alignment="template"),
+        AlignConfig(image_size=40),
+        AlignConfig(image_size=32, margin=20),
+    ):
         with pytest.raises(AlignSettingsError, match="other alignment settings"):
             align_files(items, out, other, detector=_OneFace(), progress=False)
     # A log written before the mode was recorded holds template crops.
@@ -103,6 +119,5 @@ def test_resume_refuses_other_alignment_settings(tmp_path):
     with pytest.raises(AlignSettingsError, match="alignment='template', now 'box'"):
         align_files(items, out, AlignConfig(image_size=32), detector=_OneFace(), progress=False)
     (out / "align_settings.json").unlink(missing_ok=True)
-    st = align_files(items, out, AlignConfig(image_size=32, alignment="template"), detector=_OneFace(),
-                     progress=False)
+    st = align_files(items, out, AlignConfig(image_size=32, alignment="template"), detector=_OneFace(), progress=False)
     assert st["skipped"] == 1

@@ -1,4 +1,5 @@
 """Subject-independent folds and verification pairs."""
+
 from __future__ import annotations
 
 import pandas as pd
@@ -17,9 +18,16 @@ def _manifest(n_subjects=20, exprs=EXPRS):
         for q, e in enumerate(exprs):
             seq = f"{q + 1:03d}"
             for f, role in ((1, "neutral"), (8, "peak"), (9, "peak"), (10, "peak")):
-                rows.append({"path": f"aligned/{subj}/{seq}/{subj}_{seq}_{f:08d}.png", "subject": subj,
-                             "sequence": seq, "frame": f, "role": role,
-                             "expression_name": "neutral" if role == "neutral" else e})
+                rows.append(
+                    {
+                        "path": f"aligned/{subj}/{seq}/{subj}_{seq}_{f:08d}.png",
+                        "subject": subj,
+                        "sequence": seq,
+                        "frame": f,
+                        "role": role,
+                        "expression_name": "neutral" if role == "neutral" else e,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -83,7 +91,7 @@ def test_pairs_balanced_when_required_missing():
     m = m[~((m["subject"] == "S000") & (m["expression_name"] == "happy"))]  # S000 has no happy peak
     pairs = make_pairs(m, assign_folds(m["subject"], 2, seed=0), seed=0)
     assert pairs["issame"].sum() == (~pairs["issame"]).sum()
-    for fold, g in pairs.groupby("fold"):
+    for _fold, g in pairs.groupby("fold"):
         assert g["issame"].sum() == (~g["issame"]).sum()
 
 

@@ -1,4 +1,5 @@
 """MTCNN alignment on real photos (skimage) and `dynamic-mtl prepare ckplus` end to end."""
+
 from __future__ import annotations
 
 import json
@@ -12,8 +13,7 @@ pytest.importorskip("mtcnn")
 skdata = pytest.importorskip("skimage.data")
 
 from data_prep.align import box_interpolation, eye_template  # noqa: E402
-from data_prep.mtcnn_align import (AlignConfig, ImageReadError, detect_batch, load_detector, load_rgb,  # noqa: E402
-                                   process_detections)
+from data_prep.mtcnn_align import AlignConfig, ImageReadError, detect_batch, load_detector, load_rgb, process_detections  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +35,8 @@ def test_astronaut_default_is_authors_box_crop(detector):
     crop = info["crop"]
     assert crop.shape == (182, 182, 3)
     np.testing.assert_array_equal(
-        crop, cv2.resize(img[y0:y1, x0:x1], (182, 182), interpolation=box_interpolation(y1 - y0, x1 - x0, 182)))
+        crop, cv2.resize(img[y0:y1, x0:x1], (182, 182), interpolation=box_interpolation(y1 - y0, x1 - x0, 182))
+    )
     # MTCNN finds the face again where the margin put it: 22 source px inside each edge of the crop.
     sx, sy = 182 / (x1 - x0), 182 / (y1 - y0)
     ex0, ey0, ex1, ey1 = (x - x0) * sx, (y - y0) * sy, (x + w - x0) * sx, (y + h - y0) * sy
@@ -80,8 +81,7 @@ def test_load_rgb_conversions(tmp_path):
 
 def test_policy_without_detector():
     img = np.zeros((100, 100, 3), np.uint8)
-    face = {"box": [30, 30, 40, 50], "confidence": 0.99,
-            "keypoints": {"left_eye": [40, 45], "right_eye": [60, 45]}}
+    face = {"box": [30, 30, 40, 50], "confidence": 0.99, "keypoints": {"left_eye": [40, 45], "right_eye": [60, 45]}}
     small = {"box": [0, 0, 10, 12], "confidence": 0.95, "keypoints": {"left_eye": [2, 4], "right_eye": [7, 4]}}
     weak = dict(face, confidence=0.5)
     cfg = AlignConfig(image_size=32)
@@ -144,8 +144,23 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     _make_ckplus_tree(raw)
-    rc = main(["prepare", "ckplus", "--root", str(raw), "--out", str(out), "--num-folds", "2",
-               "--multi-face", "reject", "--quiet", "--image-size", "64"])
+    rc = main(
+        [
+            "prepare",
+            "ckplus",
+            "--root",
+            str(raw),
+            "--out",
+            str(out),
+            "--num-folds",
+            "2",
+            "--multi-face",
+            "reject",
+            "--quiet",
+            "--image-size",
+            "64",
+        ]
+    )
     assert rc == 0
     for f in ("manifest.csv", "rejects.csv", "folds.csv", "pairs.csv", "summary.json"):
         assert (out / f).is_file(), f
@@ -173,8 +188,13 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
     assert len(pairs) > 0 and pairs["issame"].sum() == (~pairs["issame"]).sum()
     assert set(pairs["path_a"]) <= set(man["path"]) and set(pairs["path_b"]) <= set(man["path"])
     summary = json.loads((out / "summary.json").read_text())
-    assert summary["rejects_by_reason"] == {"low_confidence": 1, "missing_sequence": 1, "multiple_faces": 1,
-                                            "no_face": 2, "unreadable": 1}
+    assert summary["rejects_by_reason"] == {
+        "low_confidence": 1,
+        "missing_sequence": 1,
+        "multiple_faces": 1,
+        "no_face": 2,
+        "unreadable": 1,
+    }
     assert summary["notes"] == {"grayscale_converted": 1, "rgba_converted": 1}
     assert summary["pairs"]["total"] == len(pairs)
     assert summary["settings"]["alignment"] == "box"
@@ -183,14 +203,52 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
 
     # Resumable: a rerun detects nothing again and yields the same files.
     before = {f: (out / f).read_bytes() for f in ("manifest.csv", "rejects.csv", "pairs.csv")}
-    assert main(["prepare", "ckplus", "--root", str(raw), "--out", str(out), "--num-folds", "2",
-                 "--multi-face", "reject", "--quiet", "--image-size", "64"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "ckplus",
+                "--root",
+                str(raw),
+                "--out",
+                str(out),
+                "--num-folds",
+                "2",
+                "--multi-face",
+                "reject",
+                "--quiet",
+                "--image-size",
+                "64",
+            ]
+        )
+        == 0
+    )
     again = json.loads((out / "summary.json").read_text())["alignment_this_run"]
     assert again["done"] == 0 and again["skipped"] == len(man) + 5
     assert before == {f: (out / f).read_bytes() for f in before}
 
     # Resuming with another framing would mix crops: refused, nothing rewritten.
-    assert main(["prepare", "ckplus", "--root", str(raw), "--out", str(out), "--num-folds", "2",
-                 "--multi-face", "reject", "--quiet", "--image-size", "64", "--alignment", "template"]) == 2
+    assert (
+        main(
+            [
+                "prepare",
+                "ckplus",
+                "--root",
+                str(raw),
+                "--out",
+                str(out),
+                "--num-folds",
+                "2",
+                "--multi-face",
+                "reject",
+                "--quiet",
+                "--image-size",
+                "64",
+                "--alignment",
+                "template",
+            ]
+        )
+        == 2
+    )
     assert "other alignment settings" in capsys.readouterr().err
     assert before == {f: (out / f).read_bytes() for f in before}

@@ -1,4 +1,5 @@
 """tf.data pipeline: element structure, shapes, dtypes, labels, order."""
+
 from __future__ import annotations
 
 import cv2
@@ -49,8 +50,9 @@ def test_training_elements(tiny):
 
 def test_eval_order_labels_and_unit_range(tiny):
     root, m = tiny
-    ds, ids = make_dataset(m, root, 16, 3, training=False, standardize="unit", id_map=identity_map(m["subject"]),
-                           drop_unlabelled=False)
+    ds, ids = make_dataset(
+        m, root, 16, 3, training=False, standardize="unit", id_map=identity_map(m["subject"]), drop_unlabelled=False
+    )
     xs, idl, ex = [], [], []
     for x, y in ds:
         xs.append(x.numpy())

@@ -1,4 +1,5 @@
 """prepare_oulu orchestration with a stand-in detector (the real MTCNN path is in test_data_mtcnn.py)."""
+
 from __future__ import annotations
 
 import json
@@ -17,8 +18,13 @@ class FakeDetector:
         if img.max() == 0:
             return []
         h, w = img.shape[:2]
-        return [{"box": [w // 4, h // 4, w // 2, h // 2], "confidence": 0.99,
-                 "keypoints": {"left_eye": [int(w * 0.4), int(h * 0.4)], "right_eye": [int(w * 0.6), int(h * 0.4)]}}]
+        return [
+            {
+                "box": [w // 4, h // 4, w // 2, h // 2],
+                "confidence": 0.99,
+                "keypoints": {"left_eye": [int(w * 0.4), int(h * 0.4)], "right_eye": [int(w * 0.6), int(h * 0.4)]},
+            }
+        ]
 
     def detect_faces(self, images, **kw):
         if isinstance(images, list):
@@ -62,8 +68,9 @@ def test_prepare_oulu_with_stand_in_detector(tmp_path):
 def test_prepare_oulu_template_alignment_option(tmp_path):
     _oulu_tree(tmp_path)
     out = tmp_path / "out"
-    summary = prepare_oulu(tmp_path / "raw", out, image_size=40, num_folds=2, progress=False, detector=FakeDetector(),
-                           alignment="template")
+    summary = prepare_oulu(
+        tmp_path / "raw", out, image_size=40, num_folds=2, progress=False, detector=FakeDetector(), alignment="template"
+    )
     assert summary["settings"]["alignment"] == "template" and "eye keypoints" in summary["settings"]["alignment_detail"]
     m = read_manifest(out)
     assert len(m) == 4 * 6 * 4 - 1

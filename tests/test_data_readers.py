@@ -1,4 +1,5 @@
 """CK+ and Oulu-CASIA readers: protocol frames, labels, clear errors on wrong roots."""
+
 from __future__ import annotations
 
 import cv2
@@ -26,10 +27,10 @@ def _ck_seq(root, subj, seq, n, label=None):
 
 def test_ckplus_protocol(tmp_path):
     _ck_seq(tmp_path, "S005", "001", 12, label=3)
-    _ck_seq(tmp_path, "S005", "002", 6)            # unlabelled: ignored
+    _ck_seq(tmp_path, "S005", "002", 6)  # unlabelled: ignored
     _ck_seq(tmp_path, "S010", "004", 10, label=5)
-    _ck_seq(tmp_path, "S011", "001", 3, label=7)   # too short: skipped with a reason
-    e = tmp_path / "Emotion" / "S012" / "001"       # label without images
+    _ck_seq(tmp_path, "S011", "001", 3, label=7)  # too short: skipped with a reason
+    e = tmp_path / "Emotion" / "S012" / "001"  # label without images
     e.mkdir(parents=True)
     (e / "S012_001_00000009_emotion.txt").write_text("   1.0000000e+00\n")
     df = read_ckplus(tmp_path)
@@ -67,8 +68,9 @@ def test_ckplus_errors(tmp_path):
         read_ckplus(tmp_path)
 
 
-def _oulu(root, subjects=("P001", "P002"), folders=("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"),
-          n=6):
+def _oulu(
+    root, subjects=("P001", "P002"), folders=("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"), n=6
+):
     for s in subjects:
         for f in folders:
             d = root / "OriginalImg" / "VL" / "Strong" / s / f

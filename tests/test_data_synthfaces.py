@@ -1,4 +1,5 @@
 """synthfaces: determinism, CK+ layout, rendering API, attribute correlation structure."""
+
 from __future__ import annotations
 
 import hashlib
@@ -13,8 +14,11 @@ SMALL = dict(sequences_per_identity=2, frames_per_sequence=5, image_size=32)
 
 
 def _digest(root):
-    return {p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*")) if p.is_file() and p.suffix in (".png", ".txt")}
+    return {
+        p.relative_to(root).as_posix(): hashlib.sha1(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and p.suffix in (".png", ".txt")
+    }
 
 
 def test_same_seed_same_bytes_and_independent_of_count(tmp_path):
@@ -61,8 +65,9 @@ def test_render_face_api():
     assert np.abs(img0.astype(int) - img5.astype(int)).mean() > 1.0  # expression visibly changes the face
     again = sf.render_face(p, 5, 1.0, np.random.default_rng(1), size=48, nuisance=False)
     assert np.array_equal(img5, again)
-    with_glasses = sf.render_face(p, 0, 0.0, np.random.default_rng(1), size=48, nuisance=False,
-                                  attributes={"eyeglasses": True})
+    with_glasses = sf.render_face(
+        p, 0, 0.0, np.random.default_rng(1), size=48, nuisance=False, attributes={"eyeglasses": True}
+    )
     assert with_glasses.shape == (48, 48, 3)
     with pytest.raises(ValueError, match="expression"):
         sf.render_face(p, 9, 1.0, np.random.default_rng(0))
@@ -98,8 +103,30 @@ def test_prepare_synthfaces_cli(tmp_path, capsys):
     from experiments.cli import main
 
     out = tmp_path / "sf"
-    assert main(["prepare", "synthfaces", "--out", str(out), "--num-identities", "6", "--sequences", "3",
-                 "--frames", "5", "--image-size", "32", "--num-folds", "3", "--workers", "1", "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "synthfaces",
+                "--out",
+                str(out),
+                "--num-identities",
+                "6",
+                "--sequences",
+                "3",
+                "--frames",
+                "5",
+                "--image-size",
+                "32",
+                "--num-folds",
+                "3",
+                "--workers",
+                "1",
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     m = read_manifest(out)
     assert list(m.columns) == list(MANIFEST_COLUMNS)

@@ -1,4 +1,5 @@
 """MirroredStrategy on 2 logical CPU devices gives the same weights as one device."""
+
 from __future__ import annotations
 
 import json
@@ -24,12 +25,13 @@ def test_mirrored_two_replicas_match_one_device():
     weightings = ["dynamic", "dynamic:nostop", "naive_dynamic", "uncertainty", "gradnorm", "dwa", "static"]
     script = Path(__file__).with_name("mirrored_equivalence.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, str(script), *weightings], capture_output=True, text=True, env=env,
-                         timeout=600)
+    out = subprocess.run(
+        [sys.executable, str(script), *weightings], capture_output=True, text=True, env=env, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     for name in weightings:
         assert report[name]["steps_logged"] == 4, report[name]
-        assert report[name]["movement"] > 1e-2, report[name]          # training really happened
+        assert report[name]["movement"] > 1e-2, report[name]  # training really happened
         assert report[name]["relative_diff"] < RELATIVE_TOLERANCE, (name, report[name])
         assert report[name]["share_off"] < SHARE_OFF_TOLERANCE, (name, report[name])

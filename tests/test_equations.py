@@ -1,4 +1,5 @@
 """The maths of Ming et al. 2019: Eq. 7-8 (analytic gradient of L3) and Eq. 10 (sign)."""
+
 from __future__ import annotations
 
 import keras
@@ -12,8 +13,9 @@ import dynamic_mtl as dm
 def _unit_and_inputs(num_tasks=3, batch=1, dim=7, seed=0):
     rng = np.random.default_rng(seed)
     # Eq. 8 is the gradient through the raw logits: no Section 5.5 normalisation here
-    unit = dm.DynamicWeightUnit(num_tasks, normalize_inputs=False, normalize_logits=False, init_stddev=0.5,
-                                dtype="float64")
+    unit = dm.DynamicWeightUnit(
+        num_tasks, normalize_inputs=False, normalize_logits=False, init_stddev=0.5, dtype="float64"
+    )
     z = tf.constant(rng.normal(size=(batch, dim)), tf.float64)
     unit.build(z.shape)
     unit.bias.assign(rng.normal(size=(num_tasks,)))
@@ -29,18 +31,18 @@ def test_l3_gradient_matches_eq8_and_the_full_softmax_jacobian(batch):
     strategy = dm.DynamicWeighting(sigma=0.0, num_tasks=3, dtype="float64")
     with tf.GradientTape(persistent=True) as tape:
         per_sample = unit(z)
-        w = tf.reduce_mean(per_sample, axis=0)           # batch mean, as the authors
+        w = tf.reduce_mean(per_sample, axis=0)  # batch mean, as the authors
         l3 = strategy.weight_loss(w, losses)
         own_terms = [w[i] / losses[i] for i in range(3)]  # the i-th term of L3 alone
-    full = tape.gradient(l3, unit.kernel).numpy()          # (dim, T)
+    full = tape.gradient(l3, unit.kernel).numpy()  # (dim, T)
 
     f = (z.numpy() @ unit.kernel.numpy()) + unit.bias.numpy()
-    a = np.exp(f)                                          # a_i = exp(psi_i Z + b_i)
+    a = np.exp(f)  # a_i = exp(psi_i Z + b_i)
     total = a.sum(axis=1, keepdims=True)
     soft = a / total
     L = losses.numpy()
     for i in range(3):
-        eq8 = (1.0 / L[i]) * a[:, i] * (total[:, 0] - a[:, i]) / total[:, 0] ** 2   # Eq. 8 per sample
+        eq8 = (1.0 / L[i]) * a[:, i] * (total[:, 0] - a[:, i]) / total[:, 0] ** 2  # Eq. 8 per sample
         expected_eq8 = (eq8[:, None] * z.numpy()).mean(axis=0)
         got_eq8 = tape.gradient(own_terms[i], unit.kernel).numpy()[:, i]
         np.testing.assert_allclose(got_eq8, expected_eq8, rtol=1e-6, atol=1e-12)
@@ -53,7 +55,7 @@ def test_l3_gradient_matches_eq8_and_the_full_softmax_jacobian(batch):
 def _train_unit(strategy, losses, steps=30, seed=1):
     rng = np.random.default_rng(seed)
     z = tf.constant(rng.normal(size=(8, 5)), tf.float32)
-    unit = dm.DynamicWeightUnit(2, init_stddev=0.0)   # psi = 0, b = 0: w starts at (0.5, 0.5) (Eq. 9)
+    unit = dm.DynamicWeightUnit(2, init_stddev=0.0)  # psi = 0, b = 0: w starts at (0.5, 0.5) (Eq. 9)
     unit.build(z.shape)
     optimizer = keras.optimizers.SGD(0.5)
     losses = tf.constant(losses, tf.float32)
@@ -66,11 +68,11 @@ def _train_unit(strategy, losses, steps=30, seed=1):
 
 
 def test_eq10_larger_loss_gets_larger_weight_and_naive_does_the_opposite():
-    losses = [2.0, 0.5]                      # L1 > L2: task 1 is the hard task
+    losses = [2.0, 0.5]  # L1 > L2: task 1 is the hard task
     proposed = _train_unit(dm.DynamicWeighting(num_tasks=2), losses)
     naive = _train_unit(dm.NaiveDynamicWeighting(num_tasks=2), losses)
-    assert proposed[0] > proposed[1]          # Eq. 10
-    assert naive[0] < naive[1]                # Yin et al.: the hard task's weight shrinks
+    assert proposed[0] > proposed[1]  # Eq. 10
+    assert naive[0] < naive[1]  # Yin et al.: the hard task's weight shrinks
     np.testing.assert_allclose(proposed.sum(), 1.0, rtol=1e-6)
 
 
@@ -105,22 +107,20 @@ def test_normalized_logits_bound_the_weights():
     z = tf.constant(np.random.default_rng(0).normal(size=(64, 6)) * 50.0, tf.float32)
     unit = dm.DynamicWeightUnit(2, normalize_inputs=False, normalize_logits=True, init_stddev=5.0)
     w = unit(z).numpy()
-    bound = 1.0 / (1.0 + np.exp(-np.sqrt(2.0)))          # sigmoid(sqrt(2)) = 0.804
+    bound = 1.0 / (1.0 + np.exp(-np.sqrt(2.0)))  # sigmoid(sqrt(2)) = 0.804
     assert w.max() <= bound + 1e-6 and w.min() >= 1 - bound - 1e-6
 
 
 def test_clamp_bounds_per_sample_weights():
-    unit = dm.DynamicWeightUnit(2, clamp=(0.01, 0.99), init_stddev=10.0, normalize_inputs=False,
-                                normalize_logits=False)
+    unit = dm.DynamicWeightUnit(2, clamp=(0.01, 0.99), init_stddev=10.0, normalize_inputs=False, normalize_logits=False)
     z = tf.constant(np.random.default_rng(0).normal(size=(8, 4)) * 100, tf.float32)
     w = unit(z).numpy()
     assert w.min() >= 0.01 and w.max() <= 0.99
-    assert (w == 0.01).any()                       # the clamp binds on these saturated samples
+    assert (w == 0.01).any()  # the clamp binds on these saturated samples
 
 
 def test_clamped_weights_still_sum_to_one_for_three_tasks():
-    unit = dm.DynamicWeightUnit(3, clamp=(0.05, 0.95), init_stddev=10.0, normalize_inputs=False,
-                                normalize_logits=False)
+    unit = dm.DynamicWeightUnit(3, clamp=(0.05, 0.95), init_stddev=10.0, normalize_inputs=False, normalize_logits=False)
     z = tf.constant(np.random.default_rng(1).normal(size=(16, 4)) * 100, tf.float32)
     w = unit(z).numpy()
     np.testing.assert_allclose(w.sum(axis=1), 1.0, rtol=1e-6)
@@ -159,13 +159,13 @@ def test_default_dynamic_unit_hands_the_weight_back_when_the_losses_reverse():
     paper = dm.DynamicWeighting(num_tasks=2)
     assert paper.make_weight_unit(2).normalize_logits
     w1 = _weight_unit_driven_by_l3(paper, learning_rate=0.01)
-    assert w1[149] > 0.79                       # task 1 harder: it gets the larger weight, at the bound
-    assert w1[-1] < 0.25                        # losses reversed: the weight moved to task 2
+    assert w1[149] > 0.79  # task 1 harder: it gets the larger weight, at the bound
+    assert w1[-1] < 0.25  # losses reversed: the weight moved to task 2
     switch = int(np.argmax(w1[150:] < 0.5))
     assert 0 < switch < 150
 
     published = dm.DynamicWeighting(num_tasks=2)
     published.weight_unit_defaults = {"normalize_logits": False}
     raw = _weight_unit_driven_by_l3(published, learning_rate=0.01)
-    assert raw[149] > 0.95                      # saturated on task 1
-    assert raw[150:].min() > 0.5                # never handed back
+    assert raw[149] > 0.95  # saturated on task 1
+    assert raw[150:].min() > 0.5  # never handed back

@@ -1,4 +1,5 @@
 """The experiments harness end to end (tiny config), configs, and kill-and-resume."""
+
 from __future__ import annotations
 
 import json
@@ -82,10 +83,11 @@ def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
     assert list(table2["label"]) == ["Single-task (scratch)", "Static MTL", "Proposed dynamic MTL"]
     assert table2.loc[table2["label"] == "Proposed dynamic MTL", "paper"].item() == 99.00
     table3 = pd.read_csv(run_dir / "table3.csv")
-    assert "Single-task (scratch)" not in set(table3["label"])       # face single-task reports no expression
+    assert "Single-task (scratch)" not in set(table3["label"])  # face single-task reports no expression
     steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")
-    assert {"w_identity", "w_expression", "loss_identity", "loss_expression", "weight_loss",
-            "weight_grad_norm"} <= set(steps.columns)
+    assert {"w_identity", "w_expression", "loss_identity", "loss_expression", "weight_loss", "weight_grad_norm"} <= set(
+        steps.columns
+    )
     assert len(steps) > 0 and np.allclose(steps["w_identity"] + steps["w_expression"], 1.0, atol=1e-5)
     saved = ExperimentConfig.load(run_dir / "config.yaml")
     assert saved.run_id == "e2e" and saved.methods == ["single_task_face", "static", "dynamic"]
@@ -107,13 +109,25 @@ def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
         ExperimentConfig.load("tiny").override(jit_compile="xla")
     with pytest.raises(ValueError, match="steps_per_execution"):
         ExperimentConfig.load("tiny").override(steps_per_execution=0)
-    config = tiny_config(tiny_data, tmp_path, run_id="gpu-options", methods=["dynamic"], folds=[0],
-                         jit_compile="auto", mixed_precision=True, steps_per_execution=2)
+    config = tiny_config(
+        tiny_data,
+        tmp_path,
+        run_id="gpu-options",
+        methods=["dynamic"],
+        folds=[0],
+        jit_compile="auto",
+        mixed_precision=True,
+        steps_per_execution=2,
+    )
     run_dir = run_experiment(config, progress=False)
     assert keras.config.dtype_policy().name == "float32"
     compiled = json.loads((run_dir / "environment.json").read_text())["compiled"]["dynamic"]
-    assert compiled == {"jit_compile": False, "steps_per_execution": 2, "dtype_policy": "mixed_float16",
-                        "network_optimizer": "LossScaleOptimizer"}
+    assert compiled == {
+        "jit_compile": False,
+        "steps_per_execution": 2,
+        "dtype_policy": "mixed_float16",
+        "network_optimizer": "LossScaleOptimizer",
+    }
     per_fold = pd.read_csv(run_dir / "per_fold.csv")
     assert np.isfinite(per_fold[["expression_accuracy", "verification_accuracy"]].to_numpy()).all()
     steps = pd.read_csv(run_dir / "steps" / "dynamic_fold0.csv")
@@ -141,23 +155,42 @@ def test_folds_without_verification_pairs_still_report_expression(tmp_path, caps
 def test_missing_real_dataset_gives_a_clear_error(tmp_path):
     from experiments.run import run_experiment
 
-    config = ExperimentConfig.load("tiny").override(dataset="ckplus", data_dir=str(tmp_path / "ck"),
-                                                    results_dir=str(tmp_path / "r"))
+    config = ExperimentConfig.load("tiny").override(
+        dataset="ckplus", data_dir=str(tmp_path / "ck"), results_dir=str(tmp_path / "r")
+    )
     with pytest.raises(FileNotFoundError, match="DATA_ROOT"):
         run_experiment(config, progress=False)
 
 
 def _cli(args, **kwargs):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
-    return subprocess.Popen([sys.executable, "-m", "experiments.cli", "run", *args], cwd=REPO, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+    return subprocess.Popen(
+        [sys.executable, "-m", "experiments.cli", "run", *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        **kwargs,
+    )
 
 
 @pytest.mark.slow
 def test_a_killed_run_resumes_to_the_same_results(tiny_data, tmp_path):
     """SIGKILL in the middle of a fold's training, then --resume: same numbers as a clean run."""
-    common = ["--config", "tiny", "--data-dir", str(tiny_data), "--results-dir", str(tmp_path), "--epochs", "2",
-              "--methods", "dynamic", "--quiet"]
+    common = [
+        "--config",
+        "tiny",
+        "--data-dir",
+        str(tiny_data),
+        "--results-dir",
+        str(tmp_path),
+        "--epochs",
+        "2",
+        "--methods",
+        "dynamic",
+        "--quiet",
+    ]
     clean = _cli(common + ["--run-id", "clean"])
     output, _ = clean.communicate(timeout=600)
     assert clean.returncode == 0, output[-3000:]
@@ -179,8 +212,12 @@ def test_a_killed_run_resumes_to_the_same_results(tiny_data, tmp_path):
     b = pd.read_csv(run_dir / "per_fold.csv").drop(columns=["train_seconds"])
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
     for name in ("table2.csv", "table3.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "synthfaces" / "clean" / name),
-                                      pd.read_csv(run_dir / name), check_exact=False, rtol=1e-6)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(tmp_path / "synthfaces" / "clean" / name),
+            pd.read_csv(run_dir / name),
+            check_exact=False,
+            rtol=1e-6,
+        )
 
 
 def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(tiny_data, tmp_path):
@@ -206,8 +243,10 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
         assert len(other) == len(static)
         for a, b in zip(static, other):
             np.testing.assert_array_equal(a, b)
-    psi = {m: runner.model_for(parse_method(m), 0).weight_unit.kernel.numpy()
-           for m in ("dynamic", "naive_dynamic", "dynamic_published")}
+    psi = {
+        m: runner.model_for(parse_method(m), 0).weight_unit.kernel.numpy()
+        for m in ("dynamic", "naive_dynamic", "dynamic_published")
+    }
     np.testing.assert_array_equal(psi["dynamic"], psi["naive_dynamic"])
     np.testing.assert_array_equal(psi["dynamic"], psi["dynamic_published"])
     fold1 = network_weights("static", 1)
@@ -240,8 +279,10 @@ def test_a_method_can_set_its_own_weight_unit_learning_rate(tiny_data, tmp_path)
     data = load_prepared(config)
     split = data.split(0, config.validation_subjects, config.seed)
     runner = FoldRunner(config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), None)
-    rates = {name: float(runner.model_for(parse_method(name), 0).weight_optimizer.learning_rate.numpy())
-             for name in ("dynamic", "dynamic_unit_lr0.01", "dynamic_unit_lr0.001")}
+    rates = {
+        name: float(runner.model_for(parse_method(name), 0).weight_optimizer.learning_rate.numpy())
+        for name in ("dynamic", "dynamic_unit_lr0.01", "dynamic_unit_lr0.001")
+    }
     assert rates["dynamic"] == pytest.approx(config.weight_optimizer.learning_rate)
     assert rates["dynamic_unit_lr0.01"] == pytest.approx(0.01)
     assert rates["dynamic_unit_lr0.001"] == pytest.approx(0.001)

@@ -1,5 +1,6 @@
 """LFW pairs.txt: parsing (both line kinds, header, malformed lines), writing, generation, missing files,
 and the 10-fold protocol (the threshold is never chosen on the test fold)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -35,7 +36,7 @@ def test_parses_both_line_kinds_header_and_folds():
     assert df["issame"].tolist() == [True, True, False, False] * 2
     same = df.iloc[0]
     assert (same.name_a, same.num_a, same.name_b, same.num_b, same.line) == ("Abel_Pacheco", 1, "Abel_Pacheco", 4, 2)
-    diff = df.iloc[6]   # space-separated line
+    diff = df.iloc[6]  # space-separated line
     assert (diff.name_a, diff.num_a, diff.name_b, diff.num_b) == ("Yuri_Fedotov", 1, "Zico", 3)
 
 
@@ -44,19 +45,22 @@ def test_one_number_header_is_one_fold():
     assert (parsed.num_folds, parsed.pairs_per_half) == (1, 1)
 
 
-@pytest.mark.parametrize("text, message", [
-    ("", "empty"),
-    ("Abel_Pacheco\t1\t4\n", "header"),
-    ("1 1\nA 1 2\nA 1 B\n", "line 3.*integer"),           # 3 fields = same-identity line: "B" is no number
-    ("1 1\nA 1 2\nA 1 B 1 extra\n", "line 3.*5 fields"),
-    ("1 1\nA one 2\nA 1 B 1\n", "line 2.*integer"),
-    ("1 1\nA 0 2\nA 1 B 1\n", "line 2.*>= 1"),
-    ("1 1\nA 2 2\nA 1 B 1\n", "line 2.*itself"),
-    ("1 1\nA 1 2\nA 1 A 2\n", "line 3.*names one identity twice"),
-    ("2 1\nA 1 2\nA 1 B 1\n", "announces 2 fold.*has 2"),
-    ("1 2\nA 1 2\nB 1 2\nC 1 D 1\nA 1 B 2\n", None),       # valid control
-    ("1 2\nA 1 2\nB 1 2\nC 1 3\nA 1 B 2\n", "3 same-identity and 1 different"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("", "empty"),
+        ("Abel_Pacheco\t1\t4\n", "header"),
+        ("1 1\nA 1 2\nA 1 B\n", "line 3.*integer"),  # 3 fields = same-identity line: "B" is no number
+        ("1 1\nA 1 2\nA 1 B 1 extra\n", "line 3.*5 fields"),
+        ("1 1\nA one 2\nA 1 B 1\n", "line 2.*integer"),
+        ("1 1\nA 0 2\nA 1 B 1\n", "line 2.*>= 1"),
+        ("1 1\nA 2 2\nA 1 B 1\n", "line 2.*itself"),
+        ("1 1\nA 1 2\nA 1 A 2\n", "line 3.*names one identity twice"),
+        ("2 1\nA 1 2\nA 1 B 1\n", "announces 2 fold.*has 2"),
+        ("1 2\nA 1 2\nB 1 2\nC 1 D 1\nA 1 B 2\n", None),  # valid control
+        ("1 2\nA 1 2\nB 1 2\nC 1 3\nA 1 B 2\n", "3 same-identity and 1 different"),
+    ],
+)
 def test_malformed_files_raise_clear_errors(text, message):
     if message is None:
         parse_pairs_text(text)
@@ -115,7 +119,7 @@ def test_threshold_is_never_chosen_on_the_test_fold(tmp_path):
     result = lfw_metrics(dist, parsed.pairs)
     fold0 = result.per_fold[0]
     assert fold0["fold"] == 0
-    assert 0.2 < fold0["threshold"] <= 1.0          # chosen on folds 1-2
+    assert 0.2 < fold0["threshold"] <= 1.0  # chosen on folds 1-2
     assert fold0["accuracy"] == pytest.approx(0.5)  # would be 1.0 if chosen on fold 0
     assert result.per_fold[1]["accuracy"] == pytest.approx(1.0)
     assert result.accuracy_mean == pytest.approx((0.5 + 1.0 + 1.0) / 3)

@@ -4,6 +4,7 @@ The network computes in float16; the dynamic weight unit, the task losses, L3 an
 center-loss centers stay float32; the network optimizer becomes a LossScaleOptimizer and the
 train step hands it loss-scaled gradients, so one step moves the weights as float32 does.
 """
+
 from __future__ import annotations
 
 import keras
@@ -35,7 +36,7 @@ def test_weight_unit_losses_and_l3_stay_float32(tiny_batch, mixed_policy):
     assert not isinstance(model.weight_optimizer, keras.optimizers.LossScaleOptimizer)
 
     outputs = model(x, training=False)
-    assert outputs["identity_logits"].dtype == "float16"      # the network does run in float16
+    assert outputs["identity_logits"].dtype == "float16"  # the network does run in float16
     assert outputs["shared"].dtype == "float16"
     assert outputs["weight_logits"].dtype == "float32"
     assert outputs["task_weights"].dtype == "float32"
@@ -52,8 +53,10 @@ def test_weight_unit_losses_and_l3_stay_float32(tiny_batch, mixed_policy):
         assert np.all(np.isfinite(value.numpy())), name
     assert all(g.dtype == "float32" for g in result.weight_gradients)
     # L3 (Eq. 7) recomputed in float64 from the float32 pieces
-    l3 = np.sum(result.task_weights.numpy().astype(np.float64)
-                / (result.task_losses.numpy().astype(np.float64) + model.weighting.sigma))
+    l3 = np.sum(
+        result.task_weights.numpy().astype(np.float64)
+        / (result.task_losses.numpy().astype(np.float64) + model.weighting.sigma)
+    )
     np.testing.assert_allclose(result.weight_loss.numpy(), l3, rtol=1e-5)
 
 
@@ -88,8 +91,9 @@ def test_loss_scaled_step_moves_weights_like_float32(tiny_batch):
             model = _compile(small_model("dynamic"), lr=0.01)
             model.set_weights(initial)
             model.train_on_batch(x, y)
-            moves[policy] = np.concatenate([(v.numpy() - w).ravel() for v, w in
-                                            zip(model.network_variables, initial_network)])
+            moves[policy] = np.concatenate(
+                [(v.numpy() - w).ravel() for v, w in zip(model.network_variables, initial_network)]
+            )
         finally:
             keras.mixed_precision.set_global_policy("float32")
     a, b = moves["float32"], moves["mixed_float16"]
@@ -116,7 +120,7 @@ def test_l2_normalize_stays_float32_for_large_norms(mixed_policy):
 
     layer = L2Normalize()
     assert layer.compute_dtype == "float32"
-    x = np.full((2, 128), 40.0, np.float16)           # norm 452 > 256: float16 squares overflow
+    x = np.full((2, 128), 40.0, np.float16)  # norm 452 > 256: float16 squares overflow
     y = np.asarray(layer(x))
     assert y.dtype == np.float32
     np.testing.assert_allclose(np.linalg.norm(y, axis=1), 1.0, rtol=1e-5)
@@ -132,13 +136,13 @@ def test_a_skipped_loss_scale_step_leaves_the_centers_and_logs_its_row(tiny_batc
     model = _compile(small_model("dynamic", center_loss_weight=0.1))
     centers = model.center_losses["identity"].centers
     before = centers.numpy().copy()
-    model.optimizer.dynamic_scale.assign(1e30)        # every scaled gradient overflows
+    model.optimizer.dynamic_scale.assign(1e30)  # every scaled gradient overflows
     model.train_on_batch(x, y)
-    assert int(model.optimizer.iterations.numpy()) == 0           # the network step was skipped
+    assert int(model.optimizer.iterations.numpy()) == 0  # the network step was skipped
     np.testing.assert_array_equal(centers.numpy(), before)
     assert int(model.train_step_count.numpy()) == 1
     assert model.step_log.numpy()[0, 0] == 1.0
     model.optimizer.dynamic_scale.assign(1.0)
-    model.train_on_batch(x, y)                        # finite gradients: a real step
+    model.train_on_batch(x, y)  # finite gradients: a real step
     assert int(model.train_step_count.numpy()) == 2
     assert not np.array_equal(centers.numpy(), before)

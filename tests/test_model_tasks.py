@@ -1,6 +1,7 @@
 """Any task type through Keras conventions: a Keras loss and metrics per task, Keras-named logs,
 ``predict`` by task kind, sample weights, missing-label masks, label checks; any dict-output
 network (TTC and cross-stitch included) with any weighting."""
+
 from __future__ import annotations
 
 import keras
@@ -20,16 +21,28 @@ N = 32
 def _network():
     inputs = keras.Input((6,))
     shared = keras.layers.Dense(16, activation="relu", name="trunk")(inputs)
-    return keras.Model(inputs, {"shared": shared, "cls": keras.layers.Dense(3, name="cls_head")(shared),
-                                "reg": keras.layers.Dense(1, name="reg_head")(shared),
-                                "tags": keras.layers.Dense(4, name="tags_head")(shared)})
+    return keras.Model(
+        inputs,
+        {
+            "shared": shared,
+            "cls": keras.layers.Dense(3, name="cls_head")(shared),
+            "reg": keras.layers.Dense(1, name="reg_head")(shared),
+            "tags": keras.layers.Dense(4, name="tags_head")(shared),
+        },
+    )
 
 
 def _tasks():
-    return [dm.TaskSpec("cls", "cls"),
-            dm.TaskSpec("reg", "reg", loss="mse", metrics=["mae"]),
-            dm.TaskSpec("tags", "tags", loss=keras.losses.BinaryCrossentropy(from_logits=True),
-                        metrics=[keras.metrics.BinaryAccuracy(name="acc")])]
+    return [
+        dm.TaskSpec("cls", "cls"),
+        dm.TaskSpec("reg", "reg", loss="mse", metrics=["mae"]),
+        dm.TaskSpec(
+            "tags",
+            "tags",
+            loss=keras.losses.BinaryCrossentropy(from_logits=True),
+            metrics=[keras.metrics.BinaryAccuracy(name="acc")],
+        ),
+    ]
 
 
 def _model(weighting="dynamic", seed=0):
@@ -44,9 +57,9 @@ def _data(seed=0):
     cls = rng.integers(0, 3, N).astype("int32")
     reg = (x[:, 0] + 0.1 * rng.normal(size=N)).astype("float32")
     tags = (x[:, 1:5] > 0).astype("int32")
-    cls[rng.permutation(N)[:N // 4]] = -1
-    reg[rng.permutation(N)[:N // 4]] = np.nan
-    tags[rng.permutation(N)[:N // 4]] = -1
+    cls[rng.permutation(N)[: N // 4]] = -1
+    reg[rng.permutation(N)[: N // 4]] = np.nan
+    tags[rng.permutation(N)[: N // 4]] = -1
     return x, {"cls": cls, "reg": reg, "tags": tags}
 
 
@@ -57,11 +70,15 @@ def _losses_by_hand(model, x, y, weights=None):
     per_sample = {
         "cls": keras.losses.sparse_categorical_crossentropy(np.maximum(y["cls"], 0), out["cls"], from_logits=True),
         "reg": np.square(out["reg"].numpy()[:, 0] - np.nan_to_num(y["reg"])),
-        "tags": keras.losses.binary_crossentropy(np.maximum(y["tags"], 0).astype("float32"), out["tags"],
-                                                 from_logits=True)}
+        "tags": keras.losses.binary_crossentropy(
+            np.maximum(y["tags"], 0).astype("float32"), out["tags"], from_logits=True
+        ),
+    }
     labelled = {"cls": y["cls"] >= 0, "reg": ~np.isnan(y["reg"]), "tags": (y["tags"] >= 0).all(1)}
-    return {k: float(np.sum(np.asarray(v) * weights[k] * labelled[k]) / np.sum(weights[k] * labelled[k]))
-            for k, v in per_sample.items()}
+    return {
+        k: float(np.sum(np.asarray(v) * weights[k] * labelled[k]) / np.sum(weights[k] * labelled[k]))
+        for k, v in per_sample.items()
+    }
 
 
 def test_three_task_types_fit_evaluate_predict_save_load(tmp_path):
@@ -69,15 +86,18 @@ def test_three_task_types_fit_evaluate_predict_save_load(tmp_path):
     model = _model()
     model.compile(network_optimizer=keras.optimizers.Adam(1e-2))
     history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, validation_data=(x, y))
-    names = {"loss", "weight_loss"} | {f"{t}_{k}" for t in ("cls", "reg", "tags") for k in ("loss", "weight")} \
+    names = (
+        {"loss", "weight_loss"}
+        | {f"{t}_{k}" for t in ("cls", "reg", "tags") for k in ("loss", "weight")}
         | {"cls_accuracy", "reg_mae", "tags_acc"}
+    )
     assert set(history.history) == names | {f"val_{n}" for n in names}
     assert all(np.all(np.isfinite(v)) for v in history.history.values())
     assert history.history["reg_loss"][-1] < history.history["reg_loss"][0]
 
     logs = model.evaluate(x, y, verbose=0, return_dict=True)
     by_hand = _losses_by_hand(model, x, y)
-    for task in ("cls", "reg", "tags"):                       # masked samples excluded, exact means
+    for task in ("cls", "reg", "tags"):  # masked samples excluded, exact means
         np.testing.assert_allclose(logs[f"{task}_loss"], by_hand[task], rtol=1e-5)
     out = model.predict(x, verbose=0)
     assert set(out) == {"cls_probabilities", "reg_values", "tags_probabilities", "task_weights"}
@@ -110,7 +130,7 @@ def test_sample_weights_vector_and_per_task_dict():
     plain = _losses_by_hand(model, x, y)
     for task in y:
         np.testing.assert_allclose(logs[f"{task}_loss"], weighted[task], rtol=1e-5)
-        assert abs(weighted[task] - plain[task]) > 1e-4           # the weights do change the loss
+        assert abs(weighted[task] - plain[task]) > 1e-4  # the weights do change the loss
     per_task = {"cls": vector, "reg": np.ones(N, "float32"), "tags": (np.arange(N) % 2).astype("float32")}
     dataset = tf.data.Dataset.from_tensor_slices((x, y, per_task)).batch(8)
     logs = model.evaluate(dataset, verbose=0, return_dict=True)
@@ -158,8 +178,9 @@ def test_a_center_loss_needs_a_classification_task():
 def test_task_spec_config_round_trips():
     for task in _tasks():
         again = dm.TaskSpec.from_config(task.get_config())
-        assert again.task_kind == task.task_kind and [m.name for m in again.make_metrics()] == \
-            [m.name for m in task.make_metrics()]
+        assert again.task_kind == task.task_kind and [m.name for m in again.make_metrics()] == [
+            m.name for m in task.make_metrics()
+        ]
 
 
 def test_strategies_without_a_weight_unit_need_no_shared_output():
@@ -176,13 +197,13 @@ def test_strategies_without_a_weight_unit_need_no_shared_output():
 def test_uncertainty_weights_stay_finite_when_a_task_loss_is_zero():
     strategy = dm.UncertaintyWeighting(num_tasks=2)
     strategy.build()
-    strategy.log_vars.assign([-200.0, 0.0])                   # exp(200) would be inf in float32
+    strategy.log_vars.assign([-200.0, 0.0])  # exp(200) would be inf in float32
     weights = strategy.task_weights().numpy()
     assert np.all(np.isfinite(weights)) and weights[0] == pytest.approx(np.exp(10.0), rel=1e-5)
     losses = tf.constant([0.0, 1.0])
     with tf.GradientTape() as tape:
         value = strategy.weight_loss(strategy.task_weights(), losses)
-    assert tape.gradient(value, strategy.log_vars.value).numpy()[0] == 0.0   # stuck at the bound
+    assert tape.gradient(value, strategy.log_vars.value).numpy()[0] == 0.0  # stuck at the bound
 
 
 @pytest.mark.parametrize("network_class", [TTCNetwork, CrossStitchNetwork])
@@ -190,18 +211,18 @@ def test_uncertainty_weights_stay_finite_when_a_task_loss_is_zero():
 def test_ttc_and_cross_stitch_networks_train_with_any_weighting(network_class, weighting):
     rng = np.random.default_rng(0)
     x = rng.random((16, 8, 8, 1)).astype("float32")
-    y = {f"task_{i}": rng.integers(-1, 2, 16).astype("int32") for i in range(3)}   # -1: no label
+    y = {f"task_{i}": rng.integers(-1, 2, 16).astype("int32") for i in range(3)}  # -1: no label
     keras.utils.set_random_seed(0)
     network = multitask_network(network_class(3, filters=(4, 6), kernels=(3, 3), fc_units=8), (8, 8, 1))
     tasks = [dm.TaskSpec(name, name, kind="multilabel") for name in y]
     strategy = ProjectAway(num_tasks=3) if weighting == "project_away" else weighting
     model = dm.DynamicMultiTaskModel(network, tasks, weighting=strategy)
-    model.compile(network_optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)   # 2 steps: no tracing
+    model.compile(network_optimizer=keras.optimizers.Adam(1e-2), run_eagerly=True)  # 2 steps: no tracing
     before = [v.numpy().copy() for v in model.network_variables]
     history = model.fit(x, y, batch_size=8, epochs=1, verbose=0)
     assert all(np.isfinite(history.history[f"{name}_loss"][-1]) for name in y)
     moved = [not np.array_equal(b, v.numpy()) for b, v in zip(before, model.network_variables)]
-    assert all(moved)                                          # subnets, mixing units and heads
+    assert all(moved)  # subnets, mixing units and heads
 
 
 @pytest.mark.slow

@@ -1,5 +1,6 @@
 """The two-tape train step: disjoint updates, single-task equivalence, T = 3 subclassing,
 robustness to zero and huge losses."""
+
 from __future__ import annotations
 
 import keras
@@ -72,10 +73,10 @@ def test_stop_gradient_option_decides_whether_the_network_loss_reaches_the_trunk
 def test_static_one_zero_is_single_task_training_of_branch_one(tiny_batch):
     """StaticWeighting([1, 0]) gives the gradients of a plain single-task loss L1 (Eq. 2)."""
     x, y = tiny_batch
-    model = small_model("static", weighting_options={"weights": [1.0, 0.0]}, weight_decay=0.0,
-                        center_loss_weight=0.1)
+    model = small_model("static", weighting_options={"weights": [1.0, 0.0]}, weight_decay=0.0, center_loss_weight=0.1)
     model.center_losses["identity"].centers.assign(
-        np.random.default_rng(3).normal(size=model.center_losses["identity"].centers.shape))
+        np.random.default_rng(3).normal(size=model.center_losses["identity"].centers.shape)
+    )
     result = model.compute_gradients(x, y)
 
     network = model.network
@@ -101,21 +102,40 @@ def test_train_step_logs_every_weight_loss_l3_and_grad_norm(tiny_batch, tmp_path
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(4)
     log = tmp_path / "steps.csv"
     history = model.fit(ds, epochs=3, verbose=0, callbacks=[dm.StepLogger(str(log), flush_every=3)])
-    for key in ("loss", "weight_loss", "identity_loss", "expression_loss", "identity_weight", "expression_weight",
-                "identity_accuracy", "expression_accuracy"):
+    for key in (
+        "loss",
+        "weight_loss",
+        "identity_loss",
+        "expression_loss",
+        "identity_weight",
+        "expression_weight",
+        "identity_accuracy",
+        "expression_accuracy",
+    ):
         assert key in history.history
     import pandas as pd
 
     frame = pd.read_csv(log)
     assert list(frame["step"]) == list(range(1, 13))
     assert list(frame["epoch"]) == [0] * 4 + [1] * 4 + [2] * 4
-    for column in ("w_identity", "w_expression", "loss_identity", "loss_expression", "weight_loss",
-                   "weight_grad_norm", "a_identity", "a_expression", "wall_time"):
+    for column in (
+        "w_identity",
+        "w_expression",
+        "loss_identity",
+        "loss_expression",
+        "weight_loss",
+        "weight_grad_norm",
+        "a_identity",
+        "a_expression",
+        "wall_time",
+    ):
         assert np.isfinite(frame[column]).all(), column
     np.testing.assert_allclose(frame["w_identity"] + frame["w_expression"], 1.0, rtol=1e-5)
     assert (frame["weight_grad_norm"] > 0).all()
     # L3 = sum_i w_i / (L_i + sigma) (Eq. 7), recomputed from the logged columns
-    l3 = frame["w_identity"] / (frame["loss_identity"] + 0.01) + frame["w_expression"] / (frame["loss_expression"] + 0.01)
+    l3 = frame["w_identity"] / (frame["loss_identity"] + 0.01) + frame["w_expression"] / (
+        frame["loss_expression"] + 0.01
+    )
     np.testing.assert_allclose(frame["weight_loss"], l3, rtol=1e-4)
 
 
@@ -159,10 +179,12 @@ def _three_task_network(image_size=16):
     h = keras.layers.Conv2D(8, 3, activation="relu")(inputs)
     h = keras.layers.GlobalAveragePooling2D()(h)
     shared = keras.layers.Dense(16, activation="relu", name="shared")(h)
-    outputs = {"shared": shared,
-               "a_logits": keras.layers.Dense(3, name="a_logits")(shared),
-               "b_logits": keras.layers.Dense(4, name="b_logits")(shared),
-               "c_value": keras.layers.Dense(1, name="c_value")(shared)}
+    outputs = {
+        "shared": shared,
+        "a_logits": keras.layers.Dense(3, name="a_logits")(shared),
+        "b_logits": keras.layers.Dense(4, name="b_logits")(shared),
+        "c_value": keras.layers.Dense(1, name="c_value")(shared),
+    }
     return keras.Model(inputs, outputs)
 
 

@@ -4,6 +4,7 @@ worker with the same global batch (benchmarks/multiworker.py does the launching)
 Each worker gets the global-batch tf.data dataset and ``fit`` distributes it, as
 ``dynamic-mtl run --strategy multiworker`` does (``benchmarks.multiworker --input function``,
 each worker reading its own half of every batch, gives the same weights too)."""
+
 from __future__ import annotations
 
 import socket
@@ -35,10 +36,10 @@ def _can_bind_localhost() -> bool:
 @pytest.mark.skipif(not _can_bind_localhost(), reason="cannot bind TCP ports on 127.0.0.1")
 def test_two_workers_match_one_worker(tmp_path):
     report = launch(tmp_path, steps=3, weighting="dynamic", timed_steps=0, workers=2, timeout=900, input_mode="auto")
-    assert report["movement"] > 1e-2, report                    # training really happened
+    assert report["movement"] > 1e-2, report  # training really happened
     for i in range(2):
         worker = report[f"worker{i}"]
-        assert worker["replicas"] == 2, worker                  # a real 2-worker cluster
+        assert worker["replicas"] == 2, worker  # a real 2-worker cluster
         assert worker["relative_diff"] < RELATIVE_TOLERANCE, worker
         assert worker["share_off"] < SHARE_OFF_TOLERANCE, worker
         # batch-norm statistics, center-loss centers and the step log agree too

@@ -1,4 +1,5 @@
 """The figure notebooks (Figures 2, 4-7) executed headless against a tiny run, and their helpers."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,14 @@ def tiny_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("figures")
     prepare_synthfaces(root / "data", num_identities=20, image_size=32, progress=False)
-    config = ExperimentConfig.load("tiny").override(data_dir=str(root / "data"), results_dir=str(root / "results"),
-                                                    run_id="tiny", methods=METHODS, folds=[0], epochs=1)
+    config = ExperimentConfig.load("tiny").override(
+        data_dir=str(root / "data"),
+        results_dir=str(root / "results"),
+        run_id="tiny",
+        methods=METHODS,
+        folds=[0],
+        epochs=1,
+    )
     return run_experiment(config, progress=False)
 
 
@@ -44,7 +51,7 @@ def test_every_notebook_draws_its_figure(tiny_run):
             assert path.is_file() and path.stat().st_size > 1000, path
         nb = nbformat.read(executed, as_version=4)
         text = "".join(o.get("text", "") for c in nb.cells for o in c.get("outputs", []))
-        assert f"kernel python: {sys.executable}" in text   # the kernel is this interpreter
+        assert f"kernel python: {sys.executable}" in text  # the kernel is this interpreter
         assert f"run_dir: {tiny_run}" in text
         assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
     assert {p: p.read_bytes() for p in NOTEBOOK_DIR.glob("figure*.ipynb")} == committed
@@ -57,8 +64,9 @@ def test_committed_notebooks_are_parameterised_and_cleared():
         assert "parameters" in code[0].metadata.get("tags", []), name
         assert "run_dir = None" in code[0].source
         assert all(not c.outputs and c.execution_count is None for c in code), f"{name} has outputs"
-        assert any("paper" in c.source.lower() and "ours" in c.source.lower()
-                   for c in nb.cells if c.cell_type == "markdown"), name
+        assert any(
+            "paper" in c.source.lower() and "ours" in c.source.lower() for c in nb.cells if c.cell_type == "markdown"
+        ), name
 
 
 def test_inject_parameters_follows_the_parameters_cell():
@@ -86,7 +94,7 @@ def test_find_run_takes_the_latest_finished_run_of_each_kind(tmp_path):
     old = _fake_run(base / "a", ["naive_dynamic", "dynamic"])
     new = _fake_run(base / "b", ["naive_dynamic", "dynamic_published", "dynamic"], figure2=True)
     os.utime(old / "per_fold.csv", (time.time() - 100, time.time() - 100))
-    _fake_run(base / "c", ["naive_dynamic", "dynamic"]).joinpath("per_fold.csv").unlink()   # unfinished
+    _fake_run(base / "c", ["naive_dynamic", "dynamic"]).joinpath("per_fold.csv").unlink()  # unfinished
     assert figures.run_kinds(new) == ["table2", "figure2", "figure7"]
     assert figures.find_run("table2", tmp_path) == new
     assert figures.find_run("figure7", tmp_path) == new
@@ -98,11 +106,23 @@ def test_find_run_takes_the_latest_finished_run_of_each_kind(tmp_path):
 
 def test_observations_follow_the_logged_values():
     step = np.arange(1, 5)
-    proposed = pd.DataFrame({"step": step, "wall_time": step * 0.1, "w_identity": [0.9, 0.8, 0.3, 0.2],
-                             "w_expression": [0.1, 0.2, 0.7, 0.8], "loss_identity": [3.0, 2.0, 1.0, 0.5],
-                             "loss_expression": [1.0, 1.0, 1.5, 1.5], "weight_grad_norm": [1e-7, 1e-3, 1e-3, 1e-3],
-                             "logit_identity": [20.0, 1.0, 0.0, 0.0], "logit_expression": [0.0, 0.0, 1.0, 1.0]})
-    proposed["a_identity"], proposed["a_expression"] = np.exp(proposed.logit_identity), np.exp(proposed.logit_expression)
+    proposed = pd.DataFrame(
+        {
+            "step": step,
+            "wall_time": step * 0.1,
+            "w_identity": [0.9, 0.8, 0.3, 0.2],
+            "w_expression": [0.1, 0.2, 0.7, 0.8],
+            "loss_identity": [3.0, 2.0, 1.0, 0.5],
+            "loss_expression": [1.0, 1.0, 1.5, 1.5],
+            "weight_grad_norm": [1e-7, 1e-3, 1e-3, 1e-3],
+            "logit_identity": [20.0, 1.0, 0.0, 0.0],
+            "logit_expression": [0.0, 0.0, 1.0, 1.0],
+        }
+    )
+    proposed["a_identity"], proposed["a_expression"] = (
+        np.exp(proposed.logit_identity),
+        np.exp(proposed.logit_expression),
+    )
     naive = proposed.assign(w_identity=0.1, w_expression=0.9)
     obs = figures.weight_observations({"naive_dynamic": naive, "dynamic": proposed})
     assert obs.loc["dynamic", "larger_loss_gets_larger_weight"] == 1.0
@@ -113,8 +133,9 @@ def test_observations_follow_the_logged_values():
     assert grad.loc["dynamic_published", "max_a_raw"] == pytest.approx(np.exp(20))
     assert grad.loc["dynamic_published", "max_a_softmax_input"] == pytest.approx(np.exp(20))
     assert grad.loc["dynamic", "max_a_softmax_input"] == pytest.approx(np.e)
-    sweep = pd.DataFrame({"w1": [0.0, 0.5, 1.0], "verification_accuracy": [80, 85, 90],
-                          "expression_accuracy": [70, 75, 60]})
+    sweep = pd.DataFrame(
+        {"w1": [0.0, 0.5, 1.0], "verification_accuracy": [80, 85, 90], "expression_accuracy": [70, 75, 60]}
+    )
     s = figures.sweep_observations(sweep)
     assert s.loc["verification", "best_w1"] == 1.0 and bool(s.loc["expression", "best_is_equal_weights"])
 
@@ -133,24 +154,26 @@ def test_a_missing_run_is_named_not_trained(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError, match="make reproduce-figure7"):
         figures.resolve_run(None, "figure7", results_dir=tmp_path)
     assert notebooks.main(["--results-dir", str(tmp_path), "--only", "figure4"]) == 2
-    assert seen == {}   # nothing trained, no notebook started
+    assert seen == {}  # nothing trained, no notebook started
     runs = notebooks.resolve_runs({}, ["figure7", "figure4", "figure5"], results_dir=tmp_path, train_missing=True)
     assert runs == {"figure7": tmp_path / "made", "table2": tmp_path / "made"}
     assert seen == {"name": "quick", "results_dir": str(tmp_path), "dataset": "synthfaces", "progress": True}
 
 
 def test_fold_summary_is_the_median_and_quartiles_over_folds():
-    folds = [pd.DataFrame({"step": [1, 2, 3], "w_a": [v, v, v], "w_b": [1 - v] * 3, "loss_a": [v] * 3,
-                           "loss_b": [0.5] * 3}) for v in (0.1, 0.2, 0.9)]
-    folds[2] = pd.concat([folds[2], folds[2].tail(1).assign(step=4)], ignore_index=True)   # a longer fold
+    folds = [
+        pd.DataFrame({"step": [1, 2, 3], "w_a": [v, v, v], "w_b": [1 - v] * 3, "loss_a": [v] * 3, "loss_b": [0.5] * 3})
+        for v in (0.1, 0.2, 0.9)
+    ]
+    folds[2] = pd.concat([folds[2], folds[2].tail(1).assign(step=4)], ignore_index=True)  # a longer fold
     median, low, high = figures.fold_summary(folds)
-    assert list(median["step"]) == [1, 2, 3]   # cut to the shortest fold
+    assert list(median["step"]) == [1, 2, 3]  # cut to the shortest fold
     assert median["w_a"].tolist() == pytest.approx([0.2] * 3)
     assert low["w_a"].tolist() == pytest.approx([0.15] * 3) and high["w_a"].tolist() == pytest.approx([0.55] * 3)
     assert figures.tasks_of(folds[0]) == ("a", "b")
     obs = figures.weight_observations({"m": folds})
     assert obs.loc["m", "folds"] == 3 and obs.loc["m", "steps"] == 10
     assert obs.loc["m", "final_w_a"] == pytest.approx(0.2)
-    assert obs.loc["m", "steps_a_loss_larger"] == pytest.approx(4 / 10)   # only the 0.9 fold: loss_a > loss_b
+    assert obs.loc["m", "steps_a_loss_larger"] == pytest.approx(4 / 10)  # only the 0.9 fold: loss_a > loss_b
     fig = figures.plot_weights({"m": folds, "n": folds[:1]})
     assert "median over 3 folds" in fig._suptitle.get_text()

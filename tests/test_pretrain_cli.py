@@ -1,4 +1,5 @@
 """`dynamic-mtl pretrain` / `eval-lfw` end to end on a tiny identity set, and resume == uninterrupted."""
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,14 @@ def identity_set(tmp_path_factory):
     from data_prep.synthfaces_identities import IdentitySetConfig, generate_identity_set
 
     root = tmp_path_factory.mktemp("ids")
-    cfg = IdentitySetConfig(num_identities=6, images_per_identity=4, heldout_identities=20,
-                            heldout_images_per_identity=3, image_size=32, pairs_per_half=2)
+    cfg = IdentitySetConfig(
+        num_identities=6,
+        images_per_identity=4,
+        heldout_identities=20,
+        heldout_images_per_identity=3,
+        image_size=32,
+        pairs_per_half=2,
+    )
     generate_identity_set(root, cfg, workers=1, progress=False)
     (root / "train" / "lonely").mkdir()
     (root / "train" / "synth_00001" / "synth_00001_0002.png").rename(root / "train" / "lonely" / "lonely_0001.png")
@@ -42,8 +49,24 @@ def _network_weights(path):
 @pytest.mark.slow
 def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys):
     out, export = tmp_path / "run", tmp_path / "ckpt" / "tiny.keras"
-    assert main(["pretrain", "--data", str(identity_set / "train"), "--aligned", "--out", str(out), "--epochs", "1",
-                 "--export", str(export), *TINY]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--data",
+                str(identity_set / "train"),
+                "--aligned",
+                "--out",
+                str(out),
+                "--epochs",
+                "1",
+                "--export",
+                str(export),
+                *TINY,
+            ]
+        )
+        == 0
+    )
     err = capsys.readouterr().err
     assert "rejected entries" in err and "too_few_images" in err and "unreadable" in err
     rejects = pd.read_csv(out / "data" / "rejects.csv")
@@ -58,11 +81,30 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     assert main(["pretrain", "--data", str(identity_set / "train"), "--aligned", "--out", str(out), *TINY]) == 2
     assert "--resume" in capsys.readouterr().err
 
-    assert main(["eval-lfw", "--pairs", str(identity_set / "pairs.txt"), "--images", str(identity_set / "heldout"),
-                 "--model", str(export), "--flip"]) == 0
+    assert (
+        main(
+            [
+                "eval-lfw",
+                "--pairs",
+                str(identity_set / "pairs.txt"),
+                "--images",
+                str(identity_set / "heldout"),
+                "--model",
+                str(export),
+                "--flip",
+            ]
+        )
+        == 0
+    )
     res = json.loads((export.parent / "tiny.eval_lfw_flip-concat.json").read_text())
-    assert res["pairs"] == {"total": 40, "used": 40, "skipped_missing": 0, "problem_images": 0, "folds": 10,
-                            "pairs_per_half": 2}
+    assert res["pairs"] == {
+        "total": 40,
+        "used": 40,
+        "skipped_missing": 0,
+        "problem_images": 0,
+        "folds": 10,
+        "pairs_per_half": 2,
+    }
     m = res["metrics"]
     assert len(m["per_fold"]) == 10 and 0.0 <= m["accuracy_mean"] <= 1.0 and 0.0 <= m["auc"] <= 1.0
     assert (export.parent / "tiny.eval_lfw_flip-concat.md").read_text().count("| ") > 10
@@ -74,8 +116,17 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     text[1] = f"{name}\t1\t9"
     bad = tmp_path / "bad_pairs.txt"
     bad.write_text("\n".join(text) + "\n")
-    args = ["eval-lfw", "--pairs", str(bad), "--images", str(identity_set / "heldout"), "--model", str(export),
-            "--out", str(tmp_path / "eval")]
+    args = [
+        "eval-lfw",
+        "--pairs",
+        str(bad),
+        "--images",
+        str(identity_set / "heldout"),
+        "--model",
+        str(export),
+        "--out",
+        str(tmp_path / "eval"),
+    ]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert f"{name}/{name}_0009" in err and "1 image(s)" in err
@@ -86,10 +137,21 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
 
 @pytest.mark.slow
 def test_resume_matches_an_uninterrupted_run(identity_set, tmp_path, capsys):
-    common = ["pretrain", "--data", str(identity_set / "train"), "--aligned", "--epochs", "2", "--dropout", "0.5",
-              "--lr-decay-epochs", "1", *TINY]
+    common = [
+        "pretrain",
+        "--data",
+        str(identity_set / "train"),
+        "--aligned",
+        "--epochs",
+        "2",
+        "--dropout",
+        "0.5",
+        "--lr-decay-epochs",
+        "1",
+        *TINY,
+    ]
     assert main(common + ["--out", str(tmp_path / "straight")]) == 0
-    assert main(common + ["--out", str(tmp_path / "cut"), "--stop-after-epochs", "1"]) == 0   # "killed" after 1
+    assert main(common + ["--out", str(tmp_path / "cut"), "--stop-after-epochs", "1"]) == 0  # "killed" after 1
     assert json.loads((tmp_path / "cut" / "state.json").read_text())["epoch"] == 1
     assert main(common + ["--out", str(tmp_path / "cut"), "--learning-rate", "0.1", "--resume"]) == 2
     assert "learning_rate" in capsys.readouterr().err
@@ -114,17 +176,44 @@ def test_mirrored_two_cpu_replicas_match_one_device(identity_set, tmp_path):
     import subprocess
     import sys
 
-    common = ["pretrain", "--data", str(identity_set / "train"), "--aligned", "--epochs", "2", "--dropout", "0",
-              "--sync-batchnorm", *TINY]
+    common = [
+        "pretrain",
+        "--data",
+        str(identity_set / "train"),
+        "--aligned",
+        "--epochs",
+        "2",
+        "--dropout",
+        "0",
+        "--sync-batchnorm",
+        *TINY,
+    ]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    run = subprocess.run([sys.executable, "-m", "experiments.cli", *common, "--out", str(tmp_path / "mirrored"),
-                          "--strategy", "mirrored", "--logical-cpus", "2"], capture_output=True, text=True, env=env,
-                         timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "experiments.cli",
+            *common,
+            "--out",
+            str(tmp_path / "mirrored"),
+            "--strategy",
+            "mirrored",
+            "--logical-cpus",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     assert json.loads((tmp_path / "mirrored" / "summary.json").read_text())["replicas"] == 2
     assert main(common + ["--out", str(tmp_path / "single")]) == 0
-    a, b, start = (_network_weights(tmp_path / run / "checkpoints" / f"epoch_00{e}.keras")
-                   for run, e in (("single", 2), ("mirrored", 2), ("single", 1)))
+    a, b, start = (
+        _network_weights(tmp_path / run / "checkpoints" / f"epoch_00{e}.keras")
+        for run, e in (("single", 2), ("mirrored", 2), ("single", 1))
+    )
     keys = [k for k in a if k.startswith(("layers/", "center_loss/"))]
     assert keys and a.keys() == b.keys()
     moved = np.sqrt(sum(float(np.sum((a[k] - start[k]) ** 2)) for k in keys))

@@ -1,4 +1,5 @@
 """One-folder-per-identity layouts: every bad entry is counted and reported, never dropped silently."""
+
 from __future__ import annotations
 
 import json
@@ -29,24 +30,27 @@ def messy(tmp_path):
         for j in range(3):
             _png(root / ident / f"{ident}_{j + 1:04d}.png", seed=j)
     (root / "bob" / "bob_0004.jpg").write_bytes(_jpeg_bytes())
-    _png(root / "carol" / "carol_0001.png")                                 # single-image identity
+    _png(root / "carol" / "carol_0001.png")  # single-image identity
     (root / "alice" / "alice_0009.jpg").write_bytes(b"definitely not a jpeg")  # unreadable
-    (root / "alice" / "alice_0010.png").write_bytes(b"")                   # empty
-    (root / "bob" / "bob_0005.jpg").write_bytes(_jpeg_bytes()[:300])        # truncated
-    (root / "bob" / "notes.txt").write_text("hi")                           # not an image
-    (root / "bob" / "scan.tif").write_bytes(b"II*\x00")                     # not decodable by TF
-    (root / "bob" / "extra").mkdir()                                        # nested folder
-    (root / "dave").mkdir()                                                 # empty identity
-    (root / "stray.jpg").write_bytes(_jpeg_bytes())                          # outside identity folders
-    (root / "alice" / ".DS_Store").write_bytes(b"\x00")                     # hidden: skipped, counted
+    (root / "alice" / "alice_0010.png").write_bytes(b"")  # empty
+    (root / "bob" / "bob_0005.jpg").write_bytes(_jpeg_bytes()[:300])  # truncated
+    (root / "bob" / "notes.txt").write_text("hi")  # not an image
+    (root / "bob" / "scan.tif").write_bytes(b"II*\x00")  # not decodable by TF
+    (root / "bob" / "extra").mkdir()  # nested folder
+    (root / "dave").mkdir()  # empty identity
+    (root / "stray.jpg").write_bytes(_jpeg_bytes())  # outside identity folders
+    (root / "alice" / ".DS_Store").write_bytes(b"\x00")  # hidden: skipped, counted
     return root
 
 
 def test_every_bad_entry_is_counted_and_reported(messy, tmp_path):
     scan = scan_identity_folders(messy, progress=False)
     assert scan.identities == ["alice", "bob"]
-    assert sorted(scan.images["path"]) == sorted([f"alice/alice_{j:04d}.png" for j in (1, 2, 3)]
-                                                 + [f"bob/bob_{j:04d}.png" for j in (1, 2, 3)] + ["bob/bob_0004.jpg"])
+    assert sorted(scan.images["path"]) == sorted(
+        [f"alice/alice_{j:04d}.png" for j in (1, 2, 3)]
+        + [f"bob/bob_{j:04d}.png" for j in (1, 2, 3)]
+        + ["bob/bob_0004.jpg"]
+    )
     assert scan.images.groupby("identity")["label"].first().to_dict() == {"alice": 0, "bob": 1}
     reasons = scan.rejects.groupby("reason")["path"].apply(sorted).to_dict()
     assert reasons == {
@@ -69,7 +73,7 @@ def test_every_bad_entry_is_counted_and_reported(messy, tmp_path):
 def test_header_check_is_cheaper_but_still_catches_non_images(messy):
     scan = scan_identity_folders(messy, verify="header", progress=False)
     unreadable = sorted(scan.rejects.loc[scan.rejects["reason"] == "unreadable", "path"])
-    assert unreadable == ["alice/alice_0009.jpg", "alice/alice_0010.png"]   # the truncated JPEG needs decode
+    assert unreadable == ["alice/alice_0009.jpg", "alice/alice_0010.png"]  # the truncated JPEG needs decode
     assert check_image(messy / "bob" / "bob_0005.jpg", "decode").startswith(("truncated", "cannot decode"))
 
 

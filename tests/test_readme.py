@@ -1,4 +1,5 @@
 """The README's Python examples run as printed."""
+
 from __future__ import annotations
 
 import re

@@ -1,5 +1,6 @@
 """The real-data path: the paper profile's settings, the checkpoint / profile check, the Makefile's PRETRAINED=,
 the stand-in raw trees in the CK+ / Oulu-CASIA / CASIA-WebFace layouts, and (slow) the whole rehearsal."""
+
 from __future__ import annotations
 
 import json
@@ -36,8 +37,12 @@ def test_paper_profile_uses_the_authors_optimizer_values():
 def _fake_checkpoint(tmp_path: Path, input_size: int = 48, **sidecar) -> Path:
     """A ``.keras`` archive holding only config.json (enough for the check, which never loads weights)."""
     path = tmp_path / "ckpt.keras"
-    config = {"class_name": "Functional", "config": {"layers": [
-        {"class_name": "InputLayer", "config": {"batch_shape": [None, input_size, input_size, 3]}}]}}
+    config = {
+        "class_name": "Functional",
+        "config": {
+            "layers": [{"class_name": "InputLayer", "config": {"batch_shape": [None, input_size, input_size, 3]}}]
+        },
+    }
     with zipfile.ZipFile(path, "w") as archive:
         archive.writestr("config.json", json.dumps(config))
     if sidecar:
@@ -49,8 +54,9 @@ def _sidecar_of_pretraining(**changes) -> dict:
     """The sidecar `dynamic-mtl pretrain` writes for the paper network (its own writer, not a copy)."""
     from experiments.pretraining.train import PretrainConfig, network_metadata
 
-    cfg = PretrainConfig(**{"data": "d", "out": "o", "backbone": "inception_resnet_v1_reduced", "image_size": 160,
-                            **changes})
+    cfg = PretrainConfig(
+        **{"data": "d", "out": "o", "backbone": "inception_resnet_v1_reduced", "image_size": 160, **changes}
+    )
     return network_metadata(cfg, num_identities=10, epochs_trained=1)
 
 
@@ -61,12 +67,15 @@ def test_pretraining_sidecar_fits_the_paper_profile(tmp_path):
     assert {"backbone", "image_size", "standardize", "embedding_size", "crop_fraction"} <= set(report["checked"])
 
 
-@pytest.mark.parametrize("changes, named", [
-    (dict(image_size=96), "image_size 96 (checkpoint) vs 160 (profile)"),
-    (dict(standardize="unit"), "standardize 'unit' (checkpoint) vs 'prewhiten' (profile)"),
-    (dict(embedding_size=64), "embedding_size 64 (checkpoint) vs 128 (profile)"),
-    (dict(crop_fraction=1.0), "crop_fraction 1.0 (checkpoint)"),
-])
+@pytest.mark.parametrize(
+    "changes, named",
+    [
+        (dict(image_size=96), "image_size 96 (checkpoint) vs 160 (profile)"),
+        (dict(standardize="unit"), "standardize 'unit' (checkpoint) vs 'prewhiten' (profile)"),
+        (dict(embedding_size=64), "embedding_size 64 (checkpoint) vs 128 (profile)"),
+        (dict(crop_fraction=1.0), "crop_fraction 1.0 (checkpoint)"),
+    ],
+)
 def test_each_preprocessing_or_shape_difference_is_named(changes, named):
     problems = mismatches(_sidecar_of_pretraining(**changes), ExperimentConfig.load("paper"))
     assert len(problems) == 1 and problems[0].startswith(named)
@@ -81,7 +90,7 @@ def test_without_sidecar_the_archive_input_size_is_checked(tmp_path):
 
 
 def test_check_pretrained_follows_the_profile_setting(tmp_path):
-    assert check_pretrained(ExperimentConfig.load("paper")) is None          # no checkpoint: nothing to check
+    assert check_pretrained(ExperimentConfig.load("paper")) is None  # no checkpoint: nothing to check
     missing = ExperimentConfig.load("paper").override(pretrained_checkpoint=str(tmp_path / "nope.keras"))
     with pytest.raises(CheckpointMismatch, match="not found"):
         check_pretrained(missing)
@@ -96,8 +105,24 @@ def test_run_refuses_a_wrong_checkpoint_in_one_line_before_any_work(tmp_path, ca
     ckpt = _fake_checkpoint(tmp_path, 48, **sidecar)
     data_dir, results = tmp_path / "data" / "ckplus", tmp_path / "results"
     (tmp_path / "raw").mkdir()
-    rc = main(["run", "--config", "paper", "--dataset", "ckplus", "--data-root", str(tmp_path / "raw"),
-               "--data-dir", str(data_dir), "--results-dir", str(results), "--pretrained", str(ckpt), "--quiet"])
+    rc = main(
+        [
+            "run",
+            "--config",
+            "paper",
+            "--dataset",
+            "ckplus",
+            "--data-root",
+            str(tmp_path / "raw"),
+            "--data-dir",
+            str(data_dir),
+            "--results-dir",
+            str(results),
+            "--pretrained",
+            str(ckpt),
+            "--quiet",
+        ]
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert "backbone 'small_cnn' (checkpoint) vs 'inception_resnet_v1_reduced' (profile)" in err
@@ -107,13 +132,20 @@ def test_run_refuses_a_wrong_checkpoint_in_one_line_before_any_work(tmp_path, ca
 
 # ------------------------------------------------------------------ Makefile
 def _make_n(*args: str) -> str:
-    out = subprocess.run(["make", "-n", "-o", "venv", "--no-print-directory", *args], cwd=REPO, text=True,
-                         capture_output=True, check=True)
+    out = subprocess.run(
+        ["make", "-n", "-o", "venv", "--no-print-directory", *args],
+        cwd=REPO,
+        text=True,
+        capture_output=True,
+        check=True,
+    )
     return out.stdout
 
 
-@pytest.mark.parametrize("target, extra", [("reproduce-table2", ""), ("reproduce-table3", ""),
-                                           ("reproduce-table4", "--expression-protocol oulu6")])
+@pytest.mark.parametrize(
+    "target, extra",
+    [("reproduce-table2", ""), ("reproduce-table3", ""), ("reproduce-table4", "--expression-protocol oulu6")],
+)
 def test_make_passes_the_pretrained_checkpoint(target, extra):
     out = _make_n(target, "DATASET=ckplus", "DATA_ROOT=/data/CK+", "PROFILE=paper", "PRETRAINED=/ck/face.keras")
     line = next(x for x in out.splitlines() if "experiments.cli run" in x)
@@ -131,15 +163,23 @@ def test_rehearsal_trees_have_the_real_layouts(tmp_path):
     from data_prep.oulu import read_oulu
     from data_prep.rehearsal import CKPLUS_FRAME, OULU_FRAME, RehearsalConfig, write_all
 
-    cfg = RehearsalConfig(ckplus_subjects=3, ckplus_sequences=1, oulu_subjects=3, frames=4, webface_identities=2,
-                          webface_images=2, num_folds=1, image_size=80)
+    cfg = RehearsalConfig(
+        ckplus_subjects=3,
+        ckplus_sequences=1,
+        oulu_subjects=3,
+        frames=4,
+        webface_identities=2,
+        webface_images=2,
+        num_folds=1,
+        image_size=80,
+    )
     written = write_all(tmp_path, cfg, methods=["dynamic"])
     ck = read_ckplus(tmp_path / "raw" / "CK+")
     assert len(ck) == 3 * 1 * 4 and not ck.attrs.get("skipped")
     assert cv2.imread(ck["raw_path"].iloc[0]).shape[:2] == CKPLUS_FRAME
     oulu = read_oulu(tmp_path / "raw" / "Oulu-CASIA")
     assert len(oulu) == 3 * 6 * 4 and not oulu.attrs.get("skipped")
-    assert (oulu["expression"] >= 0).sum() == 3 * 6 * 3                      # neutral first frames: no class
+    assert (oulu["expression"] >= 0).sum() == 3 * 6 * 3  # neutral first frames: no class
     assert cv2.imread(oulu["raw_path"].iloc[0]).shape[:2] == OULU_FRAME
     assert scan_identity_folders(tmp_path / "raw" / "webface").num_identities == 2
     profile = ExperimentConfig.load(written["profile"])
@@ -162,14 +202,30 @@ def test_rehearsal_of_the_real_flow_through_make(tmp_path):
     """Raw trees -> `prepare ckplus|oulu` (real MTCNN) -> `pretrain --align` (paper network) -> `make
     reproduce-table2 DATASET=ckplus PRETRAINED=... PROFILE=<paper, 1 fold, 1 epoch>` and reproduce-table4 on Oulu."""
     out = tmp_path / "rehearsal"
-    args = ("--ckplus-subjects 8 --ckplus-sequences 2 --oulu-subjects 8 --frames 4 --webface-identities 4 "
-            "--webface-images 4 --num-folds 2 --image-size 80 --batch-size 8 "
-            "--methods pretrained single_task_expression_finetuned dynamic")
+    args = (
+        "--ckplus-subjects 8 --ckplus-sequences 2 --oulu-subjects 8 --frames 4 --webface-identities 4 "
+        "--webface-images 4 --num-folds 2 --image-size 80 --batch-size 8 "
+        "--methods pretrained single_task_expression_finetuned dynamic"
+    )
     env = dict(os.environ, PYTHONPATH=str(REPO), TF_CPP_MIN_LOG_LEVEL="2")
-    proc = subprocess.run(["make", "-o", "venv", "--no-print-directory", "rehearse-real-flow", f"REHEARSAL_DIR={out}",
-                           f"REHEARSAL_ARGS={args}", f"PY={sys.executable}",
-                           "REHEARSAL_PRETRAIN_ARGS=--epochs 1 --batch-size 8 --optimizer rmsprop --learning-rate 1e-4"],
-                          cwd=REPO, env=env, text=True, capture_output=True, timeout=1500)
+    proc = subprocess.run(
+        [
+            "make",
+            "-o",
+            "venv",
+            "--no-print-directory",
+            "rehearse-real-flow",
+            f"REHEARSAL_DIR={out}",
+            f"REHEARSAL_ARGS={args}",
+            f"PY={sys.executable}",
+            "REHEARSAL_PRETRAIN_ARGS=--epochs 1 --batch-size 8 --optimizer rmsprop --learning-rate 1e-4",
+        ],
+        cwd=REPO,
+        env=env,
+        text=True,
+        capture_output=True,
+        timeout=1500,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ckpt = out / "checkpoints" / "face.keras"
     assert ckpt.is_file() and json.loads(ckpt.with_suffix(".json").read_text())["image_size"] == 80

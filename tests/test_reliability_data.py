@@ -7,6 +7,7 @@ reason, the accounting identity (image files on disk = manifest + rejected files
 rejected / unlabelled sequences + unused middle frames + hidden files, all in summary.json), and that
 an interrupted publish is refused on load and completed by a rerun to byte-identical files.
 """
+
 from __future__ import annotations
 
 import errno
@@ -25,6 +26,9 @@ import pytest
 
 skdata = pytest.importorskip("skimage.data")
 
+from test_data_mtcnn import _sequence, _write  # noqa: E402  (CK+ tree writers)
+from test_data_prepare import FakeDetector, _oulu_tree  # noqa: E402  (stand-in detector, Oulu tree)
+
 from data_prep import publish, readers_common  # noqa: E402
 from data_prep.ckplus import read_ckplus  # noqa: E402
 from data_prep.prepare import prepare_ckplus, prepare_oulu, prepare_synthfaces, read_manifest  # noqa: E402
@@ -32,8 +36,6 @@ from data_prep.publish import MARKER, PROTOCOL_FILES, IncompleteDatasetError, ch
 from data_prep.readers_common import IMAGE_SUFFIXES, SEQUENCE_REASONS  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
 from experiments.data import ensure_prepared, load_prepared  # noqa: E402
-from test_data_mtcnn import _sequence, _write  # noqa: E402  (CK+ tree writers)
-from test_data_prepare import FakeDetector, _oulu_tree  # noqa: E402  (stand-in detector, Oulu tree)
 
 REPO = Path(__file__).resolve().parents[1]
 CK = "cohn-kanade-images"
@@ -77,7 +79,7 @@ def _assert_accounted(out: Path, images_root: Path, source_prefix: str = "") -> 
     sources = list(man["source"]) + list(file_rej["source"])
     assert len(set(sources)) == len(sources), "an image is both used and rejected, or rejected twice"
     for s in sources:
-        assert os.path.lexists(images_root / s[len(source_prefix):]), s
+        assert os.path.lexists(images_root / s[len(source_prefix) :]), s
     assert man["path"].is_unique and all((out / p).is_file() for p in man["path"])
     return rej
 
@@ -104,6 +106,7 @@ def _label_content(content: bytes):
         label = _label(root, key)
         label.write_bytes(content)
         return "bad_label", label.name
+
     return fault
 
 
@@ -152,13 +155,20 @@ def _duplicate_frame(root, key, monkeypatch):
 
 
 READER_FAULTS = {
-    "label abc": _label_content(b"abc"), "label empty": _label_content(b""),
-    "label nan": _label_content(b"nan"), "label inf": _label_content(b"inf"),
-    "label code 9": _label_content(b"   9.0000000e+00\n"), "label code 2.5": _label_content(b"2.5"),
-    "label not UTF-8": _label_content(b"\xff\xfe3\x00"), "label symlink loop": _label_loop,
-    "label unreadable": _label_unreadable, "two label files": _two_labels,
-    "sequence folder unreadable": _folder_unreadable, "sequence folder symlink loop": _folder_loop,
-    "frame without a number": _frame_without_number, "duplicate frame number": _duplicate_frame,
+    "label abc": _label_content(b"abc"),
+    "label empty": _label_content(b""),
+    "label nan": _label_content(b"nan"),
+    "label inf": _label_content(b"inf"),
+    "label code 9": _label_content(b"   9.0000000e+00\n"),
+    "label code 2.5": _label_content(b"2.5"),
+    "label not UTF-8": _label_content(b"\xff\xfe3\x00"),
+    "label symlink loop": _label_loop,
+    "label unreadable": _label_unreadable,
+    "two label files": _two_labels,
+    "sequence folder unreadable": _folder_unreadable,
+    "sequence folder symlink loop": _folder_loop,
+    "frame without a number": _frame_without_number,
+    "duplicate frame number": _duplicate_frame,
 }
 
 
@@ -178,26 +188,35 @@ def test_all_faults_at_once_each_end_in_a_reject_row_and_every_image_is_accounte
     subjects = [f"S{i:03d}" for i in range(20, 29)]
     raw = _ck_tree(tmp_path / "raw", subjects)
     expected = {}
-    seq_faults = [_label_content(b"abc"), _label_content(b"nan"), _label_content(b"\xff"), _label_loop,
-                  _label_unreadable, _folder_unreadable, _folder_loop, _frame_without_number, _duplicate_frame]
+    seq_faults = [
+        _label_content(b"abc"),
+        _label_content(b"nan"),
+        _label_content(b"\xff"),
+        _label_loop,
+        _label_unreadable,
+        _folder_unreadable,
+        _folder_loop,
+        _frame_without_number,
+        _duplicate_frame,
+    ]
     for subj, fault in zip(subjects, seq_faults):
         expected[f"{subj}/002"] = fault(raw, f"{subj}/002", monkeypatch)[0]
     seq = raw / CK / "S020" / "001"
     (seq / "S020_001_00000001.png").unlink()
-    os.symlink("S020_001_00000001.png", seq / "S020_001_00000001.png")     # neutral slot: a symlink loop
+    os.symlink("S020_001_00000001.png", seq / "S020_001_00000001.png")  # neutral slot: a symlink loop
     (seq / "S020_001_00000002.png").unlink()
-    os.symlink("/nonexistent/frame.png", seq / "S020_001_00000002.png")   # middle frame: a broken link
+    os.symlink("/nonexistent/frame.png", seq / "S020_001_00000002.png")  # middle frame: a broken link
     expected["S020/001/S020_001_00000001.png"] = expected["S020/001/S020_001_00000002.png"] = "unreadable"
     _deny(monkeypatch, np, "fromfile", raw / CK / "S021/001/S021_001_00000005.png")  # PermissionError on read
     expected["S021/001/S021_001_00000005.png"] = "unreadable"
-    _write(raw / CK / "S022" / "stray.png", FACE)                            # outside any sequence folder
+    _write(raw / CK / "S022" / "stray.png", FACE)  # outside any sequence folder
     expected["S022/stray.png"] = "outside_layout"
-    _write(raw / CK / "S022" / "001" / "._S022_001_00000001.png", b"AppleDouble")   # hidden: counted only
-    e = raw / "Emotion" / "S029" / "001"                                     # a label without images
+    _write(raw / CK / "S022" / "001" / "._S022_001_00000001.png", b"AppleDouble")  # hidden: counted only
+    e = raw / "Emotion" / "S029" / "001"  # a label without images
     e.mkdir(parents=True)
     (e / "S029_001_00000010_emotion.txt").write_text("   6.0000000e+00\n")
     expected["S029/001"] = "missing_sequence"
-    _sequence(raw, "S023", "003", _frames(3), 1)                             # too short
+    _sequence(raw, "S023", "003", _frames(3), 1)  # too short
     expected["S023/003"] = "short_sequence"
 
     summary = _prepare_ck(raw, tmp_path / "out", num_folds=3)
@@ -228,27 +247,35 @@ def test_an_image_without_read_permission_is_rejected(tmp_path):
 def test_oulu_faults_reject_one_sequence_or_file_and_every_image_is_accounted_for(tmp_path, monkeypatch):
     _oulu_tree(tmp_path)
     base = tmp_path / "raw" / "VL" / "Strong"
-    cv2.imwrite(str(base / "P001/Anger/000.png"), FACE[..., ::-1])                 # duplicate frame number
-    (base / "P001/Disgust/002.jpeg").rename(base / "P001/Disgust/peak.jpeg")       # frame without a number
-    shutil.copytree(base / "P002/Anger", base / "P002/anger")                      # two Anger folders
-    _deny(monkeypatch, readers_common, "list_dir", base / "P002/Fear")             # unreadable folder
+    cv2.imwrite(str(base / "P001/Anger/000.png"), FACE[..., ::-1])  # duplicate frame number
+    (base / "P001/Disgust/002.jpeg").rename(base / "P001/Disgust/peak.jpeg")  # frame without a number
+    shutil.copytree(base / "P002/Anger", base / "P002/anger")  # two Anger folders
+    _deny(monkeypatch, readers_common, "list_dir", base / "P002/Fear")  # unreadable folder
     (base / "P003/Happiness/001.jpeg").unlink()
-    os.symlink("/nonexistent.jpeg", base / "P003/Happiness/001.jpeg")              # broken link, middle frame
+    os.symlink("/nonexistent.jpeg", base / "P003/Happiness/001.jpeg")  # broken link, middle frame
     (base / "P003/Sadness/000.jpeg").unlink()
-    os.symlink("000.jpeg", base / "P003/Sadness/000.jpeg")                         # symlink loop, neutral slot
-    shutil.rmtree(base / "P004/Surprise")                                          # missing sequence
-    _write(base / "P004" / "Extra" / "000.jpeg", FACE)                             # outside the layout
-    _deny(monkeypatch, np, "fromfile", base / "P001/Fear/004.jpeg")                # PermissionError on read
+    os.symlink("000.jpeg", base / "P003/Sadness/000.jpeg")  # symlink loop, neutral slot
+    shutil.rmtree(base / "P004/Surprise")  # missing sequence
+    _write(base / "P004" / "Extra" / "000.jpeg", FACE)  # outside the layout
+    _deny(monkeypatch, np, "fromfile", base / "P001/Fear/004.jpeg")  # PermissionError on read
 
-    summary = prepare_oulu(tmp_path / "raw", tmp_path / "out", image_size=32, num_folds=2, progress=False,
-                           detector=FakeDetector())
+    summary = prepare_oulu(
+        tmp_path / "raw", tmp_path / "out", image_size=32, num_folds=2, progress=False, detector=FakeDetector()
+    )
     rej = _assert_accounted(tmp_path / "out", base, "VL_Strong/")
     got = dict(zip(rej["source"], rej["reason"]))
-    assert got == {"VL_Strong/P001/Anger": "duplicate_frame", "VL_Strong/P001/Disgust": "bad_frame_name",
-                   "VL_Strong/P002/Anger": "duplicate_sequence", "VL_Strong/P002/Fear": "unreadable_sequence",
-                   "VL_Strong/P003/Happiness/001.jpeg": "unreadable", "VL_Strong/P003/Sadness/000.jpeg": "unreadable",
-                   "VL_Strong/P004/Surprise": "missing_sequence", "VL_Strong/P004/Extra/000.jpeg": "outside_layout",
-                   "VL_Strong/P001/Fear/004.jpeg": "unreadable", "VL_Strong/P004/Fear/004.jpeg": "no_face"}
+    assert got == {
+        "VL_Strong/P001/Anger": "duplicate_frame",
+        "VL_Strong/P001/Disgust": "bad_frame_name",
+        "VL_Strong/P002/Anger": "duplicate_sequence",
+        "VL_Strong/P002/Fear": "unreadable_sequence",
+        "VL_Strong/P003/Happiness/001.jpeg": "unreadable",
+        "VL_Strong/P003/Sadness/000.jpeg": "unreadable",
+        "VL_Strong/P004/Surprise": "missing_sequence",
+        "VL_Strong/P004/Extra/000.jpeg": "outside_layout",
+        "VL_Strong/P001/Fear/004.jpeg": "unreadable",
+        "VL_Strong/P004/Fear/004.jpeg": "no_face",
+    }
     assert "000.jpeg and 000.png" in rej.set_index("source").loc["VL_Strong/P001/Anger", "detail"]
     assert summary["inputs"]["sequences"] == {"used": 19, "rejected": 5, "unlabelled": 0}
 
@@ -301,8 +328,9 @@ def _config(out: Path, dataset: str = "ckplus", **kw) -> ExperimentConfig:
 
 
 @pytest.mark.parametrize("killed_after", range(len(PROTOCOL_FILES) + 1))
-def test_a_prepare_killed_while_publishing_is_refused_and_a_rerun_completes_it(ck_clean, tmp_path, monkeypatch,
-                                                                               killed_after):
+def test_a_prepare_killed_while_publishing_is_refused_and_a_rerun_completes_it(
+    ck_clean, tmp_path, monkeypatch, killed_after
+):
     raw, clean = ck_clean
     out = tmp_path / "out"
     real, written = publish.write_atomic, []
@@ -364,11 +392,11 @@ def test_a_torn_or_changed_dataset_is_refused_on_load(ck_clean, tmp_path):
     with pytest.raises(IncompleteDatasetError, match=r"manifest\.csv has \d+ rows, summary\.json says"):
         check_counts(out, summary, data.manifest.iloc[:-1], data.folds, pairs)
     text = (out / "pairs.csv").read_bytes()
-    (out / "pairs.csv").write_bytes(text[: len(text) // 2])              # a torn file under a marker
+    (out / "pairs.csv").write_bytes(text[: len(text) // 2])  # a torn file under a marker
     with pytest.raises(IncompleteDatasetError, match=r"pairs\.csv has \d+ bytes, \d+ when it was prepared"):
         load_prepared(_config(out))
     (out / MARKER).unlink()
-    (out / "manifest.csv").write_bytes(b"")                              # killed right after manifest.csv appeared
+    (out / "manifest.csv").write_bytes(b"")  # killed right after manifest.csv appeared
     with pytest.raises(IncompleteDatasetError, match="COMPLETE marker is missing"):
         load_prepared(_config(out))
 
@@ -399,19 +427,26 @@ def test_synthfaces_killed_by_sigkill_while_publishing_is_completed_by_run(tmp_p
         "    if path.name == 'pairs.csv':\n"
         "        os.kill(os.getpid(), signal.SIGKILL)\n"
         "publish.write_atomic = dying\n"
-        f"prepare.prepare_synthfaces({str(out)!r}, num_identities=10, seed=0, workers=1, progress=False)\n")
-    proc = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=300,
-                          env=dict(os.environ, PYTHONPATH=str(REPO)))
+        f"prepare.prepare_synthfaces({str(out)!r}, num_identities=10, seed=0, workers=1, progress=False)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+    )
     assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
     assert (out / "pairs.csv").is_file() and not (out / "summary.json").exists()
     before = {n: (out / n).read_bytes() for n in ("manifest.csv", "rejects.csv", "folds.csv", "pairs.csv")}
     config = _config(out, "synthfaces", synthfaces_identities=10, seed=0)
     with pytest.raises(IncompleteDatasetError, match=r"\['summary\.json'\] and the COMPLETE marker are missing"):
         load_prepared(config)
-    assert ensure_prepared(config, progress=False) == out   # what `run` does first: completes the dataset
+    assert ensure_prepared(config, progress=False) == out  # what `run` does first: completes the dataset
     assert {n: (out / n).read_bytes() for n in before} == before
     assert len(load_prepared(config).pairs) == json.loads((out / "summary.json").read_text())["pairs"]["total"]
-    with pytest.raises(ValueError, match="other settings"):     # never mixes two generations in one folder
+    with pytest.raises(ValueError, match="other settings"):  # never mixes two generations in one folder
         prepare_synthfaces(out, num_identities=10, image_size=24, progress=False)
     assert (out / MARKER).is_file()
 
@@ -420,13 +455,13 @@ def test_synthfaces_killed_by_sigkill_while_publishing_is_completed_by_run(tmp_p
 def test_real_mtcnn_prepare_with_faults_rejects_and_accounts_for_every_image(tmp_path, monkeypatch):
     pytest.importorskip("mtcnn")
     astro = cv2.resize(skdata.astronaut()[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
-    cam = cv2.resize(np.stack([skdata.camera()[40:340, 80:380]] * 3, axis=-1), (200, 200),
-                     interpolation=cv2.INTER_AREA)
+    cam = cv2.resize(np.stack([skdata.camera()[40:340, 80:380]] * 3, axis=-1), (200, 200), interpolation=cv2.INTER_AREA)
     raw = tmp_path / "raw"
     for subj, base in (("S010", astro), ("S011", cam)):
         for seq, label in (("001", 5), ("002", 7)):
-            _sequence(raw, subj, seq, [np.clip(base.astype(int) + 5 * k, 0, 255).astype(np.uint8)
-                                       for k in range(5)], label)
+            _sequence(
+                raw, subj, seq, [np.clip(base.astype(int) + 5 * k, 0, 255).astype(np.uint8) for k in range(5)], label
+            )
     _duplicate_frame(raw, "S010/001", monkeypatch)
     _label_content(b"nan")(raw, "S011/002", monkeypatch)
     neutral = raw / CK / "S011/001/S011_001_00000001.png"
@@ -436,16 +471,32 @@ def test_real_mtcnn_prepare_with_faults_rejects_and_accounts_for_every_image(tmp
     summary = prepare_ckplus(raw, tmp_path / "out", image_size=64, num_folds=2, progress=False)
     rej = _assert_accounted(tmp_path / "out", raw / CK)
     assert dict(zip(rej["source"], rej["reason"])) == {
-        "S010/001": "duplicate_frame", "S011/002": "bad_label",
-        "S011/001/S011_001_00000001.png": "unreadable", "S010/002/S010_002_00000005.png": "unreadable"}
+        "S010/001": "duplicate_frame",
+        "S011/002": "bad_label",
+        "S011/001/S011_001_00000001.png": "unreadable",
+        "S010/002/S010_002_00000005.png": "unreadable",
+    }
     assert summary["images"] == 3 + 3 and summary["inputs"]["sequences"] == {"used": 2, "rejected": 2, "unlabelled": 0}
 
 
 def test_the_probe_classifies_outcomes_and_writes_its_report(tmp_path):
     from data_prep import probe
 
-    assert probe.main(["--detector", "stand-in", "--only", " is a ", "--out", str(tmp_path / "probe.md"),
-                       "--json", str(tmp_path / "probe.json")]) == 0
+    assert (
+        probe.main(
+            [
+                "--detector",
+                "stand-in",
+                "--only",
+                " is a ",
+                "--out",
+                str(tmp_path / "probe.md"),
+                "--json",
+                str(tmp_path / "probe.json"),
+            ]
+        )
+        == 0
+    )
     text = (tmp_path / "probe.md").read_text()
     rows = json.loads((tmp_path / "probe.json").read_text())["cases"]
     assert len(rows) == sum(" is a " in c[0] for c in probe.CASES) >= 5

@@ -1,6 +1,7 @@
 """`dynamic-mtl run` under faults: an interruption at each commit point resumes to identical tables
 and step logs; a changed --resume, a second holder of the run directory, an unsafe --run-id and a
 diverging training stop with one line (exit 2) and publish nothing wrong."""
+
 from __future__ import annotations
 
 import json
@@ -27,8 +28,9 @@ def tiny_data(tmp_path_factory):
 
 
 def config_for(data, results, run_id, **changes) -> ExperimentConfig:
-    options = dict(data_dir=str(data), results_dir=str(results), run_id=run_id, methods=["dynamic"], folds=[0],
-                   epochs=2)
+    options = dict(
+        data_dir=str(data), results_dir=str(results), run_id=run_id, methods=["dynamic"], folds=[0], epochs=2
+    )
     return ExperimentConfig.load("tiny").override(**{**options, **changes})
 
 
@@ -46,17 +48,19 @@ def assert_same_results(clean: Path, other: Path) -> None:
     b = pd.read_csv(other / "per_fold.csv").drop(columns=["train_seconds"])
     pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-6)
     for name in ("table2.csv", "table3.csv"):
-        pd.testing.assert_frame_equal(pd.read_csv(clean / name), pd.read_csv(other / name),
-                                      check_exact=False, rtol=1e-6)
+        pd.testing.assert_frame_equal(
+            pd.read_csv(clean / name), pd.read_csv(other / name), check_exact=False, rtol=1e-6
+        )
     steps_a = pd.read_csv(clean / "steps" / "dynamic_fold0.csv").drop(columns=["wall_time"])
     steps_b = pd.read_csv(other / "steps" / "dynamic_fold0.csv").drop(columns=["wall_time"])
-    assert list(steps_b["step"]) == list(range(1, len(steps_a) + 1))       # no duplicated or lost rows
+    assert list(steps_b["step"]) == list(range(1, len(steps_a) + 1))  # no duplicated or lost rows
     pd.testing.assert_frame_equal(steps_a, steps_b, check_exact=False, rtol=1e-6)
 
 
 @pytest.mark.slow
 def test_interruption_between_step_log_flush_and_checkpoint_resumes_to_identical_logs(
-        clean_run, tiny_data, tmp_path, monkeypatch):
+    clean_run, tiny_data, tmp_path, monkeypatch
+):
     """Epoch 2's step-log rows are on disk, its checkpoint is not: --resume retrains epoch 2 from
     epoch 1's checkpoint and the step log holds each step once."""
     import experiments.training as training
@@ -86,7 +90,8 @@ def test_interruption_between_step_log_flush_and_checkpoint_resumes_to_identical
 
 @pytest.mark.slow
 def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_tables(
-        clean_run, tiny_data, tmp_path, monkeypatch, capsys):
+    clean_run, tiny_data, tmp_path, monkeypatch, capsys
+):
     """A kill half-way through the per-fold JSON leaves only a temporary file; a torn JSON or checkpoint
     under the final name (as an older version could leave) is named, not trusted, and recomputed."""
     import experiments.rundir as rundir
@@ -108,9 +113,9 @@ def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_table
     run_dir = tmp_path / "synthfaces" / "json"
     done = run_dir / "per_fold" / "dynamic_fold0.json"
     assert not done.exists() and list(done.parent.glob(".dynamic_fold0.json.*.tmp"))
-    done.write_text('{"method": "dynamic", "fold": 0, "expression_acc')   # torn under the final name
+    done.write_text('{"method": "dynamic", "fold": 0, "expression_acc')  # torn under the final name
     checkpoint = run_dir / "checkpoints" / "dynamic_fold0.npz"
-    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])                 # and a torn checkpoint
+    checkpoint.write_bytes(checkpoint.read_bytes()[:1000])  # and a torn checkpoint
     monkeypatch.setattr(rundir, "atomic_write", write)
     capsys.readouterr()
     run_experiment(config, resume=True, progress=False)
@@ -142,8 +147,20 @@ def test_a_second_run_on_a_locked_directory_exits_2_naming_the_holder(tiny_data,
     run_dir = tmp_path / "synthfaces" / "busy"
     run_dir.mkdir(parents=True)
     with run_lock(run_dir):
-        code = main(["run", "--config", "tiny", "--data-dir", str(tiny_data), "--results-dir", str(tmp_path),
-                     "--run-id", "busy", "--quiet"])
+        code = main(
+            [
+                "run",
+                "--config",
+                "tiny",
+                "--data-dir",
+                str(tiny_data),
+                "--results-dir",
+                str(tmp_path),
+                "--run-id",
+                "busy",
+                "--quiet",
+            ]
+        )
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
     assert f"pid {os.getpid()}" in err and str(run_dir / ".lock") in err
@@ -153,18 +170,19 @@ def test_a_second_run_on_a_locked_directory_exits_2_naming_the_holder(tiny_data,
 def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
     from experiments.rundir import RunLocked, run_lock
 
-    (tmp_path / ".lock").write_text("999999999 elsewhere\n")          # the holder was killed
+    (tmp_path / ".lock").write_text("999999999 elsewhere\n")  # the holder was killed
     with run_lock(tmp_path):
         assert (tmp_path / ".lock").read_text().split()[0] == str(os.getpid())
         with pytest.raises(RunLocked, match=f"pid {os.getpid()}"):
             with run_lock(tmp_path):
                 pass
-    with run_lock(tmp_path):    # released at the end of the block
+    with run_lock(tmp_path):  # released at the end of the block
         pass
 
 
-@pytest.mark.parametrize("run_id", ["../../x", "/abs", "a/../b", "a//b", "..", ".hidden", "", "x" * 101, "a b",
-                                    "a/b/c/d"])
+@pytest.mark.parametrize(
+    "run_id", ["../../x", "/abs", "a/../b", "a//b", "..", ".hidden", "", "x" * 101, "a b", "a/b/c/d"]
+)
 def test_unsafe_run_ids_are_refused_before_anything_is_written(run_id, tmp_path, capsys):
     from experiments.cli import main
 
@@ -195,15 +213,19 @@ def test_divergence_stops_the_run_naming_method_fold_epoch_and_step(tiny_data, t
     from experiments.rundir import RunError
 
     optimizer = {"name": "SGD", "learning_rate": 1e12, "options": {}, "decay_epochs": []}
-    config = config_for(tiny_data, tmp_path, "diverge", methods=["static", "dynamic"], epochs=1,
-                        network_optimizer=optimizer)
+    config = config_for(
+        tiny_data, tmp_path, "diverge", methods=["static", "dynamic"], epochs=1, network_optimizer=optimizer
+    )
     with pytest.raises(RunError, match=r"^training diverged in static fold 0 epoch 1 step \d+: .*loss") as err:
         run_experiment(config, progress=False)
     assert "\n" not in str(err.value)
     step = int(str(err.value).split(" step ")[1].split(":")[0])
     run_dir = tmp_path / "synthfaces" / "diverge"
-    steps = pd.read_csv(run_dir / "steps" / "static_fold0.csv") if (run_dir / "steps" / "static_fold0.csv").exists() \
+    steps = (
+        pd.read_csv(run_dir / "steps" / "static_fold0.csv")
+        if (run_dir / "steps" / "static_fold0.csv").exists()
         else pd.DataFrame(columns=["step", "network_loss"])
+    )
     assert steps["network_loss"].astype(float).head(step - 1).map(lambda v: abs(v) < float("inf")).all()
     assert not list((run_dir / "per_fold").glob("*.json")) and not (run_dir / "per_fold.csv").exists()
     assert "stopped, training diverged in static fold 0" in (run_dir / "results.md").read_text()

@@ -1,4 +1,5 @@
 """Save -> load (.keras, safe_mode) -> identical predictions, for every weighting."""
+
 from __future__ import annotations
 
 import keras
@@ -26,7 +27,7 @@ def test_save_load_gives_identical_predictions(tmp_path, tiny_batch, weighting):
     for key in before:
         np.testing.assert_array_equal(before[key], after[key], err_msg=key)
     for a, b in zip(model.variables, loaded.variables):
-        if "seed_generator" not in a.path:   # Keras does not save dropout RNG states
+        if "seed_generator" not in a.path:  # Keras does not save dropout RNG states
             np.testing.assert_array_equal(a.numpy(), b.numpy(), err_msg=a.path)
     # the loaded model keeps training with both optimizers
     loaded.fit(x, y, batch_size=8, epochs=1, verbose=0)
@@ -56,7 +57,7 @@ def test_paper_backbone_has_about_13m_parameters():
     model = dm.build_face_expression_model(80, 6, backbone="inception_resnet_v1_reduced", image_size=160)
     count = model.network.count_params()
     assert 12.8e6 <= count <= 13.8e6, count
-    assert tuple(model.network.output["shared"].shape) == (None, 3 * 3 * 1792)   # Mixed_7a, 3x3x1792
+    assert tuple(model.network.output["shared"].shape) == (None, 3 * 3 * 1792)  # Mixed_7a, 3x3x1792
 
 
 def test_bad_construction_is_refused():

@@ -1,6 +1,8 @@
 """Paired statistics and verdicts of experiments.statistics, checked against scipy directly."""
+
 from __future__ import annotations
 
+import dataclasses
 import math
 import subprocess
 import sys
@@ -13,8 +15,7 @@ from scipy import stats
 from experiments import statistics as st
 
 
-@pytest.mark.parametrize("n,confidence,seed", [(2, 0.95, 0), (5, 0.95, 1), (30, 0.95, 2), (12, 0.9, 3),
-                                               (8, 0.99, 4)])
+@pytest.mark.parametrize("n,confidence,seed", [(2, 0.95, 0), (5, 0.95, 1), (30, 0.95, 2), (12, 0.9, 3), (8, 0.99, 4)])
 def test_mean_ci_matches_scipy(n, confidence, seed):
     x = np.random.default_rng(seed).normal(1.5, 2.0, size=n)
     ci = st.mean_ci(x, confidence)
@@ -45,11 +46,10 @@ def test_mean_ci_ignores_nan_and_small_n():
 
 def test_interval_as_dict_and_format():
     ci = st.Interval(mean=1.234, low=0.4, high=2.06, n=30, std=1.0)
-    assert ci.as_dict() == {"mean": 1.234, "ci_low": 0.4, "ci_high": 2.06, "n": 30, "std": 1.0,
-                            "confidence": 0.95}
+    assert ci.as_dict() == {"mean": 1.234, "ci_low": 0.4, "ci_high": 2.06, "n": 30, "std": 1.0, "confidence": 0.95}
     assert ci.format() == "1.23 [0.40, 2.06], n=30"
     assert ci.format(signed=True) == "+1.23 [0.40, 2.06], n=30"
-    with pytest.raises(Exception):  # frozen
+    with pytest.raises(dataclasses.FrozenInstanceError):
         ci.mean = 0.0
 
 
@@ -128,19 +128,26 @@ def test_p_value_edge_cases():
 
 
 def test_comparison_as_dict_and_format():
-    c = st.PairedComparison(st.Interval(1.234, 0.4, 2.06, 30, 1.1), p_value=0.0123, n_greater=25,
-                            n_less=5)
+    c = st.PairedComparison(st.Interval(1.234, 0.4, 2.06, 30, 1.1), p_value=0.0123, n_greater=25, n_less=5)
     assert c.format() == "+1.23 [0.40, 2.06], p=0.012, n=30"
     assert str(c) == c.format()
     assert st.format_comparison(c, digits=1) == "+1.2 [0.4, 2.1], p=0.012, n=30"
-    neg = st.PairedComparison(st.Interval(-0.5, -0.9, -0.1, 10, 0.5), p_value=0.0002, n_greater=1,
-                              n_less=9)
+    neg = st.PairedComparison(st.Interval(-0.5, -0.9, -0.1, 10, 0.5), p_value=0.0002, n_greater=1, n_less=9)
     assert neg.format() == "-0.50 [-0.90, -0.10], p<0.001, n=10"
     nan = st.paired_difference([1.0], [0.0])
     assert nan.format() == "+1.00 [n/a, n/a], p=n/a, n=1"
     row = c.as_dict()
-    assert row == {"mean_difference": 1.234, "ci_low": 0.4, "ci_high": 2.06, "std": 1.1, "n": 30,
-                   "p_value": 0.0123, "n_greater": 25, "n_less": 5, "confidence": 0.95}
+    assert row == {
+        "mean_difference": 1.234,
+        "ci_low": 0.4,
+        "ci_high": 2.06,
+        "std": 1.1,
+        "n": 30,
+        "p_value": 0.0123,
+        "n_greater": 25,
+        "n_less": 5,
+        "confidence": 0.95,
+    }
     assert pd.DataFrame([row]).shape == (1, 9)
 
 

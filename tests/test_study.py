@@ -1,23 +1,37 @@
 """The study: claim evaluation on hand-made units, and `dynamic-mtl study` end to end (tiny config)."""
+
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import (CLAIMS, NOT_MEASURED, PairedClaim, SweepClaim, ThresholdClaim, evaluate_sensitivity,
-                                step_statistics)
+from experiments.claims import (
+    CLAIMS,
+    NOT_MEASURED,
+    PairedClaim,
+    SweepClaim,
+    ThresholdClaim,
+    evaluate_sensitivity,
+    step_statistics,
+)
 
 
 def _units(rng, methods_means: dict[str, float], seeds=(0, 1, 2), folds=range(10), noise=0.01):
     rows = []
     for seed in seeds:
         for fold in folds:
-            shared = rng.normal(0, 0.05)          # a unit effect common to every method (paired design)
+            shared = rng.normal(0, 0.05)  # a unit effect common to every method (paired design)
             for method, mean in methods_means.items():
-                rows.append({"method": method, "seed": seed, "fold": fold,
-                             "verification_accuracy": mean + shared + rng.normal(0, noise),
-                             "expression_accuracy": 0.5 + shared + rng.normal(0, noise)})
+                rows.append(
+                    {
+                        "method": method,
+                        "seed": seed,
+                        "fold": fold,
+                        "verification_accuracy": mean + shared + rng.normal(0, noise),
+                        "expression_accuracy": 0.5 + shared + rng.normal(0, noise),
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -43,16 +57,28 @@ def test_the_unit_effect_cancels_in_the_paired_comparison():
 
 
 def test_threshold_and_step_statistics():
-    steps = pd.DataFrame({"w_identity": [0.5, 0.3, 0.1, 0.1], "w_expression": [0.5, 0.7, 0.9, 0.9],
-                          "loss_identity": [2.0, 2.0, 1.0, 0.1], "loss_expression": [1.0, 1.0, 1.5, 1.0],
-                          "weight_grad_norm": [1.0, 1e-7, 1e-3, 1e-9]})
+    steps = pd.DataFrame(
+        {
+            "w_identity": [0.5, 0.3, 0.1, 0.1],
+            "w_expression": [0.5, 0.7, 0.9, 0.9],
+            "loss_identity": [2.0, 2.0, 1.0, 0.1],
+            "loss_expression": [1.0, 1.0, 1.5, 1.0],
+            "weight_grad_norm": [1.0, 1e-7, 1e-3, 1e-9],
+        }
+    )
     stats = step_statistics(steps)
     assert stats["final_w_identity"] == pytest.approx(0.1)
-    assert stats["larger_loss_larger_weight"] == pytest.approx(0.5)   # steps 3 and 4 agree, 1 ties, 2 disagrees
+    assert stats["larger_loss_larger_weight"] == pytest.approx(0.5)  # steps 3 and 4 agree, 1 ties, 2 disagrees
     assert stats["vanishing_gradient_share"] == pytest.approx(0.5)
     assert stats["mean_loss_identity"] == pytest.approx(1.275)
-    units = pd.DataFrame({"method": "naive_dynamic", "seed": 0, "fold": range(6),
-                          "final_w_identity": [0.10, 0.12, 0.08, 0.11, 0.09, 0.10]})
+    units = pd.DataFrame(
+        {
+            "method": "naive_dynamic",
+            "seed": 0,
+            "fold": range(6),
+            "final_w_identity": [0.10, 0.12, 0.08, 0.11, 0.09, 0.10],
+        }
+    )
     claim = ThresholdClaim("n", "q", "s", metric="final_w_identity", method="naive_dynamic", threshold=0.2)
     assert claim.evaluate(units)["verdict"] == "reproduced"
     units["final_w_identity"] += 0.5
@@ -63,8 +89,15 @@ def test_sweep_claim_compares_the_best_weights_per_unit():
     rows = []
     for fold in range(8):
         for w1 in (0.0, 0.5, 1.0):
-            rows.append({"method": f"static@{w1}", "seed": 0, "fold": fold,
-                         "verification_accuracy": w1, "expression_accuracy": 1.0 - w1})
+            rows.append(
+                {
+                    "method": f"static@{w1}",
+                    "seed": 0,
+                    "fold": fold,
+                    "verification_accuracy": w1,
+                    "expression_accuracy": 1.0 - w1,
+                }
+            )
     assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows))["verdict"] == "reproduced"
     assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows[:3]))["verdict"] in ("inconclusive", "reproduced")
     assert SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows).iloc[:0])["verdict"] == NOT_MEASURED
@@ -80,12 +113,11 @@ def test_claims_have_unique_keys_and_known_methods():
 
 
 def test_sensitivity_reports_the_paired_effect_of_each_variant():
-    units = _units(np.random.default_rng(2), {"dynamic": 0.80, "dynamic_unit_lr0.01": 0.83,
-                                              "dynamic_published": 0.80})
+    units = _units(np.random.default_rng(2), {"dynamic": 0.80, "dynamic_unit_lr0.01": 0.83, "dynamic_published": 0.80})
     table = evaluate_sensitivity(units).set_index(["variant", "metric"])
     assert table.loc[("dynamic_unit_lr0.01", "verification_accuracy"), "effect"] == "higher"
     assert table.loc[("dynamic_unit_lr0.01", "verification_accuracy"), "units"] == 30
-    assert "dynamic_no_stop_gradient" not in table.index.get_level_values(0)   # not run: no row
+    assert "dynamic_no_stop_gradient" not in table.index.get_level_values(0)  # not run: no row
 
 
 def test_convergence_flags_rows_still_learning():
@@ -94,18 +126,32 @@ def test_convergence_flags_rows_still_learning():
     rows = []
     for fold in range(6):
         for epoch in range(8):
-            rows.append({"method": "flat", "seed": 0, "fold": fold, "epoch": epoch,
-                         "val_verification_accuracy": 0.8 + 0.001 * (fold % 2),
-                         "val_expression_accuracy": 0.5})
-            rows.append({"method": "rising", "seed": 0, "fold": fold, "epoch": epoch,
-                         "val_verification_accuracy": 0.5 + 0.03 * epoch + 0.002 * fold,
-                         "val_expression_accuracy": 0.3 + 0.03 * epoch})
+            rows.append(
+                {
+                    "method": "flat",
+                    "seed": 0,
+                    "fold": fold,
+                    "epoch": epoch,
+                    "val_verification_accuracy": 0.8 + 0.001 * (fold % 2),
+                    "val_expression_accuracy": 0.5,
+                }
+            )
+            rows.append(
+                {
+                    "method": "rising",
+                    "seed": 0,
+                    "fold": fold,
+                    "epoch": epoch,
+                    "val_verification_accuracy": 0.5 + 0.03 * epoch + 0.002 * fold,
+                    "val_expression_accuracy": 0.3 + 0.03 * epoch,
+                }
+            )
     table = convergence(pd.DataFrame(rows), {"flat": ("verification",), "rising": ("verification", "expression")})
     flags = table.set_index(["method", "metric"])["plateaued"]
     assert flags[("flat", "val_verification_accuracy")]
     assert not flags[("rising", "val_verification_accuracy")]
     assert not flags[("rising", "val_expression_accuracy")]
-    assert ("flat", "val_expression_accuracy") not in flags.index     # not a metric the row reports
+    assert ("flat", "val_expression_accuracy") not in flags.index  # not a metric the row reports
     assert set(table["from_epoch"]) == {6} and set(table["to_epoch"]) == {8}
 
 
@@ -127,15 +173,36 @@ def test_study_command_end_to_end(tmp_path):
     data = tmp_path / "data"
     prepare_synthfaces(data, num_identities=20, seed=0, image_size=32, progress=False)
     published = tmp_path / "docs" / "reproduction.md"
-    argv = ["study", "--config", "tiny", "--seeds", "0", "1", "--study-id", "s", "--data-dir", str(data),
-            "--results-dir", str(tmp_path / "results"), "--methods", "static", "naive_dynamic", "dynamic",
-            "dynamic_published", "dynamic_unit_lr0.01", "--publish", str(published), "--quiet"]
+    argv = [
+        "study",
+        "--config",
+        "tiny",
+        "--seeds",
+        "0",
+        "1",
+        "--study-id",
+        "s",
+        "--data-dir",
+        str(data),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--methods",
+        "static",
+        "naive_dynamic",
+        "dynamic",
+        "dynamic_published",
+        "dynamic_unit_lr0.01",
+        "--publish",
+        str(published),
+        "--quiet",
+    ]
     assert main(argv) == 0
     study = tmp_path / "results" / "synthfaces" / "s"
     units = pd.read_csv(study / "units.csv")
     assert set(units["seed"]) == {0, 1} and set(units["fold"]) == {0, 1}
     assert units.groupby("method").size().to_dict() == {
-        m: 4 for m in ("static", "naive_dynamic", "dynamic", "dynamic_published", "dynamic_unit_lr0.01")}
+        m: 4 for m in ("static", "naive_dynamic", "dynamic", "dynamic_published", "dynamic_unit_lr0.01")
+    }
     assert units.loc[units["method"] == "dynamic", "larger_loss_larger_weight"].notna().all()
     claims = pd.read_csv(study / "claims.csv")
     assert len(claims) == len(CLAIMS)
@@ -146,7 +213,7 @@ def test_study_command_end_to_end(tmp_path):
     sensitivity = pd.read_csv(study / "sensitivity.csv")
     assert {"dynamic_published", "dynamic_unit_lr0.01"} <= set(sensitivity["variant"])
     curves = pd.read_csv(study / "learning_curves.csv")
-    assert len(curves) == 5 * 4 * 1                 # methods x units x epochs (tiny: 1 epoch)
+    assert len(curves) == 5 * 4 * 1  # methods x units x epochs (tiny: 1 epoch)
     assert (study / "learning_curves.png").stat().st_size > 0
     assert "## Sensitivity" in published.read_text()
     # resuming a finished study reruns nothing and rewrites the same claims

@@ -1,5 +1,6 @@
 """experiments.tables: the primary verification number uses thresholds from each model's own
 validation pairs; the LFW-style cross-fold numbers sit beside it; Table 2 / Markdown show both."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -21,8 +22,14 @@ def _save(run_dir, method, fold, test, validation):
     out = run_dir / "per_fold"
     out.mkdir(parents=True, exist_ok=True)
     (td, ts), (vd, vs) = test, validation
-    np.savez(out / f"{method}_fold{fold}_distances.npz", test_distances=td, test_issame=ts,
-             test_kind=np.array(["x"] * len(td)), validation_distances=vd, validation_issame=vs)
+    np.savez(
+        out / f"{method}_fold{fold}_distances.npz",
+        test_distances=td,
+        test_issame=ts,
+        test_kind=np.array(["x"] * len(td)),
+        validation_distances=vd,
+        validation_issame=vs,
+    )
 
 
 def _write_run(run_dir, seed=0, val_shift=None, test_shift=None, empty_validation=()):
@@ -120,15 +127,18 @@ def test_table2_and_markdown_show_primary_and_cross_fold(tmp_path):
     t2 = built["table2"].set_index("method")
     assert t2.loc["dynamic", "accuracy"] == pytest.approx(per_fold["verification_accuracy"].iloc[:3].mean() * 100)
     assert t2.loc["dynamic", "accuracy_crossfold"] == pytest.approx(
-        per_fold["verification_accuracy_crossfold"].iloc[:3].mean() * 100)
+        per_fold["verification_accuracy_crossfold"].iloc[:3].mean() * 100
+    )
     assert t2.loc["dynamic", "val_at_far_1e-3"] == pytest.approx(per_fold["val_at_far"].iloc[:3].mean() * 100)
     md = tables.markdown(built, "## header", "ckplus")
     assert "| Method | Ours | VAL@FAR=1e-3 | AUC | Cross-fold | Paper |" in md
     row = next(line for line in md.splitlines() if line.startswith(f"| {specs['dynamic'].label} |"))
     r = t2.loc["dynamic"]
-    assert row == (f"| {r['label']} | {r['accuracy']:.2f} ± {r['std']:.2f} | {r['val_at_far_1e-3']:.2f} ± "
-                   f"{r['val_std']:.2f} | {r['auc']:.2f} | {r['accuracy_crossfold']:.2f} ± "
-                   f"{r['crossfold_std']:.2f} | {r['paper']:.2f} |")
+    assert row == (
+        f"| {r['label']} | {r['accuracy']:.2f} ± {r['std']:.2f} | {r['val_at_far_1e-3']:.2f} ± "
+        f"{r['val_std']:.2f} | {r['auc']:.2f} | {r['accuracy_crossfold']:.2f} ± "
+        f"{r['crossfold_std']:.2f} | {r['paper']:.2f} |"
+    )
     # a table2 without the cross-fold column (e.g. an older CSV) still renders
     old = {"table2": built["table2"].drop(columns=["accuracy_crossfold", "crossfold_std"])}
     assert "| - |" in tables.markdown(old, "h", "ckplus")

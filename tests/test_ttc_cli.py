@@ -1,5 +1,6 @@
 """``dynamic-mtl ttc``: a tiny end-to-end run writes its tables, alphas and figures; the notebook draws
 from it; bad input gets a clear error."""
+
 from __future__ import annotations
 
 import json
@@ -14,17 +15,42 @@ from experiments.cli import build_parser, main
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ttc")
-    argv = ["ttc", "--dataset", "digits", "--quick", "--out", str(out), "--run-id", "tiny", "--no-progress",
-            "--steps-per-task", "4"]
+    argv = [
+        "ttc",
+        "--dataset",
+        "digits",
+        "--quick",
+        "--out",
+        str(out),
+        "--run-id",
+        "tiny",
+        "--no-progress",
+        "--steps-per-task",
+        "4",
+    ]
     assert main(argv) == 0
     return out / "digits" / "tiny"
 
 
 @pytest.mark.slow
 def test_cli_writes_tables_alphas_and_figures(tiny_run):
-    for name in ("config.json", "config.yaml", "environment.json", "table_main.csv", "table_main.md",
-                 "table6_share_change.csv", "table6_alpha_change_raw.csv", "removal_accuracy.csv", "incremental_curve.csv", "summary.md",
-                 "results.json", "alphas.npz", "alphas_dmt_layer6.csv", "dmt.keras", "data_summary.csv"):
+    for name in (
+        "config.json",
+        "config.yaml",
+        "environment.json",
+        "table_main.csv",
+        "table_main.md",
+        "table6_share_change.csv",
+        "table6_alpha_change_raw.csv",
+        "removal_accuracy.csv",
+        "incremental_curve.csv",
+        "summary.md",
+        "results.json",
+        "alphas.npz",
+        "alphas_dmt_layer6.csv",
+        "dmt.keras",
+        "data_summary.csv",
+    ):
         assert (tiny_run / name).is_file(), name
     table = pd.read_csv(tiny_run / "table_main.csv")
     assert list(table.task) == ["3.8", "5.9", "4.6", "mean"]
@@ -41,12 +67,19 @@ def test_cli_writes_tables_alphas_and_figures(tiny_run):
     assert summary["old_subnets_bit_identical"] is True and summary["old_task_logit_max_change"] == 0.0
     assert summary["same_batches"] is True  # incremental and alone curves drew the same batches
     t6 = pd.read_csv(tiny_run / "table6_share_change.csv").set_index("From \\ To")
-    np.testing.assert_allclose(t6.loc["sum of the column", ["3.8", "4.6"]].astype(float),
-                               t6.loc["removed tasks' former share", ["3.8", "4.6"]].astype(float), atol=0.11)
+    np.testing.assert_allclose(
+        t6.loc["sum of the column", ["3.8", "4.6"]].astype(float),
+        t6.loc["removed tasks' former share", ["3.8", "4.6"]].astype(float),
+        atol=0.11,
+    )
     removal = pd.read_csv(tiny_run / "removal_accuracy.csv")
     assert [c for c in removal.columns if c != "task"] == [
-        "DMT (all tasks)", "cut", "cut + statistics re-estimated (baseline)", "connections only re-trained (paper)",
-        "joint re-trained (extension)"]
+        "DMT (all tasks)",
+        "cut",
+        "cut + statistics re-estimated (baseline)",
+        "connections only re-trained (paper)",
+        "joint re-trained (extension)",
+    ]
     assert (tiny_run.parent / "LATEST").read_text().strip() == "tiny"
     for fig in ("alpha_matrices_dmt.png", "alpha_history.png", "alpha_by_layer.png", "incremental_curve.png"):
         assert (tiny_run / "figures" / fig).stat().st_size > 1000
@@ -81,8 +114,12 @@ def test_notebook_draws_from_the_run(tiny_run):
 
     executed = execute_notebook(tiny_run)
     assert executed.is_file()
-    for name in ("nb_figure4_alpha_history", "nb_figure5_alpha_by_layer", "nb_alpha_matrices_dmt",
-                 "nb_figure6_incremental"):
+    for name in (
+        "nb_figure4_alpha_history",
+        "nb_figure5_alpha_by_layer",
+        "nb_alpha_matrices_dmt",
+        "nb_figure6_incremental",
+    ):
         png = tiny_run / "figures" / f"{name}.png"
         assert png.is_file() and png.stat().st_size > 1000, name
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

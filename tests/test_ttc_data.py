@@ -1,4 +1,5 @@
 """TTC data: restricted CIFAR-10 unpickler, CIFAR-10 / CelebA readers (layout, errors), digits, synthattrs."""
+
 from __future__ import annotations
 
 import os
@@ -17,9 +18,12 @@ from data_prep.ttc.synthattrs import make_synthattrs
 
 def _batch(n: int, seed: int) -> dict:
     rng = np.random.default_rng(seed)
-    return {b"batch_label": b"fake batch", b"labels": [int(v) for v in rng.integers(0, 10, n)],
-            b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
-            b"filenames": [f"img_{i}.png".encode() for i in range(n)]}
+    return {
+        b"batch_label": b"fake batch",
+        b"labels": [int(v) for v in rng.integers(0, 10, n)],
+        b"data": rng.integers(0, 256, (n, 3072), dtype=np.uint8),
+        b"filenames": [f"img_{i}.png".encode() for i in range(n)],
+    }
 
 
 def _write_cifar(root, n=20):
@@ -138,15 +142,17 @@ def test_digits_tasks_shaped_like_cifar():
 
 
 def test_synthattrs_labels_follow_the_generator():
-    data = make_synthattrs(n_train=60, n_val=10, n_test=10, size=16, tasks=["goatee", "no_beard", "smiling"],
-                           progress=False)
+    data = make_synthattrs(
+        n_train=60, n_val=10, n_test=10, size=16, tasks=["goatee", "no_beard", "smiling"], progress=False
+    )
     x, y = data.splits["train"]
     assert x.shape == (60, 16, 16, 1) and y.shape == (60, 3) and set(np.unique(y)) <= {0, 1}
     assert not ((y[:, 0] == 1) & (y[:, 1] == 1)).all()
     phi = np.asarray(data.meta["phi"])
     assert phi.shape == (3, 3) and phi[0, 1] < -0.3 and abs(phi[0, 2]) < 0.1  # goatee vs no_beard / smiling
-    again = make_synthattrs(n_train=60, n_val=10, n_test=10, size=16, tasks=["goatee", "no_beard", "smiling"],
-                            progress=False)
+    again = make_synthattrs(
+        n_train=60, n_val=10, n_test=10, size=16, tasks=["goatee", "no_beard", "smiling"], progress=False
+    )
     np.testing.assert_array_equal(again.splits["train"][0], x)  # deterministic
     with pytest.raises(KeyError, match="lipstick"):
         make_synthattrs(tasks=["lipstick"], progress=False)

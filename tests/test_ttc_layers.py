@@ -1,5 +1,6 @@
 """TaskTransferConnection / CrossStitchUnit / TTC networks: the paper's two limits (Fang et al. 2017 Sec. 3),
 alpha_ii fixed, connectivity, serialisation."""
+
 from __future__ import annotations
 
 import keras
@@ -31,7 +32,7 @@ def test_forward_formula_matches_documentation():
     for i in range(3):
         expected = sum((1.0 if j == i else 0.3) * h[j] for j in range(3)) * scale
         np.testing.assert_allclose(np.asarray(out[i]), expected, rtol=1e-5, atol=1e-5)
-    np.testing.assert_allclose(layer.alpha_matrix(), [[1, .3, .3], [.3, 1, .3], [.3, .3, 1]], atol=1e-6)
+    np.testing.assert_allclose(layer.alpha_matrix(), [[1, 0.3, 0.3], [0.3, 1, 0.3], [0.3, 0.3, 1]], atol=1e-6)
 
 
 @pytest.mark.parametrize("how", ["connectivity", "beta"])
@@ -112,7 +113,7 @@ def test_alpha_diagonal_is_not_trainable():
     assert all(w is not layer.alpha_diag for w in layer.trainable_weights)
     h = [tf.constant(m) for m in _maps(3)]
     with tf.GradientTape() as tape:
-        loss = sum(tf.reduce_sum(o ** 2) for o in layer(h, training=True))
+        loss = sum(tf.reduce_sum(o**2) for o in layer(h, training=True))
     grads = tape.gradient(loss, layer.row_weights)
     for i, g in enumerate(grads):
         assert float(g[i]) == 0.0  # beta_ii is never read
@@ -134,7 +135,9 @@ def test_connectivity_validation():
 def test_cross_stitch_init_and_free_diagonal():
     unit = CrossStitchUnit(3, init_self=0.9)
     unit.build([(None, 5, 5, 2)] * 3)
-    np.testing.assert_allclose(unit.mixing_matrix(), [[.9, .05, .05], [.05, .9, .05], [.05, .05, .9]], atol=1e-6)
+    np.testing.assert_allclose(
+        unit.mixing_matrix(), [[0.9, 0.05, 0.05], [0.05, 0.9, 0.05], [0.05, 0.05, 0.9]], atol=1e-6
+    )
     assert len(unit.mixing_variables) == 3 and all(v.trainable for v in unit.mixing_variables)
 
 

@@ -1,5 +1,6 @@
 """Multi-seed statistics of the TTC experiments (experiments.ttc.seeds): order-statistic interval of a median,
 the task-relabelling permutation test of the alpha-relatedness correlation, the generated docs section."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,5 +1,6 @@
 """Per-task batch-norm statistics, influence shares (Table 6 / Figure 4), removal variants and same batches
 (Fang et al. 2017 Sec. 3, 4.3, 4.4)."""
+
 from __future__ import annotations
 
 import keras
@@ -84,8 +85,14 @@ def _disjoint_data(seed=0, n=48, T=3):
     return x, y, owner
 
 
-@pytest.mark.parametrize("cls", [pytest.param(TTCNetwork, marks=pytest.mark.slow),
-                                 pytest.param(CrossStitchNetwork, marks=pytest.mark.slow), SharedTrunkNetwork])
+@pytest.mark.parametrize(
+    "cls",
+    [
+        pytest.param(TTCNetwork, marks=pytest.mark.slow),
+        pytest.param(CrossStitchNetwork, marks=pytest.mark.slow),
+        SharedTrunkNetwork,
+    ],
+)
 def test_task_evaluation_does_not_depend_on_another_tasks_pool(cls):
     """Per-task statistics: changing task 2's images changes nothing for task 0 (weights held fixed by a zero
     learning rate, so only the statistics move); with one shared copy it does change."""
@@ -99,8 +106,9 @@ def test_task_evaluation_does_not_depend_on_another_tasks_pool(cls):
             keras.utils.set_random_seed(4)
             model = cls(3, width=0.15, per_task_statistics=per_task)
             model.build((None, *SHAPE))
-            TurnTrainer(model, images, y, [0, 1, 2], settings=TrainSettings(batch_size=8, lr=0.0, alpha_lr=0.0),
-                        seed=3).train(9, progress=False)
+            TurnTrainer(
+                model, images, y, [0, 1, 2], settings=TrainSettings(batch_size=8, lr=0.0, alpha_lr=0.0), seed=3
+            ).train(9, progress=False)
             outputs[per_task, name] = predict_logits(model, test)
     np.testing.assert_array_equal(outputs[True, "a"][:, :2], outputs[True, "b"][:, :2])
     assert not np.allclose(outputs[True, "a"][:, 2], outputs[True, "b"][:, 2])
@@ -135,10 +143,13 @@ def test_removal_variants_train_what_they_say():
     assert {id(v) for v in conn.trainable_variables} == betas  # connections only: the betas
     joint = remove_tasks(model, ["b"], SHAPE, train_norms=True)
     norms = {id(v) for c in joint.connections for n in c.norms for v in n.trainable_weights}
-    assert {id(v) for v in joint.trainable_variables} == {id(v) for c in joint.connections for v in c.row_weights} | norms
+    assert {id(v) for v in joint.trainable_variables} == {
+        id(v) for c in joint.connections for v in c.row_weights
+    } | norms
     # per-task statistics copies follow the kept tasks: copy 1 of the reduced model is copy 2 of the full one
-    np.testing.assert_array_equal(conn.connections[0].norms[0].moving_mean.numpy(),
-                                  model.connections[0].norms[0].moving_mean.numpy()[[0, 2]])
+    np.testing.assert_array_equal(
+        conn.connections[0].norms[0].moving_mean.numpy(), model.connections[0].norms[0].moving_mean.numpy()[[0, 2]]
+    )
 
     # baseline: statistics re-estimated without any gradient step (trainable weights untouched)
     cut = remove_tasks(model, ["b"], SHAPE)
@@ -152,8 +163,14 @@ def test_removal_variants_train_what_they_say():
     assert not np.allclose(before, predict_logits(cut, x))
 
     # connections only: betas move, BN parameters and statistics stay; joint: BN parameters move too
-    snapshot = lambda m: [w.numpy().copy() for c in m.connections for n in c.norms for w in  # noqa: E731
-                          (n.gamma, n.beta, n.moving_mean)]
+    def snapshot(m):
+        return [
+            w.numpy().copy()
+            for c in m.connections
+            for n in c.norms
+            for w in (n.gamma, n.beta, n.moving_mean)  # noqa: E731
+        ]
+
     for reduced, norms_move in ((conn, False), (joint, True)):
         s0, a0 = snapshot(reduced), reduced.alpha_matrices()
         TurnTrainer(reduced, x, y, [0, 2], settings=TrainSettings(batch_size=8)).train(4, progress=False)

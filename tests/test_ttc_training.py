@@ -1,5 +1,6 @@
 """Training protocol (Fang et al. 2017 Sec. 4.1): resampling, the metric, turns; incremental addition and
 task removal (Sec. 4.3-4.4): frozen subnets stay bit-identical."""
+
 from __future__ import annotations
 
 import keras
@@ -9,7 +10,12 @@ from sklearn.metrics import balanced_accuracy_score
 
 from dynamic_mtl.ttc.models import SingleTaskNetwork, TTCNetwork, add_task, remove_tasks
 from dynamic_mtl.ttc.training import (
-    TaskPool, TrainSettings, TurnTrainer, evaluate, mean_class_accuracy, predict_logits,
+    TaskPool,
+    TrainSettings,
+    TurnTrainer,
+    evaluate,
+    mean_class_accuracy,
+    predict_logits,
 )
 
 SHAPE = (10, 10, 1)
@@ -104,7 +110,8 @@ def test_incremental_addition_freezes_old_subnets_bit_identically():
     assert all(id(v) not in trainable for t in (0, 1) for layer in grown.task_layers(t) for v in layer.weights)
 
     TurnTrainer(grown, x, y, [0, 1, 2], train_columns=[2], settings=TrainSettings(batch_size=8)).train(
-        6, progress=False)
+        6, progress=False
+    )
 
     for a, b in zip(old, _snapshot([layer for t in (0, 1) for layer in grown.task_layers(t)])):
         np.testing.assert_array_equal(a, b)
@@ -129,8 +136,10 @@ def test_task_removal_retrains_only_connections():
     np.testing.assert_allclose(reduced.alpha_matrices(), model.alpha_matrices()[:, [0, 2]][:, :, [0, 2]])
     subnets = _snapshot([layer for t in (0, 1) for layer in reduced.task_layers(t)])
     assert {id(v) for v in reduced.trainable_variables} == {
-        id(v) for c in reduced.connections for v in [*c.row_weights, *c.norms[0].trainable_weights,
-                                                       *c.norms[1].trainable_weights]}
+        id(v)
+        for c in reduced.connections
+        for v in [*c.row_weights, *c.norms[0].trainable_weights, *c.norms[1].trainable_weights]
+    }
     alpha0 = reduced.alpha_matrices()
     TurnTrainer(reduced, x, y, [0, 2], settings=TrainSettings(batch_size=8, alpha_lr=0.05)).train(4, progress=False)
     for a, b in zip(subnets, _snapshot([layer for t in (0, 1) for layer in reduced.task_layers(t)])):

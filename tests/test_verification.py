@@ -1,4 +1,5 @@
 """LFW/facenet verification protocol: thresholds from other folds only, VAL@FAR, sklearn AUC."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -24,9 +25,9 @@ def test_threshold_chosen_on_train_pairs_only():
     test_s = np.array([1, 1, 1, 0, 0, 0], bool)
     r = v.evaluate_fold(train_d, train_s, test_d, test_s)
     assert 0.7 < r["threshold"] <= 1.3
-    assert r["accuracy"] == pytest.approx(0.5)          # test positives all above the train threshold
-    assert v.best_threshold(test_d, test_s) > 1.8       # the oracle (forbidden) threshold differs
-    assert r["auc"] == pytest.approx(1.0)               # AUC is threshold-free
+    assert r["accuracy"] == pytest.approx(0.5)  # test positives all above the train threshold
+    assert v.best_threshold(test_d, test_s) > 1.8  # the oracle (forbidden) threshold differs
+    assert r["auc"] == pytest.approx(1.0)  # AUC is threshold-free
 
 
 def test_evaluate_folds_uses_other_folds():
@@ -68,6 +69,7 @@ def test_val_far():
 # here from a reading of facenet's src/facenet.py and src/lfw.py as an independent reference.
 # ---------------------------------------------------------------------------------------------
 
+
 def _facenet_interp1d_slinear(x, y):
     """What ``scipy.interpolate.interp1d(x, y, kind='slinear')`` built before scipy 1.9 (facenet's
     era; scipy >= 1.9 raises on repeated x): x sorted by a stable mergesort, then
@@ -83,6 +85,7 @@ def _facenet_interp1d_slinear(x, y):
         if x_new < x[0] or x_new > x[-1]:
             raise ValueError("A value in x_new is outside the interpolation range.")
         return spline(x_new)
+
     return f
 
 
@@ -155,8 +158,16 @@ def _rare_negative_pairs(seed, n):
     return d, s
 
 
-@pytest.mark.parametrize("case", [("random", 0, 1000), ("random", 1, 537), ("random", 2, 2003),
-                                  ("rare_negative", 3, 600), ("rare_negative", 4, 451)])
+@pytest.mark.parametrize(
+    "case",
+    [
+        ("random", 0, 1000),
+        ("random", 1, 537),
+        ("random", 2, 2003),
+        ("rare_negative", 3, 600),
+        ("rare_negative", 4, 451),
+    ],
+)
 def test_matches_facenet_calculate_roc_and_calculate_val(case):
     kind, seed, n = case
     d, s = (_random_pairs if kind == "random" else _rare_negative_pairs)(seed, n)
@@ -188,22 +199,25 @@ def test_matches_facenet_from_embeddings():
     a = v.l2_normalize(centres[ids_a] + 0.8 * rng.normal(size=(n, dim)))
     b = v.l2_normalize(centres[ids_b] + 0.8 * rng.normal(size=(n, dim)))
     issame = ids_a == ids_b
-    dist = np.sum(np.square(np.subtract(a, b)), 1)                 # facenet's distance_metric 0
+    dist = np.sum(np.square(np.subtract(a, b)), 1)  # facenet's distance_metric 0
     ours = v.evaluate_folds(v.pair_distances(a, b), issame, _kfold_ids(n))
     np.testing.assert_array_equal([r["accuracy"] for r in ours.per_fold], _facenet_roc_accuracy(dist, issame))
     np.testing.assert_array_equal([r["val"] for r in ours.per_fold], _facenet_val(dist, issame)[0])
 
 
-@pytest.mark.parametrize("negatives, target, expected", [
-    # FAR equals the target on (0.5, 1.0]: the largest grid threshold with that FAR
-    ([0.5, 1.0, 1.5, 2.0], 0.25, 1.0),
-    # FAR reaches the target only on the last grid thresholds: the B-spline basis vanishes -> 0.0
-    ([0.5, 3.9995, 3.9995, 3.9995], 0.25, 0.0),
-    # never reached -> 0.0
-    ([3.9995, 3.9996], 1e-3, 0.0),
-    # between two FAR steps: linear interpolation between the last threshold at FAR 0 and the next
-    ([0.5, 1.0, 1.5, 2.0], 0.1, 0.5 + 0.001 * 0.4),
-])
+@pytest.mark.parametrize(
+    "negatives, target, expected",
+    [
+        # FAR equals the target on (0.5, 1.0]: the largest grid threshold with that FAR
+        ([0.5, 1.0, 1.5, 2.0], 0.25, 1.0),
+        # FAR reaches the target only on the last grid thresholds: the B-spline basis vanishes -> 0.0
+        ([0.5, 3.9995, 3.9995, 3.9995], 0.25, 0.0),
+        # never reached -> 0.0
+        ([3.9995, 3.9996], 1e-3, 0.0),
+        # between two FAR steps: linear interpolation between the last threshold at FAR 0 and the next
+        ([0.5, 1.0, 1.5, 2.0], 0.1, 0.5 + 0.001 * 0.4),
+    ],
+)
 def test_far_threshold_follows_facenet_interp1d(negatives, target, expected):
     d = np.r_[0.1, 0.2, negatives]
     s = np.r_[True, True, np.zeros(len(negatives), bool)]
@@ -222,8 +236,9 @@ def test_slinear_matches_scipy_interp1d_without_repeats():
     x = np.sort(rng.random(50))
     y = np.cumsum(rng.random(50))
     for x_new in np.r_[x[0], x[-1], x[10], rng.uniform(x[0], x[-1], 20)]:
-        assert v._slinear_at(x, y, x_new) == pytest.approx(float(interp1d(x, y, kind="slinear")(x_new)),
-                                                           rel=1e-13, abs=1e-15)
+        assert v._slinear_at(x, y, x_new) == pytest.approx(
+            float(interp1d(x, y, kind="slinear")(x_new)), rel=1e-13, abs=1e-15
+        )
     with pytest.raises(ValueError, match="outside"):
         v._slinear_at(x, y, x[0] - 1.0)
 
@@ -234,7 +249,7 @@ def test_grids_and_val_threshold_grid():
     d, s = _random_pairs(9, 400)
     coarse = v.evaluate_fold(d, s, d, s, val_thresholds=v.DEFAULT_THRESHOLDS)
     fine = v.evaluate_fold(d, s, d, s)
-    assert coarse["threshold"] == fine["threshold"]                 # accuracy keeps the 0.01 grid
+    assert coarse["threshold"] == fine["threshold"]  # accuracy keeps the 0.01 grid
     assert coarse["val_threshold"] != fine["val_threshold"]
     # no negative pairs: FAR is 0 everywhere, the target is never reached
     assert v.far_threshold(d[s], s[s]) == 0.0

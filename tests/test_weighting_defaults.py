@@ -1,4 +1,5 @@
 """Library defaults that follow the paper, and the naive baseline's optimizer (docs/fidelity.md)."""
+
 from __future__ import annotations
 
 import keras
@@ -36,8 +37,9 @@ def test_naive_weight_unit_is_stepped_by_the_network_optimizer(tiny_batch):
     before = separate.weight_unit.kernel.numpy().copy()
     gradients = separate.compute_gradients(x, y).weight_gradients
     separate.train_on_batch(x, y)
-    np.testing.assert_allclose(before - separate.weight_unit.kernel.numpy(), 0.5 * gradients[0].numpy(),
-                               rtol=1e-3, atol=1e-6)
+    np.testing.assert_allclose(
+        before - separate.weight_unit.kernel.numpy(), 0.5 * gradients[0].numpy(), rtol=1e-3, atol=1e-6
+    )
 
 
 def test_naive_option_round_trips_and_is_validated():
@@ -60,8 +62,9 @@ def test_center_loss_reads_the_raw_bottleneck_by_default(tiny_batch):
     assert task.center_feature == "bottleneck"
     outputs = model(x, training=False)
     per_sample = model.center_losses["identity"].per_sample(outputs["bottleneck"], y["identity"])
-    np.testing.assert_allclose(per_sample.numpy(), np.sum(np.square(outputs["bottleneck"].numpy()), axis=1),
-                               rtol=1e-5)  # centers start at 0
+    np.testing.assert_allclose(
+        per_sample.numpy(), np.sum(np.square(outputs["bottleneck"].numpy()), axis=1), rtol=1e-5
+    )  # centers start at 0
     code = small_model("static", center_loss_weight=1.0, center_loss_input="embedding")
     assert code.tasks[0].center_feature == "embedding"
     emb = code(x, training=False)["embedding"]
@@ -92,7 +95,7 @@ def test_weight_decay_is_half_the_squared_norm_times_the_factor():
 
     regularizer = ConvSettings(weight_decay=5e-5).regularizer()
     w = np.arange(6, dtype=np.float32).reshape(2, 3)
-    np.testing.assert_allclose(float(regularizer(w)), 5e-5 * np.sum(w ** 2) / 2, rtol=1e-6)
+    np.testing.assert_allclose(float(regularizer(w)), 5e-5 * np.sum(w**2) / 2, rtol=1e-6)
 
 
 def test_default_weight_optimizer_clips_at_global_norm_5():

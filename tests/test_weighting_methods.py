@@ -5,6 +5,7 @@ Gradient methods are called through ``combine_task_gradients(G, L)`` (the per-ta
 hook); loss methods through ``task_weights`` / ``network_loss`` / ``update_state``.
 Training through ``DynamicMultiTaskModel`` is in test_weighting_methods_training.py.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -64,8 +65,12 @@ def test_pcgrad_leaves_orthogonal_gradients_alone_and_projects_conflicting_ones(
 
 def test_pcgrad_three_tasks_follow_a_random_order_reproducibly():
     G = np.array([[1.0, 0.2, 0.0], [-0.8, 1.0, 0.1], [-0.5, -0.9, 1.0]])
-    candidates = [pcgrad_numpy(G, orders) for orders in itertools.product(
-        *[list(itertools.permutations([j for j in range(3) if j != i])) for i in range(3)])]
+    candidates = [
+        pcgrad_numpy(G, orders)
+        for orders in itertools.product(
+            *[list(itertools.permutations([j for j in range(3) if j != i])) for i in range(3)]
+        )
+    ]
     s = strategy("pcgrad", num_tasks=3, seed=3)
     seen = set()
     for _ in range(12):
@@ -73,11 +78,11 @@ def test_pcgrad_three_tasks_follow_a_random_order_reproducibly():
         np.testing.assert_allclose(w @ G, d, atol=1e-5)
         errors = [np.max(np.abs(d - c)) for c in candidates]
         assert min(errors) < 1e-5, errors
-        again, _ = combine(s, G)                  # same step: same draw
+        again, _ = combine(s, G)  # same step: same draw
         np.testing.assert_array_equal(d, again)
         seen.add(tuple(np.round(d, 5)))
         s.update_state(tf.ones(3))
-    assert len(seen) > 1                            # the order really is random across steps
+    assert len(seen) > 1  # the order really is random across steps
     replay = strategy("pcgrad", num_tasks=3, seed=3)
     np.testing.assert_array_equal(combine(replay, G)[0], combine(strategy("pcgrad", num_tasks=3, seed=3), G)[0])
 
@@ -109,11 +114,18 @@ def min_norm_numpy(G):
     return best_alpha
 
 
-@pytest.mark.parametrize("g1,g2", [((1.0, 0.0), (0.0, 1.0)), ((1.0, 0.0), (1.0, 1.0)),
-                                   ((2.0, 1.0, 0.0), (-1.0, 0.5, 0.3)), ((0.3, -0.2), (3.0, 1.0))])
+@pytest.mark.parametrize(
+    "g1,g2",
+    [
+        ((1.0, 0.0), (0.0, 1.0)),
+        ((1.0, 0.0), (1.0, 1.0)),
+        ((2.0, 1.0, 0.0), (-1.0, 0.5, 0.3)),
+        ((0.3, -0.2), (3.0, 1.0)),
+    ],
+)
 def test_mgda_two_tasks_is_the_closed_form_min_norm_point(g1, g2):
     g1, g2 = np.array(g1), np.array(g2)
-    gamma = np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0.0, 1.0)   # Sener and Koltun, Algorithm 1
+    gamma = np.clip((g2 - g1) @ g2 / ((g1 - g2) @ (g1 - g2)), 0.0, 1.0)  # Sener and Koltun, Algorithm 1
     d, w = combine(strategy("mgda"), [g1, g2])
     np.testing.assert_allclose(w, [gamma, 1 - gamma], atol=1e-6)
     np.testing.assert_allclose(d, gamma * g1 + (1 - gamma) * g2, atol=1e-6)
@@ -133,7 +145,7 @@ def test_mgda_loss_normalisation_solves_on_scaled_gradients_and_applies_to_raw_o
     G = np.array([[1.0, 0.0], [0.0, 4.0]])
     L = np.array([1.0, 4.0])
     d, w = combine(strategy("mgda", normalization="loss"), G, L)
-    expected = min_norm_numpy(G / L[:, None])       # g_i / L_i = (1, 0), (0, 1): a = (0.5, 0.5)
+    expected = min_norm_numpy(G / L[:, None])  # g_i / L_i = (1, 0), (0, 1): a = (0.5, 0.5)
     np.testing.assert_allclose(w, expected, atol=1e-6)
     np.testing.assert_allclose(d, expected @ G, atol=1e-6)
 
@@ -143,8 +155,15 @@ def cagrad_numpy(G, c, grid=600):
     """Liu et al. 2021: min over the simplex of g_w.g0 + c ||g0|| ||g_w|| by a dense grid."""
     T = len(G)
     g0 = G.mean(axis=0)
-    points = [(a, b, 1 - a - b) for a in np.linspace(0, 1, grid + 1) for b in np.linspace(0, 1 - a, int(round((1 - a) * grid)) + 1)] \
-        if T == 3 else [(a, 1 - a) for a in np.linspace(0, 1, 20 * grid + 1)]
+    points = (
+        [
+            (a, b, 1 - a - b)
+            for a in np.linspace(0, 1, grid + 1)
+            for b in np.linspace(0, 1 - a, int(round((1 - a) * grid)) + 1)
+        ]
+        if T == 3
+        else [(a, 1 - a) for a in np.linspace(0, 1, 20 * grid + 1)]
+    )
     W = np.array(points)
     gw = W @ G
     F = gw @ g0 + c * np.linalg.norm(g0) * np.linalg.norm(gw, axis=1)
@@ -166,7 +185,7 @@ def test_cagrad_solves_its_dual_and_rescales_like_the_authors(seed, T):
     expected, _ = cagrad_numpy(G, 0.5)
     d0, _ = combine(strategy("cagrad", num_tasks=T, rescale=0), G)
     np.testing.assert_allclose(d0, expected, atol=5e-3 * np.linalg.norm(expected))
-    d1, w1 = combine(strategy("cagrad", num_tasks=T), G)          # default: rescale 1, c 0.5
+    d1, w1 = combine(strategy("cagrad", num_tasks=T), G)  # default: rescale 1, c 0.5
     np.testing.assert_allclose(d1, d0 / 1.25, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w1 @ G, d1, atol=1e-5)
     # the primal constraint of Eq. 4 is tight: ||d - g0|| = c ||g0||
@@ -200,20 +219,20 @@ def test_nash_mtl_solves_the_bargaining_equation(seed, T, P):
     M = G @ G.T
     d, a = combine(strategy("nash_mtl", num_tasks=T, normalize_gram=False, max_norm=0.0), G)
     assert np.all(a > 0)
-    np.testing.assert_allclose(a * (M @ a), 1.0, rtol=1e-4)       # alpha_i (G G^T alpha)_i = 1
+    np.testing.assert_allclose(a * (M @ a), 1.0, rtol=1e-4)  # alpha_i (G G^T alpha)_i = 1
     np.testing.assert_allclose(d, a @ G, atol=1e-5)
-    np.testing.assert_allclose(d @ d, T, rtol=1e-4)               # ||d||^2 = sum_i alpha_i (M alpha)_i
+    np.testing.assert_allclose(d @ d, T, rtol=1e-4)  # ||d||^2 = sum_i alpha_i (M alpha)_i
 
 
 def test_nash_mtl_orthogonal_gradients_and_the_authors_normalisation_and_clip():
     G = np.array([[3.0, 0.0], [0.0, 0.5]])
     _, a = combine(strategy("nash_mtl", normalize_gram=False, max_norm=0.0), G)
-    np.testing.assert_allclose(a, [1 / 3, 2.0], rtol=1e-5)          # alpha_i = 1 / ||g_i||
+    np.testing.assert_allclose(a, [1 / 3, 2.0], rtol=1e-5)  # alpha_i = 1 / ||g_i||
     M = G @ G.T
     scaled = M / np.linalg.norm(M)
-    _, a = combine(strategy("nash_mtl", max_norm=0.0), G)            # default: normalize_gram
+    _, a = combine(strategy("nash_mtl", max_norm=0.0), G)  # default: normalize_gram
     np.testing.assert_allclose(a * (scaled @ a), 1.0, rtol=1e-4)
-    d, a = combine(strategy("nash_mtl"), G)                          # default max_norm = 1
+    d, a = combine(strategy("nash_mtl"), G)  # default max_norm = 1
     np.testing.assert_allclose(np.linalg.norm(d), 1.0, rtol=1e-5)
 
 
@@ -233,7 +252,7 @@ def test_aligned_mtl_combined_system_has_condition_number_one(seed, T, P):
 
 
 def test_aligned_mtl_rank_deficient_gradients_stay_finite():
-    G = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])   # g3 = g1 + g2
+    G = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0], [1.0, 1.0, 0.0]])  # g3 = g1 + g2
     d, w = combine(strategy("aligned_mtl", num_tasks=3), G)
     assert np.all(np.isfinite(d)) and np.all(np.isfinite(w))
     from dynamic_mtl.weighting.aligned_mtl import alignment_matrix
@@ -248,8 +267,9 @@ def test_aligned_mtl_rank_deficient_gradients_stay_finite():
 # --------------------------------------------------------------------------------------- GradVac
 def test_gradvac_starts_as_pcgrad_and_reaches_its_cosine_target():
     G = random_gradients(0)
-    np.testing.assert_allclose(combine(strategy("gradvac", num_tasks=3), G)[0],
-                               combine(strategy("pcgrad", num_tasks=3), G)[0], atol=1e-5)
+    np.testing.assert_allclose(
+        combine(strategy("gradvac", num_tasks=3), G)[0], combine(strategy("pcgrad", num_tasks=3), G)[0], atol=1e-5
+    )
     # g1 = (1, 0), g2 = (0, 1): cos = 0 < target 0.5 -> g1' = g1 + (0.5 / sqrt(0.75)) g2
     s = strategy("gradvac", beta=0.1)
     s.targets.assign([[0.0, 0.5], [0.5, 0.0]])
@@ -266,13 +286,13 @@ def test_gradvac_starts_as_pcgrad_and_reaches_its_cosine_target():
 def test_db_mtl_balances_ema_of_log_loss_gradients():
     rng = np.random.default_rng(0)
     s = strategy("db_mtl", num_tasks=3)
-    step_fn = tf.function(s.combine_task_gradients)    # the buffer is created in the first trace
+    step_fn = tf.function(s.combine_task_gradients)  # the buffer is created in the first trace
     buffer = np.zeros((3, 4))
     for t in range(1, 4):
         G = rng.normal(size=(3, 4))
         L = rng.uniform(0.5, 2.0, size=3)
         h = G / (L[:, None] + 1e-8)
-        beta_t = 0.9 / t ** 0.5
+        beta_t = 0.9 / t**0.5
         buffer = h + beta_t * (buffer - h)
         norms = np.linalg.norm(buffer, axis=1)
         alpha = norms.max() / (norms + 1e-8)
@@ -283,8 +303,9 @@ def test_db_mtl_balances_ema_of_log_loss_gradients():
     # every scaled buffered gradient has the largest norm
     np.testing.assert_allclose(np.linalg.norm(alpha[:, None] * buffer, axis=1), norms.max(), rtol=1e-6)
     # the heads are trained on sum_i log L_i
-    np.testing.assert_allclose(float(s.network_loss(s.task_weights(), tf.constant([1.0, np.e, 2.0]))),
-                               1.0 + np.log(2.0), rtol=1e-6)
+    np.testing.assert_allclose(
+        float(s.network_loss(s.task_weights(), tf.constant([1.0, np.e, 2.0]))), 1.0 + np.log(2.0), rtol=1e-6
+    )
 
 
 def test_db_mtl_buffer_saves_and_loads():
@@ -304,7 +325,7 @@ def test_rlw_weights_are_on_the_simplex_reproducible_and_random():
     draws = []
     for _ in range(400):
         w = s.task_weights().numpy()
-        np.testing.assert_array_equal(w, s.task_weights().numpy())      # one draw per step
+        np.testing.assert_array_equal(w, s.task_weights().numpy())  # one draw per step
         draws.append(w)
         s.update_state(tf.ones(3))
     draws = np.array(draws)
@@ -341,25 +362,25 @@ def test_famo_loss_gradient_and_logit_update_follow_the_paper():
     c = np.sum(z / gaps)
     np.testing.assert_allclose(tape.gradient(value, losses).numpy(), z / gaps / c, rtol=1e-5)  # sums to 1
     np.testing.assert_allclose(float(value), np.sum(z * np.log(gaps)) / c, rtol=1e-5)
-    s.update_state(tf.constant(L0, tf.float32))            # first step: nothing to compare with
+    s.update_state(tf.constant(L0, tf.float32))  # first step: nothing to compare with
     np.testing.assert_allclose(s.logits.numpy(), 0.0)
     s.update_state(tf.constant(L1, tf.float32))
     delta = np.log(L0 + 1e-8) - np.log(L1 + 1e-8)
-    g = z * (delta - z @ delta)                            # J_softmax^T delta at the weights used
-    m, v = 0.1 * g, 0.001 * g ** 2
+    g = z * (delta - z @ delta)  # J_softmax^T delta at the weights used
+    m, v = 0.1 * g, 0.001 * g**2
     expected = -0.025 * (m / 0.1) / (np.sqrt(v / 0.001) + 1e-8)
     np.testing.assert_allclose(s.logits.numpy(), expected, rtol=1e-4, atol=1e-7)
     w = s.task_weights().numpy()
-    assert w[2] > w[0]                                      # the task that did not improve gains weight
+    assert w[2] > w[0]  # the task that did not improve gains weight
 
 
 def test_stch_warms_up_on_log_losses_then_is_the_smooth_tchebycheff_of_normalised_losses():
     s = strategy("stch", num_tasks=2, mu=0.5, warmup_epochs=1)
     L = tf.constant([2.0, 0.5])
     np.testing.assert_allclose(float(s.network_loss(s.task_weights(), L)), np.log(2.0) + np.log(0.5), atol=1e-6)
-    s.update_state(tf.constant([9.0, 9.0]))                 # epoch 0: warm-up, not averaged
+    s.update_state(tf.constant([9.0, 9.0]))  # epoch 0: warm-up, not averaged
     s.on_epoch_end()
-    for losses in ([1.0, 4.0], [3.0, 2.0]):                  # epoch 1: averaged into the nadir
+    for losses in ([1.0, 4.0], [3.0, 2.0]):  # epoch 1: averaged into the nadir
         s.update_state(tf.constant(losses))
     np.testing.assert_allclose(float(s.network_loss(s.task_weights(), L)), np.log(2.0) + np.log(0.5), atol=1e-6)
     s.on_epoch_end()
@@ -394,13 +415,21 @@ def test_every_method_is_registered_and_round_trips_its_config(name):
     assert type(s).__doc__ and len(type(s).__doc__) > 200
 
 
-@pytest.mark.parametrize("name,options,word", [
-    ("mgda", {"normalization": "max"}, "normalization"), ("mgda", {"iterations": 0}, "iterations"),
-    ("cagrad", {"c": -1.0}, "c must"), ("cagrad", {"rescale": 3}, "rescale"),
-    ("nash_mtl", {"max_norm": -1.0}, "max_norm"), ("gradvac", {"beta": 2.0}, "beta"),
-    ("db_mtl", {"beta": 1.0}, "beta"), ("famo", {"learning_rate": 0.0}, "learning_rate"),
-    ("famo", {"min_losses": [0.0]}, "min_losses"), ("stch", {"mu": 0.0}, "mu"),
-])
+@pytest.mark.parametrize(
+    "name,options,word",
+    [
+        ("mgda", {"normalization": "max"}, "normalization"),
+        ("mgda", {"iterations": 0}, "iterations"),
+        ("cagrad", {"c": -1.0}, "c must"),
+        ("cagrad", {"rescale": 3}, "rescale"),
+        ("nash_mtl", {"max_norm": -1.0}, "max_norm"),
+        ("gradvac", {"beta": 2.0}, "beta"),
+        ("db_mtl", {"beta": 1.0}, "beta"),
+        ("famo", {"learning_rate": 0.0}, "learning_rate"),
+        ("famo", {"min_losses": [0.0]}, "min_losses"),
+        ("stch", {"mu": 0.0}, "mu"),
+    ],
+)
 def test_bad_options_are_refused_with_a_clear_error(name, options, word):
     with pytest.raises(ValueError, match=word):
         get_weighting(name, num_tasks=2, **options)
@@ -422,7 +451,7 @@ def test_gradient_methods_run_in_a_tf_function_and_agree_with_eager(name):
     np.testing.assert_allclose(d_graph.numpy(), d_eager.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(w_graph.numpy(), w_eager.numpy(), rtol=1e-5, atol=1e-6)
     assert np.all(np.isfinite(d_graph.numpy()))
-    np.testing.assert_allclose(graph.task_weights().numpy(), 1.0)   # the heads train on sum_i L_i
+    np.testing.assert_allclose(graph.task_weights().numpy(), 1.0)  # the heads train on sum_i L_i
 
 
 @pytest.mark.parametrize("name", LOSS_METHODS)
@@ -448,9 +477,15 @@ def test_peer_table_compares_ratios_and_names_missing_methods():
     from benchmarks.common import row
     from benchmarks.peer import table
 
-    ours = [row("s", "pcgrad", "step time / plain", "ratio", [1.2, 1.3]), row("s", "famo", "step time / plain", "ratio", [1.1]),
-            row("s", "gls", "step time / plain", "ratio", [2.0])]
-    peer = [row("p", "pcgrad", "step time / plain", "ratio", [1.9]), row("p", "gls", "step time / plain", "ratio", [1.5])]
+    ours = [
+        row("s", "pcgrad", "step time / plain", "ratio", [1.2, 1.3]),
+        row("s", "famo", "step time / plain", "ratio", [1.1]),
+        row("s", "gls", "step time / plain", "ratio", [2.0]),
+    ]
+    peer = [
+        row("p", "pcgrad", "step time / plain", "ratio", [1.9]),
+        row("p", "gls", "step time / plain", "ratio", [1.5]),
+    ]
     lines = {line.split(" | ")[0].strip("| "): line for line in table(ours, peer)[2:]}
     assert lines["pcgrad"].endswith("| yes |") and "1.25 [1.20-1.30]" in lines["pcgrad"]
     assert lines["gls"].endswith("| **no** |")

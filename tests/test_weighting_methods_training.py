@@ -5,6 +5,7 @@ The gradient methods need the model's side of the per-task gradient hook
 (``uses_task_gradients`` / ``combine_task_gradients``): the shared variables step along the
 strategy's direction, the task heads along d(sum_i L_i).
 """
+
 from __future__ import annotations
 
 import json
@@ -23,8 +24,8 @@ from dynamic_mtl.weighting import GradientWeighting
 
 GRADIENT_METHODS = ["pcgrad", "mgda", "cagrad", "imtl_g", "nash_mtl", "aligned_mtl", "gradvac", "db_mtl"]
 LOSS_METHODS = ["rlw", "gls", "famo", "stch"]
-SHARED = "trunk_stage1_conv/kernel"        # the small CNN's trunk: shared by both tasks
-HEAD = "identity_logits/kernel"            # the identity head
+SHARED = "trunk_stage1_conv/kernel"  # the small CNN's trunk: shared by both tasks
+HEAD = "identity_logits/kernel"  # the identity head
 
 
 def _variables(model):
@@ -89,24 +90,28 @@ OPTIONS = {"stch": {"warmup_epochs": 0}}
 
 
 _GRADIENT_HANG = pytest.mark.xfail(
-    run=False, strict=True,
+    run=False,
+    strict=True,
     reason="known defect: the compiled train step of a gradient method never returns under MirroredStrategy on "
-           "2 logical CPUs (docs/weighting.md, 'Known limitation'); running it would block the suite")
+    "2 logical CPUs (docs/weighting.md, 'Known limitation'); running it would block the suite",
+)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("group", [pytest.param(GRADIENT_METHODS, marks=_GRADIENT_HANG), LOSS_METHODS],
-                         ids=["gradient", "loss"])
+@pytest.mark.parametrize(
+    "group", [pytest.param(GRADIENT_METHODS, marks=_GRADIENT_HANG), LOSS_METHODS], ids=["gradient", "loss"]
+)
 def test_mirrored_two_replicas_match_one_device(group):
     script = Path(__file__).with_name("mirrored_weighting_methods.py")
     specs = [{"name": n, "options": OPTIONS.get(n, {}), "lr": SUM_METHODS.get(n, 0.01)} for n in group]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
-    out = subprocess.run([sys.executable, str(script), json.dumps(specs)], capture_output=True, text=True, env=env,
-                         timeout=1200)
+    out = subprocess.run(
+        [sys.executable, str(script), json.dumps(specs)], capture_output=True, text=True, env=env, timeout=1200
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     report = json.loads(out.stdout.strip().splitlines()[-1])
     for name in group:
         assert report[name]["steps_logged"] == 4, report[name]
-        assert report[name]["movement"] > 1e-2, report[name]          # training really happened
+        assert report[name]["movement"] > 1e-2, report[name]  # training really happened
         assert report[name]["relative_diff"] < RELATIVE_TOLERANCE, (name, report[name])
         assert report[name]["share_off"] < SHARE_OFF_TOLERANCE, (name, report[name])

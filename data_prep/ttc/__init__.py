@@ -13,6 +13,7 @@ train / val / test.
 
 This package imports neither TensorFlow nor Keras.
 """
+
 from data_prep.ttc.celeba import CELEBA_TABLE3_GROUPS, CELEBA_TABLE4_ATTRIBUTES, load_celeba_tasks
 from data_prep.ttc.cifar import CIFAR10_TASKS, load_cifar10_tasks, restricted_load
 from data_prep.ttc.common import TaskData
@@ -20,7 +21,15 @@ from data_prep.ttc.digits import DIGIT_TASKS, load_digits_tasks
 from data_prep.ttc.synthattrs import SYNTH_TASKS, make_synthattrs
 
 __all__ = [
-    "CELEBA_TABLE3_GROUPS", "CELEBA_TABLE4_ATTRIBUTES", "CIFAR10_TASKS", "DIGIT_TASKS", "SYNTH_TASKS",
-    "TaskData", "load_celeba_tasks", "load_cifar10_tasks", "load_digits_tasks", "make_synthattrs",
+    "CELEBA_TABLE3_GROUPS",
+    "CELEBA_TABLE4_ATTRIBUTES",
+    "CIFAR10_TASKS",
+    "DIGIT_TASKS",
+    "SYNTH_TASKS",
+    "TaskData",
+    "load_celeba_tasks",
+    "load_cifar10_tasks",
+    "load_digits_tasks",
+    "make_synthattrs",
     "restricted_load",
 ]

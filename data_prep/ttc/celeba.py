@@ -10,10 +10,11 @@ Expected under ``ROOT`` (either flat, or the official Drive layout with ``Anno/`
 Each image: grayscale, the central 178 x 178 square (rows 20..198), histogram equalisation
 (``cv2.equalizeHist``), area resize to ``size`` x ``size``, scaled to [0, 1].
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -25,7 +26,13 @@ from data_prep.ttc.common import SPLITS, TaskData
 
 #: Table 4's seven attributes (CelebA spelling).
 CELEBA_TABLE4_ATTRIBUTES: tuple[str, ...] = (
-    "Goatee", "Heavy_Makeup", "High_Cheekbones", "No_Beard", "Sideburns", "Smiling", "Wearing_Lipstick",
+    "Goatee",
+    "Heavy_Makeup",
+    "High_Cheekbones",
+    "No_Beard",
+    "Sideburns",
+    "Smiling",
+    "Wearing_Lipstick",
 )
 #: Table 3's two-task groups (the most imbalanced attributes).
 CELEBA_TABLE3_GROUPS: tuple[tuple[str, str], ...] = (("Bald", "Wearing_Hat"), ("Mustache", "Goatee"))
@@ -97,7 +104,7 @@ def load_face(path: str | Path, size: int) -> np.ndarray:
     side = min(h, w)
     top = (h - side) // 2
     left = (w - side) // 2
-    image = cv2.equalizeHist(np.ascontiguousarray(image[top: top + side, left: left + side]))
+    image = cv2.equalizeHist(np.ascontiguousarray(image[top : top + side, left : left + side]))
     image = cv2.resize(image, (size, size), interpolation=cv2.INTER_AREA)
     return image.astype(np.float32) / 255.0
 
@@ -138,9 +145,9 @@ def load_celeba_tasks(
             files = np.sort(rng.choice(files, size=int(limit), replace=False))
         if len(files) == 0:
             raise ValueError(f"CelebA split {split!r} is empty under {root}")
-        images = np.stack([
-            load_face(image_dir / f, size) for f in tqdm(files, desc=f"celeba {split}", disable=not progress)
-        ])[..., None]
+        images = np.stack(
+            [load_face(image_dir / f, size) for f in tqdm(files, desc=f"celeba {split}", disable=not progress)]
+        )[..., None]
         labels = table.loc[files, list(attributes)].to_numpy(dtype=np.int8)
         splits[split] = (images, labels)
     return TaskData(

@@ -8,6 +8,7 @@ is then checked to be a dict with a uint8 ``data`` array of shape (N, 3072) and 
 
 Layout: ``ROOT/cifar-10-batches-py/{data_batch_1..5, test_batch}`` (``ROOT`` may also be that folder).
 """
+
 from __future__ import annotations
 
 import codecs
@@ -23,7 +24,11 @@ from data_prep.ttc.common import TaskData, pair_task_labels
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 #: The paper's 5 tasks (first class = negative, second = positive).
 CIFAR10_TASKS: tuple[tuple[str, str], ...] = (
-    ("airplane", "ship"), ("automobile", "truck"), ("bird", "frog"), ("cat", "dog"), ("deer", "horse"),
+    ("airplane", "ship"),
+    ("automobile", "truck"),
+    ("bird", "frog"),
+    ("cat", "dog"),
+    ("deer", "horse"),
 )
 TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"

@@ -1,4 +1,5 @@
 """The multi-task binary dataset container shared by the TTC loaders."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -59,10 +60,15 @@ class TaskData:
             for t, name in enumerate(self.task_names):
                 y = labels[:, t]
                 n, pos = int((y >= 0).sum()), int((y == 1).sum())
-                rows.append(dict(
-                    task=name, split=split, labelled=n, positives=pos,
-                    minority_proportion=round(min(pos, n - pos) / n, 4) if n else float("nan"),
-                ))
+                rows.append(
+                    dict(
+                        task=name,
+                        split=split,
+                        labelled=n,
+                        positives=pos,
+                        minority_proportion=round(min(pos, n - pos) / n, 4) if n else float("nan"),
+                    )
+                )
         return pd.DataFrame(rows)
 
 

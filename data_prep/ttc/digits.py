@@ -4,6 +4,7 @@ Real data (1797 8x8 handwritten digits shipped inside scikit-learn), no download
 paper, the 10 classes form 5 disjoint pair tasks; we pair digits that are often confused (3/8, 5/9, 1/7,
 4/6, 0/2) so that the tasks are not all at ceiling. Each image is labelled for exactly one task.
 """
+
 from __future__ import annotations
 
 import cv2
@@ -47,13 +48,18 @@ def load_digits_tasks(
     rng = np.random.default_rng(seed)
     train, val, test = stratified_split(target, fractions, rng)
     if train_per_class is not None:
-        train = np.sort(np.concatenate([
-            rng.permutation(train[target[train] == d])[:train_per_class] for d in np.unique(target)
-        ]))
+        train = np.sort(
+            np.concatenate([rng.permutation(train[target[train] == d])[:train_per_class] for d in np.unique(target)])
+        )
     return TaskData(
         name="digits",
         task_names=[f"{a}.{b}" for a, b in pairs],
         splits={k: (images[i], labels[i]) for k, i in (("train", train), ("val", val), ("test", test))},
-        meta=dict(source="sklearn.datasets.load_digits (UCI optdigits test set, 1797 images)",
-                  pairs=[list(p) for p in pairs], size=size, seed=seed, train_per_class=train_per_class),
+        meta=dict(
+            source="sklearn.datasets.load_digits (UCI optdigits test set, 1797 images)",
+            pairs=[list(p) for p in pairs],
+            size=size,
+            seed=seed,
+            train_per_class=train_per_class,
+        ),
     )

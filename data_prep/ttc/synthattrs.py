@@ -12,9 +12,10 @@ generator does not draw, and is the ground-truth *unrelated* task. ``meta["phi"]
 binary (phi) correlation between the tasks, ``meta["groups"]`` the generator's groups, and
 ``meta["label_noise"]`` the share of faces whose drawing contradicts a label (:func:`label_noise_rates`).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
@@ -25,12 +26,23 @@ from data_prep.ttc.common import TaskData
 
 #: Table 4's attributes in the generator's spelling (eyeglasses replaces Wearing_Lipstick).
 SYNTH_TASKS: tuple[str, ...] = (
-    "goatee", "heavy_makeup", "high_cheekbones", "no_beard", "sideburns", "smiling", "eyeglasses",
+    "goatee",
+    "heavy_makeup",
+    "high_cheekbones",
+    "no_beard",
+    "sideburns",
+    "smiling",
+    "eyeglasses",
 )
 #: The CelebA attribute each synthetic task stands for (paper columns of Tables 4 and 6).
 CELEBA_NAME = {
-    "goatee": "Goatee", "heavy_makeup": "Heavy_Makeup", "high_cheekbones": "High_Cheekbones",
-    "no_beard": "No_Beard", "sideburns": "Sideburns", "smiling": "Smiling", "mustache": "Mustache",
+    "goatee": "Goatee",
+    "heavy_makeup": "Heavy_Makeup",
+    "high_cheekbones": "High_Cheekbones",
+    "no_beard": "No_Beard",
+    "sideburns": "Sideburns",
+    "smiling": "Smiling",
+    "mustache": "Mustache",
 }
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
@@ -103,7 +115,8 @@ def make_synthattrs(
         splits=splits,
         meta=dict(
             source="data_prep.synthfaces (sample_identity/sample_attributes/render_face)",
-            size=size, seed=seed,
+            size=size,
+            seed=seed,
             phi=np.round(phi, 4).tolist(),
             latent_correlation=np.round(latent, 4).tolist(),
             groups={g: m for g, m in groups.items() if m},

@@ -1,8 +1,9 @@
 """Backbones: a trunk function (shared layers) and a branch function (per task)."""
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from dynamic_mtl.backbones.common import ConvSettings, conv_bn
 from dynamic_mtl.backbones.inception_resnet_v1 import (
@@ -22,8 +23,9 @@ class Backbone:
 
 
 BACKBONES = {
-    "inception_resnet_v1_reduced": Backbone(inception_resnet_v1_reduced_trunk, inception_resnet_v1_reduced_branch,
-                                            INCEPTION_SHARED_LAYER, 75),
+    "inception_resnet_v1_reduced": Backbone(
+        inception_resnet_v1_reduced_trunk, inception_resnet_v1_reduced_branch, INCEPTION_SHARED_LAYER, 75
+    ),
     "small_cnn": Backbone(small_cnn_trunk, small_cnn_branch, SMALL_CNN_SHARED_LAYER, 16),
 }
 

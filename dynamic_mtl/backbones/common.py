@@ -1,4 +1,5 @@
 """Shared pieces of the backbones: conv + batch norm + ReLU, configured once."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -28,15 +29,25 @@ class ConvSettings:
         return keras.regularizers.L2(self.weight_decay / 2) if self.weight_decay > 0 else None
 
 
-def conv_bn(x, filters, kernel_size, settings: ConvSettings, strides=1, padding="same",
-            activation=True, name=None):
+def conv_bn(x, filters, kernel_size, settings: ConvSettings, strides=1, padding="same", activation=True, name=None):
     """Conv (no bias, Xavier/Glorot init as in the paper) + batch norm + optional ReLU."""
-    x = layers.Conv2D(filters, kernel_size, strides=strides, padding=padding, use_bias=False,
-                      kernel_initializer="glorot_uniform", kernel_regularizer=settings.regularizer(),
-                      name=f"{name}_conv" if name else None)(x)
-    x = layers.BatchNormalization(momentum=settings.batchnorm_momentum, epsilon=1e-3, scale=False,
-                                  synchronized=settings.synchronized_batchnorm,
-                                  name=f"{name}_bn" if name else None)(x)
+    x = layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        padding=padding,
+        use_bias=False,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=settings.regularizer(),
+        name=f"{name}_conv" if name else None,
+    )(x)
+    x = layers.BatchNormalization(
+        momentum=settings.batchnorm_momentum,
+        epsilon=1e-3,
+        scale=False,
+        synchronized=settings.synchronized_batchnorm,
+        name=f"{name}_bn" if name else None,
+    )(x)
     if activation:
         x = layers.Activation("relu", name=f"{name}_relu" if name else None)(x)
     return x

@@ -5,6 +5,7 @@ the split point; 3x3x1792 at 160 px). Each branch: block8 + final block8 (no
 activation), average pool. About 13.2M parameters for trunk + two branches + heads.
 Layer structure follows facenet's inception_resnet_v1 (Szegedy et al. 2016).
 """
+
 from __future__ import annotations
 
 from keras import layers
@@ -15,8 +16,15 @@ from dynamic_mtl.layers import ScaledResidual
 
 def _project(x, channels, settings, name):
     reg = settings.regularizer()
-    return layers.Conv2D(channels, 1, padding="same", use_bias=True, kernel_initializer="glorot_uniform",
-                         kernel_regularizer=reg, name=f"{name}_up")(x)
+    return layers.Conv2D(
+        channels,
+        1,
+        padding="same",
+        use_bias=True,
+        kernel_initializer="glorot_uniform",
+        kernel_regularizer=reg,
+        name=f"{name}_up",
+    )(x)
 
 
 def block35(x, settings, name, scale=0.17):
@@ -48,7 +56,8 @@ def block8(x, settings, name, scale=0.20, activation="relu"):
     b1 = conv_bn(b1, 192, (3, 1), settings, name=f"{name}_b1c")
     mixed = layers.Concatenate(name=f"{name}_concat")([b0, b1])
     return ScaledResidual(scale, activation=activation, name=f"{name}_add")(
-        [x, _project(mixed, x.shape[-1], settings, name)])
+        [x, _project(mixed, x.shape[-1], settings, name)]
+    )
 
 
 def reduction_a(x, settings, name="mixed_6a"):
@@ -61,10 +70,24 @@ def reduction_a(x, settings, name="mixed_6a"):
 
 
 def reduction_b(x, settings, name="mixed_7a"):
-    b0 = conv_bn(conv_bn(x, 256, 1, settings, name=f"{name}_b0a"), 384, 3, settings, strides=2,
-                 padding="valid", name=f"{name}_b0b")
-    b1 = conv_bn(conv_bn(x, 256, 1, settings, name=f"{name}_b1a"), 256, 3, settings, strides=2,
-                 padding="valid", name=f"{name}_b1b")
+    b0 = conv_bn(
+        conv_bn(x, 256, 1, settings, name=f"{name}_b0a"),
+        384,
+        3,
+        settings,
+        strides=2,
+        padding="valid",
+        name=f"{name}_b0b",
+    )
+    b1 = conv_bn(
+        conv_bn(x, 256, 1, settings, name=f"{name}_b1a"),
+        256,
+        3,
+        settings,
+        strides=2,
+        padding="valid",
+        name=f"{name}_b1b",
+    )
     b2 = conv_bn(x, 256, 1, settings, name=f"{name}_b2a")
     b2 = conv_bn(b2, 256, 3, settings, name=f"{name}_b2b")
     b2 = conv_bn(b2, 256, 3, settings, strides=2, padding="valid", name=f"{name}_b2c")

@@ -1,4 +1,5 @@
 """A small CNN backbone for fast CPU runs (quick profile, tests)."""
+
 from __future__ import annotations
 
 from keras import layers

@@ -8,6 +8,7 @@ Training (Sec. 4.1-4.2): :class:`TurnTrainer`, :class:`TrainSettings`, :class:`T
 Per-task batch-norm statistics: :class:`TaskBatchNormalization`. Influence shares (Figure 4, Table 6):
 :func:`influence_shares`, :func:`removal_share_change`.
 """
+
 from dynamic_mtl.ttc.layers import CrossStitchUnit, TaskTransferConnection
 from dynamic_mtl.ttc.models import (
     CrossStitchNetwork,
@@ -31,8 +32,23 @@ from dynamic_mtl.ttc.training import (
 )
 
 __all__ = [
-    "CrossStitchNetwork", "CrossStitchUnit", "SharedTrunkNetwork", "SingleTaskNetwork", "TTCNetwork",
-    "TaskPool", "TaskTransferConnection", "TrainSettings", "TurnTrainer", "add_task", "evaluate",
-    "make_predictor", "mean_class_accuracy", "predict_logits", "remove_tasks", "TaskBatchNormalization",
-    "influence_shares", "removal_share_change", "reestimate_statistics",
+    "CrossStitchNetwork",
+    "CrossStitchUnit",
+    "SharedTrunkNetwork",
+    "SingleTaskNetwork",
+    "TTCNetwork",
+    "TaskPool",
+    "TaskTransferConnection",
+    "TrainSettings",
+    "TurnTrainer",
+    "add_task",
+    "evaluate",
+    "make_predictor",
+    "mean_class_accuracy",
+    "predict_logits",
+    "remove_tasks",
+    "TaskBatchNormalization",
+    "influence_shares",
+    "removal_share_change",
+    "reestimate_statistics",
 ]

@@ -7,6 +7,7 @@ FC layer after its TTC), the input a dynamic weight unit can read. Every task is
 ``TaskSpec(name, name, kind="multilabel")`` (Eq. 6: sigmoid cross-entropy), -1 marking a sample
 that has no label for it, and any weighting trains it through ``fit``.
 """
+
 from __future__ import annotations
 
 import keras
@@ -54,6 +55,6 @@ def multitask_network(network, image_shape, name: str | None = None) -> keras.Mo
         raise ValueError(f"a task may not be named {SHARED_OUTPUT!r}")
     inputs = keras.Input(tuple(image_shape), name="image")
     logits, shared = MultiSubnetOutputs(network, name=f"{network.name}_outputs")(inputs)
-    outputs = {task: logits[:, i:i + 1] for i, task in enumerate(network.task_names)}
+    outputs = {task: logits[:, i : i + 1] for i, task in enumerate(network.task_names)}
     outputs[SHARED_OUTPUT] = shared
     return keras.Model(inputs, outputs, name=name or f"{network.name}_multitask")

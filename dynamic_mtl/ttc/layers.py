@@ -22,16 +22,18 @@ exact 0 and ``h_j`` is never read for task i), which is how incremental task add
 outputs unchanged. The weights of row i (``beta_i`` / ``stitch_i``) and ``BN_i`` belong to task i, so they
 can be frozen per task (:meth:`set_task_trainable`).
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
 from keras import ops
 
 from dynamic_mtl.ttc.norms import TaskBatchNormalization
+
 
 def _as_connectivity(connectivity, num_tasks: int) -> list[list[int]]:
     """Validates a T x T 0/1 matrix (default all ones); the diagonal must be 1."""
@@ -70,10 +72,14 @@ class _TaskMixing(keras.layers.Layer):
         self.bn_epsilon = float(bn_epsilon)
         self.per_task_statistics = bool(per_task_statistics)
         copies = self.num_tasks if self.per_task_statistics else 1
-        self.norms = [
-            TaskBatchNormalization(copies, momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn_{i}")
-            for i in range(self.num_tasks)
-        ] if self.batch_norm else []
+        self.norms = (
+            [
+                TaskBatchNormalization(copies, momentum=self.bn_momentum, epsilon=self.bn_epsilon, name=f"bn_{i}")
+                for i in range(self.num_tasks)
+            ]
+            if self.batch_norm
+            else []
+        )
         self.row_weights: list = []
 
     # -- weights -----------------------------------------------------------------------------------------
@@ -202,8 +208,10 @@ class TaskTransferConnection(_TaskMixing):
         beta0 = math.log(self.initial_alpha / (1.0 - self.initial_alpha))
         self.row_weights = [
             self.add_weight(
-                name=f"beta_{i}", shape=(self.num_tasks,),
-                initializer=keras.initializers.Constant(beta0), trainable=True,
+                name=f"beta_{i}",
+                shape=(self.num_tasks,),
+                initializer=keras.initializers.Constant(beta0),
+                trainable=True,
             )
             for i in range(self.num_tasks)
         ]
@@ -265,8 +273,10 @@ class CrossStitchUnit(_TaskMixing):
             init[i] = self.init_self
             self.row_weights.append(
                 self.add_weight(
-                    name=f"stitch_{i}", shape=(T,),
-                    initializer=keras.initializers.Constant(init), trainable=True,
+                    name=f"stitch_{i}",
+                    shape=(T,),
+                    initializer=keras.initializers.Constant(init),
+                    trainable=True,
                 )
             )
 

@@ -19,9 +19,10 @@ networks): every batch norm keeps one copy of its moving statistics per task
 :meth:`set_statistics_copy` (used by :mod:`dynamic_mtl.ttc.training`) selects the copy with which task c is
 evaluated. ``per_task_statistics=False`` gives one shared copy, updated on every task's turn.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import keras
 import numpy as np
@@ -62,8 +63,7 @@ class _SubnetLayers:
             for l, (f, k) in enumerate(zip(filters, kernels))
         ]
         self.pools = [
-            keras.layers.MaxPooling2D(2, padding="same", name=f"{prefix}_pool{l + 1}")
-            for l in range(len(filters) - 1)
+            keras.layers.MaxPooling2D(2, padding="same", name=f"{prefix}_pool{l + 1}") for l in range(len(filters) - 1)
         ]
         self.flatten = keras.layers.Flatten(name=f"{prefix}_flatten")
         self.fc = keras.layers.Dense(fc_units, activation="relu", name=f"{prefix}_fc")
@@ -104,8 +104,12 @@ class _ArchitectureMixin:
     def get_config(self) -> dict:
         config = super().get_config()
         config.update(
-            num_tasks=self.num_tasks, task_names=list(self.task_names), width=self.width,
-            filters=list(self.filters), kernels=list(self.kernels), fc_units=self.fc_units,
+            num_tasks=self.num_tasks,
+            task_names=list(self.task_names),
+            width=self.width,
+            filters=list(self.filters),
+            kernels=list(self.kernels),
+            fc_units=self.fc_units,
             **self._extra_config(),
         )
         return config
@@ -156,16 +160,18 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
         self.connection_kwargs = dict(connection_kwargs or {})
         self.per_task_statistics = bool(per_task_statistics)
         self.subnets = [
-            _SubnetLayers(f"t{t}", self._scaled_filters, self.kernels, self._scaled_fc)
-            for t in range(self.num_tasks)
+            _SubnetLayers(f"t{t}", self._scaled_filters, self.kernels, self._scaled_fc) for t in range(self.num_tasks)
         ]
         # Keras tracks layers assigned as attributes / lists of layers; flatten the holders into lists.
         self.subnet_layers = [s.all_layers() for s in self.subnets]
         self.heads = [keras.layers.Dense(1, name=f"t{t}_out") for t in range(self.num_tasks)]
         self.connections = [
             self.connection_class(
-                self.num_tasks, connectivity=self.connectivity, name=f"mix{l + 1}",
-                per_task_statistics=self.per_task_statistics, **self.connection_kwargs
+                self.num_tasks,
+                connectivity=self.connectivity,
+                name=f"mix{l + 1}",
+                per_task_statistics=self.per_task_statistics,
+                **self.connection_kwargs,
             )
             for l in range(self._num_hidden)
         ]
@@ -222,8 +228,9 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
         t = self.task_index(task)
         return [*self.subnet_layers[t], self.heads[t]]
 
-    def set_task_trainable(self, task: str | int, trainable: bool = True, connections: bool | None = None,
-                           norms: bool | None = None):
+    def set_task_trainable(
+        self, task: str | int, trainable: bool = True, connections: bool | None = None, norms: bool | None = None
+    ):
         """Freezes / unfreezes task t's subnet and head, (``connections``, default = ``trainable``) its
         incoming mixing row, and (``norms``, default = ``connections``) its BN in every layer."""
         t = self.task_index(task)
@@ -234,8 +241,11 @@ class _MultiSubnetNetwork(_ArchitectureMixin, keras.Model):
             c.set_task_trainable(t, connections, norms=connections if norms is None else bool(norms))
 
     def _extra_config(self) -> dict:
-        return dict(connectivity=self.connectivity, connection_kwargs=self.connection_kwargs,
-                    per_task_statistics=self.per_task_statistics)
+        return dict(
+            connectivity=self.connectivity,
+            connection_kwargs=self.connection_kwargs,
+            per_task_statistics=self.per_task_statistics,
+        )
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
@@ -438,9 +448,7 @@ def remove_tasks(
     if not keep:
         raise ValueError("cannot remove every task")
     conn = np.asarray(model.connectivity)[np.ix_(keep, keep)]
-    new = type(model).from_config(
-        _same_kind_config(model, [model.task_names[t] for t in keep], conn.tolist())
-    )
+    new = type(model).from_config(_same_kind_config(model, [model.task_names[t] for t in keep], conn.tolist()))
     new.build((None, *input_shape))
     rows = _statistics_rows(model, keep)
     for d, s in enumerate(keep):

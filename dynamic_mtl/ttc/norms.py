@@ -16,6 +16,7 @@ Like Keras' ``BatchNormalization``, a layer with ``trainable=False`` runs in inf
 :meth:`TaskBatchNormalization.estimating` switches a layer (frozen or not) to re-estimating the selected
 copy from the batches it sees (an exact running mean of their moments), no gradient involved.
 """
+
 from __future__ import annotations
 
 import keras
@@ -50,10 +51,10 @@ class TaskBatchNormalization(keras.layers.Layer):
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros", trainable=True)
         shape = (self.num_copies, channels)
         self.moving_mean = self.add_weight(name="moving_mean", shape=shape, initializer="zeros", trainable=False)
-        self.moving_variance = self.add_weight(name="moving_variance", shape=shape, initializer="ones",
-                                               trainable=False)
-        self.copy_index = self.add_weight(name="copy_index", shape=(), initializer="zeros", dtype="int32",
-                                          trainable=False)
+        self.moving_variance = self.add_weight(name="moving_variance", shape=shape, initializer="ones", trainable=False)
+        self.copy_index = self.add_weight(
+            name="copy_index", shape=(), initializer="zeros", dtype="int32", trainable=False
+        )
         self.built = True
 
     def set_copy(self, index) -> None:
@@ -91,7 +92,7 @@ class TaskBatchNormalization(keras.layers.Layer):
     def compute_output_shape(self, input_shape):
         return input_shape
 
-    def copy_statistics(self, source: "TaskBatchNormalization", rows) -> None:
+    def copy_statistics(self, source: TaskBatchNormalization, rows) -> None:
         """Copies ``gamma``/``beta`` and the statistics rows ``rows`` of ``source`` (source row ``rows[k]``
         becomes row k here; ``None`` leaves a row as it is)."""
         self.gamma.assign(source.gamma)

@@ -15,9 +15,10 @@ so the diagonal (a task's own share) changes too, and after removing tasks R, re
 the shares over the kept tasks, the changes of receiver i's shares add up to exactly the removed tasks'
 former share ``sum_{r in R} s_before[i, r]`` (the shares before and after both sum to 1).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -63,5 +64,9 @@ def removal_share_change(alpha_before, alpha_after, keep: Sequence[int]) -> dict
         raise ValueError(f"alpha_after must be ({len(keep)}, {len(keep)}), got {after.shape}")
     kept_before = before[np.ix_(keep, keep)]
     removed = [t for t in range(before.shape[0]) if t not in keep]
-    return dict(share_before=kept_before, share_after=after, change=after - kept_before,
-                removed_share=before[np.ix_(keep, removed)].sum(axis=1))
+    return dict(
+        share_before=kept_before,
+        share_after=after,
+        change=after - kept_before,
+        removed_share=before[np.ix_(keep, removed)].sum(axis=1),
+    )

@@ -22,10 +22,11 @@
 Labels are an ``(N, T_data)`` integer array with 1 = positive, 0 = negative, -1 = not labelled for that
 task (e.g. CIFAR-10 images of other classes).
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import keras
 import numpy as np
@@ -87,7 +88,7 @@ class TaskPool:
             if self._cursors[k] >= len(order):
                 self._orders[k] = order = self._rng.permutation(self._groups[k])
                 self._cursors[k] = 0
-            chunk = order[self._cursors[k]: self._cursors[k] + n]
+            chunk = order[self._cursors[k] : self._cursors[k] + n]
             self._cursors[k] += len(chunk)
             out.append(chunk)
             n -= len(chunk)
@@ -155,8 +156,11 @@ class TurnTrainer:
         if int(seed) < 0:
             raise ValueError(f"seed must be >= 0, got {seed}")
         self.pools = {
-            c: TaskPool(self.labels[:, self.label_columns[c]],
-                        np.random.default_rng([int(seed), self.label_columns[c]]), resample=self.settings.resample)
+            c: TaskPool(
+                self.labels[:, self.label_columns[c]],
+                np.random.default_rng([int(seed), self.label_columns[c]]),
+                resample=self.settings.resample,
+            )
             for c in self.train_columns
         }
         self.batches: list[tuple[int, np.ndarray]] | None = [] if record_batches else None
@@ -192,7 +196,7 @@ class TurnTrainer:
                 logits = tf.gather(model(x, training=True), column, axis=1)
                 loss = tf.reduce_mean(tf.nn.sigmoid_cross_entropy_with_logits(labels=y, logits=logits))
             grads = tape.gradient(loss, wv + av)
-            for opt, variables, gs in ((opt_w, wv, grads[: len(wv)]), (opt_a, av, grads[len(wv):])):
+            for opt, variables, gs in ((opt_w, wv, grads[: len(wv)]), (opt_a, av, grads[len(wv) :])):
                 pairs = [(g, v) for g, v in zip(gs, variables) if g is not None]
                 if pairs:
                     opt.apply([g for g, _ in pairs], [v for _, v in pairs])
@@ -240,8 +244,9 @@ def has_task_statistics(model) -> bool:
     return bool(getattr(model, "per_task_statistics", False)) and getattr(model, "num_tasks", 1) > 1
 
 
-def reestimate_statistics(model, images, labels, label_columns: Sequence[int], tasks: Sequence[int] | None = None,
-                          batch_size: int = 64) -> None:
+def reestimate_statistics(
+    model, images, labels, label_columns: Sequence[int], tasks: Sequence[int] | None = None, batch_size: int = 64
+) -> None:
     """Re-estimates the batch-norm statistics from training images, no gradient step (frozen layers too).
 
     With per-task copies, copy c is the exact mean of the batch moments over the images labelled for model
@@ -266,7 +271,7 @@ def reestimate_statistics(model, images, labels, label_columns: Sequence[int], t
             select_statistics(model, copy)
             seen = 0
             for start in range(0, len(idx), batch_size):
-                chunk = idx[start: start + batch_size]
+                chunk = idx[start : start + batch_size]
                 seen += len(chunk)
                 for layer in layers:
                     layer.estimating(len(chunk) / seen)
@@ -281,8 +286,13 @@ def make_predictor(model) -> Callable:
     return tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
 
-def predict_logits(model, images: np.ndarray, batch_size: int = 256, predictor: Callable | None = None,
-                   tasks: Sequence[int] | None = None) -> np.ndarray:
+def predict_logits(
+    model,
+    images: np.ndarray,
+    batch_size: int = 256,
+    predictor: Callable | None = None,
+    tasks: Sequence[int] | None = None,
+) -> np.ndarray:
     """Inference-mode logits ``(N, T_model)``; column c is computed with task c's batch-norm statistics copy
     (one pass per task if the model keeps per-task copies; ``tasks`` limits the passes, the other columns are
     then NaN). ``predictor`` (from :func:`make_predictor`) replaces eager calls."""
@@ -290,7 +300,9 @@ def predict_logits(model, images: np.ndarray, batch_size: int = 256, predictor: 
     forward = predictor or (lambda x: model(x, training=False))
 
     def run() -> np.ndarray:
-        out = [keras.ops.convert_to_numpy(forward(images[i: i + batch_size])) for i in range(0, len(images), batch_size)]
+        out = [
+            keras.ops.convert_to_numpy(forward(images[i : i + batch_size])) for i in range(0, len(images), batch_size)
+        ]
         return np.concatenate(out, axis=0)
 
     if not has_task_statistics(model):
@@ -303,8 +315,15 @@ def predict_logits(model, images: np.ndarray, batch_size: int = 256, predictor: 
     return logits
 
 
-def evaluate(model, images, labels, label_columns: Sequence[int], batch_size: int = 256,
-             predictor: Callable | None = None, tasks: Sequence[int] | None = None) -> np.ndarray:
+def evaluate(
+    model,
+    images,
+    labels,
+    label_columns: Sequence[int],
+    batch_size: int = 256,
+    predictor: Callable | None = None,
+    tasks: Sequence[int] | None = None,
+) -> np.ndarray:
     """Per model task: mean class accuracy on the samples labelled for it (NaN if a class is missing, or if
     the task is not in ``tasks``)."""
     labels = np.asarray(labels)

@@ -1,4 +1,5 @@
 """Task-weighting strategies, one module each (LibMTL layout), behind one interface."""
+
 from __future__ import annotations
 
 from dynamic_mtl.weighting.aligned_mtl import AlignedMTLWeighting

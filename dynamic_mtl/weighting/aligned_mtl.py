@@ -1,4 +1,5 @@
 """Aligned-MTL: independent component alignment (Senushkin et al., CVPR 2023)."""
+
 from __future__ import annotations
 
 import keras
@@ -20,8 +21,7 @@ def alignment_matrix(gram):
     kept = eigenvalues > tolerance
     smallest = tf.reduce_min(tf.where(kept, eigenvalues, tf.reduce_max(eigenvalues)))
     inverse_root = tf.where(kept, 1.0 / tf.sqrt(tf.where(kept, eigenvalues, 1.0)), 0.0)
-    return tf.sqrt(tf.maximum(smallest, 0.0)) * tf.matmul(vectors * inverse_root[None, :], vectors,
-                                                          transpose_b=True)
+    return tf.sqrt(tf.maximum(smallest, 0.0)) * tf.matmul(vectors * inverse_root[None, :], vectors, transpose_b=True)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")

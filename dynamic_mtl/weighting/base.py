@@ -9,6 +9,7 @@ dynamic weight unit, ``unit_weights`` (batch mean of the unit's softmax, ``(T,)`
 Strategies write plain maths on these; the model turns the result into exact
 per-replica gradients (see ``DynamicMultiTaskModel.compute_gradients``).
 """
+
 from __future__ import annotations
 
 import keras

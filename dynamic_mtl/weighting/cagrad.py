@@ -1,4 +1,5 @@
 """CAGrad: conflict-averse gradient descent (Liu, Liu, Jin, Stone and Liu, NeurIPS 2021)."""
+
 from __future__ import annotations
 
 import keras
@@ -28,7 +29,7 @@ def cagrad_dual_weights(gram, c: float, iterations: int):
         m_w = tf.linalg.matvec(gram, w)
         gw_norm = tf.sqrt(tf.maximum(tf.tensordot(w, m_w, 1), 0.0) + 1e-20)
         gradient = linear + root_phi * m_w / gw_norm
-        step = 1.0 / (1.0 + root_phi / gw_norm)   # tr M = 1
+        step = 1.0 / (1.0 + root_phi / gw_norm)  # tr M = 1
         return project_to_simplex(w - step * gradient)
 
     return keras.ops.fori_loop(0, iterations, body, b)
@@ -66,7 +67,7 @@ class CAGradWeighting(GradientWeighting):
         gw_norm = tf.sqrt(tf.maximum(tf.tensordot(w, tf.linalg.matvec(gram, w), 1), 0.0))
         lam = self.c * g0_norm / (gw_norm + 1e-20)
         coefficients = b + lam * w
-        divisor = {0: 1.0, 1: 1.0 + self.c ** 2, 2: 1.0 + self.c}[self.rescale]
+        divisor = {0: 1.0, 1: 1.0 + self.c**2, 2: 1.0 + self.c}[self.rescale]
         return coefficients / divisor
 
     def get_config(self):

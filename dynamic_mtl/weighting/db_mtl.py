@@ -1,4 +1,5 @@
 """DB-MTL: dual-balancing multi-task learning (Lin, Ye, Xu, Shi and Zhang, 2023)."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """Dynamic Weight Average (Liu, Johns and Davison, CVPR 2019)."""
+
 from __future__ import annotations
 
 import keras
@@ -23,8 +24,9 @@ class DynamicWeightAverageWeighting(WeightingStrategy):
 
     def build(self, input_shape=None):
         def state(name, init="zeros", shape=(self.num_tasks,)):
-            return self.add_weight(name=name, shape=shape, initializer=init, trainable=False,
-                                   aggregation="only_first_replica")
+            return self.add_weight(
+                name=name, shape=shape, initializer=init, trainable=False, aggregation="only_first_replica"
+            )
 
         self.loss_sum = state("epoch_loss_sum")
         self.step_count = state("epoch_steps", shape=())

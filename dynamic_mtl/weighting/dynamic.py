@@ -1,4 +1,5 @@
 """The proposed dynamic weighting of Ming et al. 2019 (Section 4, Eq. 1, 7-12)."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """FAMO: fast adaptive multitask optimisation (Liu, Liu, Stone and Liu, NeurIPS 2023)."""
+
 from __future__ import annotations
 
 import keras
@@ -42,8 +43,9 @@ class FAMOWeighting(WeightingStrategy):
 
     def build(self, input_shape=None):
         def state(name, shape=(self.num_tasks,)):
-            return self.add_weight(name=name, shape=shape, initializer="zeros", trainable=False,
-                                   aggregation="only_first_replica")
+            return self.add_weight(
+                name=name, shape=shape, initializer="zeros", trainable=False, aggregation="only_first_replica"
+            )
 
         self.logits = state("logits")
         self.adam_m = state("adam_m")
@@ -70,7 +72,7 @@ class FAMOWeighting(WeightingStrategy):
         logits = tf.convert_to_tensor(self.logits)
         z = tf.convert_to_tensor(self.previous_weights)
         delta = ops.log(self._gaps(tf.convert_to_tensor(self.previous_losses))) - ops.log(self._gaps(task_losses))
-        gradient = z * (delta - ops.sum(z * delta)) + self.gamma * logits   # J_softmax(z)^T delta + decay
+        gradient = z * (delta - ops.sum(z * delta)) + self.gamma * logits  # J_softmax(z)^T delta + decay
         steps = self.adam_steps + 1.0
         m = 0.9 * self.adam_m + 0.1 * gradient
         v = 0.999 * self.adam_v + 0.001 * ops.square(gradient)
@@ -82,7 +84,7 @@ class FAMOWeighting(WeightingStrategy):
         self.adam_v.assign(take * v + (1.0 - take) * self.adam_v)
         self.adam_steps.assign(take * steps + (1.0 - take) * self.adam_steps)
         new_logits = take * stepped + (1.0 - take) * logits
-        self.previous_weights.assign(ops.softmax(logits))   # the weights this step trained with
+        self.previous_weights.assign(ops.softmax(logits))  # the weights this step trained with
         self.logits.assign(new_logits)
         self.previous_losses.assign(task_losses)
         self.has_previous.assign(1.0)

@@ -1,4 +1,5 @@
 """GLS: geometric loss strategy (Chennupati, Sistu, Yogamani and Rawashdeh, CVPR-W 2019)."""
+
 from __future__ import annotations
 
 import keras

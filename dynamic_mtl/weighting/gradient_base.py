@@ -5,6 +5,7 @@ the global batch) into one direction ``d = c^T G``. Most of them only need the `
 matrix ``M = G G^T`` to find the coefficients ``c``: the work is then ``O(T^2 P)`` for ``M``,
 ``O(T^3)`` for the method's own maths (done in float64) and ``O(T P)`` for ``d``.
 """
+
 from __future__ import annotations
 
 import keras
@@ -30,8 +31,9 @@ class GradientWeighting(WeightingStrategy):
         self.seed = int(seed)
 
     def build(self, input_shape=None):
-        self.step = self.add_weight(name="step", shape=(), dtype="int64", initializer="zeros",
-                                    trainable=False, aggregation="only_first_replica")
+        self.step = self.add_weight(
+            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False, aggregation="only_first_replica"
+        )
         self.built = True
 
     def task_weights(self, unit_weights=None):
@@ -85,8 +87,9 @@ def lazy_state(layer: keras.layers.Layer, name: str, shape, initializer="zeros")
     with tf.init_scope():
         locked = layer._tracker.locked
         layer._tracker.unlock()
-        variable = layer.add_weight(name=name, shape=tuple(shape), initializer=initializer, trainable=False,
-                                    aggregation="only_first_replica")
+        variable = layer.add_weight(
+            name=name, shape=tuple(shape), initializer=initializer, trainable=False, aggregation="only_first_replica"
+        )
         if locked:
             layer._tracker.lock()
     object.__setattr__(layer, "_lazy_" + name, variable)

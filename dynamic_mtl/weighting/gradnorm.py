@@ -1,4 +1,5 @@
 """GradNorm (Chen, Badrinarayanan, Lee and Rabinovich, ICML 2018)."""
+
 from __future__ import annotations
 
 import keras
@@ -24,11 +25,14 @@ class GradNormWeighting(WeightingStrategy):
         self.alpha = float(alpha)
 
     def build(self, input_shape=None):
-        self.task_weight_vars = self.add_weight(name="task_weights", shape=(self.num_tasks,),
-                                                initializer="ones")
-        self.initial_losses = self.add_weight(name="initial_losses", shape=(self.num_tasks,),
-                                              initializer="zeros", trainable=False,
-                                              aggregation="only_first_replica")
+        self.task_weight_vars = self.add_weight(name="task_weights", shape=(self.num_tasks,), initializer="ones")
+        self.initial_losses = self.add_weight(
+            name="initial_losses",
+            shape=(self.num_tasks,),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
         self.built = True
 
     def task_weights(self, unit_weights=None):
@@ -48,7 +52,7 @@ class GradNormWeighting(WeightingStrategy):
         ratio = task_losses / ops.maximum(initial, 1e-12)
         relative = ratio / ops.maximum(ops.mean(ratio), 1e-12)
         weighted_norms = weights * grad_norms
-        target = ops.stop_gradient(ops.mean(weighted_norms) * relative ** self.alpha)
+        target = ops.stop_gradient(ops.mean(weighted_norms) * relative**self.alpha)
         return ops.sum(ops.abs(weighted_norms - target))
 
     def after_weight_update(self):

@@ -1,4 +1,5 @@
 """GradVac: gradient vaccine (Wang, Tsvetkov, Firat and Cao, ICLR 2021)."""
+
 from __future__ import annotations
 
 import keras
@@ -31,8 +32,13 @@ class GradVacWeighting(GradientWeighting):
 
     def build(self, input_shape=None):
         super().build(input_shape)
-        self.targets = self.add_weight(name="targets", shape=(self.num_tasks, self.num_tasks),
-                                       initializer="zeros", trainable=False, aggregation="only_first_replica")
+        self.targets = self.add_weight(
+            name="targets",
+            shape=(self.num_tasks, self.num_tasks),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+        )
 
     def coefficients(self, gram, task_losses):
         T = self.num_tasks
@@ -51,14 +57,18 @@ class GradVacWeighting(GradientWeighting):
                 norm_j = tf.gather(norms, j)
                 phi = dot / (norm_i * norm_j + 1e-20)
                 target = targets[i, j]
-                root_target = tf.sqrt(tf.maximum(1.0 - target ** 2, 0.0))
-                weight = (norm_i * (target * tf.sqrt(tf.maximum(1.0 - phi ** 2, 0.0)) - phi * root_target)
-                          / (norm_j * root_target + 1e-20))
+                root_target = tf.sqrt(tf.maximum(1.0 - target**2, 0.0))
+                weight = (
+                    norm_i
+                    * (target * tf.sqrt(tf.maximum(1.0 - phi**2, 0.0)) - phi * root_target)
+                    / (norm_j * root_target + 1e-20)
+                )
                 weight = tf.where(phi < target, weight, tf.constant(0.0, tf.float64))
                 c = c + weight * tf.one_hot(j, T, dtype=tf.float64)
                 index = tf.reshape(tf.stack([tf.constant(i, tf.int32), j]), (1, 2))
-                new_targets = tf.tensor_scatter_nd_update(new_targets, index,
-                                                          [(1.0 - self.beta) * target + self.beta * phi])
+                new_targets = tf.tensor_scatter_nd_update(
+                    new_targets, index, [(1.0 - self.beta) * target + self.beta * phi]
+                )
             total = total + c
         self.targets.assign(tf.cast(new_targets, tf.float32))
         return total

@@ -1,4 +1,5 @@
 """IMTL-G: impartial multi-task learning, gradient part (Liu et al., ICLR 2021)."""
+
 from __future__ import annotations
 
 import keras
@@ -16,11 +17,15 @@ def imtl_g_weights(gram):
     ``M = G G^T`` (``g_a . u_b = M_ab / ||g_b||``); a pseudo-inverse keeps degenerate cases finite.
     """
     norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0)) + 1e-20
-    g_dot_u = gram / norms[None, :]                              # [a, b] = g_a . u_b
-    gu_first = g_dot_u[0:1, 1:]                                  # g_1 . u_t
-    d_u = (g_dot_u[0:1, 0:1] - g_dot_u[0:1, 1:]                  # (g_1 - g_k) . (u_1 - u_t)
-           - g_dot_u[1:, 0:1] + g_dot_u[1:, 1:])
-    g_u = g_dot_u[0:1, 0:1] - gu_first                           # g_1 . (u_1 - u_t)
+    g_dot_u = gram / norms[None, :]  # [a, b] = g_a . u_b
+    gu_first = g_dot_u[0:1, 1:]  # g_1 . u_t
+    d_u = (
+        g_dot_u[0:1, 0:1]
+        - g_dot_u[0:1, 1:]  # (g_1 - g_k) . (u_1 - u_t)
+        - g_dot_u[1:, 0:1]
+        + g_dot_u[1:, 1:]
+    )
+    g_u = g_dot_u[0:1, 0:1] - gu_first  # g_1 . (u_1 - u_t)
     rest = tf.matmul(g_u, tf.linalg.pinv(d_u))[0]
     return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
 

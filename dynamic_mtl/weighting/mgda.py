@@ -1,4 +1,5 @@
 """MGDA-UB: multi-task learning as multi-objective optimisation (Sener and Koltun, NeurIPS 2018)."""
+
 from __future__ import annotations
 
 import keras
@@ -23,7 +24,7 @@ def min_norm_weights(gram, iterations: int):
     m_ii, m_jj = diagonal[:, None], diagonal[None, :]
     denominator = m_ii + m_jj - 2.0 * gram
     gamma = tf.clip_by_value((m_jj - gram) / tf.maximum(denominator, 1e-30), 0.0, 1.0)  # weight of g_i
-    cost = gamma ** 2 * m_ii + (1.0 - gamma) ** 2 * m_jj + 2.0 * gamma * (1.0 - gamma) * gram
+    cost = gamma**2 * m_ii + (1.0 - gamma) ** 2 * m_jj + 2.0 * gamma * (1.0 - gamma) * gram
     cost = tf.where(tf.eye(T, dtype=tf.bool), tf.constant(float("inf"), tf.float64), cost)
     best = tf.argmin(tf.reshape(cost, (-1,)), output_type=tf.int32)
     i, j = best // T, best % T
@@ -37,9 +38,10 @@ def min_norm_weights(gram, iterations: int):
         v1v2 = m_alpha[t]
         v2v2 = gram[t, t]
         denominator = v1v1 + v2v2 - 2.0 * v1v2
-        gamma = tf.where(denominator > 1e-30, (v1v1 - v1v2) / tf.maximum(denominator, 1e-30),
-                         tf.constant(0.0, tf.float64))
-        gamma = tf.clip_by_value(gamma, 0.0, 1.0)       # the weight of the vertex e_t
+        gamma = tf.where(
+            denominator > 1e-30, (v1v1 - v1v2) / tf.maximum(denominator, 1e-30), tf.constant(0.0, tf.float64)
+        )
+        gamma = tf.clip_by_value(gamma, 0.0, 1.0)  # the weight of the vertex e_t
         return (1.0 - gamma) * alpha + gamma * tf.one_hot(t, T, dtype=tf.float64)
 
     return keras.ops.fori_loop(0, iterations, body, alpha0)
@@ -73,8 +75,9 @@ class MGDAWeighting(GradientWeighting):
 
     def coefficients(self, gram, task_losses):
         norms = tf.sqrt(tf.maximum(tf.linalg.diag_part(gram), 0.0))
-        scale = {"none": tf.ones_like(norms), "l2": norms, "loss": task_losses,
-                 "loss+": task_losses * norms}[self.normalization]
+        scale = {"none": tf.ones_like(norms), "l2": norms, "loss": task_losses, "loss+": task_losses * norms}[
+            self.normalization
+        ]
         scale = tf.maximum(scale, 1e-20)
         normalised = gram / (scale[:, None] * scale[None, :])
         return min_norm_weights(normalised, self.iterations)

@@ -1,4 +1,5 @@
 """The "naive dynamic" baseline (Yin et al., ref. [36] of Ming et al. 2019)."""
+
 from __future__ import annotations
 
 import keras

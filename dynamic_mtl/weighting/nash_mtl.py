@@ -1,4 +1,5 @@
 """Nash-MTL: multi-task learning as a bargaining game (Navon et al., ICML 2022)."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """PCGrad: projecting conflicting gradients (Yu et al., NeurIPS 2020)."""
+
 from __future__ import annotations
 
 import keras
@@ -31,8 +32,8 @@ class PCGradWeighting(GradientWeighting):
             c = eye[i]
             for k in range(T - 1):
                 j = orders[i, k]
-                g_j = tf.gather(gram, j)                        # (M_j1..M_jT) = g_j . g_*
-                dot = tf.tensordot(c, g_j, 1)                   # g_i^PC . g_j
+                g_j = tf.gather(gram, j)  # (M_j1..M_jT) = g_j . g_*
+                dot = tf.tensordot(c, g_j, 1)  # g_i^PC . g_j
                 norm2 = tf.gather(g_j, j)
                 step = tf.where(dot < 0.0, dot / (norm2 + 1e-20), tf.constant(0.0, tf.float64))
                 c = c - step * tf.one_hot(j, T, dtype=tf.float64)

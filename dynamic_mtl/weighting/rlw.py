@@ -1,4 +1,5 @@
 """RLW: random loss weighting (Lin, Ye, Zhang and Tsang, TMLR 2022)."""
+
 from __future__ import annotations
 
 import keras
@@ -23,8 +24,9 @@ class RandomLossWeighting(WeightingStrategy):
         self.seed = int(seed)
 
     def build(self, input_shape=None):
-        self.step = self.add_weight(name="step", shape=(), dtype="int64", initializer="zeros",
-                                    trainable=False, aggregation="only_first_replica")
+        self.step = self.add_weight(
+            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False, aggregation="only_first_replica"
+        )
         self.built = True
 
     def task_weights(self, unit_weights=None):

@@ -1,4 +1,5 @@
 """Static (hand-set) task weights: the paper's "static MTL" and single-task baselines."""
+
 from __future__ import annotations
 
 import keras

@@ -1,4 +1,5 @@
 """STCH: smooth Tchebycheff scalarisation (Lin, Zhang, Yang, Liu and Zhang, ICML 2024)."""
+
 from __future__ import annotations
 
 import keras
@@ -35,8 +36,9 @@ class STCHWeighting(WeightingStrategy):
 
     def build(self, input_shape=None):
         def state(name, shape=(self.num_tasks,), init="zeros"):
-            return self.add_weight(name=name, shape=shape, initializer=init, trainable=False,
-                                   aggregation="only_first_replica")
+            return self.add_weight(
+                name=name, shape=shape, initializer=init, trainable=False, aggregation="only_first_replica"
+            )
 
         self.epochs_seen = state("epochs_seen", shape=())
         self.loss_sum = state("warmup_loss_sum")

@@ -1,4 +1,5 @@
 """Uncertainty weighting (Kendall, Gal and Cipolla, CVPR 2018)."""
+
 from __future__ import annotations
 
 import keras

@@ -4,6 +4,7 @@
 * :mod:`~experiments.figures.observations`: the numbers printed beside each figure;
 * :mod:`~experiments.figures.plots`: the matplotlib figures.
 """
+
 from __future__ import annotations
 
 from experiments.figures.observations import (
@@ -46,10 +47,36 @@ from experiments.figures.runs import (
 )
 
 __all__ = [
-    "KINDS", "run_kinds", "find_run", "resolve_run", "train_missing_run", "load_config", "load_steps",
-    "load_steps_folds", "logged_folds", "load_figure2", "describe_run", "tasks_of", "pooled", "fold_summary",
-    "smooth", "normalised_a", "normalizes_logits", "weight_observations", "loss_observations",
-    "efficiency_observations", "gradient_observations", "sweep_observations", "TASK_LABEL", "TASK_COLOR",
-    "METHOD_LABEL", "task_label", "plot_weights", "plot_losses", "plot_efficiency",
-    "plot_gradient_normalisation", "plot_static_sweep", "save_figure",
+    "KINDS",
+    "run_kinds",
+    "find_run",
+    "resolve_run",
+    "train_missing_run",
+    "load_config",
+    "load_steps",
+    "load_steps_folds",
+    "logged_folds",
+    "load_figure2",
+    "describe_run",
+    "tasks_of",
+    "pooled",
+    "fold_summary",
+    "smooth",
+    "normalised_a",
+    "normalizes_logits",
+    "weight_observations",
+    "loss_observations",
+    "efficiency_observations",
+    "gradient_observations",
+    "sweep_observations",
+    "TASK_LABEL",
+    "TASK_COLOR",
+    "METHOD_LABEL",
+    "task_label",
+    "plot_weights",
+    "plot_losses",
+    "plot_efficiency",
+    "plot_gradient_normalisation",
+    "plot_static_sweep",
+    "save_figure",
 ]

@@ -5,6 +5,7 @@ or a list of them (one per fold). Tasks are read from the logs' ``w_<task>`` col
 order; several folds are pooled (per-step statistics) or summarised by their median curve
 (:func:`fold_summary`).
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -43,8 +44,11 @@ def fold_summary(value, low: float = 0.25, high: float = 0.75) -> tuple[pd.DataF
         out.insert(0, "step", step)
         return out
 
-    return (frame(np.median(stack, axis=0)), frame(np.quantile(stack, low, axis=0)),
-            frame(np.quantile(stack, high, axis=0)))
+    return (
+        frame(np.median(stack, axis=0)),
+        frame(np.quantile(stack, low, axis=0)),
+        frame(np.quantile(stack, high, axis=0)),
+    )
 
 
 def smooth(values: pd.Series, window: int) -> pd.Series:
@@ -72,13 +76,22 @@ def weight_observations(runs: dict) -> pd.DataFrame:
         weights = s[[f"w_{t}" for t in tasks]].to_numpy(float)
         losses = s[[f"loss_{t}" for t in tasks]].to_numpy(float)
         hardest, heaviest = losses.argmax(axis=1), weights.argmax(axis=1)
-        row = {"method": method, "folds": len(_frames(value)), "steps": len(s),
-               "larger_loss_gets_larger_weight": float((hardest == heaviest).mean())}
+        row = {
+            "method": method,
+            "folds": len(_frames(value)),
+            "steps": len(s),
+            "larger_loss_gets_larger_weight": float((hardest == heaviest).mean()),
+        }
         for i, t in enumerate(tasks):
-            row.update({f"mean_w_{t}": weights[:, i].mean(), f"min_w_{t}": weights[:, i].min(),
-                        f"steps_w_{t}_below_0.2": float((weights[:, i] < 0.2).mean()),
-                        f"steps_{t}_loss_larger": float((hardest == i).mean()),
-                        f"final_w_{t}": float(np.median([f[f"w_{t}"].iloc[-1] for f in _frames(value)]))})
+            row.update(
+                {
+                    f"mean_w_{t}": weights[:, i].mean(),
+                    f"min_w_{t}": weights[:, i].min(),
+                    f"steps_w_{t}_below_0.2": float((weights[:, i] < 0.2).mean()),
+                    f"steps_{t}_loss_larger": float((hardest == i).mean()),
+                    f"final_w_{t}": float(np.median([f[f"w_{t}"].iloc[-1] for f in _frames(value)])),
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
@@ -89,11 +102,18 @@ def loss_observations(runs: dict, tail: float = 0.1) -> pd.DataFrame:
     rows = []
     for method, value in runs.items():
         s = fold_summary(value)[0]
-        last = s.iloc[-max(1, int(round(len(s) * tail))):]
+        last = s.iloc[-max(1, int(round(len(s) * tail))) :]
         for task in tasks_of(s):
             col = f"loss_{task}"
-            rows.append({"method": method, "task": task, "first": s[col].iloc[0], "mean": s[col].mean(),
-                         f"last_{int(tail * 100)}pct": last[col].mean()})
+            rows.append(
+                {
+                    "method": method,
+                    "task": task,
+                    "first": s[col].iloc[0],
+                    "mean": s[col].mean(),
+                    f"last_{int(tail * 100)}pct": last[col].mean(),
+                }
+            )
     return pd.DataFrame(rows).set_index(["method", "task"])
 
 
@@ -108,18 +128,26 @@ def efficiency_observations(runs: dict, tail: float = 0.1) -> pd.DataFrame:
     for task in tasks_of(next(iter(medians.values()))):
         col = f"loss_{task}"
         curves = {m: smooth(s[col], window) for m, s in medians.items()}
-        finals = {m: c.iloc[-max(1, int(round(len(c) * tail))):].mean() for m, c in curves.items()}
+        finals = {m: c.iloc[-max(1, int(round(len(c) * tail))) :].mean() for m, c in curves.items()}
         start = float(np.mean([c.iloc[0] for c in curves.values()]))
         best = min(finals.values())
         target = start - 0.5 * (start - best) if start > best else best
         for method, s in medians.items():
             reached = np.flatnonzero(curves[method].to_numpy() <= target)
             k = reached[0] if len(reached) else None
-            rows.append({"task": task, "method": method, "start_loss": start, "target_loss": target,
-                         "steps_to_target": int(s["step"].iloc[k]) if k is not None else np.nan,
-                         "seconds_to_target": float(s["wall_time"].iloc[k]) if k is not None else np.nan,
-                         "mean_loss": s[col].mean(), "final_loss": finals[method],
-                         "seconds_total": float(s["wall_time"].iloc[-1])})
+            rows.append(
+                {
+                    "task": task,
+                    "method": method,
+                    "start_loss": start,
+                    "target_loss": target,
+                    "steps_to_target": int(s["step"].iloc[k]) if k is not None else np.nan,
+                    "seconds_to_target": float(s["wall_time"].iloc[k]) if k is not None else np.nan,
+                    "mean_loss": s[col].mean(),
+                    "final_loss": finals[method],
+                    "seconds_total": float(s["wall_time"].iloc[-1]),
+                }
+            )
     return pd.DataFrame(rows).set_index(["task", "method"])
 
 
@@ -146,9 +174,18 @@ def gradient_observations(runs: dict, vanish: float = 1e-6) -> pd.DataFrame:
         g = s["weight_grad_norm"]
         a = s[[f"a_{t}" for t in tasks]].max(axis=1)
         seen = normalised_a(s).max(axis=1) if normalizes_logits(method) else a
-        rows.append({"method": method, "steps": len(s), "median_grad_norm": g.median(), "min_grad_norm": g.min(),
-                     "final_grad_norm": g.iloc[-1], f"steps_grad_below_{vanish:g}": float((g < vanish).mean()),
-                     "max_a_raw": a.max(), "max_a_softmax_input": seen.max()})
+        rows.append(
+            {
+                "method": method,
+                "steps": len(s),
+                "median_grad_norm": g.median(),
+                "min_grad_norm": g.min(),
+                "final_grad_norm": g.iloc[-1],
+                f"steps_grad_below_{vanish:g}": float((g < vanish).mean()),
+                "max_a_raw": a.max(),
+                "max_a_softmax_input": seen.max(),
+            }
+        )
     return pd.DataFrame(rows).set_index("method")
 
 
@@ -161,7 +198,13 @@ def sweep_observations(sweep: pd.DataFrame) -> pd.DataFrame:
             continue
         best = valid.loc[valid[col].idxmax()]
         equal = valid.loc[np.isclose(valid["w1"], 0.5), col]
-        rows.append({"task": task, "best_w1": best["w1"], "best_accuracy": best[col],
-                     "accuracy_at_w1_0.5": equal.iloc[0] if len(equal) else np.nan,
-                     "best_is_equal_weights": bool(np.isclose(best["w1"], 0.5))})
+        rows.append(
+            {
+                "task": task,
+                "best_w1": best["w1"],
+                "best_accuracy": best[col],
+                "accuracy_at_w1_0.5": equal.iloc[0] if len(equal) else np.nan,
+                "best_is_equal_weights": bool(np.isclose(best["w1"], 0.5)),
+            }
+        )
     return pd.DataFrame(rows).set_index("task")

@@ -5,6 +5,7 @@ they draw the median over folds and shade the interquartile band. The paper numb
 other way round from our column names: in Figures 4-5 "Task 1" is facial expression and "Task 2"
 face verification (our ``identity``).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -15,9 +16,12 @@ import pandas as pd
 from experiments.figures.observations import _frames, fold_summary, normalised_a, smooth, tasks_of
 
 TASK_LABEL = {"identity": "face verification (paper: Task 2)", "expression": "expression (paper: Task 1)"}
-TASK_COLOR = {"identity": "tab:blue", "expression": "tab:red"}   # the paper's FV blue, EX red
-METHOD_LABEL = {"naive_dynamic": "naive dynamic", "dynamic": "proposed dynamic",
-                "dynamic_published": "proposed, published code (no normalisation)"}
+TASK_COLOR = {"identity": "tab:blue", "expression": "tab:red"}  # the paper's FV blue, EX red
+METHOD_LABEL = {
+    "naive_dynamic": "naive dynamic",
+    "dynamic": "proposed dynamic",
+    "dynamic_published": "proposed, published code (no normalisation)",
+}
 _OTHER_COLORS = ("tab:green", "tab:purple", "tab:orange", "tab:brown")
 
 
@@ -45,8 +49,14 @@ def _draw(ax, value, column: str, x: str = "step", window: int = 1, band: bool =
     median, low, high = fold_summary(value)
     ax.plot(median[x], smooth(median[column], window), **style)
     if band and len(_frames(value)) > 1:
-        ax.fill_between(median[x], smooth(low[column], window), smooth(high[column], window),
-                        color=style.get("color"), alpha=0.18, lw=0)
+        ax.fill_between(
+            median[x],
+            smooth(low[column], window),
+            smooth(high[column], window),
+            color=style.get("color"),
+            alpha=0.18,
+            lw=0,
+        )
 
 
 def _fold_note(runs: dict) -> str:
@@ -105,9 +115,17 @@ def plot_efficiency(runs: dict, window: int = 1, title: str = ""):
     for row, task in enumerate(tasks):
         for method, value in runs.items():
             for ax, x in zip(axes[row], ("step", "wall_time")):
-                _draw(ax, value, f"loss_{task}", x=x, window=window, ls=styles.get(method, ":"), lw=1.4,
-                      color=task_color(task, row) if method == "dynamic" else "0.35",
-                      label=METHOD_LABEL.get(method, method))
+                _draw(
+                    ax,
+                    value,
+                    f"loss_{task}",
+                    x=x,
+                    window=window,
+                    ls=styles.get(method, ":"),
+                    lw=1.4,
+                    color=task_color(task, row) if method == "dynamic" else "0.35",
+                    label=METHOD_LABEL.get(method, method),
+                )
         axes[row][0].set_ylabel(f"loss: {task_label(task).split(' (')[0]}")
         for ax in axes[row]:
             ax.grid(alpha=0.3)
@@ -135,8 +153,14 @@ def plot_gradient_normalisation(before: pd.DataFrame, after: pd.DataFrame, title
         ax.plot(s["step"], g.clip(lower=floor), color="k", lw=1.0, label="||grad psi||")
         zeros = g <= 0
         if zeros.any():
-            ax.plot(s["step"][zeros], np.full(int(zeros.sum()), floor), "v", color="tab:orange", ms=3,
-                    label=f"exactly 0 ({100 * zeros.mean():.0f}% of steps), drawn at {floor:.1g}")
+            ax.plot(
+                s["step"][zeros],
+                np.full(int(zeros.sum()), floor),
+                "v",
+                color="tab:orange",
+                ms=3,
+                label=f"exactly 0 ({100 * zeros.mean():.0f}% of steps), drawn at {floor:.1g}",
+            )
             ax.legend(fontsize=7, loc="best")
         ax.set_yscale("log")
         ax.set_ylim(floor / 2, max(float(grads.max()), floor * 10) * 2)
@@ -149,8 +173,15 @@ def plot_gradient_normalisation(before: pd.DataFrame, after: pd.DataFrame, title
             name = task_label(task).split(" (")[0]
             ax.plot(s["step"], shown[f"a_{task}"], color=task_color(task, i), lw=1.2, label=f"a: {name}")
             if normalised:
-                ax.plot(s["step"], s[f"a_{task}"], color=task_color(task, i), lw=0.8, ls="--", alpha=0.6,
-                        label=f"raw exp(f): {name}")
+                ax.plot(
+                    s["step"],
+                    s[f"a_{task}"],
+                    color=task_color(task, i),
+                    lw=0.8,
+                    ls="--",
+                    alpha=0.6,
+                    label=f"raw exp(f): {name}",
+                )
         values = pd.concat([s[f"a_{t}"] for t in tasks] + [shown[f"a_{t}"] for t in tasks])
         if (values > 0).all() and values.max() / values.min() > 50:
             ax.set_yscale("log")
@@ -169,10 +200,13 @@ def plot_static_sweep(sweeps: dict[str, pd.DataFrame], title: str = ""):
     plt = _plt()
     fig, axes = plt.subplots(1, len(sweeps), figsize=(max(6.5, 5.2 * len(sweeps)), 3.8), squeeze=False)
     for ax, (name, sweep) in zip(axes[0], sweeps.items()):
-        for col, std, color, label in (("verification_accuracy", "verification_std", "tab:blue", "FV"),
-                                       ("expression_accuracy", "expression_std", "tab:red", "EX")):
-            ax.errorbar(sweep["w1"], sweep[col], yerr=sweep[std], color=color, marker="o", ms=4, lw=1.3,
-                        capsize=3, label=label)
+        for col, std, color, label in (
+            ("verification_accuracy", "verification_std", "tab:blue", "FV"),
+            ("expression_accuracy", "expression_std", "tab:red", "EX"),
+        ):
+            ax.errorbar(
+                sweep["w1"], sweep[col], yerr=sweep[std], color=color, marker="o", ms=4, lw=1.3, capsize=3, label=label
+            )
         ax.set_title(name)
         ax.set_xlabel("w1 (face verification weight; w2 = 1 - w1)")
         ax.set_xticks(np.round(np.arange(0, 1.01, 0.1), 1))

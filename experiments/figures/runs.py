@@ -4,6 +4,7 @@ A run directory is ``results/<dataset>/<run-id>`` (written by ``dynamic-mtl run`
 When no suitable run exists, :func:`resolve_run` says which command makes one; only the figures
 command line (``experiments.notebooks --train-missing``) may decide to run it.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,11 +13,19 @@ import pandas as pd
 
 #: what each kind of run must hold, the config that produces it, and the command that does
 KINDS = {
-    "table2": {"methods": ("naive_dynamic", "dynamic"), "file": None, "config": "quick",
-               "command": "make reproduce-table2"},
+    "table2": {
+        "methods": ("naive_dynamic", "dynamic"),
+        "file": None,
+        "config": "quick",
+        "command": "make reproduce-table2",
+    },
     "figure2": {"methods": (), "file": "figure2.csv", "config": "figure2", "command": "make reproduce-figure2"},
-    "figure7": {"methods": ("dynamic_published", "dynamic"), "file": None, "config": "figure7",
-                "command": "make reproduce-figure7"},
+    "figure7": {
+        "methods": ("dynamic_published", "dynamic"),
+        "file": None,
+        "config": "figure7",
+        "command": "make reproduce-figure7",
+    },
 }
 
 
@@ -32,8 +41,11 @@ def run_kinds(run_dir: str | Path) -> list[str]:
     if not (run_dir / "per_fold.csv").is_file():
         return []
     logged = {p.stem.rsplit("_fold", 1)[0] for p in (run_dir / "steps").glob("*_fold*.csv")}
-    return [kind for kind, need in KINDS.items()
-            if set(need["methods"]) <= logged and (need["file"] is None or (run_dir / need["file"]).is_file())]
+    return [
+        kind
+        for kind, need in KINDS.items()
+        if set(need["methods"]) <= logged and (need["file"] is None or (run_dir / need["file"]).is_file())
+    ]
 
 
 def find_run(kind: str, results_dir: str | Path = "results", dataset: str = "synthfaces") -> Path | None:
@@ -44,8 +56,9 @@ def find_run(kind: str, results_dir: str | Path = "results", dataset: str = "syn
     return max(runs, key=lambda d: (d / "per_fold.csv").stat().st_mtime) if runs else None
 
 
-def resolve_run(run_dir: str | Path | None, kind: str, results_dir: str | Path = "results",
-                dataset: str = "synthfaces") -> Path:
+def resolve_run(
+    run_dir: str | Path | None, kind: str, results_dir: str | Path = "results", dataset: str = "synthfaces"
+) -> Path:
     """``run_dir`` if it is a finished run of ``kind``, else the latest one under ``results_dir/dataset``.
 
     Raises ``FileNotFoundError`` naming the command that makes such a run when there is none.
@@ -54,26 +67,35 @@ def resolve_run(run_dir: str | Path | None, kind: str, results_dir: str | Path =
     if run_dir:
         run_dir = Path(run_dir)
         if kind not in run_kinds(run_dir):
-            raise FileNotFoundError(f"{run_dir} is not a finished {kind} run (needs per_fold.csv, steps of "
-                                    f"{list(need['methods'])}{' and ' + need['file'] if need['file'] else ''})")
+            raise FileNotFoundError(
+                f"{run_dir} is not a finished {kind} run (needs per_fold.csv, steps of "
+                f"{list(need['methods'])}{' and ' + need['file'] if need['file'] else ''})"
+            )
         return run_dir
     found = find_run(kind, results_dir, dataset)
     if found is None:
-        raise FileNotFoundError(f"no finished {kind} run under {Path(results_dir) / dataset}: run "
-                                f"`{need['command']} DATASET={dataset}` first, or `make figures TRAIN_MISSING=1`")
+        raise FileNotFoundError(
+            f"no finished {kind} run under {Path(results_dir) / dataset}: run "
+            f"`{need['command']} DATASET={dataset}` first, or `make figures TRAIN_MISSING=1`"
+        )
     return found
 
 
-def train_missing_run(kind: str, results_dir: str | Path = "results", dataset: str = "synthfaces",
-                      data_dir: str | None = None, progress: bool = True) -> Path:
+def train_missing_run(
+    kind: str,
+    results_dir: str | Path = "results",
+    dataset: str = "synthfaces",
+    data_dir: str | None = None,
+    progress: bool = True,
+) -> Path:
     """Runs the profile of ``kind`` (quick, figure2 or figure7) on ``dataset`` and returns its directory."""
     from experiments.config import ExperimentConfig
     from experiments.run import run_experiment
 
     config = ExperimentConfig.load(_check_kind(kind)["config"]).override(
-        results_dir=str(results_dir), dataset=dataset, data_dir=data_dir)
-    print(f"no finished {kind} run under {Path(results_dir) / dataset}: running the {config.name} profile",
-          flush=True)
+        results_dir=str(results_dir), dataset=dataset, data_dir=data_dir
+    )
+    print(f"no finished {kind} run under {Path(results_dir) / dataset}: running the {config.name} profile", flush=True)
     return run_experiment(config, progress=progress)
 
 
@@ -121,7 +143,8 @@ def describe_run(run_dir: str | Path) -> str:
     """One line naming the run, its data and its profile (for titles and printouts)."""
     run_dir = Path(run_dir)
     c = load_config(run_dir)
-    data = ("synthfaces (synthetic, not CK+/Oulu-CASIA)" if c.get("dataset") == "synthfaces"
-            else c.get("dataset", "?"))
-    return (f"run {run_dir.parent.name}/{run_dir.name} · profile {c.get('name')} · data {data} · "
-            f"{c.get('backbone')} {c.get('image_size')} px, {c.get('epochs')} epochs")
+    data = "synthfaces (synthetic, not CK+/Oulu-CASIA)" if c.get("dataset") == "synthfaces" else c.get("dataset", "?")
+    return (
+        f"run {run_dir.parent.name}/{run_dir.name} · profile {c.get('name')} · data {data} · "
+        f"{c.get('backbone')} {c.get('image_size')} px, {c.get('epochs')} epochs"
+    )

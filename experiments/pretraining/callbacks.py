@@ -1,4 +1,5 @@
 """Keras callbacks of ``dynamic-mtl pretrain``: dropout reseeding, per-epoch checkpoints, progress, TensorBoard."""
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,17 @@ class EpochCheckpointer(keras.callbacks.Callback):
     many epochs (as if killed; used by the resume test).
     """
 
-    def __init__(self, out: Path, export: Callable, steps: int, batch_size: int, epochs: int, keep: int = 2,
-                 initial_epoch: int = 0, stop_after: int | None = None):
+    def __init__(
+        self,
+        out: Path,
+        export: Callable,
+        steps: int,
+        batch_size: int,
+        epochs: int,
+        keep: int = 2,
+        initial_epoch: int = 0,
+        stop_after: int | None = None,
+    ):
         super().__init__()
         self.out, self.export, self.steps, self.batch_size = Path(out), export, steps, batch_size
         self.epochs, self.keep, self.initial_epoch, self.stop_after = epochs, keep, initial_epoch, stop_after
@@ -57,15 +67,19 @@ class EpochCheckpointer(keras.callbacks.Callback):
         self.model.save(tmp)
         tmp.replace(ckpt_dir / name)
         self.export(self.model, epoch + 1)
-        row = {"epoch": epoch + 1, **{k: float(v) for k, v in (logs or {}).items()},
-               "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)), "seconds": round(seconds, 2),
-               "images_per_second": round(self.steps * self.batch_size / max(seconds, 1e-9), 1)}
+        row = {
+            "epoch": epoch + 1,
+            **{k: float(v) for k, v in (logs or {}).items()},
+            "learning_rate": float(np.asarray(self.model.optimizer.learning_rate)),
+            "seconds": round(seconds, 2),
+            "images_per_second": round(self.steps * self.batch_size / max(seconds, 1e-9), 1),
+        }
         hist = self.out / "history.csv"
         pd.DataFrame([row]).to_csv(hist, mode="a", header=not hist.exists(), index=False)
         state = {"epoch": epoch + 1, "checkpoint": f"checkpoints/{name}", "epochs": self.epochs}
         (self.out / "state.json.tmp").write_text(json.dumps(state, indent=2))
         (self.out / "state.json.tmp").replace(self.out / "state.json")
-        for old in sorted(ckpt_dir.glob("epoch_*.keras"))[:-self.keep]:
+        for old in sorted(ckpt_dir.glob("epoch_*.keras"))[: -self.keep]:
             old.unlink()
         if self.stop_after and epoch + 1 - self.initial_epoch >= self.stop_after:
             self.model.stop_training = True
@@ -88,12 +102,12 @@ class TqdmProgress(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.bar.update(1)
         if logs and batch % 20 == 19:
-            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", acc=f"{float(logs['accuracy']):.3f}",
-                                 refresh=False)
+            self.bar.set_postfix(loss=f"{float(logs['loss']):.3f}", acc=f"{float(logs['accuracy']):.3f}", refresh=False)
 
     def on_epoch_end(self, epoch, logs=None):
-        tqdm.write(f"epoch {epoch + 1}/{self.epochs}: "
-                   + ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items()))
+        tqdm.write(
+            f"epoch {epoch + 1}/{self.epochs}: " + ", ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
+        )
 
     def on_train_end(self, logs=None):
         self.bar.close()
@@ -120,8 +134,9 @@ class EpochScalarSummaries(keras.callbacks.Callback):
         values["learning_rate"] = float(np.asarray(self.model.optimizer.learning_rate))
         with self._writer.as_default():
             for key, value in values.items():
-                tf.summary.write(f"epoch_{key}", tf.constant(float(value), tf.float32), step=epoch,
-                                 metadata=meta.SerializeToString())
+                tf.summary.write(
+                    f"epoch_{key}", tf.constant(float(value), tf.float32), step=epoch, metadata=meta.SerializeToString()
+                )
         self._writer.flush()
 
     def on_train_end(self, logs=None):

@@ -13,6 +13,7 @@ Preprocessing (size, standardisation, central crop) comes from the model's sidec
 ``dynamic-mtl pretrain`` (``network.json`` / ``<export>.json``), else from the input shape with
 ``prewhiten`` and the 160/182 central crop; CLI flags override.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,14 +41,14 @@ class EvalLFWConfig:
     model: str
     flip: bool = False
     flip_mode: str = "concat"
-    out: str | None = None                 # default: the model's folder
+    out: str | None = None  # default: the model's folder
     skip_missing: bool = False
     batch_size: int = 128
-    image_size: int | None = None          # overrides of the sidecar preprocessing
+    image_size: int | None = None  # overrides of the sidecar preprocessing
     standardize: str | None = None
     crop_fraction: float | None = None
     far_target: float = 1e-3
-    verify: str = "decode"                 # check pair images before embedding (decode | header | none)
+    verify: str = "decode"  # check pair images before embedding (decode | header | none)
 
     def __post_init__(self) -> None:
         if self.flip_mode not in FLIP_MODES:
@@ -62,15 +63,28 @@ def model_preprocessing(model_path: str | Path, network) -> dict[str, Any]:
     if sidecar.is_file():
         meta = json.loads(sidecar.read_text())
     else:
-        print(f"eval-lfw: no {sidecar.name} next to the model; assuming prewhiten and the 160/182 central crop",
-              file=sys.stderr)
-    return {"image_size": int(meta.get("image_size") or network.input.shape[1]),
-            "standardize": meta.get("standardize", "prewhiten"),
-            "crop_fraction": float(meta.get("crop_fraction", DEFAULT_CROP_FRACTION)), "sidecar": meta}
+        print(
+            f"eval-lfw: no {sidecar.name} next to the model; assuming prewhiten and the 160/182 central crop",
+            file=sys.stderr,
+        )
+    return {
+        "image_size": int(meta.get("image_size") or network.input.shape[1]),
+        "standardize": meta.get("standardize", "prewhiten"),
+        "crop_fraction": float(meta.get("crop_fraction", DEFAULT_CROP_FRACTION)),
+        "sidecar": meta,
+    }
 
 
-def embed_images(network, paths: list[str], image_size: int, standardize: str, crop_fraction: float,
-                 batch_size: int = 128, flip: bool = False, flip_mode: str = "concat") -> np.ndarray:
+def embed_images(
+    network,
+    paths: list[str],
+    image_size: int,
+    standardize: str,
+    crop_fraction: float,
+    batch_size: int = 128,
+    flip: bool = False,
+    flip_mode: str = "concat",
+) -> np.ndarray:
     """L2-normalised embeddings of ``paths`` (evaluation preprocessing), optionally fused with flipped images."""
     import keras
     import tensorflow as tf
@@ -102,21 +116,31 @@ def _result_stem(cfg: EvalLFWConfig) -> str:
 
 def _markdown(res: dict) -> str:
     m = res["metrics"]
-    lines = [f"# LFW-protocol verification: {Path(res['config']['model']).name}", "",
-             f"- pairs: `{res['config']['pairs']}` ({res['pairs']['used']} pairs used of {res['pairs']['total']}, "
-             f"{res['pairs']['skipped_missing']} skipped for missing images; {res['pairs']['folds']} folds)",
-             f"- images: `{res['config']['images']}` ({res['images_embedded']} embedded)",
-             f"- preprocessing: {res['preprocessing']['image_size']} px, {res['preprocessing']['standardize']}, "
-             f"central crop {res['preprocessing']['crop_fraction']:.4f}; flipped images: "
-             f"{res['config']['flip_mode'] if res['config']['flip'] else 'no'}", "",
-             "| accuracy (%) | VAL@FAR=1e-3 (%) | FAR (%) | AUC |", "|---|---|---|---|",
-             f"| {100 * m['accuracy_mean']:.2f} +- {100 * m['accuracy_std']:.2f} | {100 * m['val_mean']:.2f} +- "
-             f"{100 * m['val_std']:.2f} | {100 * m['far_mean']:.3f} | {m['auc']:.4f} |", "",
-             "Per fold (thresholds chosen on the other folds):", "",
-             "| fold | pairs | accuracy (%) | threshold | VAL (%) | FAR (%) | AUC |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"# LFW-protocol verification: {Path(res['config']['model']).name}",
+        "",
+        f"- pairs: `{res['config']['pairs']}` ({res['pairs']['used']} pairs used of {res['pairs']['total']}, "
+        f"{res['pairs']['skipped_missing']} skipped for missing images; {res['pairs']['folds']} folds)",
+        f"- images: `{res['config']['images']}` ({res['images_embedded']} embedded)",
+        f"- preprocessing: {res['preprocessing']['image_size']} px, {res['preprocessing']['standardize']}, "
+        f"central crop {res['preprocessing']['crop_fraction']:.4f}; flipped images: "
+        f"{res['config']['flip_mode'] if res['config']['flip'] else 'no'}",
+        "",
+        "| accuracy (%) | VAL@FAR=1e-3 (%) | FAR (%) | AUC |",
+        "|---|---|---|---|",
+        f"| {100 * m['accuracy_mean']:.2f} +- {100 * m['accuracy_std']:.2f} | {100 * m['val_mean']:.2f} +- "
+        f"{100 * m['val_std']:.2f} | {100 * m['far_mean']:.3f} | {m['auc']:.4f} |",
+        "",
+        "Per fold (thresholds chosen on the other folds):",
+        "",
+        "| fold | pairs | accuracy (%) | threshold | VAL (%) | FAR (%) | AUC |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for f in m["per_fold"]:
-        lines.append(f"| {f['fold']} | {f['n_test']} | {100 * f['accuracy']:.2f} | {f['threshold']:.2f} | "
-                     f"{100 * f['val']:.2f} | {100 * f['far']:.3f} | {f['auc']:.4f} |")
+        lines.append(
+            f"| {f['fold']} | {f['n_test']} | {100 * f['accuracy']:.2f} | {f['threshold']:.2f} | "
+            f"{100 * f['val']:.2f} | {100 * f['far']:.3f} | {f['auc']:.4f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -143,8 +167,12 @@ def evaluate_lfw(cfg: EvalLFWConfig, progress: bool = True) -> dict[str, Any]:
         if not cfg.skip_missing:
             raise MissingPairImagesError([f"{p['image']} ({p['problem']})" for p in problems], cfg.images, str(report))
         print(f"eval-lfw: {len(problems)} pair images missing or unreadable -> {report}", file=sys.stderr)
-    ok = (pairs["path_a"] != "") & (pairs["path_b"] != "") & ~pairs["path_a"].isin(list(unreadable)) \
+    ok = (
+        (pairs["path_a"] != "")
+        & (pairs["path_b"] != "")
+        & ~pairs["path_a"].isin(list(unreadable))
         & ~pairs["path_b"].isin(list(unreadable))
+    )
     used = pairs[ok].reset_index(drop=True)
     if used.empty:
         raise MissingPairImagesError(missing, cfg.images)
@@ -156,18 +184,26 @@ def evaluate_lfw(cfg: EvalLFWConfig, progress: bool = True) -> dict[str, Any]:
     images = sorted(set(used["path_a"]).union(used["path_b"]))
     index = {p: i for i, p in enumerate(images)}
     if progress:
-        print(f"eval-lfw: embedding {len(images)} images ({image_size} px, {standardize}"
-              f"{', + flipped (' + cfg.flip_mode + ')' if cfg.flip else ''}) for {len(used)} pairs")
+        print(
+            f"eval-lfw: embedding {len(images)} images ({image_size} px, {standardize}"
+            f"{', + flipped (' + cfg.flip_mode + ')' if cfg.flip else ''}) for {len(used)} pairs"
+        )
     emb = embed_images(network, images, image_size, standardize, crop, cfg.batch_size, cfg.flip, cfg.flip_mode)
     dist = pair_distances(emb[used["path_a"].map(index).to_numpy()], emb[used["path_b"].map(index).to_numpy()])
     metrics = lfw_metrics(dist, used, cfg.far_target)
     results = {
         "config": asdict(cfg),
         "preprocessing": {"image_size": image_size, "standardize": standardize, "crop_fraction": crop},
-        "pairs": {"total": parsed.num_pairs, "used": int(len(used)), "skipped_missing": int((~ok).sum()),
-                  "problem_images": len(problems), "folds": int(used["fold"].nunique()),
-                  "pairs_per_half": parsed.pairs_per_half},
-        "images_embedded": len(images), "metrics": metrics.as_dict(),
+        "pairs": {
+            "total": parsed.num_pairs,
+            "used": int(len(used)),
+            "skipped_missing": int((~ok).sum()),
+            "problem_images": len(problems),
+            "folds": int(used["fold"].nunique()),
+            "pairs_per_half": parsed.pairs_per_half,
+        },
+        "images_embedded": len(images),
+        "metrics": metrics.as_dict(),
         "seconds": round(time.perf_counter() - t0, 2),
     }
     per_fold = pd.DataFrame(metrics.per_fold)

@@ -16,6 +16,7 @@ Resume: the model, its centers, batch-norm statistics and the optimizer state co
 dropout's seed generators (not saved by Keras) are reset at each epoch start from (seed, epoch).
 A resumed run therefore repeats the uninterrupted one (tested).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from data_prep.pipeline import DEFAULT_CROP_FRACTION
@@ -36,8 +36,20 @@ from data_prep.pipeline import DEFAULT_CROP_FRACTION
 DEFAULT_IMAGE_SIZE = {"small_cnn": 48, "inception_resnet_v1_reduced": 160}
 OPTIMIZERS = ("adam", "rmsprop", "sgd")
 #: Fields that may change between a run and its --resume.
-RESUMABLE_CHANGES = ("data", "out", "epochs", "export", "keep_checkpoints", "strategy", "logical_cpus",
-                     "align_workers", "verify", "strict", "progress", "stop_after_epochs")
+RESUMABLE_CHANGES = (
+    "data",
+    "out",
+    "epochs",
+    "export",
+    "keep_checkpoints",
+    "strategy",
+    "logical_cpus",
+    "align_workers",
+    "verify",
+    "strict",
+    "progress",
+    "stop_after_epochs",
+)
 
 
 @dataclass
@@ -46,14 +58,14 @@ class PretrainConfig:
 
     data: str
     out: str
-    aligned: bool = True                   # False: align data/ with MTCNN first (--align)
-    aligned_dir: str | None = None         # where --align writes crops (default OUT/aligned)
-    align_image_size: int = 182            # MTCNN crop size (authors: 182, margin 44)
+    aligned: bool = True  # False: align data/ with MTCNN first (--align)
+    aligned_dir: str | None = None  # where --align writes crops (default OUT/aligned)
+    align_image_size: int = 182  # MTCNN crop size (authors: 182, margin 44)
     align_margin: float = 44.0
     align_workers: int = 1
     backbone: str = "small_cnn"
-    backbone_options: dict[str, Any] = field(default_factory=dict)   # e.g. {"width": 16} (small_cnn)
-    image_size: int | None = None          # None: DEFAULT_IMAGE_SIZE[backbone]
+    backbone_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 16} (small_cnn)
+    image_size: int | None = None  # None: DEFAULT_IMAGE_SIZE[backbone]
     standardize: str = "prewhiten"
     crop_fraction: float = DEFAULT_CROP_FRACTION
     flip: bool = True
@@ -78,8 +90,8 @@ class PretrainConfig:
     strict: bool = False
     keep_checkpoints: int = 2
     export: str | None = None
-    progress: str = "tqdm"                 # tqdm | keras | none
-    stop_after_epochs: int | None = None   # stop this invocation after N epochs (as if killed; tests)
+    progress: str = "tqdm"  # tqdm | keras | none
+    stop_after_epochs: int | None = None  # stop this invocation after N epochs (as if killed; tests)
 
     def __post_init__(self) -> None:
         from dynamic_mtl.backbones import get_backbone
@@ -109,7 +121,7 @@ class PretrainConfig:
         Path(path).write_text(json.dumps(self.to_dict(), indent=2))
 
     @classmethod
-    def load(cls, path: str | Path) -> "PretrainConfig":
+    def load(cls, path: str | Path) -> PretrainConfig:
         return cls(**json.loads(Path(path).read_text()))
 
 
@@ -120,44 +132,79 @@ class PretrainError(RuntimeError):
 # ------------------------------------------------------------------------------------------- data
 def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool):
     """Scan (and with ``--align`` first align) the identity folders; reuse the saved scan on resume."""
-    from data_prep.identity_folders import (align_identity_folders, read_scan_report, scan_identity_folders,
-                                            write_scan_report)
+    from data_prep.identity_folders import (
+        align_identity_folders,
+        read_scan_report,
+        scan_identity_folders,
+        write_scan_report,
+    )
 
     root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(cfg.out) / "aligned")
     if resume and (data_dir / "images.csv").is_file():
         scan = read_scan_report(data_dir, str(root))
-        print(f"resume: reusing the scan of {root} ({len(scan.images)} images, "
-              f"{scan.num_identities} identities, {len(scan.rejects)} rejects)")
+        print(
+            f"resume: reusing the scan of {root} ({len(scan.images)} images, "
+            f"{scan.num_identities} identities, {len(scan.rejects)} rejects)"
+        )
         return scan, json.loads((data_dir / "layout_summary.json").read_text())
     align_rejects = None
     if not cfg.aligned:
-        align_rejects = align_identity_folders(cfg.data, root, image_size=cfg.align_image_size,
-                                               margin=cfg.align_margin, workers=cfg.align_workers, progress=progress)
-    scan = scan_identity_folders(root, min_images=cfg.min_images, verify=cfg.verify, progress=progress,
-                                 strict=cfg.strict and align_rejects is None)
+        align_rejects = align_identity_folders(
+            cfg.data,
+            root,
+            image_size=cfg.align_image_size,
+            margin=cfg.align_margin,
+            workers=cfg.align_workers,
+            progress=progress,
+        )
+    scan = scan_identity_folders(
+        root,
+        min_images=cfg.min_images,
+        verify=cfg.verify,
+        progress=progress,
+        strict=cfg.strict and align_rejects is None,
+    )
     if align_rejects is not None and len(align_rejects):
         scan.rejects = pd.concat([align_rejects, scan.rejects], ignore_index=True)
         raw_ids = {p.name for p in Path(cfg.data).iterdir() if p.is_dir() and not p.name.startswith(".")}
-        accounted = set(scan.images["identity"]) | set(scan.rejects.loc[scan.rejects["reason"].isin(
-            ["too_few_images", "empty_identity"]), "identity"])
+        accounted = set(scan.images["identity"]) | set(
+            scan.rejects.loc[scan.rejects["reason"].isin(["too_few_images", "empty_identity"]), "identity"]
+        )
         lost = sorted(raw_ids - accounted)
-        scan.rejects = pd.concat([scan.rejects, pd.DataFrame(
-            {"path": lost, "identity": lost, "reason": "empty_identity",
-             "detail": "every image of this identity was rejected by the aligner"})], ignore_index=True)
+        scan.rejects = pd.concat(
+            [
+                scan.rejects,
+                pd.DataFrame(
+                    {
+                        "path": lost,
+                        "identity": lost,
+                        "reason": "empty_identity",
+                        "detail": "every image of this identity was rejected by the aligner",
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
         if cfg.strict:
-            raise PretrainError(f"--strict: {len(align_rejects)} images rejected by the aligner "
-                                f"({dict(align_rejects['reason'].value_counts())})")
+            raise PretrainError(
+                f"--strict: {len(align_rejects)} images rejected by the aligner "
+                f"({dict(align_rejects['reason'].value_counts())})"
+            )
     summary = write_scan_report(scan, data_dir)
     return scan, summary
 
 
 def _print_layout(summary: dict, data_dir: Path) -> None:
-    print(f"data: {summary['identities']} identities, {summary['images']} images "
-          f"(per identity min {summary['images_per_identity']['min']}, median "
-          f"{summary['images_per_identity']['median']:g}, max {summary['images_per_identity']['max']})")
+    print(
+        f"data: {summary['identities']} identities, {summary['images']} images "
+        f"(per identity min {summary['images_per_identity']['min']}, median "
+        f"{summary['images_per_identity']['median']:g}, max {summary['images_per_identity']['max']})"
+    )
     if summary["rejects"]:
-        print(f"data: {summary['rejects']} rejected entries {summary['rejects_by_reason']} "
-              f"-> {data_dir / 'rejects.csv'}", file=sys.stderr)
+        print(
+            f"data: {summary['rejects']} rejected entries {summary['rejects_by_reason']} -> {data_dir / 'rejects.csv'}",
+            file=sys.stderr,
+        )
     if summary.get("hidden_files_skipped"):
         print(f"data: {summary['hidden_files_skipped']} hidden files skipped")
 
@@ -170,11 +217,12 @@ def make_optimizer(cfg: PretrainConfig, steps: int):
     if cfg.lr_decay_epochs:
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(
             [int(e * steps) for e in cfg.lr_decay_epochs],
-            [cfg.learning_rate * cfg.lr_decay_factor ** i for i in range(len(cfg.lr_decay_epochs) + 1)])
+            [cfg.learning_rate * cfg.lr_decay_factor**i for i in range(len(cfg.lr_decay_epochs) + 1)],
+        )
     extra = {"global_clipnorm": cfg.global_clipnorm} if cfg.global_clipnorm else {}
     if cfg.optimizer == "adam":
         return keras.optimizers.Adam(lr, **extra)
-    if cfg.optimizer == "rmsprop":   # the authors' settings (docs/fidelity.md)
+    if cfg.optimizer == "rmsprop":  # the authors' settings (docs/fidelity.md)
         return keras.optimizers.RMSprop(lr, rho=0.9, momentum=0.9, epsilon=1.0, **extra)
     return keras.optimizers.SGD(lr, momentum=0.9, **extra)
 
@@ -182,25 +230,44 @@ def make_optimizer(cfg: PretrainConfig, steps: int):
 def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
     from dynamic_mtl.transfer import SingleTaskFaceModel, build_single_task_network
 
-    network = build_single_task_network(num_identities, backbone=cfg.backbone, image_size=cfg.image_size,
-                                        embedding_size=cfg.embedding_size, dropout_rate=cfg.dropout_rate,
-                                        weight_decay=cfg.weight_decay,
-                                        synchronized_batchnorm=cfg.synchronized_batchnorm,
-                                        backbone_options=cfg.backbone_options)
-    model = SingleTaskFaceModel(network, center_loss_weight=cfg.center_loss_weight,
-                                center_update_rate=cfg.center_update_rate, name="single_task_face_model")
+    network = build_single_task_network(
+        num_identities,
+        backbone=cfg.backbone,
+        image_size=cfg.image_size,
+        embedding_size=cfg.embedding_size,
+        dropout_rate=cfg.dropout_rate,
+        weight_decay=cfg.weight_decay,
+        synchronized_batchnorm=cfg.synchronized_batchnorm,
+        backbone_options=cfg.backbone_options,
+    )
+    model = SingleTaskFaceModel(
+        network,
+        center_loss_weight=cfg.center_loss_weight,
+        center_update_rate=cfg.center_update_rate,
+        name="single_task_face_model",
+    )
     model.compile(make_optimizer(cfg, steps))
     return model
 
 
 def network_metadata(cfg: PretrainConfig, num_identities: int, epochs_trained: int) -> dict[str, Any]:
     """The sidecar JSON of an exported network: what eval-lfw and the harness need to preprocess alike."""
-    return {"format": "dynamic_mtl.pretrained_network/1", "backbone": cfg.backbone,
-            "backbone_options": cfg.backbone_options, "image_size": cfg.image_size,
-            "standardize": cfg.standardize, "crop_fraction": cfg.crop_fraction, "channels": 3,
-            "embedding_size": cfg.embedding_size, "dropout_rate": cfg.dropout_rate,
-            "weight_decay": cfg.weight_decay, "num_identities": num_identities, "epochs_trained": epochs_trained,
-            "data": cfg.data, "center_loss_weight": cfg.center_loss_weight}
+    return {
+        "format": "dynamic_mtl.pretrained_network/1",
+        "backbone": cfg.backbone,
+        "backbone_options": cfg.backbone_options,
+        "image_size": cfg.image_size,
+        "standardize": cfg.standardize,
+        "crop_fraction": cfg.crop_fraction,
+        "channels": 3,
+        "embedding_size": cfg.embedding_size,
+        "dropout_rate": cfg.dropout_rate,
+        "weight_decay": cfg.weight_decay,
+        "num_identities": num_identities,
+        "epochs_trained": epochs_trained,
+        "data": cfg.data,
+        "center_loss_weight": cfg.center_loss_weight,
+    }
 
 
 def export_network(model, meta: dict, path: str | Path) -> Path:
@@ -221,10 +288,13 @@ def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, 
     def export(model, epoch: int) -> None:
         export_network(model, network_metadata(cfg, num_identities, epoch), out / "network.keras")
 
-    callbacks = [EpochSeeds(cfg.seed),
-                 EpochCheckpointer(out, export, steps, cfg.batch_size, cfg.epochs, cfg.keep_checkpoints,
-                                   initial_epoch, cfg.stop_after_epochs),
-                 tensorboard_callback(out / "tensorboard")]
+    callbacks = [
+        EpochSeeds(cfg.seed),
+        EpochCheckpointer(
+            out, export, steps, cfg.batch_size, cfg.epochs, cfg.keep_checkpoints, initial_epoch, cfg.stop_after_epochs
+        ),
+        tensorboard_callback(out / "tensorboard"),
+    ]
     if cfg.progress == "tqdm":
         callbacks.append(TqdmProgress((cfg.epochs - initial_epoch) * steps, cfg.epochs))
     return callbacks
@@ -235,8 +305,10 @@ def _check_resume(cfg: PretrainConfig, saved: PretrainConfig) -> None:
     changed = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.to_dict()[k] != v]
     if changed:
         detail = ", ".join(f"{k}: {saved.to_dict()[k]!r} -> {cfg.to_dict()[k]!r}" for k in changed)
-        raise PretrainError(f"--resume with settings that differ from the run in {cfg.out}: {detail}. "
-                            "Use the same settings (see config.json) or a new --out.")
+        raise PretrainError(
+            f"--resume with settings that differ from the run in {cfg.out}: {detail}. "
+            "Use the same settings (see config.json) or a new --out."
+        )
 
 
 def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
@@ -248,8 +320,10 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     state_path = out / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else None
     if state and not resume:
-        raise PretrainError(f"{out} already holds a run (epoch {state['epoch']} done); pass --resume to continue "
-                            "it, or choose another --out")
+        raise PretrainError(
+            f"{out} already holds a run (epoch {state['epoch']} done); pass --resume to continue "
+            "it, or choose another --out"
+        )
     if resume and (out / "config.json").is_file():
         _check_resume(cfg, PretrainConfig.load(out / "config.json"))
     if resume and not state:
@@ -273,7 +347,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         raise PretrainError(f"--batch-size {cfg.batch_size} is not divisible by the {replicas} replicas")
     steps = steps_per_epoch(len(scan.images), cfg.batch_size)
     initial_epoch = int(state["epoch"]) if state else 0
-    if state and (out / "history.csv").is_file():   # drop rows of an epoch that was cut after its row
+    if state and (out / "history.csv").is_file():  # drop rows of an epoch that was cut after its row
         hist = pd.read_csv(out / "history.csv")
         hist[hist["epoch"] <= initial_epoch].to_csv(out / "history.csv", index=False)
     keras.utils.set_random_seed(cfg.seed)
@@ -282,21 +356,41 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
             import dynamic_mtl.transfer  # noqa: F401  (registers SingleTaskFaceModel)
 
             model = keras.saving.load_model(out / state["checkpoint"], compile=True, safe_mode=True)
-            print(f"resume: epoch {initial_epoch} checkpoint {state['checkpoint']} "
-                  f"(optimizer step {int(model.optimizer.iterations.numpy())})")
+            print(
+                f"resume: epoch {initial_epoch} checkpoint {state['checkpoint']} "
+                f"(optimizer step {int(model.optimizer.iterations.numpy())})"
+            )
         else:
             model = build_model(cfg, num_ids, steps)
-    print(f"model: {cfg.backbone} at {cfg.image_size} px, {num_ids} identities, "
-          f"{model.network.count_params():,} parameters; {steps} steps/epoch of {cfg.batch_size} "
-          f"({replicas} replica{'s' if replicas > 1 else ''}, strategy {cfg.strategy})")
+    print(
+        f"model: {cfg.backbone} at {cfg.image_size} px, {num_ids} identities, "
+        f"{model.network.count_params():,} parameters; {steps} steps/epoch of {cfg.batch_size} "
+        f"({replicas} replica{'s' if replicas > 1 else ''}, strategy {cfg.strategy})"
+    )
     trained_now = 0
     if initial_epoch < cfg.epochs:
-        dataset = make_identity_dataset(scan.images["path"].tolist(), scan.images["label"].tolist(), cfg.image_size,
-                                        cfg.batch_size, cfg.epochs, initial_epoch, cfg.seed, cfg.standardize,
-                                        cfg.crop_fraction, cfg.flip, root=scan.root)
-        history = model.fit(dataset, epochs=cfg.epochs, initial_epoch=initial_epoch, steps_per_epoch=steps, shuffle=False,
-                            callbacks=_callbacks(cfg, out, num_ids, steps, initial_epoch),
-                            verbose=1 if cfg.progress == "keras" else 0)
+        dataset = make_identity_dataset(
+            scan.images["path"].tolist(),
+            scan.images["label"].tolist(),
+            cfg.image_size,
+            cfg.batch_size,
+            cfg.epochs,
+            initial_epoch,
+            cfg.seed,
+            cfg.standardize,
+            cfg.crop_fraction,
+            cfg.flip,
+            root=scan.root,
+        )
+        history = model.fit(
+            dataset,
+            epochs=cfg.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=steps,
+            shuffle=False,
+            callbacks=_callbacks(cfg, out, num_ids, steps, initial_epoch),
+            verbose=1 if cfg.progress == "keras" else 0,
+        )
         trained_now = len(history.epoch)
     else:
         print(f"all {cfg.epochs} epochs already done in {out}")
@@ -312,15 +406,24 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         print(f"exported the trunk + branch-1 network to {exported} (+ {exported.with_suffix('.json').name})")
     hist = pd.read_csv(out / "history.csv") if (out / "history.csv").is_file() else pd.DataFrame()
     summary = {
-        "out": str(out), "epochs_done": done, "epochs_this_run": trained_now, "resumed_from_epoch": initial_epoch,
-        "identities": num_ids, "images": int(len(scan.images)), "rejects": int(len(scan.rejects)),
-        "rejects_by_reason": layout.get("rejects_by_reason", {}), "steps_per_epoch": steps,
+        "out": str(out),
+        "epochs_done": done,
+        "epochs_this_run": trained_now,
+        "resumed_from_epoch": initial_epoch,
+        "identities": num_ids,
+        "images": int(len(scan.images)),
+        "rejects": int(len(scan.rejects)),
+        "rejects_by_reason": layout.get("rejects_by_reason", {}),
+        "steps_per_epoch": steps,
         "train_seconds_total": round(float(hist["seconds"].sum()), 1) if len(hist) else 0.0,
         "images_per_second_mean": round(float(hist["images_per_second"].mean()), 1) if len(hist) else 0.0,
         "final": {k: float(v) for k, v in hist.iloc[-1].items()} if len(hist) else {},
-        "network": str(out / "network.keras"), "exported": str(exported) if exported else None,
-        "wall_seconds_this_run": round(time.perf_counter() - t0, 1), "config": cfg.to_dict(),
-        "strategy": type(strategy).__name__, "replicas": replicas,
+        "network": str(out / "network.keras"),
+        "exported": str(exported) if exported else None,
+        "wall_seconds_this_run": round(time.perf_counter() - t0, 1),
+        "config": cfg.to_dict(),
+        "strategy": type(strategy).__name__,
+        "replicas": replicas,
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
     return summary
@@ -335,5 +438,12 @@ def clear_run(out: str | Path) -> None:
         (out / name).unlink(missing_ok=True)
 
 
-__all__ = ["PretrainConfig", "PretrainError", "run_pretrain", "export_network", "network_metadata", "clear_run",
-           "DEFAULT_IMAGE_SIZE"]
+__all__ = [
+    "PretrainConfig",
+    "PretrainError",
+    "run_pretrain",
+    "export_network",
+    "network_metadata",
+    "clear_run",
+    "DEFAULT_IMAGE_SIZE",
+]

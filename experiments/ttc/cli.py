@@ -1,4 +1,5 @@
 """``dynamic-mtl ttc``: the task-transfer-connection experiments of Fang et al. 2017 (docs/ttc.md)."""
+
 from __future__ import annotations
 
 import argparse
@@ -36,10 +37,14 @@ def register(subparsers) -> None:
         "ttc",
         help="Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, incremental addition",
         description="Tables 3-6 and Figures 4-6 of Fang et al. 2017 on one dataset. Results go to "
-                    "OUT/<dataset>/<run-id>/ (tables as CSV + Markdown, alphas, figures, config, environment).",
+        "OUT/<dataset>/<run-id>/ (tables as CSV + Markdown, alphas, figures, config, environment).",
     )
-    p.add_argument("--dataset", required=True, choices=DATASETS,
-                   help="synthattrs and digits are embedded (no download); celeba and cifar10 need --data-root")
+    p.add_argument(
+        "--dataset",
+        required=True,
+        choices=DATASETS,
+        help="synthattrs and digits are embedded (no download); celeba and cifar10 need --data-root",
+    )
     p.add_argument("--data-root", default=None, help="CelebA folder or folder holding cifar-10-batches-py/")
     p.add_argument("--out", default="results/ttc", help="results root (default: results/ttc)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (seconds to a minute), not a result")
@@ -51,16 +56,32 @@ def register(subparsers) -> None:
     p.add_argument("--lr", type=float, default=None, help="Adam learning rate of the weights")
     p.add_argument("--alpha-lr", type=float, default=None, help="Adam learning rate of the betas / stitch weights")
     p.add_argument("--no-table3", action="store_true", help="skip the Table 3 two-task experiment")
-    p.add_argument("--capacity-control", action="store_true",
-                   help="also train each single-task net T x longer (as many steps as a T-task model)")
-    p.add_argument("--shared-bn-statistics", action="store_true",
-                   help="one batch-norm statistics copy for all tasks (default: one per task)")
+    p.add_argument(
+        "--capacity-control",
+        action="store_true",
+        help="also train each single-task net T x longer (as many steps as a T-task model)",
+    )
+    p.add_argument(
+        "--shared-bn-statistics",
+        action="store_true",
+        help="one batch-norm statistics copy for all tasks (default: one per task)",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument("--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[],
-                   help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
-                        "tasks=[3.8,5.9,4.6]); --print-config lists the fields")
-    p.add_argument("--print-config", action="store_true",
-                   help="print the resolved config as YAML and exit (no data, no run folder)")
+    p.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
+        "tasks=[3.8,5.9,4.6]); --print-config lists the fields",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as YAML and exit (no data, no run folder)",
+    )
     p.set_defaults(func=main)
 
 
@@ -87,9 +108,17 @@ def main(args: argparse.Namespace) -> int:
     try:
         check_args(args)
         config = resolve_config(
-            args.dataset, args.out, quick=args.quick, data_root=args.data_root, run_id=args.run_id,
-            seed=args.seed, steps_per_task=args.steps_per_task, width=args.width, size=args.size,
-            lr=args.lr, alpha_lr=args.alpha_lr,
+            args.dataset,
+            args.out,
+            quick=args.quick,
+            data_root=args.data_root,
+            run_id=args.run_id,
+            seed=args.seed,
+            steps_per_task=args.steps_per_task,
+            width=args.width,
+            size=args.size,
+            lr=args.lr,
+            alpha_lr=args.alpha_lr,
             table3_groups=[] if args.no_table3 else None,
             capacity_control=True if args.capacity_control else None,
             per_task_statistics=False if args.shared_bn_statistics else None,

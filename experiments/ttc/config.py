@@ -1,4 +1,5 @@
 """Resolved configuration of one ``dynamic-mtl ttc`` run (saved as config.json / config.yaml)."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -23,26 +24,26 @@ class TTCConfig:
     seed: int = 0
     # data
     size: int = 24
-    n_train: int = 4000            # synthattrs only
-    n_val: int = 500               # synthattrs only
-    n_test: int = 1500             # synthattrs only
-    max_train: int | None = None   # celeba / cifar10 subsets
+    n_train: int = 4000  # synthattrs only
+    n_val: int = 500  # synthattrs only
+    n_test: int = 1500  # synthattrs only
+    max_train: int | None = None  # celeba / cifar10 subsets
     max_val: int | None = None
     max_test: int | None = None
-    train_per_class: int | None = None   # digits only (few-shot training set)
-    tasks: list[str] = field(default_factory=list)          # main experiment (Tables 4 / 5)
+    train_per_class: int | None = None  # digits only (few-shot training set)
+    tasks: list[str] = field(default_factory=list)  # main experiment (Tables 4 / 5)
     # network (Sec. 4.1 architecture, filter counts scaled by width)
     width: float = 0.25
     initial_alpha: float = 0.5
-    per_task_statistics: bool = True   # one copy of the BN statistics per task (dynamic_mtl.ttc.norms)
+    per_task_statistics: bool = True  # one copy of the BN statistics per task (dynamic_mtl.ttc.norms)
     # optimisation (not given by the paper)
     batch_size: int = 32
     lr: float = 3e-3
-    alpha_lr: float = 0.1          # Adam rate of the betas; `experiments.ttc.seeds` picks it on validation
+    alpha_lr: float = 0.1  # Adam rate of the betas; `experiments.ttc.seeds` picks it on validation
     steps_per_task: int = 300
     resample: bool = True
     capacity_control: bool = False  # also ST nets trained T x longer (as many steps as a T-task model)
-    history_every: int = 100       # alpha snapshots during DMT training (Figure 4)
+    history_every: int = 100  # alpha snapshots during DMT training (Figure 4)
     # task removal (Sec. 4.3, Table 4 last row, Table 6)
     removed_tasks: list[str] = field(default_factory=list)
     removal_steps_per_task: int = 60
@@ -62,51 +63,94 @@ class TTCConfig:
 #: Per dataset: default profile overrides (tasks, removal, incremental task, Table 3 groups, sizes).
 _DATASET_DEFAULTS: dict[str, dict] = {
     "synthattrs": dict(
-        size=24, width=0.25, steps_per_task=300,
+        size=24,
+        width=0.25,
+        steps_per_task=300,
         tasks=["goatee", "heavy_makeup", "high_cheekbones", "no_beard", "sideburns", "smiling", "eyeglasses"],
         removed_tasks=["sideburns", "eyeglasses"],
         incremental_task="smiling",
         table3_groups=[["sideburns", "eyeglasses"], ["mustache", "goatee"]],
     ),
     "digits": dict(
-        size=16, width=0.25, steps_per_task=150, lr=2e-3, train_per_class=10, curve_every=5,
+        size=16,
+        width=0.25,
+        steps_per_task=150,
+        lr=2e-3,
+        train_per_class=10,
+        curve_every=5,
         incremental_steps=200,
         tasks=["3.8", "5.9", "1.7", "4.6", "0.2"],
         removed_tasks=["1.7", "0.2"],
         incremental_task="4.6",
     ),
     "celeba": dict(
-        size=40, width=1.0, steps_per_task=3000, lr=1e-3, batch_size=64,
-        max_train=50000, max_val=5000, max_test=None,
+        size=40,
+        width=1.0,
+        steps_per_task=3000,
+        lr=1e-3,
+        batch_size=64,
+        max_train=50000,
+        max_val=5000,
+        max_test=None,
         tasks=["Goatee", "Heavy_Makeup", "High_Cheekbones", "No_Beard", "Sideburns", "Smiling", "Wearing_Lipstick"],
         removed_tasks=["Sideburns", "Wearing_Lipstick"],
         incremental_task="Smiling",
-        removal_steps_per_task=500, incremental_steps=3000, curve_every=100, history_every=500,
-        table3_groups=[["Bald", "Wearing_Hat"], ["Mustache", "Goatee"]], table3_steps_per_task=2000,
+        removal_steps_per_task=500,
+        incremental_steps=3000,
+        curve_every=100,
+        history_every=500,
+        table3_groups=[["Bald", "Wearing_Hat"], ["Mustache", "Goatee"]],
+        table3_steps_per_task=2000,
     ),
     "cifar10": dict(
-        size=32, width=1.0, steps_per_task=3000, lr=1e-3, batch_size=64,
+        size=32,
+        width=1.0,
+        steps_per_task=3000,
+        lr=1e-3,
+        batch_size=64,
         tasks=["airplane.ship", "automobile.truck", "bird.frog", "cat.dog", "deer.horse"],
         removed_tasks=["automobile.truck", "bird.frog"],
         incremental_task="cat.dog",
-        removal_steps_per_task=500, incremental_steps=3000, curve_every=100, history_every=500,
+        removal_steps_per_task=500,
+        incremental_steps=3000,
+        curve_every=100,
+        history_every=500,
     ),
 }
 
 #: ``--quick``: a smoke run (well under a minute on 2 cores), not a result: 3 tasks, a few steps each.
 _QUICK = dict(
-    n_train=240, n_val=80, n_test=160, max_train=2000, max_val=300, max_test=500,
-    steps_per_task=8, removal_steps_per_task=4, incremental_steps=16, curve_every=4, history_every=8,
-    table3_steps_per_task=6, batch_size=16,
+    n_train=240,
+    n_val=80,
+    n_test=160,
+    max_train=2000,
+    max_val=300,
+    max_test=500,
+    steps_per_task=8,
+    removal_steps_per_task=4,
+    incremental_steps=16,
+    curve_every=4,
+    history_every=8,
+    table3_steps_per_task=6,
+    batch_size=16,
 )
 _QUICK_TASKS = {
-    "synthattrs": dict(tasks=["goatee", "no_beard", "smiling"], removed_tasks=["goatee"], incremental_task="smiling",
-                       table3_groups=[["mustache", "goatee"]]),
+    "synthattrs": dict(
+        tasks=["goatee", "no_beard", "smiling"],
+        removed_tasks=["goatee"],
+        incremental_task="smiling",
+        table3_groups=[["mustache", "goatee"]],
+    ),
     "digits": dict(tasks=["3.8", "5.9", "4.6"], removed_tasks=["5.9"], incremental_task="4.6"),
-    "celeba": dict(tasks=["Goatee", "No_Beard", "Smiling"], removed_tasks=["Goatee"], incremental_task="Smiling",
-                   table3_groups=[["Mustache", "Goatee"]]),
-    "cifar10": dict(tasks=["airplane.ship", "bird.frog", "cat.dog"], removed_tasks=["bird.frog"],
-                    incremental_task="cat.dog"),
+    "celeba": dict(
+        tasks=["Goatee", "No_Beard", "Smiling"],
+        removed_tasks=["Goatee"],
+        incremental_task="Smiling",
+        table3_groups=[["Mustache", "Goatee"]],
+    ),
+    "cifar10": dict(
+        tasks=["airplane.ship", "bird.frog", "cat.dog"], removed_tasks=["bird.frog"], incremental_task="cat.dog"
+    ),
 }
 
 

@@ -6,6 +6,7 @@ The kernel is ``python3``: jupyter_client starts a kernelspec whose command is `
 
     .venv/bin/python -m experiments.ttc.notebook results/ttc/synthattrs/<run-id>
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO_ROOT / "notebooks" / "ttc_alphas.ipynb"
 
 
-def execute_notebook(run_dir: str | Path, notebook: str | Path = NOTEBOOK, timeout: int = 600,
-                     kernel_name: str = "python3") -> Path:
+def execute_notebook(
+    run_dir: str | Path, notebook: str | Path = NOTEBOOK, timeout: int = 600, kernel_name: str = "python3"
+) -> Path:
     """Runs ``notebook`` with ``run_dir`` injected after its ``parameters`` cell; writes the executed copy
     to ``run_dir/ttc_alphas.executed.ipynb`` and returns that path. Figures land in ``run_dir/figures``."""
     import nbformat
@@ -33,8 +35,9 @@ def execute_notebook(run_dir: str | Path, notebook: str | Path = NOTEBOOK, timeo
     injected = nbformat.v4.new_code_cell(f"# Injected parameters\nrun_dir = {str(run_dir)!r}\n")
     injected.metadata["tags"] = ["injected-parameters"]
     nb.cells.insert(index + 1, injected)
-    NotebookClient(nb, timeout=timeout, kernel_name=kernel_name,
-                   resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
+    NotebookClient(
+        nb, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(REPO_ROOT)}}
+    ).execute()
     out = run_dir / "ttc_alphas.executed.ipynb"
     nbformat.write(nb, str(out))
     return out

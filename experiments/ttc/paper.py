@@ -5,6 +5,7 @@ then resampled minority), each with ST / MT / DMT rows, which matches the bold (
 Table 6 is read as the change of each sender's share of a receiver's input (alpha_ij / sum_k alpha_ik,
 self included; see dynamic_mtl.ttc.shares), which has a diagonal; we copy it as printed.
 """
+
 from __future__ import annotations
 
 #: Table 4: CelebA, 7 attributes. (LNet+ANet w/o pretraining [ST baseline], MT, DMT, DMT after removal).

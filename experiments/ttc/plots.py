@@ -9,10 +9,11 @@
 * :func:`plot_incremental_curve` -- error vs steps, incremental vs alone (Figure 6).
 * :func:`plot_alpha_vs_groundtruth` -- learned alpha vs ground-truth label correlation (synthattrs).
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import matplotlib
 
@@ -63,15 +64,29 @@ def plot_alpha_matrices(alphas: np.ndarray, task_names: Sequence[str], title: st
     return fig
 
 
-def _plot_focus_row(x, values: np.ndarray, task_names: Sequence[str], focus: str, title: str, xlabel: str,
-                    include_self: bool = False, ylabel: str | None = None):
+def _plot_focus_row(
+    x,
+    values: np.ndarray,
+    task_names: Sequence[str],
+    focus: str,
+    title: str,
+    xlabel: str,
+    include_self: bool = False,
+    ylabel: str | None = None,
+):
     """One line per (other) task j: ``values[:, focus, j]`` against ``x`` (Figures 4 and 5)."""
     i = list(task_names).index(focus)
     fig, ax = plt.subplots(figsize=(6, 3.6))
     for j, name in enumerate(task_names):
         if j != i or include_self:
-            ax.plot(x, values[:, i, j], marker="o", ms=3, label=name + (" (self)" if j == i else ""),
-                    ls="--" if j == i else "-")
+            ax.plot(
+                x,
+                values[:, i, j],
+                marker="o",
+                ms=3,
+                label=name + (" (self)" if j == i else ""),
+                ls="--" if j == i else "-",
+            )
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel or f"alpha[{focus}, j]")
     ax.set_title(title)
@@ -86,17 +101,24 @@ def _values(alphas: np.ndarray, shares: bool) -> tuple[np.ndarray, str]:
     return (influence_shares(alphas), "share of {focus}'s input") if shares else (alphas, "alpha[{focus}, j]")
 
 
-def plot_alpha_history(steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int,
-                       shares: bool = True):
+def plot_alpha_history(
+    steps, history: np.ndarray, task_names: Sequence[str], focus: str, layer: int, shares: bool = True
+):
     """Figure 4: influence of every task j on ``focus`` in layer ``layer`` (0-based) vs training step:
     its share ``alpha[focus, j] / sum_k alpha[focus, k]`` (self included), or with ``shares=False`` the raw
     ``alpha[focus, j]`` of the other tasks."""
     values, ylabel = _values(history[:, layer], shares)
     what = "Relative influence of the tasks" if shares else "Influence (raw alpha) of other tasks"
-    fig, _ = _plot_focus_row(steps, values, task_names, focus,
-                             f"{what} on {focus}, TTC after layer {layer + 1}",
-                             "training step (all tasks, in turns)", include_self=shares,
-                             ylabel=ylabel.format(focus=focus))
+    fig, _ = _plot_focus_row(
+        steps,
+        values,
+        task_names,
+        focus,
+        f"{what} on {focus}, TTC after layer {layer + 1}",
+        "training step (all tasks, in turns)",
+        include_self=shares,
+        ylabel=ylabel.format(focus=focus),
+    )
     return fig
 
 
@@ -104,8 +126,16 @@ def plot_alpha_by_layer(alphas: np.ndarray, task_names: Sequence[str], focus: st
     """Figure 5: the influence of every task on ``focus`` per layer (shares, or raw alphas of the others)."""
     layers = np.arange(1, alphas.shape[0] + 1)
     values, ylabel = _values(alphas, shares)
-    fig, ax = _plot_focus_row(layers, values, task_names, focus, f"Sharing degree of the tasks on {focus} by layer",
-                              "TTC (from layer -> to layer)", include_self=shares, ylabel=ylabel.format(focus=focus))
+    fig, ax = _plot_focus_row(
+        layers,
+        values,
+        task_names,
+        focus,
+        f"Sharing degree of the tasks on {focus} by layer",
+        "TTC (from layer -> to layer)",
+        include_self=shares,
+        ylabel=ylabel.format(focus=focus),
+    )
     ax.set_xticks(layers, [f"{l}->{l + 1}" for l in layers])
     return fig
 

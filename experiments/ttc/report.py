@@ -1,9 +1,10 @@
 """Tables (CSV + Markdown, with the paper's numbers beside ours), alpha files and figures of a TTC run."""
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -16,8 +17,13 @@ from experiments.ttc.config import TTCConfig
 
 #: synthattrs task -> the paper's CelebA row it stands in for (eyeglasses replaces Wearing_Lipstick).
 SYNTH_PAPER_NAME = {
-    "goatee": "Goatee", "heavy_makeup": "Heavy_Makeup", "high_cheekbones": "High_Cheekbones",
-    "no_beard": "No_Beard", "sideburns": "Sideburns", "smiling": "Smiling", "eyeglasses": "Wearing_Lipstick",
+    "goatee": "Goatee",
+    "heavy_makeup": "Heavy_Makeup",
+    "high_cheekbones": "High_Cheekbones",
+    "no_beard": "No_Beard",
+    "sideburns": "Sideburns",
+    "smiling": "Smiling",
+    "eyeglasses": "Wearing_Lipstick",
     "mustache": "Mustache",
 }
 MODELS = ("ST", "MT", "DMT", "CrossStitch", "ST_long")
@@ -27,6 +33,7 @@ RELATED_PHI = 0.1
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
     """A GitHub-flavoured Markdown table (no extra dependency)."""
+
     def fmt(v):
         if v is None or (isinstance(v, float) and np.isnan(v)):
             return ""
@@ -81,9 +88,14 @@ def table3_frame(dataset: str, config: TTCConfig, data: TaskData, long: pd.DataF
     tasks = [t for g in config.table3_groups for t in g]
     refs = list(paper.TABLE3_TASKS) if dataset in ("celeba", "synthattrs") else []
     train = data.summary().query("split == 'train'").set_index("task")
-    rows = [dict(regime="minority proportion", model="",
-                 **{f"{t}": train.loc[t, "minority_proportion"] for t in tasks},
-                 **{f"paper {r}": m for r, m in zip(refs, paper.TABLE3_MINORITY)})]
+    rows = [
+        dict(
+            regime="minority proportion",
+            model="",
+            **{f"{t}": train.loc[t, "minority_proportion"] for t in tasks},
+            **{f"paper {r}": m for r, m in zip(refs, paper.TABLE3_MINORITY)},
+        )
+    ]
     for regime in ("imbalanced", "resampled"):
         for model in ("ST", "MT", "DMT"):
             sel = long[(long.regime == regime) & (long.model == model)].set_index("task")["accuracy"]
@@ -108,22 +120,25 @@ def _from_to(matrix_to_from: np.ndarray, kept, dataset: str, paper_values: bool)
     if paper_values and all(r in paper.TABLE6_TASKS for r in refs):
         order = [paper.TABLE6_TASKS.index(r) for r in refs]
         ref = np.asarray(paper.TABLE6, dtype=float)[np.ix_(order, order)]
-        for k, name in enumerate(kept):
+        for k in range(len(kept)):
             table[f"paper To {refs[k]}"] = ref[:, k]
     return table
 
 
-def removal_frames(dataset: str, removal: dict, main_names) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame,
-                                                                      pd.DataFrame]:
+def removal_frames(
+    dataset: str, removal: dict, main_names
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, pd.DataFrame]:
     """(share-based Table 6 at the last TTC with its per-receiver check rows, raw alpha change at the last TTC,
     long alpha table of all layers and variants, accuracy per removal variant)."""
     kept = removal["kept"]
     shares = table6_shares(removal)
     last = _from_to(shares["change"], kept, dataset, paper_values=True)
-    checks = pd.DataFrame([
-        {"From \\ To": "sum of the column", **dict(zip(kept, shares["change"].sum(axis=1).round(1)))},
-        {"From \\ To": "removed tasks' former share", **dict(zip(kept, shares["removed_share"].round(1)))},
-    ])
+    checks = pd.DataFrame(
+        [
+            {"From \\ To": "sum of the column", **dict(zip(kept, shares["change"].sum(axis=1).round(1)))},
+            {"From \\ To": "removed tasks' former share", **dict(zip(kept, shares["removed_share"].round(1)))},
+        ]
+    )
     last = pd.concat([last, checks], ignore_index=True)
     delta = 100.0 * (removal["alpha_after"] - removal["alpha_start"])  # [layer, to, from]
     raw = _from_to(delta[-1], kept, dataset, paper_values=False)
@@ -133,20 +148,34 @@ def removal_frames(dataset: str, removal: dict, main_names) -> tuple[pd.DataFram
             share = table6_shares(dict(removal, alpha_after=result["alpha_after"]), layer=l)
             for i, to in enumerate(kept):
                 for j, frm in enumerate(kept):
-                    rows.append(dict(variant=variant, layer=l + 1, to=to, **{"from": frm},
-                                     alpha_before=removal["alpha_start"][l, i, j],
-                                     alpha_after=result["alpha_after"][l, i, j],
-                                     alpha_delta_pp=100.0 * (result["alpha_after"][l, i, j] - removal["alpha_start"][l, i, j]),
-                                     share_before_pp=share["share_before"][i, j], share_after_pp=share["share_after"][i, j],
-                                     share_delta_pp=share["change"][i, j]))
-    acc = pd.DataFrame(dict(
-        task=kept,
-        **{"DMT (all tasks)": 100.0 * removal["acc_before"],
-           "cut": 100.0 * removal["acc_cut"],
-           "cut + statistics re-estimated (baseline)": 100.0 * removal["acc_stats"],
-           **{f"{v} re-trained" + (" (paper)" if v == "connections only" else " (extension)"): 100.0 * r["acc"]
-              for v, r in removal["variants"].items()}},
-    ))
+                    rows.append(
+                        dict(
+                            variant=variant,
+                            layer=l + 1,
+                            to=to,
+                            **{"from": frm},
+                            alpha_before=removal["alpha_start"][l, i, j],
+                            alpha_after=result["alpha_after"][l, i, j],
+                            alpha_delta_pp=100.0 * (result["alpha_after"][l, i, j] - removal["alpha_start"][l, i, j]),
+                            share_before_pp=share["share_before"][i, j],
+                            share_after_pp=share["share_after"][i, j],
+                            share_delta_pp=share["change"][i, j],
+                        )
+                    )
+    acc = pd.DataFrame(
+        dict(
+            task=kept,
+            **{
+                "DMT (all tasks)": 100.0 * removal["acc_before"],
+                "cut": 100.0 * removal["acc_cut"],
+                "cut + statistics re-estimated (baseline)": 100.0 * removal["acc_stats"],
+                **{
+                    f"{v} re-trained" + (" (paper)" if v == "connections only" else " (extension)"): 100.0 * r["acc"]
+                    for v, r in removal["variants"].items()
+                },
+            },
+        )
+    )
     return last, raw, pd.DataFrame(rows), acc
 
 
@@ -161,10 +190,16 @@ def groundtruth_frames(alphas: np.ndarray, phi: np.ndarray, names) -> tuple[pd.D
     for label, a in [*((str(l + 1), alphas[l]) for l in range(alphas.shape[0])), ("mean", alphas.mean(0))]:
         sym = ((a + a.T) / 2)[iu]
         rho = spearmanr(sym, rel).statistic if np.ptp(sym) > 0 else np.nan
-        rows.append(dict(layer=label, spearman_alpha_vs_abs_phi=float(rho),
-                         mean_alpha_related=float(sym[related].mean()) if related.any() else np.nan,
-                         mean_alpha_unrelated=float(sym[~related].mean()) if (~related).any() else np.nan,
-                         related_pairs=int(related.sum()), unrelated_pairs=int((~related).sum())))
+        rows.append(
+            dict(
+                layer=label,
+                spearman_alpha_vs_abs_phi=float(rho),
+                mean_alpha_related=float(sym[related].mean()) if related.any() else np.nan,
+                mean_alpha_unrelated=float(sym[~related].mean()) if (~related).any() else np.nan,
+                related_pairs=int(related.sum()),
+                unrelated_pairs=int((~related).sum()),
+            )
+        )
     last = alphas[-1]
     partners = []
     for i, name in enumerate(names):
@@ -172,10 +207,16 @@ def groundtruth_frames(alphas: np.ndarray, phi: np.ndarray, names) -> tuple[pd.D
         top_alpha = max(others, key=lambda j: last[i, j])
         top_phi = max(others, key=lambda j: abs(phi[i, j]))
         has_partner = abs(phi[i, top_phi]) >= RELATED_PHI
-        partners.append(dict(task=name, top_alpha_partner=names[top_alpha], alpha=round(float(last[i, top_alpha]), 3),
-                             top_phi_partner=names[top_phi] if has_partner else "(none related)",
-                             abs_phi=round(float(abs(phi[i, top_phi])), 3),
-                             match=(top_alpha == top_phi) if has_partner else "n/a"))
+        partners.append(
+            dict(
+                task=name,
+                top_alpha_partner=names[top_alpha],
+                alpha=round(float(last[i, top_alpha]), 3),
+                top_phi_partner=names[top_phi] if has_partner else "(none related)",
+                abs_phi=round(float(abs(phi[i, top_phi])), 3),
+                match=(top_alpha == top_phi) if has_partner else "n/a",
+            )
+        )
     return pd.DataFrame(rows), pd.DataFrame(partners)
 
 
@@ -186,16 +227,27 @@ def _focus(names) -> str:
     return names[0]
 
 
-def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, removal: dict,
-              incremental: dict | None, table3: pd.DataFrame | None, timings: dict, env: dict) -> dict:
+def write_all(
+    run_dir: Path,
+    config: TTCConfig,
+    data: TaskData,
+    main: dict,
+    removal: dict,
+    incremental: dict | None,
+    table3: pd.DataFrame | None,
+    timings: dict,
+    env: dict,
+) -> dict:
     """Writes every table, alpha file and figure; returns the headline numbers (also results.json)."""
     run_dir = Path(run_dir)
     fig_dir = run_dir / "figures"
     names = main["names"]
-    sections = [f"# TTC run `{config.run_id}` on `{config.dataset}`\n",
-                f"Machine: {env['machine']}; TensorFlow {env['tensorflow']}, "
-                f"Keras {env['keras']}. Wall time {timings['total']:.0f} s. Profile `{config.profile}`, "
-                f"{config.steps_per_task} turns per task, input {data.input_shape}, width x{config.width}.\n"]
+    sections = [
+        f"# TTC run `{config.run_id}` on `{config.dataset}`\n",
+        f"Machine: {env['machine']}; TensorFlow {env['tensorflow']}, "
+        f"Keras {env['keras']}. Wall time {timings['total']:.0f} s. Profile `{config.profile}`, "
+        f"{config.steps_per_task} turns per task, input {data.input_shape}, width x{config.width}.\n",
+    ]
     results: dict = dict(dataset=config.dataset, run_id=config.run_id, seconds=timings["total"])
 
     # Tables 4 / 5
@@ -204,8 +256,10 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     what = "Table 4 (CelebA, 7 attributes)" if config.dataset in ("celeba", "synthattrs") else "Table 5 (CIFAR-10)"
     note = ""
     if config.dataset == "synthattrs":
-        note = ("Paper columns are CelebA numbers shown for shape only (our data are synthetic faces); "
-                "eyeglasses stands in for Wearing_Lipstick.")
+        note = (
+            "Paper columns are CelebA numbers shown for shape only (our data are synthetic faces); "
+            "eyeglasses stands in for Wearing_Lipstick."
+        )
     elif config.dataset == "digits":
         note = "Paper columns are CIFAR-10 numbers (by position) shown for shape only; our data are sklearn digits."
     md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown_table(table)}\n"
@@ -215,28 +269,43 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     results["mean_accuracy"] = {m: round(float(100 * np.mean(main["accs"][m])), 2) for m in present}
     results["tasks"] = list(names)
     results["accuracy"] = {m: [float(v) for v in main["accs"][m]] for m in present}
-    results["val_accuracy"] = {m: [float(v) for v in main["val_accs"][m]] for m in present
-                               if m in main.get("val_accs", {})}
+    results["val_accuracy"] = {
+        m: [float(v) for v in main["val_accs"][m]] for m in present if m in main.get("val_accs", {})
+    }
 
     # alphas
     dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
-    np.savez(run_dir / "alphas.npz", task_names=np.asarray(names), dmt=dmt.alpha_matrices(),
-             crossstitch=cs.alpha_matrices(), history_steps=main["history_steps"],
-             history_alphas=main["history_alphas"])
+    np.savez(
+        run_dir / "alphas.npz",
+        task_names=np.asarray(names),
+        dmt=dmt.alpha_matrices(),
+        crossstitch=cs.alpha_matrices(),
+        history_steps=main["history_steps"],
+        history_alphas=main["history_alphas"],
+    )
     for l, a in enumerate(dmt.alpha_matrices()):
         pd.DataFrame(a, index=names, columns=names).to_csv(run_dir / f"alphas_dmt_layer{l + 1}.csv")
     focus = _focus(names)
     plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
-    plots.save(plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
-               fig_dir / "alpha_matrices_crossstitch.png")
+    plots.save(
+        plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
+        fig_dir / "alpha_matrices_crossstitch.png",
+    )
     last_layer = dmt.alpha_matrices().shape[0] - 1
     for suffix, shares in (("", True), ("_raw", False)):  # shares: the paper-comparable figures; raw: extras
-        plots.save(plots.plot_alpha_history(main["history_steps"], main["history_alphas"], names, focus,
-                                            layer=last_layer, shares=shares), fig_dir / f"alpha_history{suffix}.png")
-        plots.save(plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus, shares=shares),
-                   fig_dir / f"alpha_by_layer{suffix}.png")
+        plots.save(
+            plots.plot_alpha_history(
+                main["history_steps"], main["history_alphas"], names, focus, layer=last_layer, shares=shares
+            ),
+            fig_dir / f"alpha_history{suffix}.png",
+        )
+        plots.save(
+            plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus, shares=shares),
+            fig_dir / f"alpha_by_layer{suffix}.png",
+        )
     pd.DataFrame(influence_shares(dmt.alpha_matrices()[-1]), index=names, columns=names).to_csv(
-        run_dir / "shares_dmt_last_layer.csv")
+        run_dir / "shares_dmt_last_layer.csv"
+    )
 
     # ground truth (synthattrs)
     if "phi" in data.meta:
@@ -246,11 +315,14 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
         gt.to_csv(run_dir / "alpha_groundtruth.csv", index=False)
         partners.to_csv(run_dir / "alpha_partners.csv", index=False)
         pd.DataFrame(phi, index=names, columns=names).to_csv(run_dir / "groundtruth_phi.csv")
-        plots.save(plots.plot_alpha_vs_groundtruth(dmt.alpha_matrices(), phi, names),
-                   fig_dir / "alpha_vs_groundtruth.png")
-        md = (f"## Do the alphas find the related tasks? (Sec. 4.3; ground truth = |phi| of the generator's "
-              f"labels, related if >= {RELATED_PHI})\n\n{markdown_table(gt, '{:.3f}')}\n\n"
-              f"Strongest partner per task (last TTC) vs ground truth:\n\n{markdown_table(partners, '{:.3f}')}\n")
+        plots.save(
+            plots.plot_alpha_vs_groundtruth(dmt.alpha_matrices(), phi, names), fig_dir / "alpha_vs_groundtruth.png"
+        )
+        md = (
+            f"## Do the alphas find the related tasks? (Sec. 4.3; ground truth = |phi| of the generator's "
+            f"labels, related if >= {RELATED_PHI})\n\n{markdown_table(gt, '{:.3f}')}\n\n"
+            f"Strongest partner per task (last TTC) vs ground truth:\n\n{markdown_table(partners, '{:.3f}')}\n"
+        )
         (run_dir / "alpha_groundtruth.md").write_text(md)
         sections.append(md)
         mean_row = gt[gt.layer == "mean"].iloc[0]
@@ -258,7 +330,8 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
             spearman_mean_layers=round(float(mean_row.spearman_alpha_vs_abs_phi), 3),
             spearman_last_layer=round(float(gt.iloc[-2].spearman_alpha_vs_abs_phi), 3),
             partner_matches=sum(bool(m) for m in partners["match"] if not isinstance(m, str)),
-            tasks_with_related_partner=sum(not isinstance(m, str) for m in partners["match"]))
+            tasks_with_related_partner=sum(not isinstance(m, str) for m in partners["match"]),
+        )
 
     # removal (Table 4 last row, Table 6)
     t6, t6_raw, long, acc = removal_frames(config.dataset, removal, names)
@@ -270,35 +343,43 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
     off = ~np.eye(len(kept), dtype=bool)
     d_last = 100.0 * (removal["alpha_after"][-1] - removal["alpha_start"][-1])[off]
     share = table6_shares(removal)
-    md = (f"## Task removal (Sec. 4.3): removed {removal['removed']}, subnets frozen "
-          f"(bit-identical after retraining: {removal['subnets_unchanged']})\n\n"
-          f"Accuracy % of the kept tasks: the full model; right after the cut; after re-estimating the batch-norm "
-          f"statistics on each kept task's training images (no gradient step: the baseline); then re-training "
-          f"the connections (betas) only, the paper's procedure; or the betas and the BNs after the mixings "
-          f"(an extension). Both re-trainings start from the re-estimated statistics and draw the same "
-          f"batches.\n\n{markdown_table(acc)}\n\n"
-          f"Table 6 (paper-comparable): change of each sender's share of a receiver's input, "
-          f"alpha_ij / sum_k alpha_ik (self included), in the last TTC (layer 6 -> 7), percentage points, after "
-          f"re-training the connections; rows From, columns To. Per receiver (column) the changes add up to the "
-          f"removed tasks' former share (last two rows).\n\n{markdown_table(t6)}\n\n"
-          f"Extra: raw alpha change (pp), same layer and orientation (the diagonal alpha_ii = 1 is fixed):\n\n"
-          f"{markdown_table(t6_raw)}\n\nOff-diagonal raw change: mean {d_last.mean():+.1f} pp, "
-          f"{int((d_last > 0).sum())} of {d_last.size} entries increased.\n")
+    md = (
+        f"## Task removal (Sec. 4.3): removed {removal['removed']}, subnets frozen "
+        f"(bit-identical after retraining: {removal['subnets_unchanged']})\n\n"
+        f"Accuracy % of the kept tasks: the full model; right after the cut; after re-estimating the batch-norm "
+        f"statistics on each kept task's training images (no gradient step: the baseline); then re-training "
+        f"the connections (betas) only, the paper's procedure; or the betas and the BNs after the mixings "
+        f"(an extension). Both re-trainings start from the re-estimated statistics and draw the same "
+        f"batches.\n\n{markdown_table(acc)}\n\n"
+        f"Table 6 (paper-comparable): change of each sender's share of a receiver's input, "
+        f"alpha_ij / sum_k alpha_ik (self included), in the last TTC (layer 6 -> 7), percentage points, after "
+        f"re-training the connections; rows From, columns To. Per receiver (column) the changes add up to the "
+        f"removed tasks' former share (last two rows).\n\n{markdown_table(t6)}\n\n"
+        f"Extra: raw alpha change (pp), same layer and orientation (the diagonal alpha_ii = 1 is fixed):\n\n"
+        f"{markdown_table(t6_raw)}\n\nOff-diagonal raw change: mean {d_last.mean():+.1f} pp, "
+        f"{int((d_last > 0).sum())} of {d_last.size} entries increased.\n"
+    )
     (run_dir / "table6_share_change.md").write_text(md)
     sections.append(md)
     results["removal"] = dict(
-        removed=removal["removed"], kept=kept, mean_acc_before=round(float(100 * removal["acc_before"].mean()), 2),
+        removed=removal["removed"],
+        kept=kept,
+        mean_acc_before=round(float(100 * removal["acc_before"].mean()), 2),
         mean_acc_cut=round(float(100 * removal["acc_cut"].mean()), 2),
         mean_acc_stats=round(float(100 * removal["acc_stats"].mean()), 2),
         mean_acc_after=round(float(100 * removal["acc_after"].mean()), 2),
         mean_acc_variants={v: round(float(100 * r["acc"].mean()), 2) for v, r in removal["variants"].items()},
-        accuracy={"before": [float(v) for v in removal["acc_before"]], "cut": [float(v) for v in removal["acc_cut"]],
-                  "stats": [float(v) for v in removal["acc_stats"]],
-                  **{v: [float(x) for x in r["acc"]] for v, r in removal["variants"].items()}},
+        accuracy={
+            "before": [float(v) for v in removal["acc_before"]],
+            "cut": [float(v) for v in removal["acc_cut"]],
+            "stats": [float(v) for v in removal["acc_stats"]],
+            **{v: [float(x) for x in r["acc"]] for v, r in removal["variants"].items()},
+        },
         share_change_pp=np.round(share["change"], 3).tolist(),
         removed_former_share_pp=np.round(share["removed_share"], 3).tolist(),
         mean_offdiag_alpha_change_pp=round(float(d_last.mean()), 2),
-        subnets_bit_identical=removal["subnets_unchanged"])
+        subnets_bit_identical=removal["subnets_unchanged"],
+    )
 
     # incremental (Figure 6)
     if incremental is not None:
@@ -306,30 +387,59 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
         curve.to_csv(run_dir / "incremental_curve.csv", index=False)
         (run_dir / "incremental_summary.json").write_text(json.dumps(s, indent=2))
         plots.save(plots.plot_incremental_curve(curve, s["threshold"], s["task"]), fig_dir / "incremental_curve.png")
+
         def shown(v):
             return "not reached" if v is None else v
 
-        rows = pd.DataFrame([
-            dict(measure=f"steps to val error <= {s['threshold']}", alone=shown(s["steps_alone"]),
-                 incremental=shown(s["steps_incremental"]), speedup=s["speedup_threshold"] or "n/a",
-                 paper=f"about {paper.FIGURE6_SPEEDUP:.0f}x"),
-            dict(measure=f"steps to the alone model's final error ({s['alone_final_error']:.3f})",
-                 alone=shown(s["steps_alone_to_alone_final"]),
-                 incremental=shown(s["steps_incremental_to_alone_final"]),
-                 speedup=s["speedup_alone_final"] or "n/a", paper=""),
-            dict(measure="test accuracy % at the end", alone=f"{100 * s['test_acc_alone']:.1f}",
-                 incremental=f"{100 * s['test_acc_incremental']:.1f}", speedup="", paper=""),
-        ], dtype=object)
-        md = (f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nBoth curves from the same "
-              f"batches: {s['same_batches']}. Old subnets frozen and "
-              f"bit-identical afterwards: {s['old_subnets_bit_identical']}; max change of the old tasks' logits: "
-              f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown_table(rows)}\n")
+        rows = pd.DataFrame(
+            [
+                dict(
+                    measure=f"steps to val error <= {s['threshold']}",
+                    alone=shown(s["steps_alone"]),
+                    incremental=shown(s["steps_incremental"]),
+                    speedup=s["speedup_threshold"] or "n/a",
+                    paper=f"about {paper.FIGURE6_SPEEDUP:.0f}x",
+                ),
+                dict(
+                    measure=f"steps to the alone model's final error ({s['alone_final_error']:.3f})",
+                    alone=shown(s["steps_alone_to_alone_final"]),
+                    incremental=shown(s["steps_incremental_to_alone_final"]),
+                    speedup=s["speedup_alone_final"] or "n/a",
+                    paper="",
+                ),
+                dict(
+                    measure="test accuracy % at the end",
+                    alone=f"{100 * s['test_acc_alone']:.1f}",
+                    incremental=f"{100 * s['test_acc_incremental']:.1f}",
+                    speedup="",
+                    paper="",
+                ),
+            ],
+            dtype=object,
+        )
+        md = (
+            f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nBoth curves from the same "
+            f"batches: {s['same_batches']}. Old subnets frozen and "
+            f"bit-identical afterwards: {s['old_subnets_bit_identical']}; max change of the old tasks' logits: "
+            f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown_table(rows)}\n"
+        )
         (run_dir / "incremental_summary.md").write_text(md)
         sections.append(md)
-        results["incremental"] = {k: s[k] for k in ("task", "steps_alone", "steps_incremental", "speedup_threshold",
-                                                    "speedup_alone_final", "test_acc_alone", "test_acc_incremental",
-                                                    "same_batches", "steps_alone_to_alone_final",
-                                                    "steps_incremental_to_alone_final")}
+        results["incremental"] = {
+            k: s[k]
+            for k in (
+                "task",
+                "steps_alone",
+                "steps_incremental",
+                "speedup_threshold",
+                "speedup_alone_final",
+                "test_acc_alone",
+                "test_acc_incremental",
+                "same_batches",
+                "steps_alone_to_alone_final",
+                "steps_incremental_to_alone_final",
+            )
+        }
 
     # Table 3
     if table3 is not None:
@@ -337,11 +447,16 @@ def write_all(run_dir: Path, config: TTCConfig, data: TaskData, main: dict, remo
         t3 = table3_frame(config.dataset, config, data, table3)
         t3.to_csv(run_dir / "table3.csv", index=False)
         results["table3"] = table3.to_dict(orient="records")
-        md = (f"## Table 3 shape: two-task groups {config.table3_groups}, trained on the imbalanced vs the "
-              f"resampled training set (accuracy %; first row: minority proportion)\n\n"
-              + ("Paper columns: Bald, Wearing_Hat, Mustache, Goatee (CelebA) by position.\n\n"
-                 if config.dataset == "synthattrs" else "")
-              + f"{markdown_table(t3, '{:.2f}')}\n")
+        md = (
+            f"## Table 3 shape: two-task groups {config.table3_groups}, trained on the imbalanced vs the "
+            f"resampled training set (accuracy %; first row: minority proportion)\n\n"
+            + (
+                "Paper columns: Bald, Wearing_Hat, Mustache, Goatee (CelebA) by position.\n\n"
+                if config.dataset == "synthattrs"
+                else ""
+            )
+            + f"{markdown_table(t3, '{:.2f}')}\n"
+        )
         (run_dir / "table3.md").write_text(md)
         sections.append(md)
 

@@ -16,6 +16,7 @@ Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
    batches;
 4. Table 3 (two-task groups trained on the imbalanced and the resampled training set), if configured.
 """
+
 from __future__ import annotations
 
 import json
@@ -48,8 +49,15 @@ def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
     if config.dataset == "synthattrs":
         from data_prep.ttc.synthattrs import make_synthattrs
 
-        return make_synthattrs(config.n_train, config.n_val, config.n_test, size=config.size,
-                               tasks=_needed_tasks(config), seed=config.seed, progress=progress)
+        return make_synthattrs(
+            config.n_train,
+            config.n_val,
+            config.n_test,
+            size=config.size,
+            tasks=_needed_tasks(config),
+            seed=config.seed,
+            progress=progress,
+        )
     if config.dataset == "digits":
         from data_prep.ttc.digits import load_digits_tasks
 
@@ -57,15 +65,22 @@ def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
     if config.dataset == "cifar10":
         from data_prep.ttc.cifar import load_cifar10_tasks
 
-        data = load_cifar10_tasks(config.data_root, seed=config.seed, max_train=config.max_train,
-                                  max_test=config.max_test)
+        data = load_cifar10_tasks(
+            config.data_root, seed=config.seed, max_train=config.max_train, max_test=config.max_test
+        )
         return _resized(data, config.size)
     if config.dataset == "celeba":
         from data_prep.ttc.celeba import load_celeba_tasks
 
         limits = dict(train=config.max_train, val=config.max_val, test=config.max_test)
-        return load_celeba_tasks(config.data_root, attributes=_needed_tasks(config), size=config.size,
-                                 max_per_split=limits, seed=config.seed, progress=progress)
+        return load_celeba_tasks(
+            config.data_root,
+            attributes=_needed_tasks(config),
+            size=config.size,
+            max_per_split=limits,
+            seed=config.seed,
+            progress=progress,
+        )
     raise ValueError(f"unknown dataset {config.dataset!r}")
 
 
@@ -135,8 +150,9 @@ class _Lab:
         from dynamic_mtl.ttc.training import TrainSettings
 
         c = self.config
-        return TrainSettings(batch_size=c.batch_size, lr=c.lr, alpha_lr=c.alpha_lr,
-                             resample=c.resample if resample is None else resample)
+        return TrainSettings(
+            batch_size=c.batch_size, lr=c.lr, alpha_lr=c.alpha_lr, resample=c.resample if resample is None else resample
+        )
 
     def build(self, kind: str, names: list[str]):
         import keras
@@ -152,8 +168,9 @@ class _Lab:
         elif kind == "MT":
             model = models.SharedTrunkNetwork(len(names), task_names=names, **common, **stats)
         elif kind == "DMT":
-            model = models.TTCNetwork(len(names), task_names=names, **common, **stats,
-                                      connection_kwargs=dict(initial_alpha=c.initial_alpha))
+            model = models.TTCNetwork(
+                len(names), task_names=names, **common, **stats, connection_kwargs=dict(initial_alpha=c.initial_alpha)
+            )
         elif kind == "CrossStitch":
             model = models.CrossStitchNetwork(len(names), task_names=names, **common, **stats)
         else:
@@ -161,16 +178,30 @@ class _Lab:
         model.build((None, *self.input_shape))
         return model
 
-    def trainer(self, model, names: list[str], train_columns=None, resample: bool | None = None,
-                phase: int = 0, record_batches: bool = False):
+    def trainer(
+        self,
+        model,
+        names: list[str],
+        train_columns=None,
+        resample: bool | None = None,
+        phase: int = 0,
+        record_batches: bool = False,
+    ):
         """A trainer whose pools are seeded by the run's batch seed and ``phase`` (same batches per task for
         every model trained in the same phase)."""
         from dynamic_mtl.ttc.training import TurnTrainer
 
         x, y = self.data.splits["train"]
-        return TurnTrainer(model, x, y, _columns(self.data, names), train_columns=train_columns,
-                           settings=self.settings(resample), seed=self.batch_seed + phase,
-                           record_batches=record_batches)
+        return TurnTrainer(
+            model,
+            x,
+            y,
+            _columns(self.data, names),
+            train_columns=train_columns,
+            settings=self.settings(resample),
+            seed=self.batch_seed + phase,
+            record_batches=record_batches,
+        )
 
     def reestimate(self, model, names: list[str], tasks=None) -> None:
         """Batch-norm statistics re-estimated from the training images of the tasks (no gradient step)."""
@@ -185,21 +216,24 @@ class _Lab:
         x, y = self.data.splits[split]
         return evaluate(model, x, y, _columns(self.data, names))
 
-    def train_eval(self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None,
-                   splits=("test",)):
+    def train_eval(
+        self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None, splits=("test",)
+    ):
         """Trains one model (ST: one net per task) and returns ({split: per-task accuracy}, last model)."""
         if kind == "ST":
             accs, model = {s: [] for s in splits}, None
             for name in names:
                 model = self.build("ST", [name])
                 self.trainer(model, [name], resample=resample).train(
-                    steps_per_task, desc=f"ST {name}", progress=self.progress)
+                    steps_per_task, desc=f"ST {name}", progress=self.progress
+                )
                 for split in splits:
                     accs[split].append(self.evaluate(model, [name], split)[0])
             return {s: np.asarray(a) for s, a in accs.items()}, model
         model = self.build(kind, names)
-        self.trainer(model, names, resample=resample).train(steps_per_task * len(names), desc=kind,
-                                                            progress=self.progress)
+        self.trainer(model, names, resample=resample).train(
+            steps_per_task * len(names), desc=kind, progress=self.progress
+        )
         return {s: self.evaluate(model, names, s) for s in splits}, model
 
 
@@ -217,29 +251,38 @@ def run_main(lab: _Lab, timer: _Timer) -> dict:
     for kind in kinds:
         with timer(f"main/{kind}"):
             if kind == "ST_long":  # capacity / steps control: each single-task net gets T x the turns
-                split_accs, models[kind] = lab.train_eval("ST", names, c.steps_per_task * len(names),
-                                                          splits=("test", "val"))
+                split_accs, models[kind] = lab.train_eval(
+                    "ST", names, c.steps_per_task * len(names), splits=("test", "val")
+                )
             elif kind != "DMT":
                 split_accs, models[kind] = lab.train_eval(kind, names, c.steps_per_task, splits=("test", "val"))
             else:
                 model = lab.build("DMT", names)
                 snapshots.append((0, model.alpha_matrices()))
                 lab.trainer(model, names).train(
-                    c.steps_per_task * len(names), every=c.history_every, desc="DMT", progress=lab.progress,
-                    callback=lambda step: snapshots.append((step, model.alpha_matrices())),
+                    c.steps_per_task * len(names),
+                    every=c.history_every,
+                    desc="DMT",
+                    progress=lab.progress,
+                    callback=lambda step, model=model: snapshots.append((step, model.alpha_matrices())),
                 )
                 split_accs = {s: lab.evaluate(model, names, s) for s in ("test", "val")}
                 models[kind] = model
             accs[kind], val_accs[kind] = split_accs["test"], split_accs["val"]
-    return dict(names=names, accs=accs, val_accs=val_accs, models=models,
-                history_steps=np.asarray([s for s, _ in snapshots]),
-                history_alphas=np.stack([a for _, a in snapshots]))
+    return dict(
+        names=names,
+        accs=accs,
+        val_accs=val_accs,
+        models=models,
+        history_steps=np.asarray([s for s, _ in snapshots]),
+        history_alphas=np.stack([a for _, a in snapshots]),
+    )
 
 
 #: Removal variants (Sec. 4.3): name -> (re-train the betas, re-train the BNs after the mixings).
 REMOVAL_VARIANTS = {
-    "connections only": (True, False),   # the paper: "re-train the TTC" (betas), statistics re-estimated
-    "joint": (True, True),               # extension: betas and the BNs after the mixings
+    "connections only": (True, False),  # the paper: "re-train the TTC" (betas), statistics re-estimated
+    "joint": (True, True),  # extension: betas and the BNs after the mixings
 }
 
 
@@ -253,8 +296,14 @@ def run_removal(lab: _Lab, dmt, timer: _Timer) -> dict:
     kept = [t for t in dmt.task_names if t not in c.removed_tasks]
     keep_idx = [dmt.task_names.index(t) for t in kept]
     before_acc = lab.evaluate(dmt, dmt.task_names)
-    out = dict(kept=kept, removed=list(c.removed_tasks), keep_index=keep_idx, acc_before=before_acc[keep_idx],
-               alpha_full=dmt.alpha_matrices(), variants={})
+    out = dict(
+        kept=kept,
+        removed=list(c.removed_tasks),
+        keep_index=keep_idx,
+        acc_before=before_acc[keep_idx],
+        alpha_full=dmt.alpha_matrices(),
+        variants={},
+    )
     with timer("removal"):
         cut = remove_tasks(dmt, c.removed_tasks, lab.input_shape)
         out["acc_cut"] = lab.evaluate(cut, kept)
@@ -267,13 +316,13 @@ def run_removal(lab: _Lab, dmt, timer: _Timer) -> dict:
             subnet_layers = [layer for t in range(reduced.num_tasks) for layer in reduced.task_layers(t)]
             frozen = _snapshot(subnet_layers)
             lab.reestimate(reduced, kept)
-            lab.trainer(reduced, kept, phase=1).train(c.removal_steps_per_task * len(kept),
-                                                      desc=f"removal {variant}", progress=lab.progress)
+            lab.trainer(reduced, kept, phase=1).train(
+                c.removal_steps_per_task * len(kept), desc=f"removal {variant}", progress=lab.progress
+            )
             out["variants"][variant] = dict(acc=lab.evaluate(reduced, kept), alpha_after=reduced.alpha_matrices())
             unchanged = unchanged and _unchanged(frozen, subnet_layers)
     paper_variant = out["variants"]["connections only"]
-    out.update(acc_after=paper_variant["acc"], alpha_after=paper_variant["alpha_after"],
-               subnets_unchanged=unchanged)
+    out.update(acc_after=paper_variant["acc"], alpha_after=paper_variant["alpha_after"], subnets_unchanged=unchanged)
     return out
 
 
@@ -315,28 +364,36 @@ def run_incremental(lab: _Lab, timer: _Timer) -> dict:
     with timer("incremental/alone"):
         alone = lab.build("ST", [new])
         alone_curve, alone_batches = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
-    curve = pd.DataFrame(dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve],
-                              alone=[e for _, e in alone_curve]))
+    curve = pd.DataFrame(
+        dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve], alone=[e for _, e in alone_curve])
+    )
     unchanged = _unchanged(frozen, old_layers)
     old_logit_change = float(np.abs(_logits(grown, lab.data.splits["test"][0])[:, : len(old)] - base_old_logits).max())
     x_test, y_test = lab.data.splits["test"]
     thr = c.error_threshold
     alone_final = float(curve["alone"].iloc[-1])
     summary = dict(
-        task=new, old_tasks=old, threshold=thr,
-        steps_incremental=_steps_to(curve, "incremental", thr), steps_alone=_steps_to(curve, "alone", thr),
-        alone_final_error=alone_final, incremental_final_error=float(curve["incremental"].iloc[-1]),
+        task=new,
+        old_tasks=old,
+        threshold=thr,
+        steps_incremental=_steps_to(curve, "incremental", thr),
+        steps_alone=_steps_to(curve, "alone", thr),
+        alone_final_error=alone_final,
+        incremental_final_error=float(curve["incremental"].iloc[-1]),
         steps_incremental_to_alone_final=_steps_to(curve, "incremental", alone_final),
         steps_alone_to_alone_final=_steps_to(curve, "alone", alone_final),
         test_acc_incremental=float(evaluate(grown, x_test, y_test, _columns(lab.data, [*old, new]))[-1]),
         test_acc_alone=float(evaluate(alone, x_test, y_test, col)[0]),
-        old_subnets_bit_identical=bool(unchanged), old_task_logit_max_change=old_logit_change,
-        same_batches=len(inc_batches) == len(alone_batches) and all(
-            np.array_equal(a, b) for (_, a), (_, b) in zip(inc_batches, alone_batches)),
+        old_subnets_bit_identical=bool(unchanged),
+        old_task_logit_max_change=old_logit_change,
+        same_batches=len(inc_batches) == len(alone_batches)
+        and all(np.array_equal(a, b) for (_, a), (_, b) in zip(inc_batches, alone_batches)),
     )
-    for key, a, b in (("speedup_threshold", "steps_alone", "steps_incremental"),
-                      ("speedup_alone_final", "steps_alone_to_alone_final", "steps_incremental_to_alone_final")):
-        summary[key] = (round(summary[a] / summary[b], 2) if summary[a] and summary[b] else None)
+    for key, a, b in (
+        ("speedup_threshold", "steps_alone", "steps_incremental"),
+        ("speedup_alone_final", "steps_alone_to_alone_final", "steps_incremental_to_alone_final"),
+    ):
+        summary[key] = round(summary[a] / summary[b], 2) if summary[a] and summary[b] else None
     return dict(curve=curve, summary=summary, model=grown)
 
 
@@ -362,8 +419,13 @@ def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> tuple[li
 
     record(0)
     trainer = lab.trainer(model, names, train_columns=[train_column], phase=2, record_batches=True)
-    trainer.train(c.incremental_steps, callback=record, every=c.curve_every, desc=f"curve {names[train_column]}",
-                  progress=lab.progress)
+    trainer.train(
+        c.incremental_steps,
+        callback=record,
+        every=c.curve_every,
+        desc=f"curve {names[train_column]}",
+        progress=lab.progress,
+    )
     return points, trainer.batches
 
 

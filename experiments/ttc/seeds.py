@@ -15,6 +15,7 @@ Per dataset:
    ``<out>/<dataset>/seeds/summary.md`` and, with ``--docs``, into docs/ttc.md between the markers
    ``<!-- BEGIN GENERATED: ttc-seeds -->`` / ``<!-- END GENERATED: ttc-seeds -->``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,9 +38,19 @@ BEGIN, END = "<!-- BEGIN GENERATED: ttc-seeds -->", "<!-- END GENERATED: ttc-see
 #: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets in about 30 min on 2 cores).
 SEEDS_PROFILE = {
     "digits": dict(steps_per_task=100, incremental_steps=120, curve_every=5, removal_steps_per_task=40),
-    "synthattrs": dict(n_train=1500, n_val=300, n_test=800, size=20, steps_per_task=100, removal_steps_per_task=30,
-                       incremental_steps=150, curve_every=10, history_every=50, table3_steps_per_task=60,
-                       table3_groups=[["mustache", "goatee"]]),
+    "synthattrs": dict(
+        n_train=1500,
+        n_val=300,
+        n_test=800,
+        size=20,
+        steps_per_task=100,
+        removal_steps_per_task=30,
+        incremental_steps=150,
+        curve_every=10,
+        history_every=50,
+        table3_steps_per_task=60,
+        table3_groups=[["mustache", "goatee"]],
+    ),
 }
 ALPHA_LR_GRID = (0.01, 0.1)
 
@@ -53,8 +64,9 @@ def _config(dataset: str, out: str, seed: int, quick: bool, **overrides) -> TTCC
     return resolve_config(dataset, out, quick=quick, seed=seed, **values)
 
 
-def select_alpha_lr(dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False,
-                    **overrides) -> tuple[float, pd.DataFrame]:
+def select_alpha_lr(
+    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, **overrides
+) -> tuple[float, pd.DataFrame]:
     """Mean validation accuracy of a DMT per alpha learning rate over ``seeds``; returns (best rate, table)."""
     from experiments.ttc.runner import _Lab, load_task_data
 
@@ -72,8 +84,9 @@ def select_alpha_lr(dataset: str, out: str, seeds, grid, quick: bool, progress: 
     return float(means.idxmax()), table
 
 
-def run_seeds(dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False,
-              **overrides) -> list[Path]:
+def run_seeds(
+    dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False, **overrides
+) -> list[Path]:
     """One :func:`experiments.ttc.runner.run` per seed (run id ``seed<k>``, replaced if it exists)."""
     import shutil
 
@@ -97,10 +110,19 @@ def load_runs(run_dirs) -> list[dict]:
     runs = []
     for d in map(Path, run_dirs):
         alphas = np.load(d / "alphas.npz")
-        runs.append(dict(dir=d, results=json.loads((d / "results.json").read_text()),
-                         config=json.loads((d / "config.json").read_text()), dmt=alphas["dmt"],
-                         phi=(pd.read_csv(d / "groundtruth_phi.csv", index_col=0).to_numpy()
-                              if (d / "groundtruth_phi.csv").is_file() else None)))
+        runs.append(
+            dict(
+                dir=d,
+                results=json.loads((d / "results.json").read_text()),
+                config=json.loads((d / "config.json").read_text()),
+                dmt=alphas["dmt"],
+                phi=(
+                    pd.read_csv(d / "groundtruth_phi.csv", index_col=0).to_numpy()
+                    if (d / "groundtruth_phi.csv").is_file()
+                    else None
+                ),
+            )
+        )
     return runs
 
 
@@ -121,8 +143,9 @@ def median_interval(values) -> dict:
     return dict(median=float(np.median(x)), low=float(x[k - 1]), high=float(x[n - k]), coverage=float(coverage), n=n)
 
 
-def relatedness_permutation_test(alphas: list[np.ndarray], phi: np.ndarray, max_permutations: int = 50000,
-                                 seed: int = 0) -> dict:
+def relatedness_permutation_test(
+    alphas: list[np.ndarray], phi: np.ndarray, max_permutations: int = 50000, seed: int = 0
+) -> dict:
     """Mean over seeds of Spearman(symmetrised alpha, |phi|) over task pairs, and its permutation p-value.
 
     The null relabels the tasks of the ground truth (the same permutation for every seed), so the pair
@@ -144,8 +167,13 @@ def relatedness_permutation_test(alphas: list[np.ndarray], phi: np.ndarray, max_
         perms = (rng.permutation(T) for _ in range(max_permutations))
     null = np.asarray([stat(np.asarray(p)) for p in perms])
     per_seed = [float(spearmanr(s, np.abs(phi)[iu]).statistic) for s in sym]
-    return dict(observed=observed, p_one_sided=float((null >= observed - 1e-12).mean()),
-                null_95=float(np.quantile(null, 0.95)), per_seed=per_seed, permutations=int(null.size))
+    return dict(
+        observed=observed,
+        p_one_sided=float((null >= observed - 1e-12).mean()),
+        null_95=float(np.quantile(null, 0.95)),
+        per_seed=per_seed,
+        permutations=int(null.size),
+    )
 
 
 def speedup(steps_alone, steps_incremental) -> float:
@@ -183,8 +211,10 @@ def main_table(runs) -> pd.DataFrame:
     for t, task in enumerate([*tasks, "mean"]):
         row = {"task": task}
         for m in models:
-            vals = [100.0 * (np.mean(r["results"]["accuracy"][m]) if task == "mean" else r["results"]["accuracy"][m][t])
-                    for r in runs]
+            vals = [
+                100.0 * (np.mean(r["results"]["accuracy"][m]) if task == "mean" else r["results"]["accuracy"][m][t])
+                for r in runs
+            ]
             row[m] = _fmt(st.mean_ci(vals))
         rows.append(row)
     return pd.DataFrame(rows)
@@ -207,30 +237,42 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     table_name = "Table 4" if face else "Table 5"
 
     # main comparison
-    sections.append(f"**{table_name} shape** (mean class accuracy %, test split; mean [95 % t-interval] over "
-                    f"{n} seeds):\n\n{markdown_table(main_table(runs))}\n")
+    sections.append(
+        f"**{table_name} shape** (mean class accuracy %, test split; mean [95 % t-interval] over "
+        f"{n} seeds):\n\n{markdown_table(main_table(runs))}\n"
+    )
     pair_rows = []
     for a, b in [("DMT", "ST"), ("DMT", "MT"), ("MT", "ST"), ("DMT", "CrossStitch"), ("DMT", "ST_long")]:
         if a in means and b in means:
             comparison, v = _paired(means[a], means[b])
             pair_rows.append(dict(comparison=f"{a} - {b}", difference=comparison.format(2), verdict=v))
     pairs = pd.DataFrame(pair_rows)
-    sections.append(f"Paired differences of the task-mean accuracy (points; mean [95 % CI], Wilcoxon p):\n\n"
-                    f"{markdown_table(pairs)}\n")
+    sections.append(
+        f"Paired differences of the task-mean accuracy (points; mean [95 % CI], Wilcoxon p):\n\n"
+        f"{markdown_table(pairs)}\n"
+    )
     for row in pair_rows:
         if row["comparison"] in ("DMT - ST", "DMT - MT"):
             other = row["comparison"].split(" - ")[1]
-            verdicts.append(dict(
-                claim=f"\"DMT CNN performs better than {other} CNN\" (Sec. 4.1-4.2, {table_name})",
-                measurement=f"task-mean accuracy, DMT {_fmt(st.mean_ci(means['DMT']))} vs {other} "
-                            f"{_fmt(st.mean_ci(means[other]))}",
-                statistic=f"paired DMT - {other}: {row['difference']}", verdict=row["verdict"]))
+            verdicts.append(
+                dict(
+                    claim=f'"DMT CNN performs better than {other} CNN" (Sec. 4.1-4.2, {table_name})',
+                    measurement=f"task-mean accuracy, DMT {_fmt(st.mean_ci(means['DMT']))} vs {other} "
+                    f"{_fmt(st.mean_ci(means[other]))}",
+                    statistic=f"paired DMT - {other}: {row['difference']}",
+                    verdict=row["verdict"],
+                )
+            )
     if "ST_long" in means:
         row = next(r for r in pair_rows if r["comparison"] == "DMT - ST_long")
-        verdicts.append(dict(
-            claim="(control) the connections add more than extra steps: DMT vs single-task nets trained T x longer",
-            measurement=f"ST_long {_fmt(st.mean_ci(means['ST_long']))}", statistic=row["difference"],
-            verdict=row["verdict"]))
+        verdicts.append(
+            dict(
+                claim="(control) the connections add more than extra steps: DMT vs single-task nets trained T x longer",
+                measurement=f"ST_long {_fmt(st.mean_ci(means['ST_long']))}",
+                statistic=row["difference"],
+                verdict=row["verdict"],
+            )
+        )
 
     # alpha relatedness
     if runs[0]["phi"] is not None:
@@ -238,45 +280,68 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
         test_mean = relatedness_permutation_test([r["dmt"].mean(axis=0) for r in runs], runs[0]["phi"])
         test_last = relatedness_permutation_test([r["dmt"][-1] for r in runs], runs[0]["phi"])
         ok = test_mean["p_one_sided"] < 0.05
-        verdicts.append(dict(
-            claim="\"The learned TTC is able to reflect the correlation among different tasks\" (Abstract, Sec. 4.3)",
-            measurement=f"Spearman(alpha of a pair, ground-truth |phi|) over {len(names) * (len(names) - 1) // 2} "
-                        f"pairs, mean over {n} seeds: layer mean {test_mean['observed']:.2f} (seeds "
-                        f"{', '.join(f'{v:.2f}' for v in test_mean['per_seed'])}), last TTC {test_last['observed']:.2f}",
-            statistic=f"permutation test ({test_mean['permutations']} task relabellings): one-sided p = "
-                      f"{test_mean['p_one_sided']:.3f} (null 95 % point {test_mean['null_95']:.2f}); last TTC p = "
-                      f"{test_last['p_one_sided']:.3f}",
-            verdict=st.REPRODUCED if ok else st.INCONCLUSIVE))
+        verdicts.append(
+            dict(
+                claim='"The learned TTC is able to reflect the correlation among different tasks" (Abstract, Sec. 4.3)',
+                measurement=f"Spearman(alpha of a pair, ground-truth |phi|) over {len(names) * (len(names) - 1) // 2} "
+                f"pairs, mean over {n} seeds: layer mean {test_mean['observed']:.2f} (seeds "
+                f"{', '.join(f'{v:.2f}' for v in test_mean['per_seed'])}), last TTC {test_last['observed']:.2f}",
+                statistic=f"permutation test ({test_mean['permutations']} task relabellings): one-sided p = "
+                f"{test_mean['p_one_sided']:.3f} (null 95 % point {test_mean['null_95']:.2f}); last TTC p = "
+                f"{test_last['p_one_sided']:.3f}",
+                verdict=st.REPRODUCED if ok else st.INCONCLUSIVE,
+            )
+        )
 
     # removal
     rem = [r["results"]["removal"] for r in runs]
     keys = ["before", "cut", "stats", "connections only", "joint"]
-    rem_means = pd.DataFrame([{k: 100.0 * float(np.mean(x["accuracy"][k])) for k in keys} for x in rem],
-                             index=means.index)
-    labels = {"before": "DMT, all tasks", "cut": "cut", "stats": "cut + statistics re-estimated (baseline)",
-              "connections only": "+ connections re-trained (paper)", "joint": "+ connections and BNs re-trained (extension)"}
+    rem_means = pd.DataFrame(
+        [{k: 100.0 * float(np.mean(x["accuracy"][k])) for k in keys} for x in rem], index=means.index
+    )
+    labels = {
+        "before": "DMT, all tasks",
+        "cut": "cut",
+        "stats": "cut + statistics re-estimated (baseline)",
+        "connections only": "+ connections re-trained (paper)",
+        "joint": "+ connections and BNs re-trained (extension)",
+    }
     rem_table = pd.DataFrame([dict(stage=labels[k], accuracy=_fmt(st.mean_ci(rem_means[k]))) for k in keys])
     diffs = []
-    for a, b in [("connections only", "stats"), ("joint", "connections only"), ("before", "connections only"),
-                 ("stats", "cut")]:
+    for a, b in [
+        ("connections only", "stats"),
+        ("joint", "connections only"),
+        ("before", "connections only"),
+        ("stats", "cut"),
+    ]:
         comparison, v = _paired(rem_means[a], rem_means[b])
         diffs.append(dict(comparison=f"{labels[a]} - {labels[b]}", difference=comparison.format(2), verdict=v))
-    sections.append(f"**Task removal** {rem[0]['removed']} (kept-task mean accuracy %):\n\n{markdown_table(rem_table)}"
-                    f"\n\n{markdown_table(pd.DataFrame(diffs))}\n")
+    sections.append(
+        f"**Task removal** {rem[0]['removed']} (kept-task mean accuracy %):\n\n{markdown_table(rem_table)}"
+        f"\n\n{markdown_table(pd.DataFrame(diffs))}\n"
+    )
     drop = diffs[2]
-    verdicts.append(dict(
-        claim="\"Task removal results in the optimal structure broken, decreasing model performance\" (Sec. 4.3, "
-              "Table 4 last row)",
-        measurement=f"kept tasks {_fmt(st.mean_ci(rem_means['before']))} before, "
-                    f"{_fmt(st.mean_ci(rem_means['connections only']))} after re-training the connections",
-        statistic=f"paired before - after: {drop['difference']}", verdict=drop["verdict"]))
+    verdicts.append(
+        dict(
+            claim='"Task removal results in the optimal structure broken, decreasing model performance" (Sec. 4.3, '
+            "Table 4 last row)",
+            measurement=f"kept tasks {_fmt(st.mean_ci(rem_means['before']))} before, "
+            f"{_fmt(st.mean_ci(rem_means['connections only']))} after re-training the connections",
+            statistic=f"paired before - after: {drop['difference']}",
+            verdict=drop["verdict"],
+        )
+    )
     gain = diffs[0]
-    verdicts.append(dict(
-        claim="Re-training \"the TTC to reconnect the incomplete model\" recovers accuracy (Sec. 4.3), beyond "
-              "re-estimating the batch-norm statistics",
-        measurement=f"statistics only {_fmt(st.mean_ci(rem_means['stats']))}, connections re-trained "
-                    f"{_fmt(st.mean_ci(rem_means['connections only']))}",
-        statistic=f"paired difference: {gain['difference']}", verdict=gain["verdict"]))
+    verdicts.append(
+        dict(
+            claim='Re-training "the TTC to reconnect the incomplete model" recovers accuracy (Sec. 4.3), beyond '
+            "re-estimating the batch-norm statistics",
+            measurement=f"statistics only {_fmt(st.mean_ci(rem_means['stats']))}, connections re-trained "
+            f"{_fmt(st.mean_ci(rem_means['connections only']))}",
+            statistic=f"paired difference: {gain['difference']}",
+            verdict=gain["verdict"],
+        )
+    )
 
     # Table 6 (shares)
     kept = rem[0]["kept"]
@@ -285,35 +350,52 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     t6 = pd.DataFrame({"From \\ To": kept})
     for i, to in enumerate(kept):
         t6[to] = [_fmt(st.mean_ci(change[:, i, j])) for j in range(len(kept))]
-    t6 = pd.concat([t6, pd.DataFrame([{"From \\ To": "removed tasks' former share",
-                                       **{to: _fmt(st.mean_ci(removed_share[:, i])) for i, to in enumerate(kept)}}])],
-                   ignore_index=True)
+    t6 = pd.concat(
+        [
+            t6,
+            pd.DataFrame(
+                [
+                    {
+                        "From \\ To": "removed tasks' former share",
+                        **{to: _fmt(st.mean_ci(removed_share[:, i])) for i, to in enumerate(kept)},
+                    }
+                ]
+            ),
+        ],
+        ignore_index=True,
+    )
     sum_error = float(np.abs(change.sum(axis=2) - removed_share).max())
     off = ~np.eye(len(kept), dtype=bool)
     off_mean = st.mean_ci(change[:, off].mean(axis=1))
     diag_mean = st.mean_ci(change[:, ~off].mean(axis=1))
     sign_agree = float(np.mean([np.mean(np.sign(c[off]) == np.sign(change[:, off].mean(axis=0))) for c in change]))
-    sections.append(f"**Table 6 (shares)**: change of each sender's share of a receiver's input in the last TTC "
-                    f"after removal and re-training the connections, percentage points, mean [95 % CI] over "
-                    f"{n} seeds; rows From, columns To:\n\n{markdown_table(t6)}\n\nPer receiver the changes add up to "
-                    f"the removed tasks' former share (largest deviation {sum_error:.1e} pp). Mean change: own share "
-                    f"{_fmt(diag_mean)}, another kept task's share {_fmt(off_mean)}; per seed, "
-                    f"{100 * sign_agree:.0f} % of the off-diagonal changes have the sign of their mean over seeds.\n")
-    verdicts.append(dict(
-        claim="\"The former TTC weights of removed tasks are partitioned by reserved tasks\" (Sec. 4.3, Table 6)",
-        measurement=f"share changes per receiver sum to the removed share {_fmt(st.mean_ci(removed_share.mean(axis=1)))} "
-                    f"pp; own share {_fmt(diag_mean)}, other kept tasks {_fmt(off_mean)} pp",
-        statistic=f"identity of the share definition (deviation {sum_error:.0e}); off-diagonal sign agreement "
-                  f"across seeds {100 * sign_agree:.0f} %",
-        verdict="holds by construction (shares); which task gains is " +
-                (st.INCONCLUSIVE if sign_agree < 0.8 else "stable across seeds")))
+    sections.append(
+        f"**Table 6 (shares)**: change of each sender's share of a receiver's input in the last TTC "
+        f"after removal and re-training the connections, percentage points, mean [95 % CI] over "
+        f"{n} seeds; rows From, columns To:\n\n{markdown_table(t6)}\n\nPer receiver the changes add up to "
+        f"the removed tasks' former share (largest deviation {sum_error:.1e} pp). Mean change: own share "
+        f"{_fmt(diag_mean)}, another kept task's share {_fmt(off_mean)}; per seed, "
+        f"{100 * sign_agree:.0f} % of the off-diagonal changes have the sign of their mean over seeds.\n"
+    )
+    verdicts.append(
+        dict(
+            claim='"The former TTC weights of removed tasks are partitioned by reserved tasks" (Sec. 4.3, Table 6)',
+            measurement=f"share changes per receiver sum to the removed share {_fmt(st.mean_ci(removed_share.mean(axis=1)))} "
+            f"pp; own share {_fmt(diag_mean)}, other kept tasks {_fmt(off_mean)} pp",
+            statistic=f"identity of the share definition (deviation {sum_error:.0e}); off-diagonal sign agreement "
+            f"across seeds {100 * sign_agree:.0f} %",
+            verdict="holds by construction (shares); which task gains is "
+            + (st.INCONCLUSIVE if sign_agree < 0.8 else "stable across seeds"),
+        )
+    )
 
     # incremental
     inc = [r["results"].get("incremental") for r in runs]
     if all(inc):
         thr = median_interval([speedup(x["steps_alone"], x["steps_incremental"]) for x in inc])
-        fin = median_interval([speedup(x["steps_alone_to_alone_final"], x["steps_incremental_to_alone_final"])
-                               for x in inc])
+        fin = median_interval(
+            [speedup(x["steps_alone_to_alone_final"], x["steps_incremental_to_alone_final"]) for x in inc]
+        )
         reached = sum(x["steps_incremental"] is not None or x["steps_alone"] is not None for x in inc)
         acc_inc = pd.Series([100 * x["test_acc_incremental"] for x in inc], index=means.index)
         acc_alone = pd.Series([100 * x["test_acc_alone"] for x in inc], index=means.index)
@@ -325,28 +407,36 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
             f"{thr['median']:.2f} (interval {thr['low']:.2f}-{thr['high']:.2f}, coverage {100 * thr['coverage']:.1f} %, "
             f"reached by at least one side in {reached} of {n} seeds); speed-up to the alone "
             f"model's final error, median {fin['median']:.2f} ({fin['low']:.2f}-{fin['high']:.2f}, n={fin['n']}); "
-            f"final test accuracy incremental - alone {comparison.format(2)}.\n")
+            f"final test accuracy incremental - alone {comparison.format(2)}.\n"
+        )
         speed = fin if thr["n"] < n else thr
         if not speed["coverage"] >= 0.9:  # too few seeds for a 90 % interval of the median
             v = st.INCONCLUSIVE
         else:
             v = st.REPRODUCED if speed["low"] > 1 else st.NOT_REPRODUCED if speed["high"] < 1 else st.INCONCLUSIVE
-        verdicts.append(dict(
-            claim=f"Incremental addition \"is about {paper.FIGURE6_SPEEDUP:.0f} times faster than training a "
-                  "single-task CNN model to reach the error rate of 0.1\" (Sec. 4.4, Fig. 6)",
-            measurement=f"speed-up (steps alone / steps incremental) to "
-                        f"{'error 0.1' if speed is thr else 'the alone model final error'}: median "
-                        f"{speed['median']:.2f}",
-            statistic=f"order-statistic interval {speed['low']:.2f}-{speed['high']:.2f} "
-                      f"({100 * speed['coverage']:.1f} %, n={speed['n']}); 4x inside: "
-                      f"{speed['low'] <= paper.FIGURE6_SPEEDUP <= speed['high']}",
-            verdict=f"{v} (faster); {'about 4x: ' + ('yes' if speed['low'] <= 4 <= speed['high'] else 'no')}"))
-        verdicts.append(dict(
-            claim="(not a paper claim) final test accuracy of the added task, incremental vs trained alone",
-            measurement=f"test accuracy incremental {_fmt(st.mean_ci(acc_inc))} vs alone {_fmt(st.mean_ci(acc_alone))}",
-            statistic=f"paired difference {comparison.format(2)}",
-            verdict={st.REPRODUCED: "incremental higher", st.NOT_REPRODUCED: "incremental lower"}.get(
-                v_acc, "no difference shown")))
+        verdicts.append(
+            dict(
+                claim=f'Incremental addition "is about {paper.FIGURE6_SPEEDUP:.0f} times faster than training a '
+                'single-task CNN model to reach the error rate of 0.1" (Sec. 4.4, Fig. 6)',
+                measurement=f"speed-up (steps alone / steps incremental) to "
+                f"{'error 0.1' if speed is thr else 'the alone model final error'}: median "
+                f"{speed['median']:.2f}",
+                statistic=f"order-statistic interval {speed['low']:.2f}-{speed['high']:.2f} "
+                f"({100 * speed['coverage']:.1f} %, n={speed['n']}); 4x inside: "
+                f"{speed['low'] <= paper.FIGURE6_SPEEDUP <= speed['high']}",
+                verdict=f"{v} (faster); {'about 4x: ' + ('yes' if speed['low'] <= 4 <= speed['high'] else 'no')}",
+            )
+        )
+        verdicts.append(
+            dict(
+                claim="(not a paper claim) final test accuracy of the added task, incremental vs trained alone",
+                measurement=f"test accuracy incremental {_fmt(st.mean_ci(acc_inc))} vs alone {_fmt(st.mean_ci(acc_alone))}",
+                statistic=f"paired difference {comparison.format(2)}",
+                verdict={st.REPRODUCED: "incremental higher", st.NOT_REPRODUCED: "incremental lower"}.get(
+                    v_acc, "no difference shown"
+                ),
+            )
+        )
 
     # Table 3
     if all("table3" in r["results"] for r in runs):
@@ -361,20 +451,29 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
             comparison, v = _paired(per[("resampled", "DMT")], per[("resampled", other)])
             rows.append(dict(comparison=f"resampled: DMT - {other}", difference=comparison.format(2), verdict=v))
         groups = sorted(set(t3["group"]))
-        sections.append(f"**Table 3 shape** (groups {groups}; group-mean accuracy %, paired over seeds):\n\n"
-                        f"{markdown_table(pd.DataFrame(rows))}\n")
+        sections.append(
+            f"**Table 3 shape** (groups {groups}; group-mean accuracy %, paired over seeds):\n\n"
+            f"{markdown_table(pd.DataFrame(rows))}\n"
+        )
         res = rows[0:3]
-        verdicts.append(dict(
-            claim="Resampling the minority class per task helps on imbalanced attributes (Sec. 4.1, Table 3)",
-            measurement="; ".join(r["comparison"] + " " + r["difference"] for r in res), statistic="paired over seeds",
-            verdict=", ".join(f"{r['comparison'].split(':')[0]} {r['verdict']}" for r in res)))
+        verdicts.append(
+            dict(
+                claim="Resampling the minority class per task helps on imbalanced attributes (Sec. 4.1, Table 3)",
+                measurement="; ".join(r["comparison"] + " " + r["difference"] for r in res),
+                statistic="paired over seeds",
+                verdict=", ".join(f"{r['comparison'].split(':')[0]} {r['verdict']}" for r in res),
+            )
+        )
 
     if selection is not None:
         sel = selection.groupby("alpha_lr")["val_accuracy"].apply(lambda v: _fmt(st.mean_ci(v))).reset_index()
         sel["alpha_lr"] = sel["alpha_lr"].map(lambda v: f"{v:g}")
-        sections.insert(0, f"**Alpha learning rate** chosen on the validation split (DMT task-mean accuracy %, "
-                           f"mean [95 % CI] over {selection['seed'].nunique()} seeds): {chosen_lr:g}\n\n"
-                           f"{markdown_table(sel.rename(columns={'val_accuracy': 'validation accuracy'}))}\n")
+        sections.insert(
+            0,
+            f"**Alpha learning rate** chosen on the validation split (DMT task-mean accuracy %, "
+            f"mean [95 % CI] over {selection['seed'].nunique()} seeds): {chosen_lr:g}\n\n"
+            f"{markdown_table(sel.rename(columns={'val_accuracy': 'validation accuracy'}))}\n",
+        )
     return dict(verdicts=pd.DataFrame(verdicts), sections=sections, means=means)
 
 
@@ -382,8 +481,16 @@ def render(dataset: str, analysis: dict, runs: list[dict], header: str) -> str:
     from experiments.ttc.report import markdown_table
 
     verdicts = analysis["verdicts"]
-    return "\n".join([f"### {dataset}\n", header, "\n**Claim-by-claim verdicts**\n",
-                      markdown_table(verdicts), "", *analysis["sections"]])
+    return "\n".join(
+        [
+            f"### {dataset}\n",
+            header,
+            "\n**Claim-by-claim verdicts**\n",
+            markdown_table(verdicts),
+            "",
+            *analysis["sections"],
+        ]
+    )
 
 
 def _split_block(path: Path) -> tuple[str, str, str]:
@@ -431,14 +538,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 (intervals need two units)")
     seeds = list(range(args.seeds))
-    wall0, cpu0 = time.perf_counter(), time.process_time()
     texts: dict[str, str] = {}
     for dataset in args.datasets:
         start, cpu_start = time.perf_counter(), time.process_time()
         extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
         try:
-            chosen, selection = select_alpha_lr(dataset, args.out, seeds, args.alpha_lr_grid, args.quick,
-                                                progress=args.progress, **extra)
+            chosen, selection = select_alpha_lr(
+                dataset, args.out, seeds, args.alpha_lr_grid, args.quick, progress=args.progress, **extra
+            )
             dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, progress=args.progress, **extra)
         except (ValueError, FileNotFoundError, KeyError) as err:
             print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
@@ -447,10 +554,12 @@ def main(argv: list[str] | None = None) -> int:
         config = runs[0]["config"]
         wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
         command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
-        header = (f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
-                  f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: 2-core CPU VM, no "
-                  f"GPU, shared with other jobs. This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU "
-                  f"(alpha-rate selection and the {len(seeds)} runs). Runs: `{Path(args.out) / dataset}/seed*`.")
+        header = (
+            f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
+            f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: 2-core CPU VM, no "
+            f"GPU, shared with other jobs. This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU "
+            f"(alpha-rate selection and the {len(seeds)} runs). Runs: `{Path(args.out) / dataset}/seed*`."
+        )
         analysis = analyse(dataset, runs, selection, chosen)
         text = render(dataset, analysis, runs, header)
         seeds_dir = Path(args.out) / dataset / "seeds"
@@ -469,13 +578,15 @@ def main(argv: list[str] | None = None) -> int:
 def _intro(args, done: int) -> str:
     command = "make reproduce-ttc" if not args.quick else "make reproduce-ttc TTC_ARGS=--quick"
     pending = args.datasets[done:]
-    return (f"Generated by `{command}` (`python -m experiments.ttc.seeds`; each dataset's section names its "
-            f"command, data, seeds and run time, on a 2-core CPU VM shared with other jobs)."
-            + (f" Not finished when this was last written: {', '.join(pending)}." if pending else "")
-            + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
-              "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
-              "the paper's (digits for CIFAR-10, synthetic faces for CelebA), so the verdicts are about the "
-              "claims' direction on these data, not about the paper's numbers.\n\n")
+    return (
+        f"Generated by `{command}` (`python -m experiments.ttc.seeds`; each dataset's section names its "
+        f"command, data, seeds and run time, on a 2-core CPU VM shared with other jobs)."
+        + (f" Not finished when this was last written: {', '.join(pending)}." if pending else "")
+        + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
+        "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
+        "the paper's (digits for CIFAR-10, synthetic faces for CelebA), so the verdicts are about the "
+        "claims' direction on these data, not about the paper's numbers.\n\n"
+    )
 
 
 def _describe(config: dict) -> str:
@@ -485,8 +596,10 @@ def _describe(config: dict) -> str:
         split = f"{config['train_per_class']} training images per digit"
     else:
         split = "official split subsets"
-    return (f"{split}, {config['size']}x{config['size']}, width x{config['width']}, {config['steps_per_task']} turns "
-            f"per task, batch {config['batch_size']}")
+    return (
+        f"{split}, {config['size']}x{config['size']}, width x{config['width']}, {config['steps_per_task']} turns "
+        f"per task, batch {config['batch_size']}"
+    )
 
 
 if __name__ == "__main__":
