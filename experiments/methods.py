@@ -103,6 +103,19 @@ METHODS: dict[str, MethodSpec] = {
         MethodSpec("uncertainty", "Uncertainty weighting (Kendall 2018)", "uncertainty"),
         MethodSpec("gradnorm", "GradNorm (Chen 2018)", "gradnorm"),
         MethodSpec("dwa", "Dynamic Weight Average (Liu 2019)", "dwa"),
+        # the weighting methods of docs/weighting.md, as rows of Tables 2-3 (name = registry name)
+        MethodSpec("pcgrad", "PCGrad (Yu 2020)", "pcgrad"),
+        MethodSpec("mgda", "MGDA-UB (Sener 2018)", "mgda"),
+        MethodSpec("cagrad", "CAGrad (Liu 2021)", "cagrad"),
+        MethodSpec("imtl_g", "IMTL-G (Liu 2021)", "imtl_g"),
+        MethodSpec("nash_mtl", "Nash-MTL (Navon 2022)", "nash_mtl"),
+        MethodSpec("aligned_mtl", "Aligned-MTL (Senushkin 2023)", "aligned_mtl"),
+        MethodSpec("gradvac", "GradVac (Wang 2021)", "gradvac"),
+        MethodSpec("db_mtl", "DB-MTL (Lin 2023)", "db_mtl"),
+        MethodSpec("rlw", "Random loss weighting (Lin 2022)", "rlw"),
+        MethodSpec("gls", "Geometric loss strategy (Chennupati 2019)", "gls"),
+        MethodSpec("famo", "FAMO (Liu 2023)", "famo"),
+        MethodSpec("stch", "Smooth Tchebycheff (Lin 2024)", "stch"),
     ]
 }
 

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from experiments.config import ExperimentConfig
-from experiments.methods import parse_method
+from experiments.methods import METHODS, parse_method
 from experiments.run import expand_methods
 
 REPO = Path(__file__).resolve().parents[1]
@@ -94,8 +94,23 @@ def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
     env = json.loads((run_dir / "environment.json").read_text())
     assert env["tensorflow"] and env["machine"]
     assert "embedded synthfaces" in (run_dir / "results.md").read_text()
+    for name in ("roc.png", "method_comparison.png", "verification_details.csv", "confusion_static.csv"):
+        assert (run_dir / "analyses" / name).is_file(), name  # experiments/analyses.py, for every finished run
+    assert "Further analyses" in (run_dir / "results.md").read_text()
     with pytest.raises(FileExistsError, match="--resume"):
         run_experiment(config, progress=False)
+
+
+def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp_path):
+    from dynamic_mtl.weighting import WEIGHTINGS
+    from experiments.run import run_experiment
+
+    rows = {spec.weighting for spec in METHODS.values()}
+    assert set(WEIGHTINGS) <= rows, sorted(set(WEIGHTINGS) - rows)
+    config = tiny_config(tiny_data, tmp_path, run_id="new", methods=["pcgrad", "rlw"], folds=[0])
+    per_fold = pd.read_csv(run_experiment(config, progress=False) / "per_fold.csv")
+    assert list(per_fold["method"]) == ["pcgrad", "rlw"]
+    assert per_fold["expression_accuracy"].between(0, 1).all()
 
 
 def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
