@@ -13,6 +13,7 @@ per-replica gradients (see ``DynamicMultiTaskModel.compute_gradients``).
 from __future__ import annotations
 
 import keras
+import tensorflow as tf
 from keras import ops
 
 from dynamic_mtl.weight_unit import DynamicWeightUnit
@@ -111,4 +112,36 @@ class WeightingStrategy(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(num_tasks=self.num_tasks)
+        return config
+
+
+class SteppedRandomWeighting(WeightingStrategy):
+    """A strategy with a ``seed`` option and a step counter for stateless random draws.
+
+    ``update_state`` advances ``step``; :meth:`random_seed` gives ``(seed + salt, step)``, so a draw
+    is reproducible for a seed, the same on every replica and the same for every call within a
+    step (RLW's weights, PCGrad's and GradVac's task orders).
+    """
+
+    def __init__(self, seed: int = 0, **kwargs):
+        super().__init__(**kwargs)
+        self.seed = int(seed)
+
+    def build(self, input_shape=None):
+        self.step = self.add_weight(
+            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False, aggregation="only_first_replica"
+        )
+        self.built = True
+
+    def update_state(self, task_losses):
+        self.step.assign_add(1)
+
+    def random_seed(self, salt: int = 0):
+        """A stateless seed ``(seed + salt, step)``: the same on every replica, new every step."""
+        step = tf.cast(tf.convert_to_tensor(self.step), tf.int64)
+        return tf.stack([tf.constant(self.seed + salt, tf.int64), step])
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(seed=self.seed)
         return config

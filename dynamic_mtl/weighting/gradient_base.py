@@ -12,10 +12,10 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import SteppedRandomWeighting
 
 
-class GradientWeighting(WeightingStrategy):
+class GradientWeighting(SteppedRandomWeighting):
     """Base of the gradient methods: ``uses_task_gradients`` and a step counter.
 
     Subclasses implement ``coefficients(gram, task_losses) -> c`` (float64 ``(T,)``) or override
@@ -26,26 +26,8 @@ class GradientWeighting(WeightingStrategy):
 
     uses_task_gradients = True
 
-    def __init__(self, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = int(seed)
-
-    def build(self, input_shape=None):
-        self.step = self.add_weight(
-            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False, aggregation="only_first_replica"
-        )
-        self.built = True
-
     def task_weights(self, unit_weights=None):
         return ops.ones((self.num_tasks,), "float32")
-
-    def update_state(self, task_losses):
-        self.step.assign_add(1)
-
-    def random_seed(self, salt: int = 0):
-        """A stateless seed ``(seed + salt, step)``: the same on every replica, new every step."""
-        step = tf.cast(tf.convert_to_tensor(self.step), tf.int64)
-        return tf.stack([tf.constant(self.seed + salt, tf.int64), step])
 
     def coefficients(self, gram, task_losses):
         raise NotImplementedError
@@ -57,11 +39,6 @@ class GradientWeighting(WeightingStrategy):
         coefficients = self.coefficients(gram, tf.cast(task_losses, tf.float64))
         coefficients = tf.cast(coefficients, tf.float32)
         return tf.linalg.matvec(grads, coefficients, transpose_a=True), coefficients
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(seed=self.seed)
-        return config
 
 
 def as_task_matrix(task_gradients, num_tasks: int):

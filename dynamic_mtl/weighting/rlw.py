@@ -6,11 +6,11 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import SteppedRandomWeighting
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
-class RandomLossWeighting(WeightingStrategy):
+class RandomLossWeighting(SteppedRandomWeighting):
     """Random weights ``w = softmax(lambda)``, ``lambda ~ N(0, I)`` drawn anew every step (Lin et al.
     2022, Section 3, the normal-distribution variant), in ``L = sum_i w_i L_i`` (Eq. 1).
 
@@ -19,24 +19,6 @@ class RandomLossWeighting(WeightingStrategy):
     ``update_state``. Option: ``seed`` (0).
     """
 
-    def __init__(self, seed: int = 0, **kwargs):
-        super().__init__(**kwargs)
-        self.seed = int(seed)
-
-    def build(self, input_shape=None):
-        self.step = self.add_weight(
-            name="step", shape=(), dtype="int64", initializer="zeros", trainable=False, aggregation="only_first_replica"
-        )
-        self.built = True
-
     def task_weights(self, unit_weights=None):
-        seed = tf.stack([tf.constant(self.seed, tf.int64), tf.cast(tf.convert_to_tensor(self.step), tf.int64)])
-        return ops.softmax(tf.random.stateless_normal((self.num_tasks,), seed=seed, dtype=tf.float32))
-
-    def update_state(self, task_losses):
-        self.step.assign_add(1)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(seed=self.seed)
-        return config
+        draw = tf.random.stateless_normal((self.num_tasks,), seed=self.random_seed(), dtype=tf.float32)
+        return ops.softmax(draw)
