@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dynamic_mtl import verification
+from experiments.figures.plots import pyplot
 from experiments.statistics import mean_ci
 
 #: single-task rows per task accuracy: (trained from scratch, fine-tuned from the checkpoint)
@@ -124,18 +125,9 @@ def confusion(run_dir: Path, method: str, folds: list[int], num_classes: int | N
     return matrix
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def plot_roc(run_dir: Path, methods: dict[str, str], folds: list[int]):
     """ROC of every method (``{name: label}``), test pairs of all folds pooled."""
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for method, label in methods.items():
         parts = [z for z in (_distances(run_dir, method, k) for k in folds) if z is not None]
@@ -159,7 +151,7 @@ def plot_roc(run_dir: Path, methods: dict[str, str], folds: list[int]):
 
 def plot_comparison(per_fold: pd.DataFrame, labels: dict[str, str], metrics: dict[str, str]):
     """Mean and 95 % CI over folds per method, one panel per metric (``{column: title}``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 0.45 * len(labels) + 1.5), squeeze=False)
     for ax, (column, title) in zip(axes[0], metrics.items()):
         names, means, lows, highs = [], [], [], []
@@ -182,7 +174,7 @@ def plot_comparison(per_fold: pd.DataFrame, labels: dict[str, str], metrics: dic
 
 
 def plot_confusion(matrix: np.ndarray, class_names: list[str] | None, title: str):
-    plt = _plt()
+    plt = pyplot()
     rates = matrix / np.maximum(matrix.sum(axis=1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(4.8, 4.2))
     ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
@@ -200,7 +192,7 @@ def plot_confusion(matrix: np.ndarray, class_names: list[str] | None, title: str
 
 def _save(fig, path: Path) -> None:
     fig.savefig(path, dpi=130, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
 
 
 def write_analyses(

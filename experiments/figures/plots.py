@@ -33,7 +33,7 @@ def task_color(task: str, index: int = 0) -> str:
     return TASK_COLOR.get(task, _OTHER_COLORS[index % len(_OTHER_COLORS)])
 
 
-def _plt():
+def pyplot():
     """pyplot on the Agg backend (headless; notebooks display the saved PNG)."""
     import matplotlib
 
@@ -74,7 +74,7 @@ def _finish(fig, axes, title: str, note: str):
 
 def plot_weights(runs: dict, title: str = ""):
     """Figure 4: each task's weight w_i per step, one panel per method (side by side)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 3.6), sharey=True, squeeze=False)
     for ax, (method, value) in zip(axes[0], runs.items()):
         for i, task in enumerate(tasks_of(_frames(value)[0])):
@@ -90,7 +90,7 @@ def plot_weights(runs: dict, title: str = ""):
 
 def plot_losses(runs: dict, window: int = 1, title: str = ""):
     """Figure 5: the task losses per step, one panel per method (smoothed by ``window``)."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(5.2 * len(runs), 3.6), sharey=True, squeeze=False)
     for ax, (method, value) in zip(axes[0], runs.items()):
         for i, task in enumerate(tasks_of(_frames(value)[0])):
@@ -108,7 +108,7 @@ def plot_losses(runs: dict, window: int = 1, title: str = ""):
 
 def plot_efficiency(runs: dict, window: int = 1, title: str = ""):
     """Figure 6: each task's loss against steps (left) and wall time (right), methods overlaid."""
-    plt = _plt()
+    plt = pyplot()
     styles = {"dynamic": "-", "naive_dynamic": "--"}
     tasks = tasks_of(_frames(next(iter(runs.values())))[0])
     fig, axes = plt.subplots(len(tasks), 2, figsize=(10.5, 3.2 * len(tasks)), squeeze=False)
@@ -142,7 +142,7 @@ def plot_gradient_normalisation(before: pd.DataFrame, after: pd.DataFrame, title
     below the smallest non-zero norm, marked in the legend. (d) shows a_i as the softmax sees it
     (exp of the normalised batch-mean logits), with the raw exp(f_i) dashed.
     """
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(10.5, 6.4), sharex="col")
     grads = pd.concat([before["weight_grad_norm"], after["weight_grad_norm"]])
     nonzero = grads[grads > 0]
@@ -197,7 +197,7 @@ def plot_gradient_normalisation(before: pd.DataFrame, after: pd.DataFrame, title
 
 def plot_static_sweep(sweeps: dict[str, pd.DataFrame], title: str = ""):
     """Figure 2: verification (FV, blue) and expression (EX, red) accuracy against w1, one panel per dataset."""
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(sweeps), figsize=(max(6.5, 5.2 * len(sweeps)), 3.8), squeeze=False)
     for ax, (name, sweep) in zip(axes[0], sweeps.items()):
         for col, std, color, label in (
@@ -223,5 +223,5 @@ def save_figure(fig, run_dir: str | Path, name: str, pdf: bool = True) -> list[P
     paths = [out / f"{name}.png"] + ([out / f"{name}.pdf"] if pdf else [])
     for path in paths:
         fig.savefig(path, dpi=150, bbox_inches="tight")
-    _plt().close(fig)
+    pyplot().close(fig)
     return paths
