@@ -131,22 +131,33 @@ class ThresholdClaim(Claim):
         )
 
 
+#: w1 of the "static" row (ExperimentConfig.static_weights' default), a point of Figure 2's sweep
+STATIC_DEFAULT_W1 = "0.5"
+
+
 @dataclass(frozen=True)
 class SweepClaim(Claim):
     """Figure 2: the static weight w1 that is best for verification is not the best for expression.
 
-    Per unit, the best w1 of each task over the ``static@W`` rows; the claim holds in a unit
+    Per unit, the best w1 of each task over the ``static@W`` rows and ``static`` (w1 = 0.5); the claim holds in a unit
     when they differ. Verdict from the share of units where they differ (CI above / below 0.5).
     """
 
     def evaluate(self, units: pd.DataFrame) -> dict:
-        sweep = units[units["method"].astype(str).str.startswith("static@")]
+        names = units["method"].astype(str)
+        sweep = units[names.str.startswith("static@") | (names == "static")]
         measurement = "share of units whose best static w1 differs between the two tasks"
         if sweep["method"].nunique() < 3 or "verification_accuracy" not in sweep:
             return self._row(measurement, "", NOT_MEASURED)
-        sweep = sweep.assign(w1=sweep["method"].str.split("@").str[1].astype(float))
+        # the "static" row is w1 = 0.5 (the default static_weights); a static@0.5 row takes its place
+        w1 = sweep["method"].str.split("@").str[1].fillna(STATIC_DEFAULT_W1).astype(float)
+        sweep = sweep.assign(w1=w1)
+        if (names == "static@0.5").any():
+            sweep = sweep[sweep["method"] != "static"]
         differs = []
         for _, unit in sweep.groupby(["seed", "fold"]):
+            if unit["w1"].nunique() < 3:  # e.g. a seed that ran the "static" row only
+                continue
             best = {
                 m: unit.loc[unit[m].idxmax(), "w1"]
                 for m in ("verification_accuracy", "expression_accuracy")

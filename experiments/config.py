@@ -119,6 +119,9 @@ class ExperimentConfig:
             "dwa",
         ]
     )
+    #: ``dynamic-mtl study`` only: methods run with the first seed only (every fold), beside ``methods``
+    #: on every seed, when the budget does not allow every row on every seed (``run`` ignores it)
+    single_seed_methods: list[str] = field(default_factory=list)
     folds: list[int] | None = None  # None: every fold of folds.csv
     validation_subjects: float = 0.12  # share of training subjects held out for model selection
     seed: int = 0
@@ -259,6 +262,6 @@ class ExperimentConfig:
             raise ValueError(f"figure2_weights must lie in [0, 1], got {self.figure2_weights}")
         self.network_optimizer.validate("network_optimizer")
         self.weight_optimizer.validate("weight_optimizer")
-        for method in self.methods:
+        for method in [*self.methods, *self.single_seed_methods]:
             if method != "static_sweep":  # expands to static@w1 for every figure2_weights
                 parse_method(method)

@@ -42,6 +42,12 @@ def seed_run_dir(config: ExperimentConfig, study_id: str, seed: int) -> Path:
     return Path(config.results_dir) / config.dataset / study_id / f"seed{seed}"
 
 
+def seed_config(config: ExperimentConfig, study_id: str, seeds: list[int], seed: int) -> ExperimentConfig:
+    """The run of one seed: ``methods`` on every seed, plus ``single_seed_methods`` on the first."""
+    methods = list(config.methods) + (list(config.single_seed_methods) if seed == seeds[0] else [])
+    return config.override(seed=seed, run_id=f"{study_id}/seed{seed}", methods=list(dict.fromkeys(methods)))
+
+
 def gather_units(run_dirs: dict[int, Path]) -> pd.DataFrame:
     """Every (method, seed, fold) of the seeds' finished runs, with the step-log statistics."""
     frames = []
@@ -189,6 +195,14 @@ def reproduction_markdown(
         f"{config.epochs} epochs, batch {config.batch_size}.",
         f"* Units: {len(folds)} folds x {len(seeds)} seeds (seeds {', '.join(map(str, seeds))}); in each unit every "
         "method starts from the same initial network and sees the same batches (paired design).",
+        *(
+            [
+                f"* Run with the first seed only (all folds), to fit the budget: "
+                f"{', '.join(f'`{m}`' for m in config.single_seed_methods)}."
+            ]
+            if config.single_seed_methods
+            else []
+        ),
         f"* Machine: {machine}. Wall time of this invocation: {seconds / 60:.1f} min.",
         "",
         "A difference is *reproduced* when its 95 % confidence interval over units excludes 0 on the "
@@ -273,9 +287,7 @@ def run_study(
         run_dir = seed_run_dir(config, study_id, seed)
         finished = (run_dir / "per_fold.csv").is_file()
         if not (resume and finished):
-            run_experiment(
-                config.override(seed=seed, run_id=f"{study_id}/seed{seed}"), resume=resume, progress=progress
-            )
+            run_experiment(seed_config(config, study_id, seeds, seed), resume=resume, progress=progress)
         run_dirs[seed] = run_dir
     study_dir = Path(config.results_dir) / config.dataset / study_id
     units = gather_units(run_dirs)

@@ -219,3 +219,36 @@ def test_study_command_end_to_end(tmp_path):
     # resuming a finished study reruns nothing and rewrites the same claims
     assert main(argv + ["--resume"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(study / "claims.csv"), claims)
+
+
+def test_single_seed_methods_run_with_the_first_seed_only():
+    from experiments.config import ExperimentConfig
+    from experiments.study import seed_config
+
+    config = ExperimentConfig(methods=["static", "dynamic"], single_seed_methods=["static@0.2", "dynamic"])
+    first, second = (seed_config(config, "s", [3, 4], seed) for seed in (3, 4))
+    assert (first.seed, first.run_id, first.methods) == (3, "s/seed3", ["static", "dynamic", "static@0.2"])
+    assert (second.seed, second.run_id, second.methods) == (4, "s/seed4", ["static", "dynamic"])
+    with pytest.raises(Exception, match="unknown method"):
+        ExperimentConfig.from_dict({"single_seed_methods": ["no_such_method"]})
+
+
+def test_sweep_claim_counts_the_static_row_as_w1_one_half_and_skips_units_without_a_sweep():
+    rows = []
+    for fold in range(6):
+        for method, w1 in (("static@0.2", 0.2), ("static", 0.5), ("static@0.8", 0.8)):
+            rows.append(
+                {
+                    "method": method,
+                    "seed": 0,
+                    "fold": fold,
+                    "verification_accuracy": w1,
+                    "expression_accuracy": 1.0 - w1,
+                }
+            )
+        # a second seed that ran only the "static" row: no sweep there, so it does not count
+        rows.append(
+            {"method": "static", "seed": 1, "fold": fold, "verification_accuracy": 0.5, "expression_accuracy": 0.5}
+        )
+    result = SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows))
+    assert result["verdict"] == "reproduced" and result["units"] == 6
