@@ -1,4 +1,4 @@
-"""``dynamic-mtl prepare synthfaces|ckplus|oulu`` (registered by experiments/cli.py)."""
+"""``dynamic-mtl prepare <dataset>`` (registered by experiments/cli.py; datasets: data_prep/datasets.py)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from . import datasets
 
 
 def _require(ok: bool, message: str) -> None:
@@ -158,40 +160,26 @@ def _raw_kwargs(a: argparse.Namespace) -> dict:
     )
 
 
-def _run_ckplus(a: argparse.Namespace) -> int:
+def _run_raw(a: argparse.Namespace) -> int:
+    """``prepare <dataset>`` of a raw dataset: its prepare function with the common raw options and
+    its own (:attr:`data_prep.datasets.DatasetSpec.cli_options`)."""
     try:
         check_raw(a)
     except ValueError as err:
         return _fail(a, err)
     from .mtcnn_align import AlignSettingsError
-    from .prepare import prepare_ckplus
 
+    spec = datasets.get(a.dataset)
+    own = {option.dest: getattr(a, option.dest) for option in spec.cli_options}
     try:
-        return _print(prepare_ckplus(a.root, a.out, **_raw_kwargs(a)))
-    except AlignSettingsError as err:
-        return _fail(a, err)
-
-
-def _run_oulu(a: argparse.Namespace) -> int:
-    try:
-        check_raw(a)
-    except ValueError as err:
-        return _fail(a, err)
-    from .mtcnn_align import AlignSettingsError
-    from .prepare import prepare_oulu
-
-    try:
-        return _print(
-            prepare_oulu(
-                a.root, a.out, spectrum=a.spectrum, illumination=a.illumination, classes=a.classes, **_raw_kwargs(a)
-            )
-        )
+        return _print(spec.prepare_function()(a.root, a.out, **own, **_raw_kwargs(a)))
     except AlignSettingsError as err:
         return _fail(a, err)
 
 
 def register(subparsers) -> None:
-    """Add ``prepare`` with sub-commands ``synthfaces``, ``ckplus``, ``oulu``."""
+    """Add ``prepare`` with one sub-command per dataset of data_prep/datasets.py (synthfaces's
+    generator options are its own; a raw dataset gets the MTCNN options and its ``cli_options``)."""
     prep = subparsers.add_parser(
         "prepare",
         help="prepare a dataset (aligned crops, manifest, folds, pairs)",
@@ -201,7 +189,8 @@ def register(subparsers) -> None:
     sub = prep.add_subparsers(dest="dataset", metavar="DATASET")
     sub.required = True
 
-    s = sub.add_parser("synthfaces", help="generate the embedded procedural face dataset (no download)")
+    synthfaces = datasets.get("synthfaces")
+    s = sub.add_parser(synthfaces.name, help=synthfaces.help)
     _common(s)
     s.add_argument("--num-identities", type=int, default=80, help="identities (default 80)")
     s.add_argument("--image-size", type=int, default=64, help="aligned crop size (default 64)")
@@ -216,21 +205,12 @@ def register(subparsers) -> None:
     )
     s.set_defaults(func=_run_synthfaces)
 
-    c = sub.add_parser("ckplus", help="CK+ (cohn-kanade-images/ + Emotion/) through MTCNN")
-    _common(c)
-    _raw(c)
-    c.set_defaults(func=_run_ckplus)
-
-    o = sub.add_parser("oulu", help="Oulu-CASIA (VL|NI/Strong|Weak|Dark/P001/Anger/...) through MTCNN")
-    _common(o)
-    _raw(o)
-    o.add_argument("--spectrum", choices=("VL", "NI"), default="VL")
-    o.add_argument("--illumination", choices=("Strong", "Weak", "Dark"), default="Strong")
-    o.add_argument(
-        "--classes",
-        type=int,
-        choices=(6, 7),
-        default=6,
-        help="6 (authors', no neutral class) or 7 (neutral first frames as class 0)",
-    )
-    o.set_defaults(func=_run_oulu)
+    for spec in datasets.DATASETS.values():
+        if not spec.needs_raw_root:
+            continue
+        p = sub.add_parser(spec.name, help=spec.help)
+        _common(p)
+        _raw(p)
+        for option in spec.cli_options:
+            p.add_argument(option.flag, dest=option.dest, **option.kwargs)
+        p.set_defaults(func=_run_raw)

@@ -18,6 +18,8 @@ from typing import Any
 
 import pandas as pd
 
+from .datasets import DATASETS
+
 MARKER = "COMPLETE"
 PROTOCOL_FILES = ("manifest.csv", "rejects.csv", "folds.csv", "pairs.csv", "summary.json")
 
@@ -92,8 +94,8 @@ def recreate_command(out: str | os.PathLike, dataset: str | None = None) -> str:
         root = summary.get("settings", {}).get("root")
     except (OSError, ValueError, AttributeError):
         pass
-    cmd = f"dynamic-mtl prepare {dataset or 'synthfaces|ckplus|oulu'}"
-    if dataset in ("ckplus", "oulu"):
+    cmd = f"dynamic-mtl prepare {dataset or '|'.join(DATASETS)}"
+    if dataset in DATASETS and DATASETS[dataset].needs_raw_root:
         cmd += f" --root {root or '/path/to/raw/' + dataset}"
     return f"{cmd} --out {out}"
 

@@ -15,6 +15,8 @@ from typing import Any
 
 import yaml
 
+from data_prep.datasets import DATASETS as DATASET_SPECS
+from data_prep.datasets import EXPRESSION_PROTOCOLS
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -25,7 +27,8 @@ OPTIMIZERS = ("Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ft
 BACKBONE_MIN_IMAGE_SIZE = {"small_cnn": 16, "inception_resnet_v1_reduced": 75}
 #: per-image standardisations of data_prep.pipeline
 STANDARDIZATIONS = ("prewhiten", "unit", "none")
-DATASETS = ("synthfaces", "ckplus", "oulu")
+#: dataset names (the registry in data_prep/datasets.py)
+DATASETS = tuple(DATASET_SPECS)
 
 __all__ = [
     "BACKBONE_MIN_IMAGE_SIZE",
@@ -216,8 +219,10 @@ class ExperimentConfig:
 
         if self.dataset not in DATASETS:
             raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        if self.expression_protocol not in ("dataset", "oulu6"):
-            raise ValueError(f"expression_protocol must be 'dataset' or 'oulu6', got {self.expression_protocol!r}")
+        if self.expression_protocol not in EXPRESSION_PROTOCOLS:
+            raise ValueError(
+                f"expression_protocol must be one of {', '.join(EXPRESSION_PROTOCOLS)}, got {self.expression_protocol!r}"
+            )
         if self.center_loss_input not in ("bottleneck", "embedding"):
             raise ValueError(f"center_loss_input must be 'bottleneck' or 'embedding', got {self.center_loss_input!r}")
         if self.strategy not in ("default", "mirrored", "multiworker"):

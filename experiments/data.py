@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_prep import datasets
 from data_prep.folds import read_folds
-from data_prep.labels import OULU_EXPRESSIONS_6
 from data_prep.pairs import make_pairs, read_pairs
 from data_prep.prepare import read_manifest
 from data_prep.publish import IncompleteDatasetError, check_counts, is_complete, recreate_command, require_complete
@@ -115,15 +115,12 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
     root = Path(config.data_dir)
     if is_complete(root):
         return root
-    from data_prep import prepare
-
+    spec = datasets.get(config.dataset)
     started = root.is_dir() and any(root.iterdir())
-    if config.dataset == "synthfaces":
+    if not spec.needs_raw_root:
         why = " (it has no COMPLETE marker: interrupted, or made by an older version)" if started else ""
-        print(f"[dynamic-mtl] generating the embedded synthfaces dataset in {root}{why} ...", flush=True)
-        prepare.prepare_synthfaces(
-            root, num_identities=config.synthfaces_identities, seed=config.seed, progress=progress
-        )
+        print(f"[dynamic-mtl] generating the embedded {spec.name} dataset in {root}{why} ...", flush=True)
+        spec.prepare_function()(root, num_identities=config.synthfaces_identities, seed=config.seed, progress=progress)
     elif config.data_root is None:
         if started:
             require_complete(root, config.dataset)  # raises, naming what is missing and how to complete it
@@ -131,10 +128,8 @@ def ensure_prepared(config: ExperimentConfig, progress: bool = True) -> Path:
             f"{root}/manifest.csv not found and no data_root given: pass "
             f"DATA_ROOT=/path/to/{config.dataset} (the raw dataset) to prepare it"
         )
-    elif config.dataset == "ckplus":
-        prepare.prepare_ckplus(config.data_root, root, progress=progress)
     else:
-        prepare.prepare_oulu(config.data_root, root, progress=progress)
+        spec.prepare_function()(config.data_root, root, progress=progress)
     return root
 
 
@@ -145,9 +140,10 @@ def load_prepared(config: ExperimentConfig) -> PreparedData:
     missing and the command that completes it) a folder whose prepare did not finish, or whose
     tables do not match the counts of its ``summary.json``.
 
-    ``oulu6`` keeps the 6 Oulu-CASIA classes (anger, disgust, fear, happy, sadness, surprise)
-    and marks every other frame (neutral, contempt) as unlabelled (-1): those frames still
-    serve as verification references but are not expression training or test samples.
+    An expression protocol of another dataset (``oulu6``: the 6 Oulu-CASIA classes anger, disgust,
+    fear, happy, sadness, surprise; data_prep/datasets.py) keeps its classes and marks every other
+    frame (neutral, contempt) as unlabelled (-1): those frames still serve as verification
+    references but are not expression training or test samples.
     """
     root = Path(config.data_dir)
     summary = require_complete(root, config.dataset)
@@ -164,8 +160,10 @@ def load_prepared(config: ExperimentConfig) -> PreparedData:
     if classes is None:
         names = manifest[manifest["expression"] >= 0].drop_duplicates("expression").sort_values("expression")
         classes = names["expression_name"].tolist()
-    if config.expression_protocol == "oulu6" and config.dataset != "oulu":
-        index = {name: code for code, name in OULU_EXPRESSIONS_6.items()}
+    owner = datasets.protocol_owner(config.expression_protocol)
+    if owner is not None and owner.name != config.dataset:
+        protocol = owner.expression_protocols[config.expression_protocol]
+        index = {name: code for code, name in protocol.items()}
         manifest = manifest.assign(expression=manifest["expression_name"].map(index).fillna(-1).astype(int))
-        classes = [OULU_EXPRESSIONS_6[i] for i in range(6)]
+        classes = [protocol[i] for i in range(len(protocol))]
     return PreparedData(root, manifest, folds, pairs, list(classes))

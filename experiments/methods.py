@@ -35,7 +35,14 @@ class MethodSpec:
     def needs_pretrained(self) -> bool:
         return self.init == "pretrained" or self.weighting is None
 
+    @property
+    def in_static_sweep(self) -> bool:
+        """A point of Figure 2's static weight sweep (``static@W``, :func:`parse_method`)."""
+        return self.name.startswith(STATIC_SWEEP_PREFIX)
 
+
+#: ``static@W``: static MTL with weights (W, 1 - W), a point of Figure 2
+STATIC_SWEEP_PREFIX = "static@"
 _FACE = ("verification",)
 _EXPR = ("expression",)
 
@@ -122,7 +129,7 @@ METHODS: dict[str, MethodSpec] = {
 
 def parse_method(name: str) -> MethodSpec:
     """A method by name; ``static@W`` is static MTL with weights (W, 1 - W)."""
-    if name.startswith("static@"):
+    if name.startswith(STATIC_SWEEP_PREFIX):
         try:
             w1 = float(name.split("@", 1)[1])
         except ValueError:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from data_prep import datasets
+
 #: Table 2, face verification accuracy on CK+ and Oulu-CASIA.
 TABLE2 = {
     "ckplus": {
@@ -25,5 +27,6 @@ TABLE4 = {"Single-task": 85.42, "Static MTL": 89.60, "Naive dynamic MTL": 88.89,
 
 
 def paper_dataset(dataset: str, expression_protocol: str) -> str:
-    """Which paper column our run is set beside: CK+ layout -> ckplus, Oulu protocol -> oulu."""
-    return "oulu" if dataset == "oulu" or expression_protocol == "oulu6" else "ckplus"
+    """Which paper column our run is set beside (the dataset's ``paper_column``, or the expression
+    protocol's dataset's: ``oulu6`` -> oulu); see data_prep/datasets.py."""
+    return datasets.paper_column(dataset, expression_protocol)

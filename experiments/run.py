@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_prep import datasets
 from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
 from experiments.config import ExperimentConfig
 from experiments.methods import parse_method
@@ -46,7 +47,9 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
     if config.pretrained_checkpoint in (None, "", "none"):
         return None
     if config.pretrained_checkpoint == "auto":
-        return str(DEFAULT_PRETRAINED) if DEFAULT_PRETRAINED.exists() and config.dataset == "synthfaces" else None
+        # the default checkpoint is pretrained on generated faces: only a synthetic dataset takes it
+        synthetic = datasets.get(config.dataset).synthetic
+        return str(DEFAULT_PRETRAINED) if DEFAULT_PRETRAINED.exists() and synthetic else None
     path = Path(config.pretrained_checkpoint)
     if not path.exists():
         raise FileNotFoundError(f"pretrained checkpoint {path} not found (run `make pretrain` or fix the path)")
@@ -317,11 +320,7 @@ def render_results(
     from experiments.paper_numbers import paper_dataset
 
     column = paper_dataset(config.dataset, config.expression_protocol)
-    data_note = (
-        "embedded synthfaces dataset (synthetic, NOT CK+ or Oulu-CASIA)"
-        if config.dataset == "synthfaces"
-        else f"real {config.dataset} data from {config.data_root or config.data_dir}"
-    )
+    data_note = datasets.get(config.dataset).data_note(config.data_root or config.data_dir)
     header = (
         f"## dynamic_mtl results: `{config.name}` profile, run `{run_dir.name}`\n\n"
         f"Data: {data_note}. Machine: {machine}. Folds: {len(folds)} "
@@ -348,7 +347,7 @@ def render_results(
     if verification_rows:
         per_fold = per_fold.merge(pd.concat(verification_rows), on=["method", "fold"], how="left")
     built = tables.build_tables(per_fold, {m.name: m for m in methods}, column)
-    return per_fold, built, tables.markdown(built, header, column)
+    return per_fold, built, tables.markdown_tables(built, header, column)
 
 
 def register(subparsers) -> None:
@@ -365,13 +364,13 @@ def register(subparsers) -> None:
         default="quick",
         help="YAML/JSON config, or a bundled name: quick, paper, figure2, figure7, tiny (default quick)",
     )
-    p.add_argument("--dataset", choices=("synthfaces", "ckplus", "oulu"), help="override the dataset")
+    p.add_argument("--dataset", choices=tuple(datasets.DATASETS), help="override the dataset")
     p.add_argument("--data-dir", help="prepared dataset directory (override)")
     p.add_argument("--data-root", help="raw CK+/Oulu-CASIA tree, prepared into --data-dir when needed")
     p.add_argument("--profile", help="alias of --config")
     p.add_argument(
         "--expression-protocol",
-        choices=("dataset", "oulu6"),
+        choices=datasets.EXPRESSION_PROTOCOLS,
         help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset",
     )
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")

@@ -12,6 +12,7 @@ import json
 import textwrap
 from pathlib import Path
 
+from data_prep import datasets
 from experiments.config import ConfigError, ExperimentConfig, bundled_configs
 from experiments.methods import METHODS
 
@@ -84,8 +85,8 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         mixed_precision=args.mixed_precision,
         jit_compile=jit,
     )
-    if args.dataset and args.dataset != "synthfaces" and not args.data_dir:
-        changes["data_dir"] = f"data/{args.dataset}"
+    if args.dataset and datasets.get(args.dataset).needs_raw_root and not args.data_dir:
+        changes["data_dir"] = datasets.get(args.dataset).default_data_dir
     config = config.override(**changes)
     if args.settings:
         config = config.with_settings(args.settings)
@@ -113,10 +114,11 @@ def check_run_inputs(config: ExperimentConfig, explicit_data_dir: bool = False, 
     if resume and not config.run_id:
         raise ConfigError("--resume needs --run-id of the run to continue")
     if config.data_root is not None:
-        if config.dataset == "synthfaces":
+        if not datasets.get(config.dataset).needs_raw_root:
+            raw = [s for s in datasets.DATASETS.values() if s.needs_raw_root]
             raise ConfigError(
-                f"--data-root {config.data_root}: a raw CK+ or Oulu-CASIA tree needs --dataset ckplus or "
-                "--dataset oulu (the dataset is synthfaces, which is generated)"
+                f"--data-root {config.data_root}: a raw {' or '.join(s.display_name for s in raw)} tree needs "
+                f"{' or '.join('--dataset ' + s.name for s in raw)} (the dataset is {config.dataset}, which is generated)"
             )
         if not Path(config.data_root).is_dir():
             raise ConfigError(f"--data-root {config.data_root}: no such directory")
@@ -171,7 +173,7 @@ def _check_data_dir(config: ExperimentConfig, explicit: bool) -> None:
             f"--data-dir {root} holds files but no prepared dataset (manifest.csv): pass a directory "
             "made by `dynamic-mtl prepare`, or a new one"
         )
-    if config.dataset != "synthfaces":
+    if datasets.get(config.dataset).needs_raw_root:
         if config.data_root is None:
             raise ConfigError(
                 f"no prepared {config.dataset} dataset in {root} (manifest.csv) and no --data-root: "

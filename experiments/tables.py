@@ -1,13 +1,24 @@
-"""Aggregate per-fold results into Table 2-4 and Figure 2 files (CSV + Markdown)."""
+"""Aggregate per-fold results into Table 2-4 and Figure 2 files (CSV + Markdown).
+
+Each table is a :class:`TableSpec` in :data:`TABLES` (which methods are its rows, its CSV fields,
+its Markdown columns); :func:`build_tables` and :func:`markdown_tables` render every spec the same
+way. Adding a table is one spec and its test (docs/contributing.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from data_prep import datasets
 from dynamic_mtl import verification
+from experiments import markdown
+from experiments.methods import MethodSpec
 from experiments.paper_numbers import TABLE2, TABLE3, TABLE4
 
 #: ``threshold_protocol`` of a fold whose thresholds come from its own model's validation pairs.
@@ -76,108 +87,157 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
     return (float(values.mean()) * 100, float(values.std(ddof=0)) * 100) if len(values) else (np.nan, np.nan)
 
 
+@dataclass(frozen=True)
+class MethodRow:
+    """One method's folds: mean and std over folds (%) of each per-fold metric, and its paper number."""
+
+    spec: MethodSpec
+    part: pd.DataFrame
+    paper_column: str
+
+    def mean(self, metric: str) -> float:
+        return _mean_std(self.part.get(metric, pd.Series(dtype=float)))[0]
+
+    def std(self, metric: str) -> float:
+        return _mean_std(self.part.get(metric, pd.Series(dtype=float)))[1]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of results.md and its CSV (``<key>.csv``).
+
+    Attributes:
+        key: the CSV name and the key of :func:`build_tables`' result.
+        title: the Markdown heading; ``{paper}`` is the paper column's display name.
+        rows: which methods are rows.
+        fields: the CSV columns, in order: name -> value of a :class:`MethodRow`.
+        columns: the Markdown columns (header, CSV field, format).
+        intro: a paragraph under the heading.
+        paper_columns: the paper columns (data_prep/datasets.py) the table is built for.
+        sort_by: a CSV column the rows are sorted by (else the methods' order).
+    """
+
+    key: str
+    title: str
+    rows: Callable[[MethodSpec], bool]
+    fields: dict[str, Callable[[MethodRow], Any]]
+    columns: tuple[markdown.Column, ...]
+    intro: str = ""
+    paper_columns: tuple[str, ...] = ("ckplus", "oulu")
+    sort_by: str | None = None
+
+    def frame(self, rows: list[MethodRow]) -> pd.DataFrame:
+        frame = pd.DataFrame([{name: get(r) for name, get in self.fields.items()} for r in rows])
+        return frame.sort_values(self.sort_by).reset_index(drop=True) if self.sort_by else frame
+
+    def markdown(self, frame: pd.DataFrame, paper_name: str) -> list[str]:
+        lines = [f"### {self.title.format(paper=paper_name)}", ""]
+        lines += [self.intro, ""] if self.intro else []
+        return lines + markdown.table(self.columns, frame.to_dict("records")) + [""]
+
+
+def _method_fields(paper: Callable[[MethodRow], float], **metrics: Callable[[MethodRow], Any]) -> dict:
+    return {
+        "method": lambda r: r.spec.name,
+        "label": lambda r: r.spec.label,
+        "folds": lambda r: len(r.part),
+        **metrics,
+        "paper": paper,
+    }
+
+
+def _expression_table(key: str, number: int, column: str, paper: dict[str, float]) -> TableSpec:
+    return TableSpec(
+        key,
+        f"Table {number}: expression recognition accuracy (%), paper column: {{paper}}",
+        rows=lambda m: not m.in_static_sweep and "expression" in m.reports,
+        fields=_method_fields(
+            lambda r: paper.get(r.spec.label, np.nan),
+            accuracy=lambda r: r.mean("expression_accuracy"),
+            std=lambda r: r.std("expression_accuracy"),
+        ),
+        columns=(
+            markdown.Column("Method", "label", "text"),
+            markdown.Column("Ours", "accuracy", std="std"),
+            markdown.Column("Paper", "paper"),
+        ),
+        paper_columns=(column,),
+    )
+
+
+#: the tables of results.md, in order (Ming et al. 2019, Tables 2-4 and Figure 2)
+TABLES: tuple[TableSpec, ...] = (
+    TableSpec(
+        "table2",
+        "Table 2: face verification accuracy (%), paper column: {paper}",
+        intro="Ours, VAL@FAR=1e-3: thresholds chosen on each fold's own model's validation pairs "
+        "(held-out training subjects). Cross-fold: LFW-style, threshold chosen on the other "
+        "folds' test pairs.",
+        rows=lambda m: not m.in_static_sweep and "verification" in m.reports,
+        fields=_method_fields(
+            lambda r: TABLE2[r.paper_column].get(r.spec.label, np.nan),
+            accuracy=lambda r: r.mean("verification_accuracy"),
+            std=lambda r: r.std("verification_accuracy"),
+            **{"val_at_far_1e-3": lambda r: r.mean("val_at_far")},
+            val_std=lambda r: r.std("val_at_far"),
+            auc=lambda r: r.mean("verification_auc"),
+            accuracy_crossfold=lambda r: r.mean("verification_accuracy_crossfold"),
+            crossfold_std=lambda r: r.std("verification_accuracy_crossfold"),
+        ),
+        columns=(
+            markdown.Column("Method", "label", "text"),
+            markdown.Column("Ours", "accuracy", std="std"),
+            markdown.Column("VAL@FAR=1e-3", "val_at_far_1e-3", std="val_std"),
+            markdown.Column("AUC", "auc"),
+            markdown.Column("Cross-fold", "accuracy_crossfold", std="crossfold_std"),
+            markdown.Column("Paper", "paper"),
+        ),
+    ),
+    _expression_table("table3", 3, "ckplus", TABLE3),
+    _expression_table("table4", 4, "oulu", TABLE4),
+    TableSpec(
+        "figure2",
+        "Figure 2: static weight sweep (accuracy %)",
+        rows=lambda m: m.in_static_sweep,
+        fields={
+            "w1": lambda r: r.spec.options["weights"][0],
+            "w2": lambda r: r.spec.options["weights"][1],
+            "verification_accuracy": lambda r: r.mean("verification_accuracy"),
+            "verification_std": lambda r: r.std("verification_accuracy"),
+            "expression_accuracy": lambda r: r.mean("expression_accuracy"),
+            "expression_std": lambda r: r.std("expression_accuracy"),
+            "folds": lambda r: len(r.part),
+        },
+        columns=(
+            markdown.Column("w1 (verification)", "w1", "{:.1f}"),
+            markdown.Column("Verification", "verification_accuracy", std="verification_std"),
+            markdown.Column("Expression", "expression_accuracy", std="expression_std"),
+        ),
+        sort_by="w1",
+    ),
+)
+
+
 def build_tables(per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str) -> dict[str, pd.DataFrame]:
-    """table2 (verification), the expression table (table3 for CK+, table4 for Oulu) and figure2."""
+    """Every table of :data:`TABLES` built for the paper column ``paper_dataset`` that has rows:
+    table2 (verification), the expression table (table3 for CK+, table4 for Oulu) and figure2."""
+    rows = [
+        MethodRow(method_specs[method], per_fold[per_fold["method"] == method], paper_dataset)
+        for method in dict.fromkeys(per_fold["method"])
+    ]
     tables: dict[str, pd.DataFrame] = {}
-    rows2, rows_expr, rows_fig2 = [], [], []
-    expr_paper = TABLE4 if paper_dataset == "oulu" else TABLE3
-    for method in dict.fromkeys(per_fold["method"]):
-        spec = method_specs[method]
-        part = per_fold[per_fold["method"] == method]
-        acc, acc_sd = _mean_std(part.get("verification_accuracy", pd.Series(dtype=float)))
-        val, val_sd = _mean_std(part.get("val_at_far", pd.Series(dtype=float)))
-        auc, _ = _mean_std(part.get("verification_auc", pd.Series(dtype=float)))
-        cross, cross_sd = _mean_std(part.get("verification_accuracy_crossfold", pd.Series(dtype=float)))
-        ex, ex_sd = _mean_std(part["expression_accuracy"])
-        if method.startswith("static@"):
-            rows_fig2.append(
-                {
-                    "w1": spec.options["weights"][0],
-                    "w2": spec.options["weights"][1],
-                    "verification_accuracy": acc,
-                    "verification_std": acc_sd,
-                    "expression_accuracy": ex,
-                    "expression_std": ex_sd,
-                    "folds": len(part),
-                }
-            )
-            continue
-        common = {"method": method, "label": spec.label, "folds": len(part)}
-        if "verification" in spec.reports:
-            rows2.append(
-                {
-                    **common,
-                    "accuracy": acc,
-                    "std": acc_sd,
-                    "val_at_far_1e-3": val,
-                    "val_std": val_sd,
-                    "auc": auc,
-                    "accuracy_crossfold": cross,
-                    "crossfold_std": cross_sd,
-                    "paper": TABLE2[paper_dataset].get(spec.label, np.nan),
-                }
-            )
-        if "expression" in spec.reports:
-            label = spec.label
-            rows_expr.append({**common, "accuracy": ex, "std": ex_sd, "paper": expr_paper.get(label, np.nan)})
-    if rows2:
-        tables["table2"] = pd.DataFrame(rows2)
-    if rows_expr:
-        tables["table4" if paper_dataset == "oulu" else "table3"] = pd.DataFrame(rows_expr)
-    if rows_fig2:
-        tables["figure2"] = pd.DataFrame(rows_fig2).sort_values("w1").reset_index(drop=True)
+    for spec in TABLES:
+        chosen = [r for r in rows if spec.rows(r.spec)]
+        if paper_dataset in spec.paper_columns and chosen:
+            tables[spec.key] = spec.frame(chosen)
     return tables
 
 
-def _fmt(mean: float, std: float | None = None) -> str:
-    if mean is None or not np.isfinite(mean):
-        return "-"
-    return f"{mean:.2f} ± {std:.2f}" if std is not None and np.isfinite(std) else f"{mean:.2f}"
-
-
-def markdown(tables: dict[str, pd.DataFrame], header: str, paper_dataset: str) -> str:
+def markdown_tables(tables: dict[str, pd.DataFrame], header: str, paper_dataset: str) -> str:
     """The Markdown report: our numbers (mean ± std over folds) beside the paper's."""
-    paper_name = {"ckplus": "CK+", "oulu": "Oulu-CASIA"}[paper_dataset]
+    paper_name = datasets.get(paper_dataset).display_name
     lines = [header, ""]
-    if "table2" in tables:
-        lines += [
-            f"### Table 2: face verification accuracy (%), paper column: {paper_name}",
-            "",
-            "Ours, VAL@FAR=1e-3: thresholds chosen on each fold's own model's validation pairs "
-            "(held-out training subjects). Cross-fold: LFW-style, threshold chosen on the other "
-            "folds' test pairs.",
-            "",
-            "| Method | Ours | VAL@FAR=1e-3 | AUC | Cross-fold | Paper |",
-            "|---|---|---|---|---|---|",
-        ]
-        for r in tables["table2"].to_dict("records"):
-            lines.append(
-                f"| {r['label']} | {_fmt(r['accuracy'], r['std'])} | "
-                f"{_fmt(r['val_at_far_1e-3'], r['val_std'])} | {_fmt(r['auc'])} | "
-                f"{_fmt(r.get('accuracy_crossfold', np.nan), r.get('crossfold_std'))} | "
-                f"{_fmt(r['paper'])} |"
-            )
-        lines.append("")
-    for key, title in (
-        ("table3", "Table 3: expression recognition accuracy (%), paper column: CK+"),
-        ("table4", "Table 4: expression recognition accuracy (%), paper column: Oulu-CASIA"),
-    ):
-        if key in tables:
-            lines += [f"### {title}", "", "| Method | Ours | Paper |", "|---|---|---|"]
-            for r in tables[key].itertuples():
-                lines.append(f"| {r.label} | {_fmt(r.accuracy, r.std)} | {_fmt(r.paper)} |")
-            lines.append("")
-    if "figure2" in tables:
-        lines += [
-            "### Figure 2: static weight sweep (accuracy %)",
-            "",
-            "| w1 (verification) | Verification | Expression |",
-            "|---|---|---|",
-        ]
-        for r in tables["figure2"].itertuples():
-            lines.append(
-                f"| {r.w1:.1f} | {_fmt(r.verification_accuracy, r.verification_std)} | "
-                f"{_fmt(r.expression_accuracy, r.expression_std)} |"
-            )
-        lines.append("")
+    for spec in TABLES:
+        if spec.key in tables:
+            lines += spec.markdown(tables[spec.key], paper_name)
     return "\n".join(lines)

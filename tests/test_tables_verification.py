@@ -130,7 +130,7 @@ def test_table2_and_markdown_show_primary_and_cross_fold(tmp_path):
         per_fold["verification_accuracy_crossfold"].iloc[:3].mean() * 100
     )
     assert t2.loc["dynamic", "val_at_far_1e-3"] == pytest.approx(per_fold["val_at_far"].iloc[:3].mean() * 100)
-    md = tables.markdown(built, "## header", "ckplus")
+    md = tables.markdown_tables(built, "## header", "ckplus")
     assert "| Method | Ours | VAL@FAR=1e-3 | AUC | Cross-fold | Paper |" in md
     row = next(line for line in md.splitlines() if line.startswith(f"| {specs['dynamic'].label} |"))
     r = t2.loc["dynamic"]
@@ -141,4 +141,4 @@ def test_table2_and_markdown_show_primary_and_cross_fold(tmp_path):
     )
     # a table2 without the cross-fold column (e.g. an older CSV) still renders
     old = {"table2": built["table2"].drop(columns=["accuracy_crossfold", "crossfold_std"])}
-    assert "| - |" in tables.markdown(old, "h", "ckplus")
+    assert "| - |" in tables.markdown_tables(old, "h", "ckplus")

@@ -12,6 +12,7 @@ from scipy.stats import spearmanr
 
 from data_prep.ttc.common import TaskData
 from dynamic_mtl.ttc.shares import influence_shares, removal_share_change
+from experiments import markdown
 from experiments.ttc import paper, plots
 from experiments.ttc.config import TTCConfig
 
@@ -32,19 +33,8 @@ RELATED_PHI = 0.1
 
 
 def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
-    """A GitHub-flavoured Markdown table (no extra dependency)."""
-
-    def fmt(v):
-        if v is None or (isinstance(v, float) and np.isnan(v)):
-            return ""
-        if isinstance(v, (float, np.floating)):
-            return floatfmt.format(v)
-        return str(v)
-
-    cols = [str(c) for c in df.columns]
-    lines = ["| " + " | ".join(cols) + " |", "|" + "|".join("---" for _ in cols) + "|"]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
+    """A GitHub-flavoured Markdown table of every column (the shared renderer, experiments/markdown.py)."""
+    return markdown.frame_table(df, floatfmt)
 
 
 def paper_rows(dataset: str, names: Sequence[str]) -> list[str | None]:
