@@ -130,10 +130,10 @@ DATASETS: dict[str, DatasetSpec] = {
     )
 }
 
-#: ``expression_protocol`` values: ``dataset`` (the dataset's own classes) and every dataset's protocols
-EXPRESSION_PROTOCOLS: tuple[str, ...] = ("dataset",) + tuple(
-    p for s in DATASETS.values() for p in s.expression_protocols
-)
+
+def expression_protocols() -> tuple[str, ...]:
+    """``expression_protocol`` values: ``dataset`` (the dataset's own classes) and every dataset's protocols."""
+    return ("dataset",) + tuple(p for s in DATASETS.values() for p in s.expression_protocols)
 
 
 def get(name: str) -> DatasetSpec:
@@ -146,8 +146,9 @@ def get(name: str) -> DatasetSpec:
 
 def protocol_owner(protocol: str) -> DatasetSpec | None:
     """The dataset that defines expression protocol ``protocol`` (None for ``dataset``)."""
-    if protocol not in EXPRESSION_PROTOCOLS:
-        raise ValueError(f"expression_protocol must be one of {', '.join(EXPRESSION_PROTOCOLS)}, got {protocol!r}")
+    choices = expression_protocols()
+    if protocol not in choices:
+        raise ValueError(f"expression_protocol must be one of {', '.join(choices)}, got {protocol!r}")
     return next((s for s in DATASETS.values() if protocol in s.expression_protocols), None)
 
 

@@ -15,8 +15,7 @@ from typing import Any
 
 import yaml
 
-from data_prep.datasets import DATASETS as DATASET_SPECS
-from data_prep.datasets import EXPRESSION_PROTOCOLS
+from data_prep import datasets
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -28,7 +27,7 @@ BACKBONE_MIN_IMAGE_SIZE = {"small_cnn": 16, "inception_resnet_v1_reduced": 75}
 #: per-image standardisations of data_prep.pipeline
 STANDARDIZATIONS = ("prewhiten", "unit", "none")
 #: dataset names (the registry in data_prep/datasets.py)
-DATASETS = tuple(DATASET_SPECS)
+DATASETS = tuple(datasets.DATASETS)
 
 __all__ = [
     "BACKBONE_MIN_IMAGE_SIZE",
@@ -217,12 +216,8 @@ class ExperimentConfig:
         """Raise ``ValueError`` naming the first field out of range."""
         from experiments.methods import parse_method
 
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}, got {self.dataset!r}")
-        if self.expression_protocol not in EXPRESSION_PROTOCOLS:
-            raise ValueError(
-                f"expression_protocol must be one of {', '.join(EXPRESSION_PROTOCOLS)}, got {self.expression_protocol!r}"
-            )
+        datasets.get(self.dataset)  # one-line ValueError naming the registered datasets
+        datasets.protocol_owner(self.expression_protocol)  # likewise for the expression protocols
         if self.center_loss_input not in ("bottleneck", "embedding"):
             raise ValueError(f"center_loss_input must be 'bottleneck' or 'embedding', got {self.center_loss_input!r}")
         if self.strategy not in ("default", "mirrored", "multiworker"):

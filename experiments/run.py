@@ -370,7 +370,7 @@ def register(subparsers) -> None:
     p.add_argument("--profile", help="alias of --config")
     p.add_argument(
         "--expression-protocol",
-        choices=datasets.EXPRESSION_PROTOCOLS,
+        choices=datasets.expression_protocols(),
         help="oulu6: Oulu-CASIA's 6 expression classes (Table 4) on any dataset",
     )
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")

@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep import datasets
 from experiments import statistics as st
 from experiments.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
 from experiments.config import ExperimentConfig
@@ -180,8 +181,8 @@ def reproduction_markdown(
     converged: pd.DataFrame | None = None,
 ) -> str:
     data = (
-        "the embedded synthfaces dataset (synthetic, not CK+ or Oulu-CASIA)"
-        if config.dataset == "synthfaces"
+        f"the embedded {config.dataset} dataset (synthetic, not CK+ or Oulu-CASIA)"
+        if datasets.get(config.dataset).synthetic
         else f"{config.dataset}"
     )
     folds = sorted(units["fold"].unique())

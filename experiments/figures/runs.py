@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from data_prep import datasets
+
 #: what each kind of run must hold, the config that produces it, and the command that does
 KINDS = {
     "table2": {
@@ -143,7 +145,8 @@ def describe_run(run_dir: str | Path) -> str:
     """One line naming the run, its data and its profile (for titles and printouts)."""
     run_dir = Path(run_dir)
     c = load_config(run_dir)
-    data = "synthfaces (synthetic, not CK+/Oulu-CASIA)" if c.get("dataset") == "synthfaces" else c.get("dataset", "?")
+    spec = datasets.DATASETS.get(c.get("dataset"))
+    data = f"{spec.name} (synthetic, not CK+/Oulu-CASIA)" if spec and spec.synthetic else c.get("dataset", "?")
     return (
         f"run {run_dir.parent.name}/{run_dir.name} · profile {c.get('name')} · data {data} · "
         f"{c.get('backbone')} {c.get('image_size')} px, {c.get('epochs')} epochs"
