@@ -31,15 +31,14 @@ from .labels import CKPLUS_EXPRESSIONS
 from .readers_common import (
     SequenceProblem,
     describe_dir,
-    entry_problem,
     find_subdir,
     folder_problem,
-    frame_number,
     is_dir,
     list_dir,
-    list_frames,
-    protocol_frames,
+    reject_sequence,
+    sequence_frames,
     to_frame_table,
+    use_sequence,
 )
 
 LABEL_SUFFIX = "_emotion.txt"
@@ -200,42 +199,22 @@ def read_ckplus(root: str | os.PathLike, n_peak: int = 3) -> pd.DataFrame:
                 if why:
                     raise SequenceProblem("unreadable_sequence", f"image folder {seq_dir}: {why}")
                 raise SequenceProblem("missing_sequence", f"label {label.name} has no image folder {seq_dir}")
-            frames = list_frames(seq_dir)
-            try:
-                chosen = dict(protocol_frames(frames, n_peak))
-            except ValueError as err:
-                raise SequenceProblem("short_sequence", str(err)) from err
+            frames, chosen = sequence_frames(seq_dir, n_peak)
         except SequenceProblem as p:
-            skipped.append({"source": key, "reason": p.reason, "detail": p.detail})
-            inv.sequence("rejected")
-            if key in image_seqs:
-                inv.mark_folder(seq_dir, "in_rejected_sequences")
+            reject_sequence(skipped, inv, key, p, [seq_dir] if key in image_seqs else [])
             continue
-        inv.sequence("used")
-        for path in frames:
-            source = path.relative_to(images_dir).as_posix()
-            why = entry_problem(path)
-            if why:
-                skipped.append({"source": source, "reason": "unreadable", "detail": why})
-                inv.mark(path, "rejected_file")
-            elif path in chosen:
-                role = chosen[path]
-                expr = 0 if role == "neutral" else code
-                rows.append(
-                    {
-                        "subject": subj,
-                        "sequence": seq_dir.name,
-                        "frame": frame_number(path),
-                        "role": role,
-                        "expression": expr,
-                        "expression_name": CKPLUS_EXPRESSIONS[expr],
-                        "raw_path": str(path.resolve()),
-                        "source": source,
-                    }
-                )
-                inv.mark(path, "protocol")
-            else:
-                inv.mark(path, "not_protocol_frames")
+
+        def row(path: Path, role: str, subj=subj, seq_dir=seq_dir, code=code) -> dict:
+            expr = 0 if role == "neutral" else code
+            return {
+                "subject": subj,
+                "sequence": seq_dir.name,
+                "role": role,
+                "expression": expr,
+                "expression_name": CKPLUS_EXPRESSIONS[expr],
+            }
+
+        rows += use_sequence(frames, chosen, inv, skipped, lambda p: p.relative_to(images_dir).as_posix(), row)
     if not rows:
         raise ValueError(
             f"CK+ root {root}: {len(labels) + len(label_problems)} labels but no usable sequence; "

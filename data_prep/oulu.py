@@ -26,15 +26,14 @@ from .labels import NO_EXPRESSION, OULU_EXPRESSIONS_6, OULU_EXPRESSIONS_7, OULU_
 from .readers_common import (
     SequenceProblem,
     describe_dir,
-    entry_problem,
     find_subdir,
     folder_problem,
-    frame_number,
     is_dir,
     list_dir,
-    list_frames,
-    protocol_frames,
+    reject_sequence,
+    sequence_frames,
     to_frame_table,
+    use_sequence,
 )
 
 SPECTRA = ("VL", "NI")
@@ -113,47 +112,25 @@ def read_oulu(
                 if unlisted:
                     raise SequenceProblem("unreadable_sequence", unlisted)
                 seq_dir = _sequence_dir(subj_dir, entries, folder)
-                frames = list_frames(seq_dir)
-                try:
-                    chosen = dict(protocol_frames(frames, n_peak))
-                except ValueError as err:
-                    raise SequenceProblem("short_sequence", str(err)) from err
+                frames, chosen = sequence_frames(seq_dir, n_peak)
             except SequenceProblem as p:
-                skipped.append({"source": source_seq, "reason": p.reason, "detail": p.detail})
-                inv.sequence("rejected")
-                for e in entries:
-                    if e.name.lower() == folder:
-                        inv.mark_folder(e, "in_rejected_sequences")
+                reject_sequence(skipped, inv, source_seq, p, [e for e in entries if e.name.lower() == folder])
                 continue
-            inv.sequence("used")
-            for path in frames:
-                source = prefix + path.relative_to(base).as_posix()
-                why = entry_problem(path)
-                if why:
-                    skipped.append({"source": source, "reason": "unreadable", "detail": why})
-                    inv.mark(path, "rejected_file")
-                    continue
-                if path not in chosen:
-                    inv.mark(path, "not_protocol_frames")
-                    continue
-                if chosen[path] == "neutral":
-                    code = NO_EXPRESSION if classes == 6 else codes["neutral"]
-                    ename = "neutral"
+
+            def row(path: Path, role: str, subj_dir=subj_dir, seq_dir=seq_dir, name=name) -> dict:
+                if role == "neutral":
+                    code, ename = (NO_EXPRESSION if classes == 6 else codes["neutral"]), "neutral"
                 else:
                     code, ename = codes[name], name
-                rows.append(
-                    {
-                        "subject": subj_dir.name,
-                        "sequence": seq_dir.name,
-                        "frame": frame_number(path),
-                        "role": chosen[path],
-                        "expression": code,
-                        "expression_name": ename,
-                        "raw_path": str(path.resolve()),
-                        "source": source,
-                    }
-                )
-                inv.mark(path, "protocol")
+                return {
+                    "subject": subj_dir.name,
+                    "sequence": seq_dir.name,
+                    "role": role,
+                    "expression": code,
+                    "expression_name": ename,
+                }
+
+            rows += use_sequence(frames, chosen, inv, skipped, lambda p: prefix + p.relative_to(base).as_posix(), row)
     if not rows:
         raise ValueError(f"Oulu-CASIA {base}: no usable sequence; problems: {skipped[:5]}")
     return to_frame_table(rows, skipped, inv)

@@ -366,6 +366,58 @@ def _read_log(path: Path, columns: list[str]) -> pd.DataFrame:
     return pd.DataFrame(columns=columns, dtype=str)
 
 
+def _prepare_from_raw(
+    dataset: str,
+    read,
+    root: str | os.PathLike,
+    out: str | os.PathLike,
+    classes: dict[int, str],
+    reader_settings: dict[str, Any],
+    *,
+    image_size: int,
+    margin: float,
+    min_confidence: float,
+    multi_face: str,
+    convert_channels: bool,
+    num_folds: int,
+    seed: int,
+    workers: int,
+    batch_size: int,
+    progress: bool,
+    detector,
+    alignment: str,
+) -> dict[str, Any]:
+    """The steps every raw dataset shares: ``read(root)`` its frame table, MTCNN-align the protocol
+    frames and publish the protocol files, with ``summary.json``'s settings (``root``, the reader's
+    own settings, then the alignment's)."""
+    from .mtcnn_align import AlignConfig
+
+    t0 = time.perf_counter()
+    cfg = AlignConfig(
+        image_size=image_size,
+        margin=margin,
+        min_confidence=min_confidence,
+        multi_face=multi_face,
+        convert_channels=convert_channels,
+        batch_size=batch_size,
+        alignment=alignment,
+    )
+    frames = read(root)
+    settings = {
+        "root": str(Path(root).resolve()),
+        **reader_settings,
+        "image_size": image_size,
+        "margin": margin,
+        "min_confidence": min_confidence,
+        "multi_face": multi_face,
+        "convert_channels": convert_channels,
+        **_align_settings(cfg),
+    }
+    return _prepare_raw(
+        frames, Path(out), dataset, classes, num_folds, seed, cfg, workers, progress, settings, t0, detector
+    )
+
+
 def prepare_ckplus(
     root: str | os.PathLike,
     out: str | os.PathLike,
@@ -387,31 +439,26 @@ def prepare_ckplus(
     ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
     """
     from .ckplus import read_ckplus
-    from .mtcnn_align import AlignConfig
 
-    t0 = time.perf_counter()
-    cfg = AlignConfig(
+    return _prepare_from_raw(
+        "ckplus",
+        read_ckplus,
+        root,
+        out,
+        CKPLUS_EXPRESSIONS,
+        {},
         image_size=image_size,
         margin=margin,
         min_confidence=min_confidence,
         multi_face=multi_face,
         convert_channels=convert_channels,
+        num_folds=num_folds,
+        seed=seed,
+        workers=workers,
         batch_size=batch_size,
+        progress=progress,
+        detector=detector,
         alignment=alignment,
-    )
-    frames = read_ckplus(root)
-    settings = {
-        "root": str(Path(root).resolve()),
-        "image_size": image_size,
-        "margin": margin,
-        "min_confidence": min_confidence,
-        "multi_face": multi_face,
-        "convert_channels": convert_channels,
-        **_align_settings(cfg),
-    }
-    out_p = Path(out)
-    return _prepare_raw(
-        frames, out_p, "ckplus", CKPLUS_EXPRESSIONS, num_folds, seed, cfg, workers, progress, settings, t0, detector
     )
 
 
@@ -438,44 +485,25 @@ def prepare_oulu(
 
     ``alignment``: ``"box"`` (authors' crop, ``margin`` in source pixels) or ``"template"``.
     """
-    from .mtcnn_align import AlignConfig
     from .oulu import read_oulu
 
-    t0 = time.perf_counter()
-    cfg = AlignConfig(
+    return _prepare_from_raw(
+        "oulu",
+        lambda r: read_oulu(r, spectrum, illumination, classes),
+        root,
+        out,
+        OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7,
+        {"spectrum": spectrum, "illumination": illumination, "classes": classes},
         image_size=image_size,
         margin=margin,
         min_confidence=min_confidence,
         multi_face=multi_face,
         convert_channels=convert_channels,
+        num_folds=num_folds,
+        seed=seed,
+        workers=workers,
         batch_size=batch_size,
+        progress=progress,
+        detector=detector,
         alignment=alignment,
-    )
-    frames = read_oulu(root, spectrum, illumination, classes)
-    settings = {
-        "root": str(Path(root).resolve()),
-        "spectrum": spectrum,
-        "illumination": illumination,
-        "classes": classes,
-        "image_size": image_size,
-        "margin": margin,
-        "min_confidence": min_confidence,
-        "multi_face": multi_face,
-        "convert_channels": convert_channels,
-        **_align_settings(cfg),
-    }
-    out_p = Path(out)
-    return _prepare_raw(
-        frames,
-        out_p,
-        "oulu",
-        OULU_EXPRESSIONS_6 if classes == 6 else OULU_EXPRESSIONS_7,
-        num_folds,
-        seed,
-        cfg,
-        workers,
-        progress,
-        settings,
-        t0,
-        detector,
     )

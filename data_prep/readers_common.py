@@ -170,6 +170,58 @@ def protocol_frames(frames: list[Path], n_peak: int = 3) -> list[tuple[Path, str
     return [(frames[0], "neutral")] + [(f, "peak") for f in frames[-n_peak:]]
 
 
+def sequence_frames(seq_dir: Path, n_peak: int = 3) -> tuple[list[Path], dict[Path, str]]:
+    """``(every frame of seq_dir, {protocol frame: role})``; a sequence too short for the protocol
+    raises :class:`SequenceProblem` ``short_sequence``."""
+    frames = list_frames(seq_dir)
+    try:
+        return frames, dict(protocol_frames(frames, n_peak))
+    except ValueError as err:
+        raise SequenceProblem("short_sequence", str(err)) from err
+
+
+def reject_sequence(skipped: list[dict], inventory, source: str, problem: SequenceProblem, folders=()) -> None:
+    """Record a rejected sequence: its reject row, the inventory's count, its image folders' files."""
+    skipped.append({"source": source, "reason": problem.reason, "detail": problem.detail})
+    inventory.sequence("rejected")
+    for folder in folders:
+        inventory.mark_folder(folder, "in_rejected_sequences")
+
+
+def use_sequence(
+    frames: list[Path],
+    chosen: dict[Path, str],
+    inventory,
+    skipped: list[dict],
+    source_of,
+    row_of,
+) -> list[dict]:
+    """The frame rows of a used sequence: an unreadable file is a reject row, a frame outside the
+    protocol is counted, each protocol frame becomes ``row_of(path, role)`` (subject, sequence,
+    role, expression, expression_name) with ``frame``, ``raw_path`` and ``source`` added."""
+    inventory.sequence("used")
+    rows = []
+    for path in frames:
+        source = source_of(path)
+        why = entry_problem(path)
+        if why:
+            skipped.append({"source": source, "reason": "unreadable", "detail": why})
+            inventory.mark(path, "rejected_file")
+        elif path in chosen:
+            rows.append(
+                {
+                    **row_of(path, chosen[path]),
+                    "frame": frame_number(path),
+                    "raw_path": str(path.resolve()),
+                    "source": source,
+                }
+            )
+            inventory.mark(path, "protocol")
+        else:
+            inventory.mark(path, "not_protocol_frames")
+    return rows
+
+
 def to_frame_table(rows: list[dict], skipped: list[dict], inventory=None) -> pd.DataFrame:
     """Assemble rows into a DataFrame with :data:`FRAME_COLUMNS`.
 

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dynamic_mtl import verification
+from experiments.distances import load_distances
 from experiments.figures.plots import pyplot
 from experiments.statistics import mean_ci
 
@@ -75,21 +76,15 @@ def delta_m(per_fold: pd.DataFrame, multitask_methods: list[str]) -> pd.DataFram
     return pd.DataFrame(rows)
 
 
-def _distances(run_dir: Path, method: str, fold: int):
-    path = Path(run_dir) / "per_fold" / f"{method}_fold{fold}_distances.npz"
-    if not path.is_file():
-        return None
-    with np.load(path) as z:
-        return {k: z[k] for k in z.files}
-
-
-def verification_details(run_dir: Path, method: str, folds: list[int]) -> pd.DataFrame:
+def verification_details(
+    run_dir: Path, method: str, folds: list[int], distances: dict[int, dict] | None = None
+) -> pd.DataFrame:
     """Per fold: EER on the test pairs, and the test accuracy on each pair group (:data:`PAIR_GROUPS`)
-    at the threshold chosen on the same model's validation pairs."""
+    at the threshold chosen on the same model's validation pairs. ``distances``: the method's
+    files already read (:func:`experiments.distances.load_distances`), else read here."""
     rows = []
-    for fold in folds:
-        z = _distances(run_dir, method, fold)
-        if z is None or not len(z["test_distances"]):
+    for fold, z in (load_distances(run_dir, method, folds) if distances is None else distances).items():
+        if not len(z["test_distances"]):
             continue
         d, s = z["test_distances"], z["test_issame"].astype(bool)
         row = {"method": method, "fold": fold, "eer": verification.equal_error_rate(d, s)}
@@ -105,13 +100,18 @@ def verification_details(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
     return pd.DataFrame(rows)
 
 
-def confusion(run_dir: Path, method: str, folds: list[int], num_classes: int | None = None) -> np.ndarray | None:
+def confusion(
+    run_dir: Path,
+    method: str,
+    folds: list[int],
+    num_classes: int | None = None,
+    distances: dict[int, dict] | None = None,
+) -> np.ndarray | None:
     """Expression confusion matrix (rows: true class, columns: predicted) over every fold's test
     images, or None when the run did not store predictions."""
     true, pred = [], []
-    for fold in folds:
-        z = _distances(run_dir, method, fold)
-        if z is None or "test_expression_true" not in z:
+    for z in (load_distances(run_dir, method, folds) if distances is None else distances).values():
+        if "test_expression_true" not in z:
             continue
         keep = z["test_expression_true"] >= 0
         true.append(z["test_expression_true"][keep])
@@ -125,12 +125,14 @@ def confusion(run_dir: Path, method: str, folds: list[int], num_classes: int | N
     return matrix
 
 
-def plot_roc(run_dir: Path, methods: dict[str, str], folds: list[int]):
-    """ROC of every method (``{name: label}``), test pairs of all folds pooled."""
+def plot_roc(run_dir: Path, methods: dict[str, str], folds: list[int], distances: dict[str, dict] | None = None):
+    """ROC of every method (``{name: label}``), test pairs of all folds pooled (``distances``:
+    ``{method: files already read}``, else read here)."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))
     for method, label in methods.items():
-        parts = [z for z in (_distances(run_dir, method, k) for k in folds) if z is not None]
+        loaded = (distances or {}).get(method)
+        parts = list((load_distances(run_dir, method, folds) if loaded is None else loaded).values())
         if not parts:
             continue
         d = np.concatenate([z["test_distances"] for z in parts])
@@ -205,6 +207,12 @@ def write_analyses(
     out.mkdir(exist_ok=True)
     labels = {m.name: m.label for m in methods}
     lines = ["### Further analyses (`analyses/`)", ""]
+    # every distances file read once for the details, the ROC and the confusion matrices
+    distances = {
+        m.name: load_distances(run_dir, m.name, folds)
+        for m in methods
+        if {"verification", "expression"} & set(m.reports)
+    }
 
     multitask = [
         m.name for m in methods if m.weighting is not None and set(m.reports) >= {"verification", "expression"}
@@ -225,7 +233,7 @@ def write_analyses(
         lines.append("")
 
     verifying = [m.name for m in methods if "verification" in m.reports]
-    details = pd.concat([verification_details(run_dir, m, folds) for m in verifying] or [pd.DataFrame()])
+    details = pd.concat([verification_details(run_dir, m, folds, distances[m]) for m in verifying] or [pd.DataFrame()])
     if len(details):
         details.to_csv(out / "verification_details.csv", index=False)
         lines += [
@@ -244,7 +252,7 @@ def write_analyses(
                 f"| {labels[method]} | " + " | ".join("-" if not np.isfinite(v) else f"{v:.2f}" for v in cells) + " |"
             )
         lines.append("")
-        _save(plot_roc(run_dir, {m: labels[m] for m in verifying}, folds), out / "roc.png")
+        _save(plot_roc(run_dir, {m: labels[m] for m in verifying}, folds, distances), out / "roc.png")
 
     metrics = {
         c: t
@@ -254,7 +262,7 @@ def write_analyses(
     if metrics:
         _save(plot_comparison(per_fold, labels, metrics), out / "method_comparison.png")
     for method in [m.name for m in methods if "expression" in m.reports]:
-        matrix = confusion(run_dir, method, folds, len(class_names) if class_names else None)
+        matrix = confusion(run_dir, method, folds, len(class_names) if class_names else None, distances[method])
         if matrix is not None:
             names = list(class_names or [])[: len(matrix)]
             names += [str(k) for k in range(len(names), len(matrix))]

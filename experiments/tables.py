@@ -18,6 +18,7 @@ import pandas as pd
 from data_prep import datasets
 from dynamic_mtl import verification
 from experiments import markdown
+from experiments.distances import load_distances
 from experiments.methods import MethodSpec
 from experiments.paper_numbers import TABLE2, TABLE3, TABLE4
 
@@ -27,21 +28,9 @@ PROTOCOL_VALIDATION = "threshold from this model's validation pairs"
 PROTOCOL_CROSSFOLD = "threshold from the other folds' pairs (no validation pairs)"
 
 
-def _load_distances(run_dir: Path, method: str, folds: list[int]) -> list[tuple]:
-    """``(fold, test_d, test_s, validation_d, validation_s)`` of the folds that have test pairs."""
-    loaded = []
-    for fold in folds:
-        path = Path(run_dir) / "per_fold" / f"{method}_fold{fold}_distances.npz"
-        if path.exists():
-            with np.load(path) as z:
-                if len(z["test_distances"]):  # a fold without test pairs has no verification metrics
-                    loaded.append(
-                        (fold, z["test_distances"], z["test_issame"], z["validation_distances"], z["validation_issame"])
-                    )
-    return loaded
-
-
-def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.DataFrame:
+def verification_by_fold(
+    run_dir: Path, method: str, folds: list[int], distances: dict[int, dict] | None = None
+) -> pd.DataFrame:
     """Per-fold verification metrics of one method.
 
     Primary columns (``verification_accuracy``, ``val_at_far``, ``verification_auc``): each fold's
@@ -54,8 +43,16 @@ def verification_by_fold(run_dir: Path, method: str, folds: list[int]) -> pd.Dat
     the other folds' test pairs, which were scored by other models. A fold without validation pairs
     takes the cross-fold numbers as its primary ones (``threshold_protocol`` says which); a fold
     with neither gets no row.
+
+    ``distances``: the method's files already read (:func:`experiments.distances.load_distances`).
     """
-    loaded = _load_distances(run_dir, method, folds)
+    if distances is None:
+        distances = load_distances(run_dir, method, folds)
+    loaded = [  # a fold without test pairs has no verification metrics
+        (fold, z["test_distances"], z["test_issame"], z["validation_distances"], z["validation_issame"])
+        for fold, z in distances.items()
+        if len(z["test_distances"])
+    ]
     if not loaded:
         return pd.DataFrame()
     cross: dict = {}

@@ -12,6 +12,8 @@ import pytest
 pytest.importorskip("mtcnn")
 skdata = pytest.importorskip("skimage.data")
 
+from raw_trees import ckplus_sequence, write_image  # noqa: E402
+
 from data_prep.align import box_interpolation, eye_template  # noqa: E402
 from data_prep.mtcnn_align import AlignConfig, ImageReadError, detect_batch, load_detector, load_rgb, process_detections  # noqa: E402
 
@@ -93,26 +95,6 @@ def test_policy_without_detector():
 
 
 # ------------------------------------------------------------------ CK+-layout tree from real photos
-def _write(path, rgb_or_raw):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(rgb_or_raw, bytes):
-        path.write_bytes(rgb_or_raw)
-    elif rgb_or_raw.ndim == 2:
-        cv2.imwrite(str(path), rgb_or_raw)
-    elif rgb_or_raw.shape[2] == 4:
-        cv2.imwrite(str(path), cv2.cvtColor(rgb_or_raw, cv2.COLOR_RGBA2BGRA))
-    else:
-        cv2.imwrite(str(path), cv2.cvtColor(rgb_or_raw, cv2.COLOR_RGB2BGR))
-
-
-def _sequence(root, subj, seq, frames, label):
-    for k, img in enumerate(frames, start=1):
-        _write(root / "cohn-kanade-images" / subj / seq / f"{subj}_{seq}_{k:08d}.png", img)
-    e = root / "Emotion" / subj / seq / f"{subj}_{seq}_{len(frames):08d}_emotion.txt"
-    e.parent.mkdir(parents=True, exist_ok=True)
-    e.write_text(f"   {float(label):.7e}\n")
-
-
 def _make_ckplus_tree(root):
     astro = cv2.resize(skdata.astronaut()[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
     cam = np.stack([skdata.camera()[40:340, 80:380]] * 3, axis=-1)
@@ -121,7 +103,7 @@ def _make_ckplus_tree(root):
     for i, (subj, base) in enumerate(bases.items()):
         for q, label in (("001", 5), ("002", 1 if i % 2 else 7)):
             frames = [np.clip(base.astype(int) + 6 * k - 10 * int(q), 0, 255).astype(np.uint8) for k in range(5)]
-            _sequence(root, subj, q, frames, label)
+            ckplus_sequence(root, subj, q, frames, label)
     blank = np.full((200, 200, 3), 200, np.uint8)
     coffee = cv2.resize(skdata.coffee(), (200, 150))
     two = np.hstack([astro, astro[:, ::-1]])
@@ -129,14 +111,14 @@ def _make_ckplus_tree(root):
     gray = cv2.cvtColor(astro, cv2.COLOR_RGB2GRAY)
     rgba = np.dstack([astro, np.full(astro.shape[:2], 255, np.uint8)])
     # S020/001: corrupt (neutral slot), filler, no face (coffee), grayscale, RGBA
-    _sequence(root, "S020", "001", [b"\x89PNG\r\n\x1a\ncorrupt", astro, coffee, gray, rgba], 5)
+    ckplus_sequence(root, "S020", "001", [b"\x89PNG\r\n\x1a\ncorrupt", astro, coffee, gray, rgba], 5)
     # S021/001: two faces (neutral slot), filler, low confidence (upside down), blank, good
-    _sequence(root, "S021", "001", [two, astro, upside, blank, astro], 7)
+    ckplus_sequence(root, "S021", "001", [two, astro, upside, blank, astro], 7)
     # A label whose images are missing, and an unlabelled sequence.
     e = root / "Emotion" / "S022" / "001"
     e.mkdir(parents=True)
     (e / "S022_001_00000010_emotion.txt").write_text("   6.0000000e+00\n")
-    _write(root / "cohn-kanade-images" / "S010" / "003" / "S010_003_00000001.png", astro)
+    write_image(root / "cohn-kanade-images" / "S010" / "003" / "S010_003_00000001.png", astro)
 
 
 def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):

@@ -7,6 +7,7 @@ import json
 import cv2
 import numpy as np
 import pandas as pd
+from raw_trees import oulu_sequence
 
 from data_prep.prepare import prepare_oulu, read_manifest
 
@@ -37,13 +38,10 @@ def _oulu_tree(tmp_path):
     folders = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
     for s in ("P001", "P002", "P003", "P004"):
         for f in folders:
-            d = tmp_path / "raw" / "VL" / "Strong" / s / f
-            d.mkdir(parents=True)
-            for k in range(5):
-                img = rng.integers(1, 255, (60, 50, 3), dtype=np.uint8)
-                if s == "P004" and f == "Fear" and k == 4:
-                    img[:] = 0  # "no face"
-                cv2.imwrite(str(d / f"{k:03d}.jpeg"), img)
+            frames = [rng.integers(1, 255, (60, 50, 3), dtype=np.uint8) for _ in range(5)]
+            if s == "P004" and f == "Fear":
+                frames[4][:] = 0  # "no face"
+            oulu_sequence(tmp_path / "raw", s, f, frames)
 
 
 def test_prepare_oulu_with_stand_in_detector(tmp_path):

@@ -26,7 +26,8 @@ import pytest
 
 skdata = pytest.importorskip("skimage.data")
 
-from test_data_mtcnn import _sequence, _write  # noqa: E402  (CK+ tree writers)
+from raw_trees import ckplus_sequence as _sequence  # noqa: E402
+from raw_trees import write_image as _write  # noqa: E402
 from test_data_prepare import FakeDetector, _oulu_tree  # noqa: E402  (stand-in detector, Oulu tree)
 
 from data_prep import publish, readers_common  # noqa: E402
