@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from dynamic_mtl import verification
+from experiments import markdown
 from experiments.distances import load_distances
 from experiments.figures.plots import pyplot
 from experiments.statistics import mean_ci
@@ -34,6 +35,24 @@ SINGLE_TASK_ROWS = {
     "verification_accuracy": ("single_task_face", "single_task_face_finetuned"),
     "expression_accuracy": ("single_task_expression", "single_task_expression_finetuned"),
 }
+
+
+def _percent(value: float) -> str:
+    return "-" if not np.isfinite(value) else f"{value:.2f}"
+
+
+#: the Markdown columns of the Delta-m and the verification-details tables
+DELTA_M_COLUMNS = (
+    markdown.Column("Method", "label", "text"),
+    markdown.Column("Delta-m (%)", "delta_m", "{:+.2f}"),
+    markdown.Column("95 % CI", "ci", "text"),
+)
+DETAIL_COLUMNS = (
+    markdown.Column("Method", "label", "text"),
+    markdown.Column("EER", "eer", _percent),
+    markdown.Column("Happy/surprise probes", "accuracy_required_pairs", _percent),
+    markdown.Column("Other probes", "accuracy_other_pairs", _percent),
+)
 #: pair kinds by the probe's expression (data_prep/pairs.py)
 PAIR_GROUPS = {"required": ("same_required", "diff_required"), "other": ("same_other", "diff_other")}
 
@@ -224,13 +243,16 @@ def write_analyses(
             f"Delta-m (%): mean relative change of both accuracies against the single-task rows "
             f"({dm['baselines'].iloc[0]}), per fold, mean and 95 % CI over folds.",
             "",
-            "| Method | Delta-m (%) | 95 % CI |",
-            "|---|---|---|",
         ]
-        for r in dm.to_dict("records"):
-            ci = f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if np.isfinite(r["ci_low"]) else "-"
-            lines.append(f"| {labels[r['method']]} | {r['delta_m']:+.2f} | {ci} |")
-        lines.append("")
+        rows = [
+            {
+                "label": labels[r["method"]],
+                "delta_m": r["delta_m"],
+                "ci": f"[{r['ci_low']:+.2f}, {r['ci_high']:+.2f}]" if np.isfinite(r["ci_low"]) else "-",
+            }
+            for r in dm.to_dict("records")
+        ]
+        lines += markdown.table(DELTA_M_COLUMNS, rows) + [""]
 
     verifying = [m.name for m in methods if "verification" in m.reports]
     details = pd.concat([verification_details(run_dir, m, folds, distances[m]) for m in verifying] or [pd.DataFrame()])
@@ -240,18 +262,15 @@ def write_analyses(
             "EER and verification accuracy by probe expression (test pairs; thresholds from the same "
             "model's validation pairs), mean over folds (%).",
             "",
-            "| Method | EER | Happy/surprise probes | Other probes |",
-            "|---|---|---|---|",
         ]
-        for method, part in details.groupby("method", sort=False):
-            cells = [
-                100 * part[c].mean() if c in part else np.nan
-                for c in ("eer", "accuracy_required_pairs", "accuracy_other_pairs")
-            ]
-            lines.append(
-                f"| {labels[method]} | " + " | ".join("-" if not np.isfinite(v) else f"{v:.2f}" for v in cells) + " |"
-            )
-        lines.append("")
+        rows = [
+            {
+                "label": labels[method],
+                **{c.field: 100 * part[c.field].mean() for c in DETAIL_COLUMNS[1:] if c.field in part},
+            }
+            for method, part in details.groupby("method", sort=False)
+        ]
+        lines += markdown.table(DETAIL_COLUMNS, rows) + [""]
         _save(plot_roc(run_dir, {m: labels[m] for m in verifying}, folds, distances), out / "roc.png")
 
     metrics = {

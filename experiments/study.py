@@ -27,6 +27,7 @@ from pathlib import Path
 import pandas as pd
 
 from data_prep import datasets
+from experiments import markdown
 from experiments import statistics as st
 from experiments.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
 from experiments.config import ExperimentConfig
@@ -160,6 +161,29 @@ def method_rows(units: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+#: the Markdown columns of the study's tables (experiments/markdown.py)
+CLAIM_COLUMNS = (
+    markdown.Column("Claim (paper)", "quote", "text"),
+    markdown.Column("Where", "source", "text"),
+    markdown.Column("Measurement", "measurement", "text"),
+    markdown.Column("Statistic", "statistic", lambda v: str(v or "-")),
+    markdown.Column("Verdict", "verdict", "**{}**"),
+)
+SENSITIVITY_COLUMNS = (
+    markdown.Column("Variant", "change", "text"),
+    markdown.Column("Metric", "metric", "text"),
+    markdown.Column("Difference", "statistic", "text"),
+    markdown.Column("Effect", "effect", "text"),
+)
+CONVERGENCE_COLUMNS = (
+    markdown.Column("Method", "method", "text"),
+    markdown.Column("Metric", "metric", "text"),
+    markdown.Column("Epochs", "epochs", "text"),
+    markdown.Column("Gain", "gain", "text"),
+    markdown.Column("Plateaued", "plateaued", lambda v: "yes" if v else "no"),
+)
+
+
 def _cell(row: pd.Series, metric: str) -> str:
     mean = row.get(f"{metric}_mean", float("nan"))
     if pd.isna(mean):
@@ -212,31 +236,31 @@ def reproduction_markdown(
         "",
         "## Claims",
         "",
-        "| Claim (paper) | Where | Measurement | Statistic | Verdict |",
-        "|---|---|---|---|---|",
-    ]
-    for r in claims.itertuples(index=False):
-        lines.append(f"| {r.quote} | {r.source} | {r.measurement} | {r.statistic or '-'} | **{r.verdict}** |")
-    lines += [
+        *markdown.table(CLAIM_COLUMNS, (r._asdict() for r in claims.itertuples(index=False))),
         "",
         "## Rows (mean [95 % CI] over units)",
         "",
-        "| Method | " + " | ".join(ROW_METRICS.values()) + " | Units |",
-        "|---|" + "---|" * (len(ROW_METRICS) + 1),
+        *markdown.table(
+            [markdown.Column("Method", "label", "text")]
+            + [markdown.Column(title, metric, "text") for metric, title in ROW_METRICS.items()]
+            + [markdown.Column("Units", "units", "text")],
+            (
+                {
+                    "label": row["label"],
+                    **{m: _cell(row, m) for m in ROW_METRICS},
+                    "units": int(row.get("expression_accuracy_units", 0) or 0),
+                }
+                for _, row in rows.iterrows()
+            ),
+        ),
     ]
-    for _, row in rows.iterrows():
-        n = int(row.get("expression_accuracy_units", 0) or 0)
-        lines.append(f"| {row['label']} | " + " | ".join(_cell(row, m) for m in ROW_METRICS) + f" | {n} |")
     if sensitivity is not None and len(sensitivity):
         lines += [
             "",
             "## Sensitivity of the proposed method (variant - proposed, paired)",
             "",
-            "| Variant | Metric | Difference | Effect |",
-            "|---|---|---|---|",
+            *markdown.table(SENSITIVITY_COLUMNS, (r._asdict() for r in sensitivity.itertuples(index=False))),
         ]
-        for r in sensitivity.itertuples(index=False):
-            lines.append(f"| {r.change} | {r.metric} | {r.statistic} | {r.effect} |")
     if converged is not None and len(converged):
         lines += [
             "",
@@ -246,14 +270,14 @@ def reproduction_markdown(
             f"plateaued when the upper 95 % bound is below {PLATEAU_POINTS:g} point. Curves: "
             "`learning_curves.csv` and `learning_curves.png` in the study directory.",
             "",
-            "| Method | Metric | Epochs | Gain | Plateaued |",
-            "|---|---|---|---|---|",
+            *markdown.table(
+                CONVERGENCE_COLUMNS,
+                (
+                    {**r._asdict(), "epochs": f"{r.from_epoch} -> {r.to_epoch}"}
+                    for r in converged.itertuples(index=False)
+                ),
+            ),
         ]
-        for r in converged.itertuples(index=False):
-            lines.append(
-                f"| {r.method} | {r.metric} | {r.from_epoch} -> {r.to_epoch} | {r.gain} | "
-                f"{'yes' if r.plateaued else 'no'} |"
-            )
     lines += [
         "",
         "Step statistics (experiments/claims.py): "

@@ -113,6 +113,34 @@ def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp
     assert per_fold["expression_accuracy"].between(0, 1).all()
 
 
+def test_a_new_weighting_strategy_is_a_registry_entry_and_a_row_the_harness_runs(tiny_data, tmp_path, monkeypatch):
+    """docs/contributing.md: a strategy module, its WEIGHTINGS entry and its MethodSpec row make a
+    new row of Tables 2-3; the harness (experiments/run.py, training.py) is not touched."""
+    import keras
+    from keras import ops
+
+    from dynamic_mtl.weighting import WEIGHTINGS, WeightingStrategy
+    from experiments.methods import MethodSpec
+    from experiments.run import run_experiment
+
+    @keras.saving.register_keras_serializable(package="tests")
+    class TiltedWeighting(WeightingStrategy):
+        """Fixed weights (0.7, 0.3): the smallest strategy there is."""
+
+        def task_weights(self, unit_weights=None):
+            return ops.convert_to_tensor([0.7, 0.3], dtype="float32")
+
+    monkeypatch.setitem(WEIGHTINGS, "tilted", TiltedWeighting)
+    monkeypatch.setitem(METHODS, "tilted", MethodSpec("tilted", "Tilted toy weighting", "tilted"))
+    config = tiny_config(tiny_data, tmp_path, run_id="toy", methods=["tilted"], folds=[0])
+    run_dir = run_experiment(config, progress=False)
+    per_fold = pd.read_csv(run_dir / "per_fold.csv")
+    assert list(per_fold["method"]) == ["tilted"] and per_fold["expression_accuracy"].between(0, 1).all()
+    assert pd.read_csv(run_dir / "table2.csv")["label"].tolist() == ["Tilted toy weighting"]
+    steps = pd.read_csv(run_dir / "steps" / "tilted_fold0.csv")
+    assert np.allclose(steps["w_identity"], 0.7) and np.allclose(steps["w_expression"], 0.3)
+
+
 def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
     """jit_compile "auto" resolves to False on a CPU-only machine (Keras's rule); mixed_precision
     builds a mixed_float16 network with a loss-scaled optimizer and leaves the global policy alone."""
