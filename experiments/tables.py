@@ -86,7 +86,7 @@ def _mean_std(values: pd.Series) -> tuple[float, float]:
 
 @dataclass(frozen=True)
 class MethodRow:
-    """One method's folds: mean and std over folds (%) of each per-fold metric, and its paper number."""
+    """One method's folds (mean and std over folds, in %, of any per-fold metric) and the paper column."""
 
     spec: MethodSpec
     part: pd.DataFrame
