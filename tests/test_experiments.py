@@ -113,6 +113,7 @@ def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp
     assert per_fold["expression_accuracy"].between(0, 1).all()
 
 
+@pytest.mark.slow
 def test_a_new_weighting_strategy_is_a_registry_entry_and_a_row_the_harness_runs(tiny_data, tmp_path, monkeypatch):
     """docs/contributing.md: a strategy module, its WEIGHTINGS entry and its MethodSpec row make a
     new row of Tables 2-3; the harness (experiments/run.py, training.py) is not touched."""
