@@ -9,6 +9,7 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from dynamic_mtl.distribute import check_strategy_devices
 from dynamic_mtl.gradients import combine_task_gradients, task_gradient_norms
 from dynamic_mtl.labels import checked_class_labels, fill_missing, label_mask, sample_weights_for
 from dynamic_mtl.losses import CenterLoss, per_sample_loss
@@ -675,6 +676,19 @@ class DynamicMultiTaskModel(keras.Model):
         ):
             return
         super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    # A replica on a device that does not exist would wait forever in the first all-reduce.
+    def make_train_function(self, force=False):
+        check_strategy_devices(self.distribute_strategy)
+        return super().make_train_function(force=force)
+
+    def make_test_function(self, force=False):
+        check_strategy_devices(self.distribute_strategy)
+        return super().make_test_function(force=force)
+
+    def make_predict_function(self, force=False):
+        check_strategy_devices(self.distribute_strategy)
+        return super().make_predict_function(force=force)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history)."""

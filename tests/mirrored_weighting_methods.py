@@ -16,14 +16,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import mirrored_equivalence as base  # noqa: E402  (configures 2 logical CPUs before TensorFlow starts)
+import mirrored_equivalence as base  # noqa: E402
+
+import dynamic_mtl as dm  # noqa: E402
+
+if __name__ == "__main__":
+    # mirrored_equivalence only splits the CPU when run as a script itself: without two logical
+    # CPUs a MirroredStrategy over "/cpu:0", "/cpu:1" puts both replicas on one device
+    dm.use_logical_cpus(2)
 
 # isort: split
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
-
-import dynamic_mtl as dm  # noqa: E402
 
 
 def train(strategy, name, options, lr, initial, x, y):
@@ -41,6 +46,7 @@ def main(specs):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 24, 24, 3)).astype("float32")
     y = {"identity": rng.integers(0, 5, 32).astype("int32"), "expression": rng.integers(0, 4, 32).astype("int32")}
+    assert len(tf.config.list_logical_devices("CPU")) == 2
     mirrored = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
     report = {}
     for spec in specs:

@@ -35,3 +35,32 @@ def test_mirrored_two_replicas_match_one_device():
         assert report[name]["movement"] > 1e-2, report[name]  # training really happened
         assert report[name]["relative_diff"] < RELATIVE_TOLERANCE, (name, report[name])
         assert report[name]["share_off"] < SHARE_OFF_TOLERANCE, (name, report[name])
+
+
+def _missing_cpu() -> str:
+    import tensorflow as tf
+
+    return f"/cpu:{len(tf.config.list_logical_devices('CPU'))}"  # one past the last logical CPU
+
+
+def test_make_strategy_rejects_a_device_that_does_not_exist():
+    import dynamic_mtl as dm
+
+    with pytest.raises(ValueError, match="does not exist"):
+        dm.make_strategy("mirrored", devices=["/cpu:0", _missing_cpu()])
+
+
+def test_fit_under_a_strategy_with_a_missing_device_raises_instead_of_hanging(tiny_batch):
+    """Both replicas would run on /cpu:0 and wait forever in the step's first all-reduce."""
+    import keras
+    import tensorflow as tf
+    from conftest import small_model
+
+    x, y = tiny_batch
+    strategy = tf.distribute.MirroredStrategy(devices=["/cpu:0", _missing_cpu()])
+    assert strategy.num_replicas_in_sync == 2  # TensorFlow accepts the device it does not have
+    with strategy.scope():
+        model = small_model("rlw")
+        model.compile(network_optimizer=keras.optimizers.SGD(0.01))
+    with pytest.raises(ValueError, match="does not exist"):
+        model.fit(x, y, batch_size=8, epochs=1, verbose=0)

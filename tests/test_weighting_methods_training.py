@@ -89,15 +89,6 @@ SUM_METHODS = {"pcgrad": 0.005, "gradvac": 0.005}
 OPTIONS = {"stch": {"warmup_epochs": 0}}
 
 
-_MIRRORED_HANG = pytest.mark.xfail(
-    run=False,
-    strict=True,
-    reason="known defect: tests/mirrored_weighting_methods.py never returns from the compiled train step under "
-    "MirroredStrategy on 2 logical CPUs (docs/weighting.md, 'Known limitation'); running it would block the suite",
-)
-
-
-@_MIRRORED_HANG
 @pytest.mark.slow
 @pytest.mark.parametrize("group", [GRADIENT_METHODS, LOSS_METHODS], ids=["gradient", "loss"])
 def test_mirrored_two_replicas_match_one_device(group):
