@@ -21,6 +21,7 @@ import tempfile
 import time
 
 from benchmarks.common import emit, quick_mode, row, tiny_mode
+from experiments.optimizers import AUTHORS_RMSPROP, make_optimizer
 
 
 def profile_settings(profile: str) -> dict:
@@ -67,7 +68,7 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
     keras.utils.set_random_seed(0)
     model = dm.build_face_expression_model(n_ids, n_expr, backbone=s["backbone"], image_size=s["image_size"])
     model.compile(
-        network_optimizer=keras.optimizers.RMSprop(1e-4, momentum=0.9, epsilon=1.0),
+        network_optimizer=make_optimizer("RMSprop", 1e-4, AUTHORS_RMSPROP),
         weight_optimizer=dm.default_weight_optimizer(),
         jit_compile=False,
     )
