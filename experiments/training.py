@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
-from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
+from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.config import ExperimentConfig
@@ -83,7 +83,6 @@ class FoldRunner:
         )
         self._slots: dict[str, _ModelSlot] = {}
         self._initial_networks: dict[int, list] = {}
-        self._preprocess_functions: dict[bool, object] = {}
         for sub in ("checkpoints", "steps", "per_fold"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -313,68 +312,25 @@ class FoldRunner:
         return model, state, best
 
     # ------------------------------------------------------------------ data
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The config's per-image preprocessing (the authors' 160-of-182 crop, flip, its standardisation)."""
+        return Preprocessing(self.config.image_size, standardize=self.config.standardize)
+
     def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
         """One epoch of labelled training images: shuffled and augmented from ``seed``
         (a function of run seed, fold and epoch, so a resumed run sees the same batches)."""
-        import tensorflow as tf
-
-        c = self.config
         rows = split.train[split.train["expression"] >= 0]
-        images = self.store.take(rows["path"].tolist())
         labels = {
             "identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
             "expression": rows["expression"].to_numpy().astype(np.int32),
         }
-        order = np.random.default_rng(seed).permutation(len(rows))
-        # stateless augmentation keyed by (epoch seed, position): identical in every process
-        keys = np.stack([np.full(len(rows), seed, np.int64), np.arange(len(rows), dtype=np.int64)], axis=1)
-        dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
-        augment = self._preprocess_function(training=True)
-        dataset = dataset.map(
-            lambda x, y, key: (augment(x, key), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-    def _preprocess_function(self, training: bool):
-        """The per-image preprocessing as one ``tf.function`` per runner, so the per-epoch datasets
-        reuse its trace instead of tracing the preprocessing again (training: random crop and flip
-        keyed by a stateless seed; evaluation: central crop)."""
-        if training not in self._preprocess_functions:
-            import tensorflow as tf
-
-            c = self.config
-            if training:
-
-                def function(x, key):
-                    return preprocess(
-                        tf.cast(x, tf.float32),
-                        c.image_size,
-                        True,
-                        DEFAULT_CROP_FRACTION,
-                        True,
-                        c.standardize,
-                        None,
-                        stateless_seed=key,
-                    )
-            else:
-
-                def function(x):
-                    return preprocess(
-                        tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False, c.standardize, None
-                    )
-
-            self._preprocess_functions[training] = tf.function(function)
-        return self._preprocess_functions[training]
+        images = self.store.take(rows["path"].tolist())
+        return training_batches(images, labels, self.preprocessing, self.config.batch_size, seed)
 
     def evaluation_dataset(self, rows: pd.DataFrame):
-        import tensorflow as tf
-
-        c = self.config
         images = self.store.take(rows["path"].tolist())
-        dataset = tf.data.Dataset.from_tensor_slices(images).map(
-            self._preprocess_function(training=False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return dataset.batch(c.batch_size * 2).prefetch(tf.data.AUTOTUNE)
+        return evaluation_batches(images, self.preprocessing, self.config.batch_size * 2)
 
     # ------------------------------------------------------------------ evaluation
     def _predict(self, model, rows: pd.DataFrame) -> dict[str, np.ndarray]:

@@ -57,6 +57,7 @@ def harness_digests(data_dir, work) -> dict[str, tuple[int, str]]:
     return out
 
 
+@pytest.mark.slow
 def test_harness_batches_are_the_recorded_ones(tmp_path):
     from data_prep.prepare import prepare_synthfaces
 

@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_prep.pipeline import DEFAULT_CROP_FRACTION
+from data_prep.pipeline import DEFAULT_CROP_FRACTION, Preprocessing
 from experiments import optimizers
 
 #: Image size per backbone when --image-size is not given (small_cnn: the quick profile's size).
@@ -372,14 +372,11 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         dataset = make_identity_dataset(
             scan.images["path"].tolist(),
             scan.images["label"].tolist(),
-            cfg.image_size,
+            Preprocessing(cfg.image_size, cfg.crop_fraction, cfg.flip, cfg.standardize),
             cfg.batch_size,
             cfg.epochs,
             initial_epoch,
             cfg.seed,
-            cfg.standardize,
-            cfg.crop_fraction,
-            cfg.flip,
             root=scan.root,
         )
         history = model.fit(
