@@ -436,34 +436,74 @@ def _assign(variables, values) -> None:
         variable.assign(value)
 
 
+def _state_groups(model) -> dict[str, list]:
+    """The resume state's variables: the model's (with its step counter) and each optimizer's (with
+    its iteration count), as :func:`_optimizer_variables` lists them."""
+    groups = {"model": list(model.variables), "network_optimizer": list(model.optimizer.variables)}
+    optimizers = _optimizer_variables(model)
+    if len(optimizers) > len(groups["network_optimizer"]):
+        groups["weight_optimizer"] = list(model.weight_optimizer.variables)
+    return groups
+
+
+def _state_keys(group: str, variables: list) -> list[str]:
+    """Each variable's key in a checkpoint: its Keras ``path``; for optimizer variables without the
+    optimizer's own name (numbered per process: ``rmsprop``, ``rmsprop_1``, ...)."""
+    keys = [v.path if group == "model" else v.path.split("/", 1)[-1] for v in variables]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"{group} variable paths are not unique (e.g. {repeated[0]!r}); cannot key a checkpoint")
+    return keys
+
+
 def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
     """Model (with its step counter, which the step log is kept consistent with on resume), both
-    optimizers (with iteration counts) and the best weights, written atomically under a unique
-    temporary name."""
+    optimizers (with iteration counts) and the best weights, keyed by variable path, written
+    atomically under a unique temporary name."""
     import json
 
     arrays = {}
-    for prefix, values in (
-        ("model", [v.numpy() for v in model.variables]),
-        ("optimizer", [v.numpy() for v in _optimizer_variables(model)]),
-        ("best", best),
-    ):
-        for i, value in enumerate(values):
-            arrays[f"{prefix}_{i:05d}"] = value
+    groups = _state_groups(model)
+    for group, variables in groups.items():
+        for key, variable in zip(_state_keys(group, variables), variables):
+            arrays[f"{group}/{key}"] = variable.numpy()
+    for key, value in zip(_state_keys("model", groups["model"]), best):
+        arrays[f"best/{key}"] = value
     arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
+    """``(state, best weights)`` of a checkpoint, its variables assigned to ``model`` by path. Raises
+    ``ValueError`` (the fold is then not trusted and starts again) when the checkpoint's variable
+    paths or shapes differ from the model's, before anything is assigned."""
     import json
 
+    groups = _state_groups(model)
     with np.load(path) as data:
-
-        def group(prefix):
-            return [data[k] for k in sorted(k for k in data.files if k.startswith(prefix + "_"))]
-
-        _assign(model.variables, group("model"))
-        _assign(_optimizer_variables(model), group("optimizer"))
-        best = group("best")
+        stored = set(data.files) - {"state"}
+        values = {}
+        for group, variables in (*groups.items(), ("best", groups["model"])):
+            keys = [f"{group}/{k}" for k in _state_keys("model" if group == "best" else group, variables)]
+            missing = sorted(set(keys) - stored)
+            if missing:
+                raise ValueError(
+                    f"the checkpoint does not hold the model's variable {missing[0]!r} "
+                    f"({len(missing)} of {len(keys)} {group} variables missing)"
+                )
+            for key, variable in zip(keys, variables):
+                value = data[key]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"checkpoint variable {key!r} has shape {value.shape}, the model's {variable.shape}"
+                    )
+                values[key] = value
+            stored -= set(keys)
+        if stored:
+            raise ValueError(f"the checkpoint holds variables the model does not have, e.g. {sorted(stored)[0]!r}")
         state = json.loads(bytes(data["state"]).decode())
+    for group, variables in groups.items():
+        for key, variable in zip(_state_keys(group, variables), variables):
+            variable.assign(values[f"{group}/{key}"])
+    best = [values[f"best/{key}"] for key in _state_keys("model", groups["model"])]
     return state, best
