@@ -446,10 +446,24 @@ def _state_groups(model) -> dict[str, list]:
     return groups
 
 
-def _state_keys(group: str, variables: list) -> list[str]:
-    """Each variable's key in a checkpoint: its Keras ``path``; for optimizer variables without the
-    optimizer's own name (numbered per process: ``rmsprop``, ``rmsprop_1``, ...)."""
-    keys = [v.path if group == "model" else v.path.split("/", 1)[-1] for v in variables]
+def _seed_generator_keys(model) -> dict[int, str]:
+    """``id(state variable) -> "<layer name>/<variable name>"`` for the seed generators of the model's
+    layers (dropout): their own paths are numbered per process (``seed_generator_7/...``)."""
+    keys = {}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", None) or []:
+            keys.setdefault(id(generator.state), f"{layer.name}/{generator.state.name}")
+    return keys
+
+
+def _state_keys(group: str, variables: list, seed_generators: dict[int, str]) -> list[str]:
+    """Each variable's key in a checkpoint: its Keras ``path`` (a seed generator's state: its layer's
+    name); for optimizer variables without the optimizer's own name, which is numbered per process
+    (``rmsprop``, ``rmsprop_1``, ...)."""
+    if group.endswith("optimizer"):
+        keys = [v.path.split("/", 1)[-1] for v in variables]
+    else:
+        keys = [seed_generators.get(id(v), v.path) for v in variables]
     if len(set(keys)) != len(keys):
         repeated = sorted({k for k in keys if keys.count(k) > 1})
         raise ValueError(f"{group} variable paths are not unique (e.g. {repeated[0]!r}); cannot key a checkpoint")
@@ -463,11 +477,11 @@ def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
     import json
 
     arrays = {}
-    groups = _state_groups(model)
+    groups, generators = _state_groups(model), _seed_generator_keys(model)
     for group, variables in groups.items():
-        for key, variable in zip(_state_keys(group, variables), variables):
+        for key, variable in zip(_state_keys(group, variables, generators), variables):
             arrays[f"{group}/{key}"] = variable.numpy()
-    for key, value in zip(_state_keys("model", groups["model"]), best):
+    for key, value in zip(_state_keys("model", groups["model"], generators), best):
         arrays[f"best/{key}"] = value
     arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
@@ -479,12 +493,12 @@ def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
     paths or shapes differ from the model's, before anything is assigned."""
     import json
 
-    groups = _state_groups(model)
+    groups, generators = _state_groups(model), _seed_generator_keys(model)
     with np.load(path) as data:
         stored = set(data.files) - {"state"}
         values = {}
         for group, variables in (*groups.items(), ("best", groups["model"])):
-            keys = [f"{group}/{k}" for k in _state_keys("model" if group == "best" else group, variables)]
+            keys = [f"{group}/{k}" for k in _state_keys("model" if group == "best" else group, variables, generators)]
             missing = sorted(set(keys) - stored)
             if missing:
                 raise ValueError(
@@ -503,7 +517,7 @@ def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
             raise ValueError(f"the checkpoint holds variables the model does not have, e.g. {sorted(stored)[0]!r}")
         state = json.loads(bytes(data["state"]).decode())
     for group, variables in groups.items():
-        for key, variable in zip(_state_keys(group, variables), variables):
+        for key, variable in zip(_state_keys(group, variables, generators), variables):
             variable.assign(values[f"{group}/{key}"])
-    best = [values[f"best/{key}"] for key in _state_keys("model", groups["model"])]
+    best = [values[f"best/{key}"] for key in _state_keys("model", groups["model"], generators)]
     return state, best
