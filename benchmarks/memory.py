@@ -8,9 +8,7 @@ child processes), and the main process's own peak comes from ``wait4``'s ``ru_ma
 * ``prepare ckplus`` (MTCNN, batch 16) on CK+-layout trees of real photos with 8 / 16 / 32
   sequences (4 frames kept per sequence);
 * training: the quick profile (``dynamic-mtl run --config quick``, method ``dynamic``, fold 0,
-  1 epoch) on each prepared synthfaces dataset (without the experiments harness:
-  ``python -m benchmarks.memory train``, the dynamic model, small_cnn, 64 px, batch 32, 1 epoch,
-  through ``data_prep.pipeline``).
+  1 epoch) on each prepared synthfaces dataset.
 
 If data preparation streams, its peak RSS stays flat as the dataset grows.
 
@@ -115,27 +113,7 @@ def make_ckplus_photo_tree(root: Path, sequences: int, seed: int = 0) -> int:
     return sequences * 4
 
 
-def train_run(data: str, image_size: int, batch: int, epochs: int) -> None:
-    """The measured training run (in its own process): dynamic model, small_cnn, tf.data pipeline."""
-    import keras
-
-    import dynamic_mtl as dm
-    from data_prep.pipeline import make_dataset
-    from data_prep.prepare import read_manifest
-
-    manifest = read_manifest(data)
-    ds, id_map = make_dataset(manifest, data, image_size, batch, training=True, seed=0)
-    keras.utils.set_random_seed(0)
-    model = dm.build_face_expression_model(
-        len(id_map), int(manifest["expression"].max()) + 1, backbone="small_cnn", image_size=image_size
-    )
-    model.compile(network_optimizer=keras.optimizers.RMSprop(1e-3), weight_optimizer=dm.default_weight_optimizer())
-    log = Path(tempfile.mkdtemp(prefix="bench_mem_train_")) / "steps.csv"
-    model.fit(ds, epochs=epochs, verbose=0, callbacks=[dm.StepLogger(log, flush_every=64)])
-
-
 def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> tuple[list[dict], dict]:
-    tiny = tiny_mode()
     base = Path(keep or tempfile.mkdtemp(prefix="bench_memory_"))
     base.mkdir(parents=True, exist_ok=True)
     py = sys.executable
@@ -202,67 +180,35 @@ def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> 
             )
         )
 
-    if (ROOT / "experiments" / "run.py").is_file():
-        section = (
-            "memory: quick-profile run (dynamic-mtl run --config quick --methods dynamic --folds 0 "
-            "--epochs 1 --pretrained none)"
-        )
-        for n in sizes:
-            results = base / f"runs_{n}"
-            r = measure_command(
-                [
-                    py,
-                    "-m",
-                    "experiments.cli",
-                    "run",
-                    "--config",
-                    "quick",
-                    "--data-dir",
-                    prepared[n],
-                    "--methods",
-                    "dynamic",
-                    "--folds",
-                    "0",
-                    "--epochs",
-                    "1",
-                    "--pretrained",
-                    "none",
-                    "--results-dir",
-                    str(results),
-                    "--run-id",
-                    "memory",
-                    "--quiet",
-                ]
-            )
-            images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1
-            rows.append(
-                row(
-                    section,
-                    f"{n} identities",
-                    "peak RSS",
-                    "MiB",
-                    value=r["main_peak_mib"],
-                    note=f"{images} images (48 px, batch 32, small_cnn width 16), {r['seconds']:.0f} s",
-                )
-            )
-        return rows, prepared
-    section = "memory: training (dynamic, small_cnn, tf.data pipeline from PNGs, StepLogger)"
-    image_size, batch, epochs = (32, 16, 1) if tiny else (64, 32, 1)
-    for n in sizes:  # until the experiments harness exists
+    section = (
+        "memory: quick-profile run (dynamic-mtl run --config quick --methods dynamic --folds 0 "
+        "--epochs 1 --pretrained none)"
+    )
+    for n in sizes:
+        results = base / f"runs_{n}"
         r = measure_command(
             [
                 py,
                 "-m",
-                "benchmarks.memory",
-                "train",
-                "--data",
+                "experiments.cli",
+                "run",
+                "--config",
+                "quick",
+                "--data-dir",
                 prepared[n],
-                "--image-size",
-                str(image_size),
-                "--batch",
-                str(batch),
+                "--methods",
+                "dynamic",
+                "--folds",
+                "0",
                 "--epochs",
-                str(epochs),
+                "1",
+                "--pretrained",
+                "none",
+                "--results-dir",
+                str(results),
+                "--run-id",
+                "memory",
+                "--quiet",
             ]
         )
         images = sum(1 for _ in open(Path(prepared[n]) / "manifest.csv")) - 1
@@ -273,7 +219,7 @@ def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> 
                 "peak RSS",
                 "MiB",
                 value=r["main_peak_mib"],
-                note=f"{images} images, {image_size} px, batch {batch}, {epochs} epoch, {r['seconds']:.0f} s",
+                note=f"{images} images (48 px, batch 32, small_cnn width 16), {r['seconds']:.0f} s",
             )
         )
     return rows, prepared
@@ -281,18 +227,10 @@ def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", nargs="?", default="bench", choices=("bench", "train"))
     p.add_argument("--sizes", default=None, help="synthfaces identities, comma-separated")
     p.add_argument("--mtcnn-sizes", default=None, help="CK+-layout sequences of real photos, comma-separated")
     p.add_argument("--keep", default=None, help="directory for the prepared datasets (kept)")
-    p.add_argument("--data", default=None)
-    p.add_argument("--image-size", type=int, default=64)
-    p.add_argument("--batch", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=1)
     a = p.parse_args(argv)
-    if a.mode == "train":
-        train_run(a.data, a.image_size, a.batch, a.epochs)
-        return 0
     tiny, quick = tiny_mode(), quick_mode()
     sizes = (
         [int(s) for s in a.sizes.split(",")]

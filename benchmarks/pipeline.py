@@ -1,11 +1,13 @@
-"""Images/s of the tf.data input pipeline alone vs images/s the train step consumes.
+"""Images/s of the harness's input pipeline alone vs images/s the train step consumes.
 
-On prepared synthfaces data (``prepare_synthfaces``; 182 px crops for the paper profile),
-three things are timed interleaved, repeat by repeat, in one process:
+On prepared synthfaces data (``prepare_synthfaces``; 182 px crops for the paper profile), decoded
+once into memory as the harness does (``experiments.data.ImageStore``), three things are timed
+interleaved, repeat by repeat, in one process:
 
-* ``pipeline``: ``data_prep.pipeline.make_dataset(training=True, repeat=True)`` alone
-  (decode, random crop, resize, flip, prewhiten, batch): ``steps`` batches from a fresh iterator
-  (so nothing was prefetched in the background meanwhile; start-up included);
+* ``pipeline``: ``data_prep.pipeline.training_batches`` with the harness's preprocessing spec
+  (the pipeline ``dynamic-mtl run`` trains on: one epoch's dataset built from the in-memory images,
+  stateless random crop, resize, flip, prewhiten, batch): ``steps`` batches of a new epoch's
+  dataset (so nothing was prefetched in the background meanwhile; start-up included);
 * ``train step``: ``fit`` of the dynamic model on one in-memory batch (no input cost);
 * ``fit on pipeline``: ``fit`` of the same model reading the pipeline (end to end).
 
@@ -21,6 +23,7 @@ import tempfile
 import time
 
 from benchmarks.common import emit, quick_mode, row, tiny_mode
+from experiments.optimizers import AUTHORS_RMSPROP, make_optimizer
 
 
 def profile_settings(profile: str) -> dict:
@@ -45,41 +48,56 @@ def profile_settings(profile: str) -> dict:
 def prepare(out: str, identities: int, crop: int) -> str:
     from data_prep.prepare import prepare_synthfaces
 
-    prepare_synthfaces(out, num_identities=identities, image_size=crop, progress=False)
+    prepare_synthfaces(out, num_identities=identities, image_size=crop, num_folds=min(10, identities), progress=False)
     return out
 
 
 def bench(profile: str, data: str | None = None) -> list[dict]:
     import keras
+    import numpy as np
     import tensorflow as tf
 
     import dynamic_mtl as dm
     from benchmarks.train_step import phase_timer
-    from data_prep.pipeline import make_dataset
+    from data_prep.pipeline import Preprocessing, identity_map, training_batches
     from data_prep.prepare import read_manifest
+    from experiments.data import ImageStore
 
     s = profile_settings(profile)
     data = data or prepare(tempfile.mkdtemp(prefix=f"bench_synth_{profile}_"), s["identities"], s["crop"])
     manifest = read_manifest(data)
-    ds, id_map = make_dataset(manifest, data, s["image_size"], s["batch"], training=True, seed=0, repeat=True)
+    rows = manifest[manifest["expression"] >= 0]
+    id_map = identity_map(rows["subject"])
+    images = ImageStore(data, rows["path"].tolist()).take(rows["path"].tolist())
+    labels = {
+        "identity": np.array([id_map[str(v)] for v in rows["subject"]], np.int32),
+        "expression": rows["expression"].to_numpy().astype(np.int32),
+    }
+    spec = Preprocessing(s["image_size"])  # as FoldRunner.preprocessing: 160/182 crop, flip, prewhiten
+    epochs = iter(range(1_000_000))
+
+    def epoch_dataset():
+        """A new epoch's batches, as the harness builds one per epoch."""
+        return training_batches(images, labels, spec, s["batch"], seed=next(epochs))
+
     n_ids, n_expr = len(id_map), int(manifest["expression"].max()) + 1
 
     keras.utils.set_random_seed(0)
     model = dm.build_face_expression_model(n_ids, n_expr, backbone=s["backbone"], image_size=s["image_size"])
     model.compile(
-        network_optimizer=keras.optimizers.RMSprop(1e-4, momentum=0.9, epsilon=1.0),
+        network_optimizer=make_optimizer("RMSprop", 1e-4, AUTHORS_RMSPROP),
         weight_optimizer=dm.default_weight_optimizer(),
         jit_compile=False,
     )
-    x, y = next(iter(ds))
+    x, y = next(iter(epoch_dataset()))
     in_memory = tf.data.Dataset.from_tensors((x, y)).repeat()
     timer = phase_timer("epoch")
 
     def run_pipeline():
-        # A fresh iterator each time, so no batch was prefetched while the other cases ran
-        # (conservative: the time includes filling the pipeline).
+        # A new epoch's dataset each time, so no batch was prefetched while the other cases ran
+        # (conservative: the time includes building the dataset and filling the pipeline).
         t0 = time.perf_counter()
-        iterator = iter(ds)
+        iterator = iter(epoch_dataset())
         for _ in range(s["steps"]):
             batch = next(iterator)
         float(batch[0][0, 0, 0, 0])  # the last batch is materialised
@@ -94,7 +112,7 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
     cases = {
         "pipeline": run_pipeline,
         "train step (in-memory batch)": lambda: run_fit(in_memory),
-        "fit on pipeline": lambda: run_fit(ds),
+        "fit on pipeline": lambda: run_fit(epoch_dataset()),
     }
     for fn in cases.values():  # warm-up: trace, fill prefetch buffers
         fn()

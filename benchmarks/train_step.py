@@ -29,6 +29,7 @@ import threading
 import time
 
 from benchmarks.common import emit, quick_mode, row, tiny_mode
+from experiments.optimizers import AUTHORS_RMSPROP, make_optimizer
 
 WEIGHTINGS = ("static", "dynamic", "naive_dynamic", "uncertainty", "gradnorm", "dwa")
 CENTER_ALPHA = 1e-4  # paper value
@@ -80,7 +81,7 @@ def build(
     import dynamic_mtl as dm
 
     keras.utils.set_random_seed(0)
-    optimizer = keras.optimizers.RMSprop(1e-4, rho=0.9, momentum=0.9, epsilon=1.0)
+    optimizer = make_optimizer("RMSprop", 1e-4, AUTHORS_RMSPROP)
     if kind == "plain":
         net = dm.build_face_expression_network(num_ids, num_expr, backbone=backbone, image_size=image_size)
         keys = ("identity_logits", "embedding", "expression_logits")

@@ -8,40 +8,36 @@ Every random choice is a pure function of ``(seed, epoch, position)``: the epoch
 flip use stateless ops seeded from its global position. A run resumed at epoch ``k`` therefore sees
 exactly the batches an uninterrupted run sees from epoch ``k`` on.
 
-Preprocessing matches :func:`data_prep.pipeline.make_dataset` (the experiments harness): a random
-``crop_fraction`` crop (training; central at evaluation), bilinear antialiased resize to
-``image_size``, random horizontal flip, then ``standardize`` (``prewhiten`` by default).
+Preprocessing is a :class:`data_prep.pipeline.Preprocessing` spec, as in the experiments harness: a
+random ``crop_fraction`` crop, random horizontal flip, bilinear antialiased resize to ``image_size``,
+then the spec's standardisation. The images stream from files (an identity dataset need not fit in
+memory, unlike the harness's :func:`data_prep.pipeline.training_batches`), and the crop and flip keys
+are derived from the global position as pretraining has always done (flip before the resize), so
+resumed and earlier pretraining runs keep their batches.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Sequence
 
 import numpy as np
 import tensorflow as tf
 
-from .pipeline import DEFAULT_CROP_FRACTION, STANDARDIZATIONS, preprocess
+from .pipeline import Preprocessing, decode_image, preprocess
 
 
-def _decode(path: tf.Tensor) -> tf.Tensor:
-    img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-    img.set_shape([None, None, 3])
-    return tf.cast(img, tf.float32)
-
-
-def train_preprocess(
-    img: tf.Tensor, seed: tf.Tensor, image_size: int, crop_fraction: float, flip: bool, standardize: str
-) -> tf.Tensor:
+def train_preprocess(img: tf.Tensor, seed: tf.Tensor, spec: Preprocessing) -> tf.Tensor:
     """Stateless random crop + flip (``seed``: int64[2]), then resize + standardise as the harness."""
     shape = tf.shape(img)
-    ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * crop_fraction), tf.int32)
-    cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * crop_fraction), tf.int32)
-    if crop_fraction < 1.0:
+    ch = tf.cast(tf.round(tf.cast(shape[0], tf.float32) * spec.crop_fraction), tf.int32)
+    cw = tf.cast(tf.round(tf.cast(shape[1], tf.float32) * spec.crop_fraction), tf.int32)
+    if spec.crop_fraction < 1.0:
         img = tf.image.stateless_random_crop(img, tf.stack([ch, cw, 3]), seed=seed)
-    if flip:
+    if spec.flip:
         img = tf.image.stateless_random_flip_left_right(img, seed=seed[::-1])
-    return preprocess(img, image_size, False, 1.0, False, standardize, None)
+    return preprocess(img, dataclasses.replace(spec, crop_fraction=1.0, flip=False), False)
 
 
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
@@ -55,14 +51,11 @@ def steps_per_epoch(num_images: int, batch_size: int) -> int:
 def make_identity_dataset(
     paths: Sequence[str],
     labels: Sequence[int],
-    image_size: int,
+    spec: Preprocessing,
     batch_size: int,
     epochs: int,
     initial_epoch: int = 0,
     seed: int = 0,
-    standardize: str = "prewhiten",
-    crop_fraction: float = DEFAULT_CROP_FRACTION,
-    flip: bool = True,
     root: str | os.PathLike | None = None,
 ) -> tf.data.Dataset:
     """Batches ``(images, {"identity": labels})`` for epochs ``initial_epoch .. epochs-1``, in order.
@@ -70,10 +63,6 @@ def make_identity_dataset(
     ``batch_size`` is the GLOBAL batch. Each epoch yields :func:`steps_per_epoch` batches; pass
     ``steps_per_epoch`` to ``fit`` together with ``initial_epoch``.
     """
-    if standardize not in STANDARDIZATIONS:
-        raise ValueError(f"standardize must be one of {STANDARDIZATIONS}, got {standardize!r}")
-    if not 0.0 < crop_fraction <= 1.0:
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
     if len(paths) != len(labels):
         raise ValueError(f"{len(paths)} paths but {len(labels)} labels")
     full = [str(p) if root is None or os.path.isabs(str(p)) else os.path.join(str(root), str(p)) for p in paths]
@@ -92,14 +81,7 @@ def make_identity_dataset(
         return tf.data.Dataset.from_tensor_slices((tf.gather(path_t, order), tf.gather(label_t, order), position))
 
     def load(path, label, position):
-        img = train_preprocess(
-            _decode(path),
-            tf.stack([tf.constant(seed + 1, tf.int64), position]),
-            image_size,
-            crop_fraction,
-            flip,
-            standardize,
-        )
+        img = train_preprocess(decode_image(path), tf.stack([tf.constant(seed + 1, tf.int64), position]), spec)
         return img, {"identity": label}
 
     ds = tf.data.Dataset.range(initial_epoch, epochs).flat_map(one_epoch)

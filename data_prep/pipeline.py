@@ -1,23 +1,29 @@
-"""tf.data input pipelines over a prepared manifest.
+"""The input pipeline: one preprocessing spec and one array pipeline for every harness.
 
-Element of :func:`make_dataset`: ``(images, {"identity": int32[B], "expression": int32[B]})`` with
-images float32 ``[B, image_size, image_size, 3]``. Per image: decode PNG/JPEG (grayscale is
-expanded to 3 channels), take the central ``crop_fraction`` (training: a random crop of that size,
-like the authors' 160-of-182 random crop), resize to ``image_size``, optional random horizontal flip
-(training), then standardise:
+:class:`Preprocessing` (image size, crop fraction, flip, standardisation) is passed as one object.
+Per image: take the central ``crop_fraction`` (training: a random crop of that size, like the
+authors' 160-of-182 random crop), resize to ``image_size`` (bilinear, antialiased), a random
+horizontal flip (training, when ``flip``), then standardise:
 
 * ``"prewhiten"`` (default): per-image ``(x - mean) / max(std, 1/sqrt(N))``, facenet's ``prewhiten``
   used by the authors' code;
-* ``"unit"``: fixed ``(x - 127.5) / 128`` into about [-1, 1].
+* ``"unit"``: fixed ``(x - 127.5) / 128`` into about [-1, 1];
+* ``"none"``: the pixel values as they are.
 
-Batches use the GLOBAL batch size (all replicas together): pass the dataset to
-``strategy.experimental_distribute_dataset`` to split it. Shuffling is seeded.
+:func:`training_batches` and :func:`evaluation_batches` turn images held in memory (uint8
+``[N, H, W, 3]``, e.g. ``experiments.data.ImageStore``) into batches: the experiments harness and
+``benchmarks/pipeline.py`` run exactly these. Training is one epoch per call, shuffled from a seed,
+with every random crop and flip a pure function of ``(epoch seed, position)`` (stateless ops), so a
+parallel ``map`` and a resumed run give the same batches. Batches use the GLOBAL batch size (all
+replicas together). :func:`make_image_dataset` reads image files for evaluation (LFW pairs).
 """
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +33,32 @@ import tensorflow as tf
 #: The authors train at 160 px on 182 px crops.
 DEFAULT_CROP_FRACTION = 160.0 / 182.0
 STANDARDIZATIONS = ("prewhiten", "unit", "none")
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """Per-image preprocessing of every pipeline (the authors' 160-of-182 crop and prewhiten by default)."""
+
+    image_size: int
+    crop_fraction: float = DEFAULT_CROP_FRACTION
+    flip: bool = True
+    standardize: str = "prewhiten"
+
+    def __post_init__(self) -> None:
+        if not int(self.image_size) == self.image_size or self.image_size < 1:
+            raise ValueError(f"image_size must be a positive integer, got {self.image_size!r}")
+        if not 0.0 < self.crop_fraction <= 1.0:
+            raise ValueError(f"crop_fraction must be in (0, 1], got {self.crop_fraction}")
+        if self.standardize not in STANDARDIZATIONS:
+            raise ValueError(f"standardize must be one of {STANDARDIZATIONS}, got {self.standardize!r}")
+
+    def training(self, image: tf.Tensor, key: tf.Tensor) -> tf.Tensor:
+        """Random crop and flip keyed by ``key`` (int64 ``[2]``, e.g. ``[epoch_seed, position]``)."""
+        return preprocess(tf.cast(image, tf.float32), self, True, stateless_seed=key)
+
+    def evaluation(self, image: tf.Tensor) -> tf.Tensor:
+        """Central crop, no flip."""
+        return preprocess(tf.cast(image, tf.float32), self, False)
 
 
 def identity_map(subjects: Iterable[str]) -> dict[str, int]:
@@ -43,7 +75,8 @@ def resolve_paths(paths: Iterable[str], root: str | os.PathLike | None) -> list[
     return out
 
 
-def _decode(path: tf.Tensor) -> tf.Tensor:
+def decode_image(path: tf.Tensor) -> tf.Tensor:
+    """A PNG/JPEG file as float32 ``[H, W, 3]`` (grayscale expanded to 3 channels)."""
     img = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
     img.set_shape([None, None, 3])
     return tf.cast(img, tf.float32)
@@ -62,15 +95,12 @@ def _standardize(img: tf.Tensor, mode: str) -> tf.Tensor:
 
 def preprocess(
     img: tf.Tensor,
-    image_size: int,
+    spec: Preprocessing,
     training: bool,
-    crop_fraction: float,
-    flip: bool,
-    standardize: str,
-    seed: int | None,
+    seed: int | None = None,
     stateless_seed: tf.Tensor | None = None,
 ) -> tf.Tensor:
-    """Crop (central, or random when training), resize to ``image_size``, flip, standardise.
+    """Crop (central, or random when ``training``), resize to ``spec.image_size``, flip, standardise.
 
     ``stateless_seed`` (int32/int64 shape [2], e.g. ``[epoch_seed, element_index]``) makes the
     random crop and flip a pure function of the seed (``tf.image.stateless_*``), so a parallel
@@ -79,9 +109,9 @@ def preprocess(
     """
     shape = tf.shape(img)
     h, w = shape[0], shape[1]
-    ch = tf.cast(tf.round(tf.cast(h, tf.float32) * crop_fraction), tf.int32)
-    cw = tf.cast(tf.round(tf.cast(w, tf.float32) * crop_fraction), tf.int32)
-    if training and crop_fraction < 1.0:
+    ch = tf.cast(tf.round(tf.cast(h, tf.float32) * spec.crop_fraction), tf.int32)
+    cw = tf.cast(tf.round(tf.cast(w, tf.float32) * spec.crop_fraction), tf.int32)
+    if training and spec.crop_fraction < 1.0:
         if stateless_seed is not None:
             img = tf.image.stateless_random_crop(img, tf.stack([ch, cw, 3]), seed=stateless_seed)
         else:
@@ -89,103 +119,66 @@ def preprocess(
     else:
         oy, ox = (h - ch) // 2, (w - cw) // 2
         img = img[oy : oy + ch, ox : ox + cw]
-    img = tf.image.resize(img, [image_size, image_size], method="bilinear", antialias=True)
-    if training and flip:
+    img = tf.image.resize(img, [spec.image_size, spec.image_size], method="bilinear", antialias=True)
+    if training and spec.flip:
         if stateless_seed is not None:
             img = tf.image.stateless_random_flip_left_right(img, seed=stateless_seed + 1)
         else:
             img = tf.image.random_flip_left_right(img, seed=seed)
-    img = _standardize(img, standardize)
-    img.set_shape([image_size, image_size, 3])
+    img = _standardize(img, spec.standardize)
+    img.set_shape([spec.image_size, spec.image_size, 3])
     return img
 
 
-def make_dataset(
-    manifest: pd.DataFrame,
-    root: str | os.PathLike | None,
-    image_size: int,
-    batch_size: int,
-    training: bool,
-    seed: int = 0,
-    id_map: dict[str, int] | None = None,
-    standardize: str = "prewhiten",
-    crop_fraction: float = DEFAULT_CROP_FRACTION,
-    flip: bool = True,
-    drop_unlabelled: bool = True,
-    drop_remainder: bool | None = None,
-    repeat: bool = False,
-    cache: bool = False,
-    shuffle_buffer: int | None = None,
-) -> tuple[tf.data.Dataset, dict[str, int]]:
-    """Build the two-task dataset from manifest rows; returns ``(dataset, id_map)``.
+@functools.cache
+def _image_function(spec: Preprocessing, training: bool):
+    """The per-image preprocessing as one ``tf.function`` per spec, so the per-epoch datasets reuse
+    its trace instead of tracing the preprocessing again."""
+    return tf.function(spec.training if training else spec.evaluation)
 
-    ``batch_size`` is the GLOBAL batch size. ``id_map`` (subject -> label) defaults to
-    :func:`identity_map` of these rows; rows whose subject is not in a given ``id_map`` raise.
-    ``drop_unlabelled`` drops rows with expression < 0 (Oulu 6-class neutral frames).
-    Training: shuffled (seeded, reshuffled each epoch), random crop + flip, ``drop_remainder``
-    defaults to True; evaluation: manifest order, central crop, all rows kept.
+
+def training_batches(
+    images: np.ndarray, labels: dict[str, np.ndarray], spec: Preprocessing, batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """One training epoch of ``(images float32 [B, S, S, 3], labels)`` batches, full batches only.
+
+    The order is ``np.random.default_rng(seed).permutation``; the image at position ``i`` of it is
+    cropped and flipped with the stateless key ``(seed, i)``. ``seed`` is the epoch's seed (a function
+    of run seed, fold and epoch in the harness), so a resumed run sees the same batches.
     """
-    if standardize not in STANDARDIZATIONS:
-        raise ValueError(f"standardize must be one of {STANDARDIZATIONS}, got {standardize!r}")
-    if not 0.0 < crop_fraction <= 1.0:
-        raise ValueError(f"crop_fraction must be in (0, 1], got {crop_fraction}")
-    if batch_size < 1 or image_size < 1:
-        raise ValueError(f"batch_size and image_size must be positive, got {batch_size}, {image_size}")
-    need = {"path", "subject", "expression"}
-    if not need <= set(manifest.columns):
-        raise ValueError(f"manifest lacks columns {sorted(need - set(manifest.columns))}")
-    m = manifest
-    if drop_unlabelled:
-        m = m[m["expression"].astype(int) >= 0]
-    if m.empty:
-        raise ValueError("no rows to build a dataset from")
-    subjects = m["subject"].astype(str)
-    id_map = dict(id_map) if id_map is not None else identity_map(subjects)
-    unknown = sorted(set(subjects) - set(id_map))
-    if unknown:
-        raise ValueError(f"subjects not in id_map: {unknown[:10]}")
-    paths = resolve_paths(m["path"], root)
-    ids = np.array([id_map[s] for s in subjects], dtype=np.int32)
-    exprs = m["expression"].astype(np.int32).to_numpy()
-    ds = tf.data.Dataset.from_tensor_slices((paths, ids, exprs))
-    if training:
-        ds = ds.shuffle(shuffle_buffer or len(paths), seed=seed, reshuffle_each_iteration=True)
-    if cache:
-        ds = ds.map(lambda p, i, e: (_decode(p), i, e), num_parallel_calls=tf.data.AUTOTUNE).cache()
-    else:
-        ds = ds.map(lambda p, i, e: (_decode(p), i, e), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    op_seed = None if seed is None else seed + 1
-    ds = ds.map(
-        lambda x, i, e: (
-            preprocess(x, image_size, training, crop_fraction, flip, standardize, op_seed),
-            {"identity": i, "expression": e},
-        ),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
+    n = len(images)
+    if any(len(v) != n for v in labels.values()):
+        raise ValueError(f"{n} images but labels of lengths { ({k: len(v) for k, v in labels.items()}) }")
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    order = np.random.default_rng(seed).permutation(n)
+    keys = np.stack([np.full(n, seed, np.int64), np.arange(n, dtype=np.int64)], axis=1)
+    dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
+    augment = _image_function(spec, True)
+    dataset = dataset.map(
+        lambda x, y, key: (augment(x, key), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
     )
-    if repeat:
-        ds = ds.repeat()
-    ds = ds.batch(batch_size, drop_remainder=training if drop_remainder is None else drop_remainder)
-    return ds.prefetch(tf.data.AUTOTUNE), id_map
+    return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
+
+
+def evaluation_batches(images: np.ndarray, spec: Preprocessing, batch_size: int) -> tf.data.Dataset:
+    """Images only, in the given order, central crop; the last batch may be smaller."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    dataset = tf.data.Dataset.from_tensor_slices(images).map(
+        _image_function(spec, False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
+    return dataset.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
 def make_image_dataset(
-    paths: Sequence[str],
-    root: str | os.PathLike | None,
-    image_size: int,
-    batch_size: int,
-    standardize: str = "prewhiten",
-    crop_fraction: float = DEFAULT_CROP_FRACTION,
+    paths: Sequence[str], spec: Preprocessing, batch_size: int, root: str | os.PathLike | None = None
 ) -> tf.data.Dataset:
-    """Images only, in the given order, evaluation preprocessing (for embeddings of pair images)."""
+    """Image files (relative to ``root``) in the given order, evaluation preprocessing (embeddings of pair images)."""
     if len(paths) == 0:
         raise ValueError("no paths")
     ds = tf.data.Dataset.from_tensor_slices(resolve_paths(paths, root))
-    ds = ds.map(
-        lambda p: preprocess(_decode(p), image_size, False, crop_fraction, False, standardize, None),
-        num_parallel_calls=tf.data.AUTOTUNE,
-        deterministic=True,
-    )
+    ds = ds.map(lambda p: spec.evaluation(decode_image(p)), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 

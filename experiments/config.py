@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from data_prep import datasets
+from experiments.optimizers import WEIGHT_UNIT_RMSPROP
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -67,15 +68,16 @@ class OptimizerConfig:
     decay_epochs: list[int] = field(default_factory=list)
 
     def build(self, steps_per_epoch: int):
-        import keras
+        """The Keras optimizer (learning rate divided by 10 at each of ``decay_epochs``)."""
+        from experiments.optimizers import make_optimizer
 
-        learning_rate: Any = self.learning_rate
-        if self.decay_epochs:
-            boundaries = [int(e) * steps_per_epoch for e in self.decay_epochs]
-            values = [self.learning_rate / 10**i for i in range(len(boundaries) + 1)]
-            learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-        return keras.optimizers.get(
-            {"class_name": self.name, "config": {"learning_rate": learning_rate, **self.options}}
+        rates = [self.learning_rate / 10**i for i in range(len(self.decay_epochs) + 1)]
+        return make_optimizer(
+            self.name,
+            rates if self.decay_epochs else self.learning_rate,
+            self.options,
+            decay_epochs=[int(e) for e in self.decay_epochs],
+            steps_per_epoch=steps_per_epoch,
         )
 
     def validate(self, key: str) -> None:
@@ -144,9 +146,7 @@ class ExperimentConfig:
     epochs: int = 6
     network_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
     weight_optimizer: OptimizerConfig = field(
-        default_factory=lambda: OptimizerConfig(
-            "RMSprop", 0.1, {"rho": 0.9, "momentum": 0.9, "epsilon": 1.0, "global_clipnorm": 5.0}
-        )
+        default_factory=lambda: OptimizerConfig("RMSprop", 0.1, dict(WEIGHT_UNIT_RMSPROP))
     )
     pretrained_checkpoint: str | None = "auto"  # auto: the `make pretrain` default if it exists
     strategy: str = "default"  # default | mirrored | multiworker

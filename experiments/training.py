@@ -18,7 +18,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
-from data_prep.pipeline import DEFAULT_CROP_FRACTION, identity_map, preprocess
+from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.config import ExperimentConfig
@@ -83,7 +83,6 @@ class FoldRunner:
         )
         self._slots: dict[str, _ModelSlot] = {}
         self._initial_networks: dict[int, list] = {}
-        self._preprocess_functions: dict[bool, object] = {}
         for sub in ("checkpoints", "steps", "per_fold"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
 
@@ -313,68 +312,25 @@ class FoldRunner:
         return model, state, best
 
     # ------------------------------------------------------------------ data
+    @property
+    def preprocessing(self) -> Preprocessing:
+        """The config's per-image preprocessing (the authors' 160-of-182 crop, flip, its standardisation)."""
+        return Preprocessing(self.config.image_size, standardize=self.config.standardize)
+
     def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
         """One epoch of labelled training images: shuffled and augmented from ``seed``
         (a function of run seed, fold and epoch, so a resumed run sees the same batches)."""
-        import tensorflow as tf
-
-        c = self.config
         rows = split.train[split.train["expression"] >= 0]
-        images = self.store.take(rows["path"].tolist())
         labels = {
             "identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
             "expression": rows["expression"].to_numpy().astype(np.int32),
         }
-        order = np.random.default_rng(seed).permutation(len(rows))
-        # stateless augmentation keyed by (epoch seed, position): identical in every process
-        keys = np.stack([np.full(len(rows), seed, np.int64), np.arange(len(rows), dtype=np.int64)], axis=1)
-        dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
-        augment = self._preprocess_function(training=True)
-        dataset = dataset.map(
-            lambda x, y, key: (augment(x, key), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return dataset.batch(c.batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-    def _preprocess_function(self, training: bool):
-        """The per-image preprocessing as one ``tf.function`` per runner, so the per-epoch datasets
-        reuse its trace instead of tracing the preprocessing again (training: random crop and flip
-        keyed by a stateless seed; evaluation: central crop)."""
-        if training not in self._preprocess_functions:
-            import tensorflow as tf
-
-            c = self.config
-            if training:
-
-                def function(x, key):
-                    return preprocess(
-                        tf.cast(x, tf.float32),
-                        c.image_size,
-                        True,
-                        DEFAULT_CROP_FRACTION,
-                        True,
-                        c.standardize,
-                        None,
-                        stateless_seed=key,
-                    )
-            else:
-
-                def function(x):
-                    return preprocess(
-                        tf.cast(x, tf.float32), c.image_size, False, DEFAULT_CROP_FRACTION, False, c.standardize, None
-                    )
-
-            self._preprocess_functions[training] = tf.function(function)
-        return self._preprocess_functions[training]
+        images = self.store.take(rows["path"].tolist())
+        return training_batches(images, labels, self.preprocessing, self.config.batch_size, seed)
 
     def evaluation_dataset(self, rows: pd.DataFrame):
-        import tensorflow as tf
-
-        c = self.config
         images = self.store.take(rows["path"].tolist())
-        dataset = tf.data.Dataset.from_tensor_slices(images).map(
-            self._preprocess_function(training=False), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
-        )
-        return dataset.batch(c.batch_size * 2).prefetch(tf.data.AUTOTUNE)
+        return evaluation_batches(images, self.preprocessing, self.config.batch_size * 2)
 
     # ------------------------------------------------------------------ evaluation
     def _predict(self, model, rows: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -480,34 +436,88 @@ def _assign(variables, values) -> None:
         variable.assign(value)
 
 
+def _state_groups(model) -> dict[str, list]:
+    """The resume state's variables: the model's (with its step counter) and each optimizer's (with
+    its iteration count), as :func:`_optimizer_variables` lists them."""
+    groups = {"model": list(model.variables), "network_optimizer": list(model.optimizer.variables)}
+    optimizers = _optimizer_variables(model)
+    if len(optimizers) > len(groups["network_optimizer"]):
+        groups["weight_optimizer"] = list(model.weight_optimizer.variables)
+    return groups
+
+
+def _seed_generator_keys(model) -> dict[int, str]:
+    """``id(state variable) -> "<layer name>/<variable name>"`` for the seed generators of the model's
+    layers (dropout): their own paths are numbered per process (``seed_generator_7/...``)."""
+    keys = {}
+    for layer in model._flatten_layers(include_self=True, recursive=True):
+        for generator in getattr(layer, "_seed_generators", None) or []:
+            keys.setdefault(id(generator.state), f"{layer.name}/{generator.state.name}")
+    return keys
+
+
+def _state_keys(group: str, variables: list, seed_generators: dict[int, str]) -> list[str]:
+    """Each variable's key in a checkpoint: its Keras ``path`` (a seed generator's state: its layer's
+    name); for optimizer variables without the optimizer's own name, which is numbered per process
+    (``rmsprop``, ``rmsprop_1``, ...)."""
+    if group.endswith("optimizer"):
+        keys = [v.path.split("/", 1)[-1] for v in variables]
+    else:
+        keys = [seed_generators.get(id(v), v.path) for v in variables]
+    if len(set(keys)) != len(keys):
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        raise ValueError(f"{group} variable paths are not unique (e.g. {repeated[0]!r}); cannot key a checkpoint")
+    return keys
+
+
 def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:
     """Model (with its step counter, which the step log is kept consistent with on resume), both
-    optimizers (with iteration counts) and the best weights, written atomically under a unique
-    temporary name."""
+    optimizers (with iteration counts) and the best weights, keyed by variable path, written
+    atomically under a unique temporary name."""
     import json
 
     arrays = {}
-    for prefix, values in (
-        ("model", [v.numpy() for v in model.variables]),
-        ("optimizer", [v.numpy() for v in _optimizer_variables(model)]),
-        ("best", best),
-    ):
-        for i, value in enumerate(values):
-            arrays[f"{prefix}_{i:05d}"] = value
+    groups, generators = _state_groups(model), _seed_generator_keys(model)
+    for group, variables in groups.items():
+        for key, variable in zip(_state_keys(group, variables, generators), variables):
+            arrays[f"{group}/{key}"] = variable.numpy()
+    for key, value in zip(_state_keys("model", groups["model"], generators), best):
+        arrays[f"best/{key}"] = value
     arrays["state"] = np.frombuffer(json.dumps(state).encode(), dtype=np.uint8)
     atomic_write(path, lambda handle: np.savez(handle, **arrays))
 
 
 def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
+    """``(state, best weights)`` of a checkpoint, its variables assigned to ``model`` by path. Raises
+    ``ValueError`` (the fold is then not trusted and starts again) when the checkpoint's variable
+    paths or shapes differ from the model's, before anything is assigned."""
     import json
 
+    groups, generators = _state_groups(model), _seed_generator_keys(model)
     with np.load(path) as data:
-
-        def group(prefix):
-            return [data[k] for k in sorted(k for k in data.files if k.startswith(prefix + "_"))]
-
-        _assign(model.variables, group("model"))
-        _assign(_optimizer_variables(model), group("optimizer"))
-        best = group("best")
+        stored = set(data.files) - {"state"}
+        values = {}
+        for group, variables in (*groups.items(), ("best", groups["model"])):
+            keys = [f"{group}/{k}" for k in _state_keys("model" if group == "best" else group, variables, generators)]
+            missing = sorted(set(keys) - stored)
+            if missing:
+                raise ValueError(
+                    f"the checkpoint does not hold the model's variable {missing[0]!r} "
+                    f"({len(missing)} of {len(keys)} {group} variables missing)"
+                )
+            for key, variable in zip(keys, variables):
+                value = data[key]
+                if tuple(value.shape) != tuple(variable.shape):
+                    raise ValueError(
+                        f"checkpoint variable {key!r} has shape {value.shape}, the model's {variable.shape}"
+                    )
+                values[key] = value
+            stored -= set(keys)
+        if stored:
+            raise ValueError(f"the checkpoint holds variables the model does not have, e.g. {sorted(stored)[0]!r}")
         state = json.loads(bytes(data["state"]).decode())
+    for group, variables in groups.items():
+        for key, variable in zip(_state_keys(group, variables, generators), variables):
+            variable.assign(values[f"{group}/{key}"])
+    best = [values[f"best/{key}"] for key in _state_keys("model", groups["model"], generators)]
     return state, best

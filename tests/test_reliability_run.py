@@ -8,6 +8,7 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -229,3 +230,139 @@ def test_divergence_stops_the_run_naming_method_fold_epoch_and_step(tiny_data, t
     assert steps["network_loss"].astype(float).head(step - 1).map(lambda v: abs(v) < float("inf")).all()
     assert not list((run_dir / "per_fold").glob("*.json")) and not (run_dir / "per_fold.csv").exists()
     assert "stopped, training diverged in static fold 0" in (run_dir / "results.md").read_text()
+
+
+def _trained_model(method: str = "dynamic"):
+    """A tiny compiled model after one training step (optimizer slots and step counter non-zero)."""
+    import dynamic_mtl as dm
+
+    config = ExperimentConfig.load("tiny")
+    model = dm.build_face_expression_model(5, 3, backbone="small_cnn", image_size=24, weighting=method)
+    model.compile(
+        network_optimizer=config.network_optimizer.build(3), weight_optimizer=config.weight_optimizer.build(3)
+    )
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 24, 24, 3)).astype("float32")
+    y = {"identity": rng.integers(0, 5, 8).astype("int32"), "expression": rng.integers(0, 3, 8).astype("int32")}
+    model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+    return model
+
+
+def _state_by_key(model) -> dict[str, np.ndarray]:
+    from experiments.training import _seed_generator_keys, _state_groups, _state_keys
+
+    generators = _seed_generator_keys(model)
+    return {
+        f"{group}/{key}": variable.numpy()
+        for group, variables in _state_groups(model).items()
+        for key, variable in zip(_state_keys(group, variables, generators), variables)
+    }
+
+
+@pytest.mark.slow
+def test_checkpoints_restore_by_variable_path_into_a_model_built_later_and_in_another_order(tmp_path):
+    """A model built after others (Keras numbers its seed generators and optimizer differently) gets every
+    variable back bit-identically, and so does one whose variables are listed in another order."""
+    from types import SimpleNamespace
+
+    import dynamic_mtl as dm
+    from experiments.training import _load_checkpoint, _save_checkpoint
+
+    saved = _trained_model()
+    best = [v.numpy() + 1 for v in saved.variables]
+    state = {"epoch": 1, "best_score": 0.5, "best_epoch": 0, "history": [], "seconds": 1.0}
+    _save_checkpoint(tmp_path / "c.npz", saved, state, best)
+    expected = _state_by_key(saved)
+    assert int(saved.train_step_count.numpy()) == 1
+
+    dm.build_face_expression_model(5, 3, backbone="small_cnn", image_size=24, weighting="static")  # shifts names
+    restored = _trained_model()  # other weights, another step
+    restored_state, restored_best = _load_checkpoint(tmp_path / "c.npz", restored)
+    assert restored_state == state
+    after = _state_by_key(restored)
+    assert after.keys() == expected.keys()
+    for key, value in expected.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    for a, b in zip(restored_best, best):
+        np.testing.assert_array_equal(a, b)
+
+    fresh = _trained_model()
+    reordered = SimpleNamespace(
+        variables=list(reversed(fresh.variables)),
+        optimizer=SimpleNamespace(variables=list(reversed(fresh.optimizer.variables))),
+        weight_optimizer=SimpleNamespace(variables=list(reversed(fresh.weight_optimizer.variables))),
+        weighting_variables=fresh.weighting_variables,
+        weighting=fresh.weighting,
+        _flatten_layers=fresh._flatten_layers,
+    )
+    _, reordered_best = _load_checkpoint(tmp_path / "c.npz", reordered)
+    after = _state_by_key(fresh)
+    for key, value in expected.items():
+        np.testing.assert_array_equal(after[key], value, err_msg=key)
+    for a, b in zip(reordered_best, reversed(best)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_checkpoint_whose_variables_were_renamed_or_reshaped_is_refused_before_any_assignment(tmp_path):
+    from experiments.training import _load_checkpoint, _save_checkpoint
+
+    saved = _trained_model()
+    state = {"epoch": 1, "best_score": 0.5, "best_epoch": 0, "history": [], "seconds": 1.0}
+    _save_checkpoint(tmp_path / "c.npz", saved, state, [v.numpy() for v in saved.variables])
+    with np.load(tmp_path / "c.npz") as data:
+        arrays = {k: data[k] for k in data.files}
+    kernel = next(k for k in arrays if k.startswith("model/") and k.endswith("/kernel"))
+
+    def written(name, changed):
+        np.savez(tmp_path / name, **changed)
+        return tmp_path / name
+
+    renamed = {("model/renamed_layer/kernel" if k == kernel else k): v for k, v in arrays.items()}
+    reshaped = {**arrays, kernel: arrays[kernel].reshape(-1)}
+    by_index = {f"model_{i:05d}": v for i, v in enumerate(a for k, a in arrays.items() if k.startswith("model/"))}
+    cases = {
+        "renamed.npz": (renamed, f"does not hold the model's variable '{kernel}'"),
+        "reshaped.npz": (reshaped, f"checkpoint variable '{kernel}' has shape"),
+        "by_index.npz": ({**by_index, "state": arrays["state"]}, "does not hold the model's variable"),
+        "extra.npz": ({**arrays, "model/unknown/bias": np.zeros(3)}, "variables the model does not have"),
+    }
+    target = _trained_model()
+    before = _state_by_key(target)
+    for name, (changed, message) in cases.items():
+        with pytest.raises(ValueError, match=message):
+            _load_checkpoint(written(name, changed), target)
+        for key, value in _state_by_key(target).items():  # nothing was assigned
+            np.testing.assert_array_equal(value, before[key], err_msg=f"{name}: {key}")
+
+
+@pytest.mark.slow
+def test_a_fold_whose_checkpoint_names_other_variables_starts_again(
+    clean_run, tiny_data, tmp_path, monkeypatch, capsys
+):
+    """Resume with a checkpoint keyed by other variable paths: named as not trusted, the fold is retrained
+    from its first epoch and the tables are those of the uninterrupted run."""
+    import experiments.training as training
+    from experiments.run import run_experiment
+
+    save = training._save_checkpoint
+
+    def save_then_die(path, model, state, best):
+        save(path, model, state, best)
+        if state["epoch"] == 1:
+            raise Interrupted
+
+    monkeypatch.setattr(training, "_save_checkpoint", save_then_die)
+    config = config_for(tiny_data, tmp_path, "renamed")
+    with pytest.raises(Interrupted):
+        run_experiment(config, progress=False)
+    monkeypatch.setattr(training, "_save_checkpoint", save)
+    checkpoint = tmp_path / "synthfaces" / "renamed" / "checkpoints" / "dynamic_fold0.npz"
+    with np.load(checkpoint) as data:
+        arrays = {k.replace("model/", "model/old_", 1): data[k] for k in data.files}
+    with open(checkpoint, "wb") as handle:
+        np.savez(handle, **arrays)
+    capsys.readouterr()
+    run_experiment(config, resume=True, progress=False)
+    out = capsys.readouterr().out
+    assert f"{checkpoint} or dynamic_fold0.csv is unusable" in out and "does not hold the model's variable" in out
+    assert_same_results(clean_run, tmp_path / "synthfaces" / "renamed")

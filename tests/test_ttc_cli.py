@@ -146,3 +146,26 @@ def test_cli_clear_errors(tmp_path, capsys):
     assert not (tmp_path / "celeba").exists()  # no half-made run directory
     with pytest.raises(SystemExit):
         build_parser().parse_args(["ttc", "--dataset", "mnist", "--out", str(tmp_path)])
+
+
+def test_ttc_notebook_runs_on_the_figure_notebooks_executor_pinned_to_this_interpreter(tmp_path):
+    """The TTC notebook goes through ``experiments.notebooks.execute``: the kernel is this interpreter
+    (not whatever ``python3`` kernelspec the user has) and ``run_dir`` is injected after ``parameters``."""
+    import sys
+
+    import nbformat
+
+    from experiments.ttc.notebook import execute_notebook
+
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    (run_dir / "alphas.npz").write_bytes(b"")
+    nb = nbformat.v4.new_notebook()
+    parameters = nbformat.v4.new_code_cell("run_dir = None")
+    parameters.metadata["tags"] = ["parameters"]
+    nb.cells = [parameters, nbformat.v4.new_code_cell("import sys\nprint(sys.executable)\nprint(run_dir)")]
+    notebook = tmp_path / "probe.ipynb"
+    nbformat.write(nb, str(notebook))
+    executed = nbformat.read(execute_notebook(run_dir, notebook=notebook, timeout=120), as_version=4)
+    printed = executed.cells[-1].outputs[0]["text"].splitlines()
+    assert printed == [sys.executable, str(run_dir.resolve())]

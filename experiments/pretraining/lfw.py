@@ -89,11 +89,12 @@ def embed_images(
     import keras
     import tensorflow as tf
 
-    from data_prep.pipeline import make_image_dataset
+    from data_prep.pipeline import Preprocessing, make_image_dataset
     from dynamic_mtl.verification import l2_normalize
 
     embedder = keras.Model(network.input, network.output["embedding"])
-    ds = make_image_dataset(paths, None, image_size, batch_size, standardize=standardize, crop_fraction=crop_fraction)
+    spec = Preprocessing(image_size, crop_fraction, flip=False, standardize=standardize)
+    ds = make_image_dataset(paths, spec, batch_size)
     emb = l2_normalize(embedder.predict(ds, verbose=0))
     if flip:
         flipped = l2_normalize(embedder.predict(ds.map(tf.image.flip_left_right), verbose=0))

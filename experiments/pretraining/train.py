@@ -30,7 +30,8 @@ from typing import Any
 
 import pandas as pd
 
-from data_prep.pipeline import DEFAULT_CROP_FRACTION
+from data_prep.pipeline import DEFAULT_CROP_FRACTION, Preprocessing
+from experiments import optimizers
 
 #: Image size per backbone when --image-size is not given (small_cnn: the quick profile's size).
 DEFAULT_IMAGE_SIZE = {"small_cnn": 48, "inception_resnet_v1_reduced": 160}
@@ -211,20 +212,19 @@ def _print_layout(summary: dict, data_dir: Path) -> None:
 
 # ------------------------------------------------------------------------------------------- model
 def make_optimizer(cfg: PretrainConfig, steps: int):
-    import keras
-
-    lr: Any = cfg.learning_rate
-    if cfg.lr_decay_epochs:
-        lr = keras.optimizers.schedules.PiecewiseConstantDecay(
-            [int(e * steps) for e in cfg.lr_decay_epochs],
-            [cfg.learning_rate * cfg.lr_decay_factor**i for i in range(len(cfg.lr_decay_epochs) + 1)],
-        )
-    extra = {"global_clipnorm": cfg.global_clipnorm} if cfg.global_clipnorm else {}
-    if cfg.optimizer == "adam":
-        return keras.optimizers.Adam(lr, **extra)
-    if cfg.optimizer == "rmsprop":  # the authors' settings (docs/fidelity.md)
-        return keras.optimizers.RMSprop(lr, rho=0.9, momentum=0.9, epsilon=1.0, **extra)
-    return keras.optimizers.SGD(lr, momentum=0.9, **extra)
+    """``cfg.optimizer`` through the shared factory: Adam, the authors' RMSProp, or SGD with momentum 0.9;
+    the learning rate multiplied by ``lr_decay_factor`` at each of ``lr_decay_epochs``."""
+    options = {"adam": {}, "rmsprop": dict(optimizers.AUTHORS_RMSPROP), "sgd": {"momentum": 0.9}}[cfg.optimizer]
+    if cfg.global_clipnorm:
+        options["global_clipnorm"] = cfg.global_clipnorm
+    rates = [cfg.learning_rate * cfg.lr_decay_factor**i for i in range(len(cfg.lr_decay_epochs) + 1)]
+    return optimizers.make_optimizer(
+        cfg.optimizer,
+        rates if cfg.lr_decay_epochs else cfg.learning_rate,
+        options,
+        decay_epochs=cfg.lr_decay_epochs,
+        steps_per_epoch=steps,
+    )
 
 
 def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
@@ -372,14 +372,11 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         dataset = make_identity_dataset(
             scan.images["path"].tolist(),
             scan.images["label"].tolist(),
-            cfg.image_size,
+            Preprocessing(cfg.image_size, cfg.crop_fraction, cfg.flip, cfg.standardize),
             cfg.batch_size,
             cfg.epochs,
             initial_epoch,
             cfg.seed,
-            cfg.standardize,
-            cfg.crop_fraction,
-            cfg.flip,
             root=scan.root,
         )
         history = model.fit(

@@ -1,8 +1,8 @@
 """Execute notebooks/ttc_alphas.ipynb against a run directory (papermill-style parameters, nbclient).
 
-The kernel is ``python3``: jupyter_client starts a kernelspec whose command is ``python`` with
-``sys.executable``, so running this module with the venv's interpreter runs the notebook in the venv
-(no user-level kernelspec needed). Usage::
+Executed by :func:`experiments.notebooks.execute`, the figure notebooks' executor: the kernel is
+pinned to this interpreter (``sys.executable``), so running this module with the venv's interpreter
+runs the notebook in the venv, whatever user-level ``python3`` kernelspec exists. Usage::
 
     .venv/bin/python -m experiments.ttc.notebook results/ttc/synthattrs/<run-id>
 """
@@ -17,27 +17,17 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOK = REPO_ROOT / "notebooks" / "ttc_alphas.ipynb"
 
 
-def execute_notebook(
-    run_dir: str | Path, notebook: str | Path = NOTEBOOK, timeout: int = 600, kernel_name: str = "python3"
-) -> Path:
+def execute_notebook(run_dir: str | Path, notebook: str | Path = NOTEBOOK, timeout: int = 600) -> Path:
     """Runs ``notebook`` with ``run_dir`` injected after its ``parameters`` cell; writes the executed copy
     to ``run_dir/ttc_alphas.executed.ipynb`` and returns that path. Figures land in ``run_dir/figures``."""
     import nbformat
-    from nbclient import NotebookClient
+
+    from experiments.notebooks import execute
 
     run_dir = Path(run_dir).resolve()
     if not (run_dir / "alphas.npz").is_file():
         raise FileNotFoundError(f"{run_dir} is not a TTC run directory (no alphas.npz)")
-    nb = nbformat.read(str(notebook), as_version=4)
-    index = next((k for k, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    if index is None:
-        raise ValueError(f"{notebook} has no cell tagged 'parameters'")
-    injected = nbformat.v4.new_code_cell(f"# Injected parameters\nrun_dir = {str(run_dir)!r}\n")
-    injected.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(index + 1, injected)
-    NotebookClient(
-        nb, timeout=timeout, kernel_name=kernel_name, resources={"metadata": {"path": str(REPO_ROOT)}}
-    ).execute()
+    nb = execute(notebook, {"run_dir": str(run_dir)}, timeout=timeout)
     out = run_dir / "ttc_alphas.executed.ipynb"
     nbformat.write(nb, str(out))
     return out
