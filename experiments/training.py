@@ -156,8 +156,7 @@ class FoldRunner:
         }
 
     def _train_rows(self) -> int:
-        labelled = self.data.manifest[self.data.manifest["expression"] >= 0]
-        return int(len(labelled) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects))
+        return int(len(self.data.manifest) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects))
 
     def initial_network(self, fold: int) -> list:
         """The fold's initial network weights (every network variable), drawn from ``(seed, fold)``
@@ -318,9 +317,11 @@ class FoldRunner:
         return Preprocessing(self.config.image_size, standardize=self.config.standardize)
 
     def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
-        """One epoch of labelled training images: shuffled and augmented from ``seed``
-        (a function of run seed, fold and epoch, so a resumed run sees the same batches)."""
-        rows = split.train[split.train["expression"] >= 0]
+        """One epoch of training images: shuffled and augmented from ``seed`` (a function of run
+        seed, fold and epoch, so a resumed run sees the same batches). Every image has an identity; an
+        image without an expression label (Oulu-CASIA's neutral frames under the 6-class protocol) keeps
+        the missing-label sentinel -1, so it trains the identity branch and no expression loss."""
+        rows = split.train
         labels = {
             "identity": np.array([id_map[s] for s in rows["subject"].astype(str)], np.int32),
             "expression": rows["expression"].to_numpy().astype(np.int32),
