@@ -332,3 +332,27 @@ def test_a_method_can_set_its_own_weight_unit_learning_rate(tiny_data, tmp_path)
     assert rates["dynamic_unit_lr0.001"] == pytest.approx(0.001)
     no_stop = runner.model_for(parse_method("dynamic_no_stop_gradient"), 0)
     assert not no_stop.weighting.stop_gradient_weights
+
+
+def test_frames_without_an_expression_label_train_the_identity_branch(tiny_data, tmp_path):
+    """Under Oulu's 6 classes the neutral (and contempt) frames have no expression label: they are in
+    the training batches with the missing-label sentinel -1 (identity loss only), not dropped."""
+    import tensorflow as tf
+
+    from data_prep.pipeline import identity_map
+    from dynamic_mtl.labels import MISSING_LABEL
+    from experiments.data import load_prepared
+    from experiments.training import FoldRunner
+
+    config = tiny_config(tiny_data, tmp_path, expression_protocol="oulu6")
+    data = load_prepared(config)
+    split = data.split(0, config.validation_subjects, config.seed)
+    unlabelled = int((split.train["expression"] < 0).sum())
+    assert unlabelled > 0
+    runner = FoldRunner(config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), None)
+    labels = np.concatenate(
+        [y["expression"].numpy() for _, y in runner.training_dataset(split, identity_map(split.train_subjects), 0)]
+    )
+    batches = len(split.train) // config.batch_size
+    assert len(labels) == batches * config.batch_size  # every training image, labelled or not
+    assert (labels == MISSING_LABEL).sum() > 0 and labels.max() < 6
