@@ -203,7 +203,7 @@ def test_rehearsal_of_the_real_flow_through_make(tmp_path):
     reproduce-table2 DATASET=ckplus PRETRAINED=... PROFILE=<paper, 1 fold, 1 epoch>` and reproduce-table4 on Oulu."""
     out = tmp_path / "rehearsal"
     args = (
-        "--ckplus-subjects 6 --ckplus-sequences 2 --oulu-subjects 6 --frames 4 --webface-identities 4 "
+        "--ckplus-subjects 8 --ckplus-sequences 2 --oulu-subjects 8 --frames 4 --webface-identities 4 "
         "--webface-images 4 --num-folds 2 --image-size 80 --batch-size 8 "
         "--methods pretrained single_task_expression_finetuned dynamic"
     )
