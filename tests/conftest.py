@@ -31,3 +31,34 @@ def small_model(weighting="dynamic", image_size=24, num_identities=5, num_expres
     return dm.build_face_expression_model(
         num_identities, num_expressions, backbone="small_cnn", image_size=image_size, weighting=weighting, **options
     )
+
+
+def _tree_state(root):
+    """(relative path, size, mtime) of every file under ``root``: what a test writing into it would change."""
+    from pathlib import Path
+
+    return sorted((str(p.relative_to(root)), p.stat().st_size, p.stat().st_mtime_ns) for p in Path(root).rglob("*"))
+
+
+@pytest.fixture(scope="session")
+def synthfaces_tiny(tmp_path_factory):
+    """A 20-identity, 32 px synthfaces set (seed 0) prepared once per session and shared read-only by the
+    modules that train on it (runs write under their own results dir, never into the data dir). The
+    teardown fails if any test changed it, so sharing cannot hide one test's writes from another."""
+    from data_prep.prepare import prepare_synthfaces
+
+    out = tmp_path_factory.mktemp("synthfaces-tiny")
+    prepare_synthfaces(out, num_identities=20, seed=0, image_size=32, progress=False)
+    before = _tree_state(out)
+    yield out
+    assert _tree_state(out) == before, f"a test wrote into the shared synthfaces set {out}"
+
+
+@pytest.fixture(scope="session")
+def mirrored_report():
+    """One run of tests/mirrored_equivalence.py over every spec the suite checks (its ``SUITE_SPECS``):
+    spec -> how far one device and 2 replicas end apart. The weightings' check, the gradient
+    strategy's and the partial-labels one each assert on their own rows of it."""
+    from mirrored_equivalence import SUITE_SPECS, equivalence_report
+
+    return equivalence_report(SUITE_SPECS, timeout=900)

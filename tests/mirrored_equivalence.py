@@ -7,8 +7,12 @@ A weighting spec is a name of ``dynamic_mtl.weighting.WEIGHTINGS`` (``"pcgrad"``
 the flag ``:nostop`` (the dynamic unit's weights not stop-gradiented), or ``module:Class`` for a
 strategy class importable from the tests folder or the package (``"gradient_toys:ProjectAway"``).
 From a test, :func:`equivalence_report` runs the script and returns the parsed report.
-With ``--partial`` a quarter of each task's labels are missing (-1) and every sample has a
-random sample weight, so the replicas' per-task label counts and weight sums differ.
+With ``--partial`` (or the prefix ``partial+`` on one spec: ``partial+static``) a quarter of each
+task's labels are missing (-1) and every sample has a random sample weight, so the replicas'
+per-task label counts and weight sums differ.
+
+The suite's checks all read one report of :data:`SUITE_SPECS` (the ``mirrored_report`` fixture
+of tests/conftest.py): one process start-up and one 2-device set-up instead of one per test.
 """
 
 from __future__ import annotations
@@ -19,6 +23,23 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+#: every spec a test of the suite checks: tests/test_distributed.py (the weightings),
+#: tests/test_gradient_hook.py (a gradient strategy), tests/test_model_tasks.py (partial labels)
+SUITE_SPECS = [
+    "dynamic",
+    "dynamic:nostop",
+    "naive_dynamic",
+    "uncertainty",
+    "gradnorm",
+    "dwa",
+    "static",
+    "gradient_toys:ProjectAway",
+    "partial+static",
+    "partial+dynamic",
+    "partial+gradient_toys:ProjectAway",
+]
+PARTIAL = "partial+"
 
 
 def equivalence_report(weightings, partial: bool = False, timeout: int = 600) -> dict:
@@ -86,19 +107,27 @@ def resolve(spec: str):
     return getattr(importlib.import_module(module), attribute)(num_tasks=2), {}
 
 
-def main(weightings, partial=False):
+def data():
+    """32 images with both tasks' labels, and the same images with a quarter of each task's labels
+    missing plus random sample weights: ``(x, y, y_partial, weights)``."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(32, 24, 24, 3)).astype("float32")
     y = {"identity": rng.integers(0, 5, 32).astype("int32"), "expression": rng.integers(0, 4, 32).astype("int32")}
-    weights = None
-    if partial:
-        for labels in y.values():
-            labels[rng.permutation(32)[:8]] = -1
-        weights = rng.uniform(0.2, 2.0, 32).astype("float32")
+    y_partial = {task: labels.copy() for task, labels in y.items()}
+    for labels in y_partial.values():
+        labels[rng.permutation(32)[:8]] = -1
+    weights = rng.uniform(0.2, 2.0, 32).astype("float32")
+    return x, y, y_partial, weights
+
+
+def main(weightings, partial=False):
+    x, y_full, y_partial, partial_weights = data()
     mirrored = tf.distribute.MirroredStrategy(devices=["/cpu:0", "/cpu:1"])
     assert mirrored.num_replicas_in_sync == 2
     report = {}
-    for spec in weightings:
+    for key in weightings:
+        spec = key.removeprefix(PARTIAL)
+        y, weights = (y_partial, partial_weights) if partial or key != spec else (y_full, None)
         initial = build(*resolve(spec)).get_weights()
         one = train(tf.distribute.get_strategy(), spec, initial, x, y, weights)
         two = train(mirrored, spec, initial, x, y, weights)
@@ -109,7 +138,7 @@ def main(weightings, partial=False):
         one_flat, two_flat, init_flat = (flat(t) for t in zip(*trainable))
         movement = float(np.linalg.norm(one_flat - init_flat))
         step_log = next(value for path, value in one if path.endswith("step_log"))
-        report[spec] = {
+        report[key] = {
             "max_abs_diff": diffs[worst],
             "worst": worst,
             "movement": movement,

@@ -22,13 +22,9 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    """A 20-identity synthfaces set prepared once for this module."""
-    from data_prep.prepare import prepare_synthfaces
-
-    out = tmp_path_factory.mktemp("synthfaces-tiny")
-    prepare_synthfaces(out, num_identities=20, seed=0, image_size=32, progress=False)
-    return out
+def tiny_data(synthfaces_tiny):
+    """The session's 20-identity synthfaces set (tests/conftest.py)."""
+    return synthfaces_tiny
 
 
 def tiny_config(data_dir, results_dir, **changes) -> ExperimentConfig:

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from gradient_toys import ProjectAway, project_away
-from mirrored_equivalence import equivalence_report
 
 import dynamic_mtl as dm
 
@@ -129,7 +128,7 @@ def test_loss_scaled_gradient_step_moves_weights_like_float32():
 
 
 @pytest.mark.slow
-def test_mirrored_two_replicas_match_one_device_for_a_gradient_strategy():
-    report = equivalence_report(["gradient_toys:ProjectAway"])["gradient_toys:ProjectAway"]
+def test_mirrored_two_replicas_match_one_device_for_a_gradient_strategy(mirrored_report):
+    report = mirrored_report["gradient_toys:ProjectAway"]
     assert report["steps_logged"] == 4 and report["movement"] > 1e-2, report
     assert report["relative_diff"] < 1e-3 and report["share_off"] < 1e-2, report

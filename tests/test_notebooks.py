@@ -19,16 +19,14 @@ METHODS = ["naive_dynamic", "dynamic_published", "dynamic", "static@0.0", "stati
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory):
+def tiny_run(tmp_path_factory, synthfaces_tiny):
     """One fold, one epoch of every method the figures read, on a 20-identity synthfaces set."""
-    from data_prep.prepare import prepare_synthfaces
     from experiments.config import ExperimentConfig
     from experiments.run import run_experiment
 
     root = tmp_path_factory.mktemp("figures")
-    prepare_synthfaces(root / "data", num_identities=20, image_size=32, progress=False)
     config = ExperimentConfig.load("tiny").override(
-        data_dir=str(root / "data"),
+        data_dir=str(synthfaces_tiny),
         results_dir=str(root / "results"),
         run_id="tiny",
         methods=METHODS,

@@ -20,12 +20,9 @@ class Interrupted(BaseException):
 
 
 @pytest.fixture(scope="module")
-def tiny_data(tmp_path_factory):
-    from data_prep.prepare import prepare_synthfaces
-
-    out = tmp_path_factory.mktemp("synthfaces-tiny")
-    prepare_synthfaces(out, num_identities=20, seed=0, image_size=32, progress=False)
-    return out
+def tiny_data(synthfaces_tiny):
+    """The session's 20-identity synthfaces set (tests/conftest.py)."""
+    return synthfaces_tiny
 
 
 def config_for(data, results, run_id, **changes) -> ExperimentConfig:

@@ -20,15 +20,13 @@ FOLD_LINE = re.compile(
 
 
 @pytest.fixture(scope="module")
-def feedback_run(tmp_path_factory):
+def feedback_run(tmp_path_factory, synthfaces_tiny):
     """A 1-epoch run of static and dynamic on fold 0, its stdout, and results.md as it was after static."""
     import experiments.run as run
-    from data_prep.prepare import prepare_synthfaces
 
     root = tmp_path_factory.mktemp("feedback")
-    prepare_synthfaces(root / "data", num_identities=20, seed=0, image_size=32, progress=False)
     config = ExperimentConfig.load("tiny").override(
-        data_dir=str(root / "data"),
+        data_dir=str(synthfaces_tiny),
         results_dir=str(root / "r"),
         run_id="feedback",
         methods=["static", "dynamic"],

@@ -164,14 +164,12 @@ def test_study_refuses_repeated_seeds_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_study_command_end_to_end(tmp_path):
+def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
     """Two seeds of a tiny config: the study files exist, every claim has a verdict, and the
     published Markdown is the study's own file."""
-    from data_prep.prepare import prepare_synthfaces
     from experiments.cli import main
 
-    data = tmp_path / "data"
-    prepare_synthfaces(data, num_identities=20, seed=0, image_size=32, progress=False)
+    data = synthfaces_tiny
     published = tmp_path / "docs" / "reproduction.md"
     argv = [
         "study",
