@@ -156,7 +156,9 @@ class FoldRunner:
         }
 
     def _train_rows(self) -> int:
-        return int(len(self.data.manifest) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects))
+        return int(
+            len(self.data.manifest) * (1 - 1 / max(len(self.data.fold_ids), 2)) * (1 - self.config.validation_subjects)
+        )
 
     def initial_network(self, fold: int) -> list:
         """The fold's initial network weights (every network variable), drawn from ``(seed, fold)``
