@@ -88,9 +88,9 @@ def render_raw_frame(
     yaw: float,
 ) -> np.ndarray:
     """One raw frame: a synthfaces face (CK+ ``code`` at ``intensity``) on a ``height`` x ``width`` wall (uint8 RGB)."""
-    background = sf._background(height, width, rng)
-    mat = sf._face_transform(centre, scale, roll)
-    img, _ = sf._render_frame(params, code, intensity, rng, max(height, width), mat, yaw, None, False, background)
+    background = sf.background(height, width, rng)
+    mat = sf.face_transform(centre, scale, roll)
+    img, _ = sf.render_frame(params, code, intensity, rng, max(height, width), mat, yaw, None, False, background)
     return camera(img, rng)
 
 
@@ -123,7 +123,7 @@ def render_sequence(
     centre = np.array([width / 2, height * 0.45]) + rng.normal(0, 0.03 * height, 2)
     roll, yaw = rng.normal(0, np.deg2rad(4)), rng.normal(0, 0.15)
     out = []
-    for intensity in sf._intensity_curve(frames, peak):
+    for intensity in sf.intensity_curve(frames, peak):
         drift = centre + rng.normal(0, 0.005 * height, 2)
         out.append(
             render_raw_frame(

@@ -54,9 +54,7 @@ def label_noise_rates(n: int = 200_000, seed: int = 0) -> dict[str, float]:
     drawn only on male faces, so a female face labelled ``no_beard = 0`` shows no beard. Every other label
     is drawn as given (rate 0). How visible an attribute is at a small size is another matter, not counted.
     """
-    rng = np.random.default_rng(seed)
-    z = rng.standard_normal((int(n), len(synthfaces.ATTRIBUTES))) @ synthfaces._ATTR_CHOL.T
-    drawn = z > synthfaces._ATTR_THRESHOLDS
+    drawn = synthfaces.sample_attribute_matrix(n, np.random.default_rng(seed))
     col = {a: k for k, a in enumerate(synthfaces.ATTRIBUTES)}
     rates = {a: 0.0 for a in synthfaces.ATTRIBUTES}
     rates["no_beard"] = float(((~drawn[:, col["no_beard"]]) & (~drawn[:, col["male"]])).mean())
