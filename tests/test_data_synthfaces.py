@@ -138,3 +138,37 @@ def test_prepare_synthfaces_cli(tmp_path, capsys):
     pairs = pd.read_csv(out / "pairs.csv")
     assert summary["pairs"]["total"] == len(pairs) > 0
     assert (out / "folds.csv").is_file() and (out / "rejects.csv").is_file()
+
+
+def test_attribute_matrix_is_the_copula_of_sample_attributes():
+    """The vectorised draw classifies the same normal draws as sample_attributes (same stream, same thresholds)."""
+    for s in range(200):
+        row = sf.sample_attribute_matrix(1, np.random.default_rng(s))[0]
+        assert row.tolist() == list(sf.sample_attributes(np.random.default_rng(s)).values())
+    assert sf.sample_attribute_matrix(5, np.random.default_rng(0)).shape == (5, len(sf.ATTRIBUTES))
+    with pytest.raises(ValueError, match="n must be >= 1"):
+        sf.sample_attribute_matrix(0, np.random.default_rng(0))
+
+
+def test_thresholds_are_the_normal_quantiles_of_the_prevalences():
+    from statistics import NormalDist
+
+    for a, t in zip(sf.ATTRIBUTES, sf.ATTRIBUTE_THRESHOLDS):
+        assert NormalDist().cdf(t) == pytest.approx(1.0 - sf.ATTRIBUTE_PREVALENCE[a], abs=1e-12)
+
+
+def test_face_geometry_follows_the_action_units():
+    """A jaw drop (surprise) lowers chin and mouth; a squint narrows the eyes; the eyes sit eye_sep apart."""
+    identity = sf.identity_params(0, 0)
+    neutral = sf.FaceGeometry.of(identity, sf.action_units(0, 0.0, 1.0, None))
+    surprise = sf.FaceGeometry.of(identity, sf.action_units(7, 1.0, 1.0, None))
+    happy = sf.FaceGeometry.of(identity, sf.action_units(5, 1.0, 1.0, None))
+    assert neutral.chin_y == identity["chin_y"] and surprise.chin_y > neutral.chin_y
+    assert surprise.mouth_y > neutral.mouth_y and surprise.eye_opening > 1.0 > happy.eye_opening
+    eyes = neutral.eye_centres
+    assert eyes[1, 0] - eyes[0, 0] == pytest.approx(identity["eye_sep"]) and (eyes[:, 1] == 0).all()
+    outline = neutral.outline()
+    assert outline[:, 1].max() == pytest.approx(neutral.chin_y)  # the chin is the lowest point
+    assert outline[:, 0].max() == pytest.approx(-outline[:, 0].min())  # symmetric
+    with pytest.raises(ValueError, match="intensity"):
+        sf.action_units(5, 1.5, 1.0, None)
