@@ -172,3 +172,18 @@ def test_face_geometry_follows_the_action_units():
     assert outline[:, 0].max() == pytest.approx(-outline[:, 0].min())  # symmetric
     with pytest.raises(ValueError, match="intensity"):
         sf.action_units(5, 1.5, 1.0, None)
+
+
+def test_the_single_module_names_still_import():
+    """Every name other modules used from the former single-module generator imports from the package."""
+    import data_prep.synthfaces as package
+
+    names = (
+        "EXPRESSIONS EXPRESSION_CODES ATTRIBUTES STATE_ATTRIBUTES ATTRIBUTE_GROUPS ATTRIBUTE_PREVALENCE "
+        "ATTRIBUTE_LATENT_CORRELATION sample_attributes attribute_correlation sample_identity render_face "
+        "SynthConfig subject_name identity_params subject_expressions generate contact_sheet "
+        "_ATTR_CHOL _ATTR_THRESHOLDS _background _face_transform _render_frame _intensity_curve"
+    ).split()
+    missing = [n for n in names if not hasattr(package, n)]
+    assert not missing
+    assert set(package.__all__) <= set(dir(package))
