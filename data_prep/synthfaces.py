@@ -20,8 +20,8 @@ frames under ``aligned/`` (same relative names) and ``identities.csv``. The crop
 with the ground-truth eye centres (plus landmark noise) by :func:`data_prep.align.align_face`,
 the same template the MTCNN path uses, so no detector is needed for synthetic faces.
 
-Everything is deterministic: identity ``i`` draws from ``SeedSequence([seed, 1, i])``, its
-sequence ``j`` from ``SeedSequence([seed, 2, i, j])``, so the output does not depend on the
+Everything is deterministic: identity ``i`` draws from the stream
+``data_prep.seeds.IDENTITY`` keyed by ``i``, its sequence ``j`` from ``SEQUENCE`` keyed by ``(i, j)``, so the output does not depend on the
 order of generation or the number of worker processes.
 
 This module imports neither TensorFlow nor MTCNN.
@@ -44,6 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from . import seeds
 from .align import DEFAULT_MARGIN, align_face, eye_template
 from .labels import CKPLUS_EXPRESSIONS
 
@@ -840,12 +841,12 @@ def subject_name(index: int) -> str:
 
 def identity_params(seed: int, index: int) -> dict[str, Any]:
     """The deterministic identity ``index`` of the dataset with ``seed``."""
-    return sample_identity(np.random.default_rng(np.random.SeedSequence([seed, 1, index])))
+    return sample_identity(seeds.IDENTITY.rng(seed, index))
 
 
 def subject_expressions(seed: int, index: int, n: int) -> list[int]:
     """The ``n`` distinct non-neutral expressions (CK+ codes) of identity ``index``'s sequences."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 3, index]))
+    rng = seeds.EXPRESSIONS.rng(seed, index)
     return [int(e) for e in rng.permutation(np.arange(1, 8))[:n]]
 
 
@@ -875,7 +876,7 @@ def _generate_subject(out: str, cfg: SynthConfig, index: int) -> list[dict[str, 
         seqs.append((len(seqs) + 1, None))
     rows: list[dict[str, Any]] = []
     for seq_no, expr in seqs:
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, index, seq_no]))
+        rng = seeds.SEQUENCE.rng(cfg.seed, index, seq_no)
         draw_expr = expr if expr is not None else int(rng.integers(1, 8))
         peak = rng.uniform(0.85, 1.0)
         # Sequence-level pose (the subject sits still, small per-frame drift).
@@ -999,7 +1000,7 @@ def contact_sheet(
     for r in range(num_identities):
         p = identity_params(seed, r)
         for c in cols:
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 9, r, c]))
+            rng = seeds.CONTACT_SHEET.rng(seed, r, c)
             img = render_face(p, c, 0.0 if c == 0 else 1.0, rng, size, nuisance=nuisance)
             sheet[label_h + r * size : label_h + (r + 1) * size, c * size : (c + 1) * size] = img
     path = Path(path)

@@ -61,20 +61,23 @@ def test_a_stream_refuses_the_wrong_number_of_keys():
         seeds.SEQUENCE.rng(3, 5)
 
 
-def test_streams_have_distinct_entropies():
-    """No two streams start from the same entropy for the same small keys, except the documented
-    reuse (EXPRESSIONS' layout is also the rehearsal WebFace images' layout: same stream)."""
+def test_streams_share_entropy_only_where_documented():
+    """No two streams start from the same entropy, except the older VALIDATION_SPLIT layout
+    ``[seed, fold, 7]``, which equals IDENTITY's ``[seed, 1, 7]`` for fold 1 and EXPRESSIONS'
+    ``[seed, 3, 7]`` for fold 3 (kept: changing it would change every published split)."""
     from data_prep import seeds
 
-    seen = {}
+    seen, shared = {}, set()
     for stream in seeds.STREAMS:
         if isinstance(stream, seeds.Stream):
-            for keys in np.ndindex(*(3,) * len(stream.keys)):
+            for keys in np.ndindex(*(8,) * len(stream.keys)):
                 entropy = tuple(stream.entropy(0, *keys))
-                assert seen.setdefault(entropy, stream.name) == stream.name or {seen[entropy], stream.name} <= {
-                    "IDENTITY",
-                    "VALIDATION_SPLIT",
-                }, f"{stream.name} and {seen[entropy]} share entropy {entropy}"
+                if seen.setdefault(entropy, stream.name) != stream.name:
+                    shared.add((seen[entropy], stream.name, entropy))
+    assert shared == {
+        ("IDENTITY", "VALIDATION_SPLIT", (0, 1, 7)),
+        ("EXPRESSIONS", "VALIDATION_SPLIT", (0, 3, 7)),
+    }
 
 
 # ------------------------------------------------------------------ the call sites, end to end
