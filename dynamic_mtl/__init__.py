@@ -41,8 +41,8 @@ from dynamic_mtl.model import (  # noqa: E402
     StepResult,
     default_weight_optimizer,
 )
-from dynamic_mtl.tasks import TaskSpec  # noqa: E402
 from dynamic_mtl.single_task import SingleTaskFaceModel, build_single_task_network  # noqa: E402
+from dynamic_mtl.tasks import TaskSpec  # noqa: E402
 from dynamic_mtl.transfer import load_pretrained  # noqa: E402
 from dynamic_mtl.ttc import CrossStitchUnit, TaskTransferConnection, TTCNetwork  # noqa: E402
 from dynamic_mtl.weight_unit import DynamicWeightUnit  # noqa: E402

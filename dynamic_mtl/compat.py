@@ -15,8 +15,8 @@ from dynamic_mtl.replicas import is_multi_worker
 def tape_values(variables) -> list:
     """The backend ``tf.Variable`` of each Keras variable, for ``tf.GradientTape`` sources.
 
-    Keras 3 variables wrap a ``tf.Variable`` (``.value``); a tape asked for unconnected gradients as
-    zeros needs the TF variable's dtype, which the Keras wrapper does not expose to it.
+    Keras 3 variables wrap a ``tf.Variable`` (``.value``); ``tf.GradientTape`` needs that variable (its
+    TF dtype) to return zeros for an unconnected source.
     """
     return [v.value for v in variables]
 

@@ -11,6 +11,7 @@ trackers, the step logs, the compile config of the optimizers, and the distribut
 from __future__ import annotations
 
 import keras
+from keras import ops
 
 from dynamic_mtl.compat import PrebuiltModelWorkarounds, multi_worker_logs
 
@@ -18,7 +19,7 @@ from dynamic_mtl.compat import PrebuiltModelWorkarounds, multi_worker_logs
 class CustomStepModel(PrebuiltModelWorkarounds, keras.Model):
     """Base of a model with its own ``train_step`` and a ``self._trackers`` dict of Keras metrics.
 
-    Subclasses set ``self._trackers`` (name -> metric, in log order) in ``__init__``, return
+    Subclasses set ``self.network`` (the functional network) and ``self._trackers`` (name -> metric, in log order) in ``__init__``, return
     :meth:`tracked_logs` from their steps, and list their optimizers in ``compile_optimizers``.
     """
 
@@ -28,6 +29,11 @@ class CustomStepModel(PrebuiltModelWorkarounds, keras.Model):
     @property
     def metrics(self):
         return list(self._trackers.values())
+
+    def network_regularization(self):
+        """The sum of ``self.network.losses`` (its weight decay), ``0.0`` when it has none."""
+        losses = self.network.losses
+        return ops.sum(ops.stack(losses)) if losses else 0.0
 
     def tracked_logs(self) -> dict:
         """Every tracker's current result, by name (shaped for the strategy's log reduction)."""

@@ -373,7 +373,7 @@ class DynamicMultiTaskModel(CustomStepModel):
             stats = self._global_statistics(
                 self.compute_task_losses(y, outputs), outputs, self.task_sample_weights(y, sample_weight)
             )
-            regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
+            regularization = self.network_regularization()
             if per_task:
                 # each task's part of the objective, scaled like the network loss (mixed precision)
                 task_parts = [self._scale_network_loss(p) for p in stats["task_parts"]]

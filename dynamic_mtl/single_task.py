@@ -137,7 +137,7 @@ class SingleTaskFaceModel(CustomStepModel):
         with tf.GradientTape() as tape:
             outputs, softmax, center = self._l1_terms(x, labels, True)
             data_loss = ops.mean(softmax + self.center_loss_weight * center)
-            regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
+            regularization = self.network_regularization()
             scaled = (data_loss + regularization) / replicas  # gradients are summed over replicas
         gradients = tape.gradient(scaled, tape_values(variables))
         self.optimizer.apply_gradients(zip(gradients, variables))

@@ -19,7 +19,6 @@ from tqdm.auto import tqdm
 import dynamic_mtl as dm
 from data_prep import seeds
 from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
-from data_prep.seeds import derived_seed  # noqa: F401  (re-exported: harness callers and tests)
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.config import ExperimentConfig
