@@ -19,8 +19,9 @@ from dynamic_mtl.compat import PrebuiltModelWorkarounds, multi_worker_logs
 class CustomStepModel(PrebuiltModelWorkarounds, keras.Model):
     """Base of a model with its own ``train_step`` and a ``self._trackers`` dict of Keras metrics.
 
-    Subclasses set ``self.network`` (the functional network) and ``self._trackers`` (name -> metric, in log order) in ``__init__``, return
-    :meth:`tracked_logs` from their steps, and list their optimizers in ``compile_optimizers``.
+    Subclasses set ``self.network`` (the functional network) and ``self._trackers`` (name -> metric,
+    in log order) in ``__init__``, return :meth:`tracked_logs` from their steps, and list their
+    optimizers in ``compile_optimizers``.
     """
 
     #: ``(compile argument, attribute)`` of each optimizer, in the order of the compile config.
