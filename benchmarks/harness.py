@@ -46,11 +46,12 @@ def matmul_gflops(n: int, calls: int = 10) -> float:
 def bench(data: str | None = None) -> list[dict]:
     import tensorflow as tf
 
+    from data_prep import seeds
     from data_prep.pipeline import identity_map
     from experiments.config import ExperimentConfig
     from experiments.data import load_prepared
     from experiments.methods import parse_method
-    from experiments.training import FoldRunner, derived_seed
+    from experiments.training import FoldRunner
 
     s = settings()
     work = tempfile.mkdtemp(prefix="bench-harness-")
@@ -67,7 +68,7 @@ def bench(data: str | None = None) -> list[dict]:
     runner = FoldRunner(config, prepared, f"{work}/run", tf.distribute.get_strategy(), len(split.train_subjects), None)
     method = parse_method("static")
     runner.run(method, split, resume=False)  # build and trace once
-    dataset = runner.training_dataset(split, identity_map(split.train_subjects), derived_seed(0, 0, 0))
+    dataset = runner.training_dataset(split, identity_map(split.train_subjects), seeds.EPOCH_ORDER.seed(0, 0, 0))
     batches = sum(1 for _ in dataset)
     images_per_fold = batches * config.batch_size * config.epochs
     x, y = next(iter(dataset))

@@ -27,6 +27,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_prep import seeds
+
 PAIR_COLUMNS = ("fold", "issame", "name_a", "num_a", "name_b", "num_b", "line")
 #: Extensions tried, in order, for ``name/name_0001.<ext>``.
 DEFAULT_EXTENSIONS = (".jpg", ".png", ".jpeg", ".JPG", ".PNG", ".JPEG")
@@ -207,14 +209,14 @@ def generate_pairs(
     names = sorted(images)
     if len(names) < 2 * num_folds:
         raise ValueError(f"need >= 2 identities per fold: {len(names)} identities for {num_folds} folds")
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 77]))
+    rng = seeds.LFW_FOLDS.rng(seed)
     order = rng.permutation(len(names))
     fold_of = np.empty(len(names), dtype=int)
     fold_of[order] = np.arange(len(names)) % num_folds
     rows = []
     for k in range(num_folds):
         members = [names[i] for i in range(len(names)) if fold_of[i] == k]
-        frng = np.random.default_rng(np.random.SeedSequence([seed, 78, k]))
+        frng = seeds.LFW_FOLD_PAIRS.rng(seed, k)
         candidates = [
             (n, a, b) for n in members for i, a in enumerate(sorted(images[n])) for b in sorted(images[n])[i + 1 :]
         ]

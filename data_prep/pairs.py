@@ -12,7 +12,7 @@ Pairs only use the test fold's subjects. Differences from the authors' script (d
 docs/data.md): kinds are emitted in balanced same/diff couples (a ``same_required`` pair only
 together with a ``diff_required`` one, likewise for ``other``), so positives = negatives; the
 probe is always a peak frame (their script could pair a reference with itself); the draw is
-seeded per fold (``SeedSequence([seed, fold])``), not Python's ``random``.
+seeded per fold (stream ``data_prep.seeds.EXPRESSION_PAIRS``), not Python's ``random``.
 """
 
 from __future__ import annotations
@@ -20,9 +20,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
+from . import seeds
 from .labels import REQUIRED_EXPRESSIONS
 
 PAIR_COLUMNS = ("fold", "path_a", "path_b", "issame", "kind", "required", "subject_a", "subject_b", "expression_b")
@@ -53,7 +53,7 @@ def make_pairs(
     out: list[dict] = []
     for fold in sorted(set(fmap.values())):
         fm = m[m["fold"] == fold]
-        rng = np.random.default_rng(np.random.SeedSequence([seed, fold]))
+        rng = seeds.EXPRESSION_PAIRS.rng(seed, fold)
         refs = fm[fm["role"] == "neutral"]
         peaks = fm[(fm["role"] == "peak") & (fm["expression_name"] != "neutral")]
         by_subj = {s: g for s, g in peaks.groupby("subject", sort=True)}

@@ -34,6 +34,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from . import seeds
 from . import synthfaces as sf
 
 #: CK+ code of each Oulu-CASIA expression folder (synthfaces draws CK+ codes)
@@ -159,7 +160,7 @@ def write_ckplus_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
         codes = sf.subject_expressions(SEEDS["ckplus"], i, cfg.ckplus_sequences)
         for q, code in enumerate(codes, start=1):
             seq = f"{q:03d}"
-            rng = np.random.default_rng(np.random.SeedSequence([SEEDS["ckplus"], 2, i, q]))
+            rng = seeds.SEQUENCE.rng(SEEDS["ckplus"], i, q)
             for k, img in enumerate(render_sequence(params, code, cfg.frames, rng, *CKPLUS_FRAME), start=1):
                 _write(root / "cohn-kanade-images" / subj / seq / f"{subj}_{seq}_{k:08d}.png", img)
                 images += 1
@@ -183,7 +184,7 @@ def write_oulu_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
         subj = f"P{i + 1:03d}"
         params = sf.identity_params(SEEDS["oulu"], i)
         for q, (folder, code) in enumerate(OULU_FOLDER_CODES.items(), start=1):
-            rng = np.random.default_rng(np.random.SeedSequence([SEEDS["oulu"], 2, i, q]))
+            rng = seeds.SEQUENCE.rng(SEEDS["oulu"], i, q)
             for k, img in enumerate(render_sequence(params, code, cfg.frames, rng, *OULU_FRAME)):
                 _write(root / "VL" / "Strong" / subj / folder / f"{k:03d}.jpeg", img, jpeg=True)
                 images += 1
@@ -202,7 +203,7 @@ def write_webface_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
     h, w = WEBFACE_FRAME
     for i in range(cfg.webface_identities):
         params = sf.identity_params(SEEDS["webface"], i)
-        rng = np.random.default_rng(np.random.SeedSequence([SEEDS["webface"], 3, i]))
+        rng = seeds.EXPRESSIONS.rng(SEEDS["webface"], i)
         for k in range(cfg.webface_images):
             code = 0 if rng.random() < 0.5 else int(rng.integers(1, 8))
             centre = np.array([w / 2, h * 0.47]) + rng.normal(0, 0.03 * h, 2)

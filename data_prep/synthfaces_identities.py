@@ -14,7 +14,7 @@ nuisance as the prepared synthfaces crops), one identity per :func:`data_prep.sy
 draw. The default ``seed=1000`` makes identities distinct from the Table-2 synthfaces dataset
 (``prepare synthfaces``, seed 0), as CASIA-WebFace is distinct from CK+. Expressions are neutral
 (``neutral_fraction``) or mild (a random non-neutral class at intensity in [0.15, ``max_intensity``]),
-like web photos. Deterministic: image ``j`` of identity ``i`` draws from ``SeedSequence([seed, 4, i, j])``,
+like web photos. Deterministic: image ``j`` of identity ``i`` draws from stream ``data_prep.seeds.WEB_IMAGE`` keyed by ``(i, j)``,
 so output does not depend on ``workers``.
 """
 
@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from . import seeds
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ def render_identity_image(cfg: IdentitySetConfig, index: int, image: int) -> np.
     """Image ``image`` (1-based) of identity ``index``: uint8 RGB, ``cfg.image_size`` square, aligned."""
     from .synthfaces import identity_params, render_face
 
-    rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 4, index, image]))
+    rng = seeds.WEB_IMAGE.rng(cfg.seed, index, image)
     expression = 0 if rng.random() < cfg.neutral_fraction else int(rng.integers(1, 8))
     intensity = float(rng.uniform(0.15, cfg.max_intensity)) if expression else 0.0
     return render_face(identity_params(cfg.seed, index), expression, intensity, rng, size=cfg.image_size)

@@ -41,6 +41,7 @@ from dynamic_mtl.model import (  # noqa: E402
     StepResult,
     default_weight_optimizer,
 )
+from dynamic_mtl.single_task import SingleTaskFaceModel, build_single_task_network  # noqa: E402
 from dynamic_mtl.tasks import TaskSpec  # noqa: E402
 from dynamic_mtl.transfer import load_pretrained  # noqa: E402
 from dynamic_mtl.ttc import CrossStitchUnit, TaskTransferConnection, TTCNetwork  # noqa: E402
@@ -92,6 +93,8 @@ __all__ = [
     "default_weight_optimizer",
     "DEFAULT_WEIGHT_OPTIMIZER",
     "load_pretrained",
+    "SingleTaskFaceModel",
+    "build_single_task_network",
     "TaskTransferConnection",
     "TTCNetwork",
     "CrossStitchUnit",

@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-
-def _replica_context():
-    context = tf.distribute.get_replica_context()
-    return context, (context.num_replicas_in_sync if context is not None else 1)
+from dynamic_mtl.replicas import num_replicas, sum_over_replicas
 
 
 def per_task_gradients(tape, task_parts, variables) -> list:
@@ -33,12 +30,10 @@ def shared_indices(gradients) -> list[int]:
 
 def task_gradient_norms(tape, task_parts, variables):
     """``(T,)``: ``||d L_i / d W||`` over ``variables`` W for the global batch (GradNorm's g_i)."""
-    context, replicas = _replica_context()
     norms = []
     for grads in per_task_gradients(tape, task_parts, variables):
         grads = [tf.zeros_like(v) if g is None else g for g, v in zip(grads, variables)]
-        if replicas > 1:
-            grads = context.all_reduce(tf.distribute.ReduceOp.SUM, grads)
+        grads = sum_over_replicas(grads)
         norms.append(tf.linalg.global_norm(grads))
     return tf.stop_gradient(tf.stack(norms))
 
@@ -68,7 +63,7 @@ def combine_task_gradients(strategy, tape, task_parts, variables, task_losses, s
         every other variable the gradient of ``sum_i L_i`` (each head trained by its own loss);
         and the strategy's ``(T,)`` task weights.
     """
-    context, replicas = _replica_context()
+    replicas = num_replicas()
     gradients = per_task_gradients(tape, task_parts, variables)
     shared = shared_indices(gradients)
     scale = tf.cast(scale, tf.float32)
@@ -77,8 +72,7 @@ def combine_task_gradients(strategy, tape, task_parts, variables, task_losses, s
     else:
         matrix = tf.zeros([len(gradients), 0], tf.float32)
     matrix = matrix / scale
-    if replicas > 1:
-        matrix = context.all_reduce(tf.distribute.ReduceOp.SUM, matrix)
+    matrix = sum_over_replicas(matrix)
     direction, task_weights = strategy.combine_task_gradients(matrix, tf.cast(task_losses, tf.float32))
     direction = tf.cast(direction, tf.float32) * (scale / replicas)
     sizes = [variables[j].shape.num_elements() for j in shared]

@@ -6,6 +6,8 @@ import keras
 import tensorflow as tf
 from keras import ops
 
+from dynamic_mtl.replicas import sum_over_replicas
+
 
 def sparse_softmax_cross_entropy(labels, logits):
     """Per-sample softmax cross-entropy (Eq. 3), float32, shape (batch,)."""
@@ -109,9 +111,7 @@ class CenterLoss(keras.layers.Layer):
         diffs = (tf.gather(centers, labels) - embeddings) * mask[:, None]
         sums = tf.math.unsorted_segment_sum(diffs, labels, self.num_classes)
         counts = tf.math.unsorted_segment_sum(mask, labels, self.num_classes)
-        context = tf.distribute.get_replica_context()
-        if context is not None and context.num_replicas_in_sync > 1:
-            sums, counts = context.all_reduce(tf.distribute.ReduceOp.SUM, [sums, counts])
+        sums, counts = sum_over_replicas([sums, counts])
         self.centers.assign(centers - tf.cast(gate, tf.float32) * self.update_rate * sums / (1.0 + counts[:, None]))
 
     def call(self, embeddings, labels):

@@ -9,10 +9,12 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.distribute import check_strategy_devices
+from dynamic_mtl.compat import tape_values
+from dynamic_mtl.custom_step import CustomStepModel
 from dynamic_mtl.gradients import combine_task_gradients, task_gradient_norms
 from dynamic_mtl.labels import checked_class_labels, fill_missing, label_mask, sample_weights_for
 from dynamic_mtl.losses import CenterLoss, per_sample_loss
+from dynamic_mtl.replicas import num_replicas, sum_over_replicas
 from dynamic_mtl.tasks import TaskSpec
 from dynamic_mtl.weighting import WeightingStrategy, get_weighting
 
@@ -43,27 +45,12 @@ class StepResult:
     weight_logits: Any  # (T,) batch-mean logits f_i of the weight unit, 0 if none
 
 
-def _replica_context():
-    context = tf.distribute.get_replica_context()
-    return context, (context.num_replicas_in_sync if context is not None else 1)
-
-
-def _multi_worker(strategy) -> bool:
-    """A MultiWorkerMirroredStrategy spanning more than one worker (TF_CONFIG cluster)."""
-    in_multi_worker_mode = getattr(getattr(strategy, "extended", None), "_in_multi_worker_mode", None)
-    return (
-        isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy)
-        and in_multi_worker_mode is not None
-        and bool(in_multi_worker_mode())
-    )
-
-
 def _global_norm(gradients):
     return tf.linalg.global_norm([g for g in gradients if g is not None]) if gradients else tf.constant(0.0)
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
-class DynamicMultiTaskModel(keras.Model):
+class DynamicMultiTaskModel(CustomStepModel):
     """A multi-task model trained with a network optimizer and a weight optimizer.
 
     It wraps a functional ``network`` whose output is a dict holding every task's output
@@ -100,6 +87,8 @@ class DynamicMultiTaskModel(keras.Model):
         shared_layer_name: name of the last shared layer with weights (GradNorm's W).
         log_capacity: rows of the on-device per-step log buffer (see ``StepLogger``).
     """
+
+    compile_optimizers = (("network_optimizer", "optimizer"), ("weight_optimizer", "weight_optimizer"))
 
     def __init__(
         self,
@@ -237,10 +226,6 @@ class DynamicMultiTaskModel(keras.Model):
         unit = list(self.weight_unit.trainable_variables) if self.weight_unit is not None else []
         return unit + list(self.weighting.trainable_variables)
 
-    @property
-    def metrics(self):
-        return list(self._trackers.values())
-
     def _shared_layer_variables(self) -> list:
         if not self.shared_layer_name:
             raise ValueError(
@@ -310,7 +295,6 @@ class DynamicMultiTaskModel(keras.Model):
         Returns the all-reduced values (no gradient) and the local differentiable parts
         ``local_sum / global_count`` whose replica-sum is the global mean.
         """
-        context, replicas = _replica_context()
         if sample_weights is None:
             sample_weights = [tf.ones_like(l) for l in per_sample_losses]
         sum_list = [
@@ -325,8 +309,7 @@ class DynamicMultiTaskModel(keras.Model):
             logit_sums = ops.sum(ops.cast(outputs["weight_logits"], "float32"), axis=0)
             pieces += [unit_sums, logit_sums]
         packed = ops.stop_gradient(ops.concatenate(pieces + [ops.reshape(count, (1,))], axis=0))
-        if replicas > 1:
-            packed = context.all_reduce(tf.distribute.ReduceOp.SUM, packed)
+        packed = sum_over_replicas(packed)
         global_count = packed[-1]
         t = self._n_tasks
         counts = packed[t : 2 * t]
@@ -375,7 +358,7 @@ class DynamicMultiTaskModel(keras.Model):
         Under mixed precision the network gradients are those of the loss-scaled objective
         (``optimizer.scale_loss``), as the ``LossScaleOptimizer`` expects.
         """
-        _, replicas = _replica_context()
+        replicas = num_replicas()
         network_vars = self.network_variables
         weight_vars = self.weighting_variables
         weighting = self.weighting
@@ -385,12 +368,12 @@ class DynamicMultiTaskModel(keras.Model):
             tf.GradientTape(persistent=needs_norms or per_task) as network_tape,
             tf.GradientTape(watch_accessed_variables=False) as weight_tape,
         ):
-            weight_tape.watch([v.value for v in weight_vars])
+            weight_tape.watch(tape_values(weight_vars))
             outputs = self(x, training=True)
             stats = self._global_statistics(
                 self.compute_task_losses(y, outputs), outputs, self.task_sample_weights(y, sample_weight)
             )
-            regularization = ops.sum(ops.stack(self.network.losses)) if self.network.losses else 0.0
+            regularization = self.network_regularization()
             if per_task:
                 # each task's part of the objective, scaled like the network loss (mixed precision)
                 task_parts = [self._scale_network_loss(p) for p in stats["task_parts"]]
@@ -410,7 +393,7 @@ class DynamicMultiTaskModel(keras.Model):
                     task_parts = stats["task_parts"]
                     with network_tape.stop_recording(), weight_tape.stop_recording():
                         grad_norms = task_gradient_norms(
-                            network_tape, task_parts, [v.value for v in self._shared_layer_variables()]
+                            network_tape, task_parts, tape_values(self._shared_layer_variables())
                         )
                 weights = weighting.task_weights(stats.get("unit_weights"))
                 weight_surrogate, weight_value = (None, None)
@@ -420,8 +403,7 @@ class DynamicMultiTaskModel(keras.Model):
                     )
 
         zero = tf.UnconnectedGradients.ZERO
-        # Keras variables' `.value` is the tf.Variable: tapes need its TF dtype for zero gradients.
-        network_values = [v.value for v in network_vars]
+        network_values = tape_values(network_vars)
         if per_task:
             network_gradients, weights = combine_task_gradients(
                 weighting, network_tape, task_parts, network_values, stats["losses"], loss_scale
@@ -438,14 +420,14 @@ class DynamicMultiTaskModel(keras.Model):
             weight_surrogate, weight_value = (None, None)
             if weight_vars:  # the strategy's own variables (no weight unit): their direct dependence
                 with tf.GradientTape(watch_accessed_variables=False) as weight_tape:
-                    weight_tape.watch([v.value for v in weight_vars])
+                    weight_tape.watch(tape_values(weight_vars))
                     weight_surrogate, weight_value = self._linearised(
                         lambda L, u: weighting.weight_loss(weights, L, None), stats, replicas
                     )
         else:
             network_gradients = network_tape.gradient(network_target, network_values, unconnected_gradients=zero)
         weight_gradients = (
-            weight_tape.gradient(weight_surrogate, [v.value for v in weight_vars], unconnected_gradients=zero)
+            weight_tape.gradient(weight_surrogate, tape_values(weight_vars), unconnected_gradients=zero)
             if weight_surrogate is not None
             else []
         )
@@ -509,17 +491,13 @@ class DynamicMultiTaskModel(keras.Model):
         if not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer):
             return tf.constant(1.0)
         bad = tf.cast(tf.logical_not(self.optimizer.check_finite(gradients)), tf.float32)
-        context, replicas = _replica_context()
-        if replicas > 1:
-            bad = context.all_reduce(tf.distribute.ReduceOp.SUM, bad)
+        bad = sum_over_replicas(bad)
         return tf.cast(bad == 0.0, tf.float32)
 
     def _weight_gradient_norm(self, gradients):
         if not gradients:
             return tf.constant(0.0)
-        context, replicas = _replica_context()
-        if replicas > 1:
-            gradients = context.all_reduce(tf.distribute.ReduceOp.SUM, list(gradients))
+        gradients = sum_over_replicas(list(gradients))
         return _global_norm(gradients)
 
     def _record_step(self, result: StepResult):
@@ -556,12 +534,7 @@ class DynamicMultiTaskModel(keras.Model):
                 labels = labels[..., None]
             for name in self._task_metrics[task.name]:
                 self._trackers[name].update_state(labels, prediction, sample_weight=weights[i])
-        logs = {name: tracker.result() for name, tracker in self._trackers.items()}
-        if _multi_worker(self.distribute_strategy):
-            # Keras reduces step logs with strategy.reduce(MEAN, axis=0) under multi-worker
-            # MultiWorkerMirroredStrategy, which needs an axis (keras-team/keras#20585).
-            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
-        return logs
+        return self.tracked_logs()
 
     def test_step(self, data):
         x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
@@ -647,49 +620,6 @@ class DynamicMultiTaskModel(keras.Model):
             if self.weighting_variables:
                 self.weight_optimizer.build(self.weighting_variables)
 
-    def get_compile_config(self):
-        if not self.compiled:
-            return None
-        return {
-            "network_optimizer": keras.optimizers.serialize(self.optimizer),
-            "weight_optimizer": keras.optimizers.serialize(self.weight_optimizer),
-            "steps_per_execution": self.steps_per_execution,
-            "jit_compile": self.jit_compile,
-        }
-
-    def compile_from_config(self, config):
-        config = dict(config)
-        config["network_optimizer"] = keras.optimizers.deserialize(config["network_optimizer"])
-        config["weight_optimizer"] = keras.optimizers.deserialize(config["weight_optimizer"])
-        self.compile(**config)
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        # Under a tf.distribute strategy Keras first all-reduces one input batch to build the model
-        # symbolically; under MultiWorkerMirroredStrategy that reduce fails (keras-team/keras#20585).
-        # This model is built at construction and compile() builds both optimizers: nothing to build.
-        if (
-            self.compiled
-            and self.optimizer is not None
-            and self.optimizer.built
-            and getattr(self, "_compile_metrics", None) is None
-            and getattr(self, "_compile_loss", None) is None
-        ):
-            return
-        super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
-
-    # A replica on a device that does not exist would wait forever in the first all-reduce.
-    def make_train_function(self, force=False):
-        check_strategy_devices(self.distribute_strategy)
-        return super().make_train_function(force=force)
-
-    def make_test_function(self, force=False):
-        check_strategy_devices(self.distribute_strategy)
-        return super().make_test_function(force=force)
-
-    def make_predict_function(self, force=False):
-        check_strategy_devices(self.distribute_strategy)
-        return super().make_predict_function(force=force)
-
     def fit(self, *args, callbacks=None, **kwargs):
         """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history)."""
         callbacks = list(callbacks or [])
@@ -708,10 +638,6 @@ class DynamicMultiTaskModel(keras.Model):
             "shared_layer_name": self.shared_layer_name,
             "log_capacity": self.log_capacity,
         }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 class _WeightingEpochHook(keras.callbacks.Callback):

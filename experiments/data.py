@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from data_prep import datasets
+from data_prep import datasets, seeds
 from data_prep.folds import read_folds
 from data_prep.pairs import make_pairs, read_pairs
 from data_prep.prepare import read_manifest
@@ -37,7 +37,7 @@ class PreparedData:
             raise ValueError(f"fold {test_fold} not in folds.csv (has {self.fold_ids})")
         test = sorted(s for s, f in fold_of.items() if f == test_fold)
         rest = sorted(s for s, f in fold_of.items() if f != test_fold)
-        rng = np.random.default_rng(np.random.SeedSequence([seed, test_fold, 7]))
+        rng = seeds.VALIDATION_SPLIT.rng(seed, test_fold)
         n_val = max(2, int(round(validation_share * len(rest))))
         validation = sorted(rng.choice(rest, size=n_val, replace=False).tolist())
         train = sorted(set(rest) - set(validation))

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
 import os
 import sys
 import time
@@ -18,6 +17,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
+from data_prep import seeds
 from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
@@ -29,12 +29,6 @@ from experiments.rundir import RunError, atomic_write, temporary_name
 
 class RunDiverged(RunError):
     """Training of one (method, fold) reached a non-finite loss; nothing of it is published."""
-
-
-def derived_seed(*parts) -> int:
-    """A 31-bit seed from any parts (stable across processes, unlike hash())."""
-    digest = hashlib.sha256("/".join(str(p) for p in parts).encode()).digest()
-    return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
 @dataclass
@@ -98,7 +92,7 @@ class FoldRunner:
         if method.weighting is None:
             options = {"weights": [1.0, 0.0]}
         # one seed for every method: the weight unit (and any strategy variable) starts the same
-        keras.utils.set_random_seed(derived_seed(c.seed, "init"))
+        keras.utils.set_random_seed(seeds.INIT.seed(c.seed))
         with _dtype_policy("mixed_float16" if c.mixed_precision else None):
             model = self._build_network(method, weighting, options)
         steps = max(1, self._train_rows() // c.batch_size)
@@ -165,7 +159,7 @@ class FoldRunner:
         and shared by every method of the fold."""
         if fold not in self._initial_networks:
             c = self.config
-            keras.utils.set_random_seed(derived_seed(c.seed, "init", "fold", fold))
+            keras.utils.set_random_seed(seeds.FOLD_INIT.seed(c.seed, fold))
             with _dtype_policy("mixed_float16" if c.mixed_precision else None):
                 network = dm.build_face_expression_network(**self._network_options())
             self._initial_networks[fold] = [v.numpy() for v in network.variables]
@@ -225,7 +219,7 @@ class FoldRunner:
         epochs = c.epochs if method.weighting is not None else 0
         for epoch in range(state["epoch"], epochs):
             start = time.perf_counter()
-            dataset = self.training_dataset(split, id_map, derived_seed(c.seed, split.fold, epoch))
+            dataset = self.training_dataset(split, id_map, seeds.EPOCH_ORDER.seed(c.seed, split.fold, epoch))
             try:
                 history = model.fit(
                     dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False, callbacks=callbacks

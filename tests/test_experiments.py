@@ -266,8 +266,9 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
     next fold starts from a different draw."""
     import tensorflow as tf
 
+    from data_prep import seeds
     from experiments.data import load_prepared
-    from experiments.training import FoldRunner, derived_seed
+    from experiments.training import FoldRunner
 
     config = tiny_config(tiny_data, tmp_path)
     data = load_prepared(config)
@@ -300,7 +301,7 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
     from data_prep.pipeline import identity_map
 
     id_map = identity_map(split.train_subjects)
-    seed = derived_seed(config.seed, split.fold, 0)
+    seed = seeds.EPOCH_ORDER.seed(config.seed, split.fold, 0)
     first = [(x.numpy(), y["identity"].numpy()) for x, y in runner.training_dataset(split, id_map, seed)]
     again = [(x.numpy(), y["identity"].numpy()) for x, y in runner.training_dataset(split, id_map, seed)]
     assert len(first) == len(again) > 0

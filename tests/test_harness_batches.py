@@ -35,10 +35,11 @@ def _digest(dataset) -> tuple[int, str]:
 
 
 def harness_digests(data_dir, work) -> dict[str, tuple[int, str]]:
+    from data_prep import seeds
     from data_prep.pipeline import identity_map
     from experiments.config import ExperimentConfig
     from experiments.data import load_prepared
-    from experiments.training import FoldRunner, derived_seed
+    from experiments.training import FoldRunner
 
     config = ExperimentConfig.load("tiny").override(data_dir=str(data_dir), results_dir=str(work), batch_size=4)
     data = load_prepared(config)
@@ -49,7 +50,7 @@ def harness_digests(data_dir, work) -> dict[str, tuple[int, str]]:
     runner.store.images = np.random.default_rng(0).integers(0, 256, store.shape, dtype=np.uint8)
     id_map = identity_map(split.train_subjects)
     out = {
-        f"train epoch {e}": _digest(runner.training_dataset(split, id_map, derived_seed(config.seed, 0, e)))
+        f"train epoch {e}": _digest(runner.training_dataset(split, id_map, seeds.EPOCH_ORDER.seed(config.seed, 0, e)))
         for e in (0, 1)
     }
     out["validation"] = _digest(runner.evaluation_dataset(split.validation))

@@ -20,8 +20,8 @@ frames under ``aligned/`` (same relative names) and ``identities.csv``. The crop
 with the ground-truth eye centres (plus landmark noise) by :func:`data_prep.align.align_face`,
 the same template the MTCNN path uses, so no detector is needed for synthetic faces.
 
-Everything is deterministic: identity ``i`` draws from ``SeedSequence([seed, 1, i])``, its
-sequence ``j`` from ``SeedSequence([seed, 2, i, j])``, so the output does not depend on the
+Everything is deterministic: identity ``i`` draws from the stream
+``data_prep.seeds.IDENTITY`` keyed by ``i``, its sequence ``j`` from ``SEQUENCE`` keyed by ``(i, j)``, so the output does not depend on the
 order of generation or the number of worker processes.
 
 The package, one module per step:

@@ -1,8 +1,8 @@
 """Identities: the stable geometry and appearance of one synthetic person, drawn from a seed.
 
 Units: the nominal inter-eye distance is 1; the eye line is y = 0 and y grows downwards.
-Identity ``i`` of the dataset with ``seed`` draws from ``SeedSequence([seed, 1, i])`` and its
-expressions from ``SeedSequence([seed, 3, i])``, so neither depends on generation order.
+Identity ``i`` of the dataset with ``seed`` draws from the stream ``data_prep.seeds.IDENTITY`` and its
+expressions from ``EXPRESSIONS``, both keyed by ``i``, so neither depends on generation order.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from .. import seeds
 from .attributes import sample_attributes
 
 HAIR_COLOURS = np.array(
@@ -92,10 +93,10 @@ def sample_identity(rng: np.random.Generator) -> dict[str, Any]:
 
 def identity_params(seed: int, index: int) -> dict[str, Any]:
     """The deterministic identity ``index`` of the dataset with ``seed``."""
-    return sample_identity(np.random.default_rng(np.random.SeedSequence([seed, 1, index])))
+    return sample_identity(seeds.IDENTITY.rng(seed, index))
 
 
 def subject_expressions(seed: int, index: int, n: int) -> list[int]:
     """The ``n`` distinct non-neutral expressions (CK+ codes) of identity ``index``'s sequences."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 3, index]))
+    rng = seeds.EXPRESSIONS.rng(seed, index)
     return [int(e) for e in rng.permutation(np.arange(1, 8))[:n]]

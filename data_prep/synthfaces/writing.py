@@ -1,6 +1,6 @@
 """Write the dataset in the CK+ layout (raw sequences, Emotion files, aligned crops, CSVs) and a contact sheet.
 
-Sequence ``j`` of identity ``i`` draws from ``SeedSequence([seed, 2, i, j])``, so the bytes written do
+Sequence ``j`` of identity ``i`` draws from the stream ``data_prep.seeds.SEQUENCE`` keyed by ``(i, j)``, so the bytes written do
 not depend on the order of generation or the number of worker processes.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from .. import seeds
 from ..align import DEFAULT_MARGIN, align_face
 from .expressions import EXPRESSIONS
 from .identity import identity_params, subject_expressions
@@ -89,7 +90,7 @@ def _generate_subject(out: str, cfg: SynthConfig, index: int) -> list[dict[str, 
     n = cfg.frames_per_sequence
     protocol = {0, n - 3, n - 2, n - 1}  # first frame + last 3
     for seq_no, expression in sequences:
-        rng = np.random.default_rng(np.random.SeedSequence([cfg.seed, 2, index, seq_no]))
+        rng = seeds.SEQUENCE.rng(cfg.seed, index, seq_no)
         drawn = expression if expression is not None else int(rng.integers(1, 8))
         peak = rng.uniform(0.85, 1.0)
         # Sequence-level pose (the subject sits still, small per-frame drift).
@@ -209,7 +210,7 @@ def contact_sheet(
     for r in range(num_identities):
         identity = identity_params(seed, r)
         for c in cols:
-            rng = np.random.default_rng(np.random.SeedSequence([seed, 9, r, c]))
+            rng = seeds.CONTACT_SHEET.rng(seed, r, c)
             img = render_face(identity, c, 0.0 if c == 0 else 1.0, rng, size, nuisance=nuisance)
             sheet[label_h + r * size : label_h + (r + 1) * size, c * size : (c + 1) * size] = img
     path = Path(path)

@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from tqdm.auto import tqdm
 
-from data_prep import synthfaces
+from data_prep import seeds, synthfaces
 from data_prep.ttc.common import TaskData
 
 #: Table 4's attributes in the generator's spelling (eyeglasses replaces Wearing_Lipstick).
@@ -63,7 +63,7 @@ def label_noise_rates(n: int = 200_000, seed: int = 0) -> dict[str, float]:
 
 def render_attribute_face(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, dict[str, bool]]:
     """One deterministic sample: (float32 (size, size) in [0, 1], its attribute dict)."""
-    rng = np.random.default_rng(np.random.SeedSequence([seed, 7, _SPLIT_CODES[split], index]))
+    rng = seeds.ATTRIBUTE_FACE.rng(seed, _SPLIT_CODES[split], index)
     identity = synthfaces.sample_identity(rng)
     attrs = dict(identity["attributes"])
     rgb = synthfaces.render_face(identity, expression=0, intensity=0.0, rng=rng, size=2 * size, attributes=attrs)
@@ -87,7 +87,7 @@ def make_synthattrs(
         n_train, n_val, n_test: images per split (each a distinct identity).
         size: output side (grayscale, one channel).
         tasks: attribute names from :data:`data_prep.synthfaces.ATTRIBUTES`.
-        seed: sample ``i`` of split ``s`` uses ``SeedSequence([seed, 7, s, i])``.
+        seed: sample ``i`` of split ``s`` uses stream ``data_prep.seeds.ATTRIBUTE_FACE`` keyed by ``(s, i)``.
     """
     unknown = [t for t in tasks if t not in synthfaces.ATTRIBUTES]
     if unknown:

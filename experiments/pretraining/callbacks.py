@@ -12,6 +12,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from data_prep import seeds
+
 
 class EpochSeeds(keras.callbacks.Callback):
     """At each epoch start, reset every seed generator (dropout) from ``(seed, epoch)``.
@@ -27,7 +29,7 @@ class EpochSeeds(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         states = sorted((v for v in self.model.variables if "seed_generator_state" in v.path), key=lambda v: v.path)
         for i, v in enumerate(states):
-            s = np.random.SeedSequence([self.seed, 5, epoch, i]).generate_state(1, np.uint32)[0]
+            s = seeds.DROPOUT.seed_sequence(self.seed, epoch, i).generate_state(1, np.uint32)[0]
             v.assign(np.array([int(s), 0], dtype=v.dtype))
 
 

@@ -228,7 +228,7 @@ def make_optimizer(cfg: PretrainConfig, steps: int):
 
 
 def build_model(cfg: PretrainConfig, num_identities: int, steps: int):
-    from dynamic_mtl.transfer import SingleTaskFaceModel, build_single_task_network
+    from dynamic_mtl.single_task import SingleTaskFaceModel, build_single_task_network
 
     network = build_single_task_network(
         num_identities,
@@ -353,7 +353,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         if state:
-            import dynamic_mtl.transfer  # noqa: F401  (registers SingleTaskFaceModel)
+            import dynamic_mtl.single_task  # noqa: F401  (registers SingleTaskFaceModel)
 
             model = keras.saving.load_model(out / state["checkpoint"], compile=True, safe_mode=True)
             print(
