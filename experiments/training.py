@@ -461,10 +461,14 @@ def _state_keys(group: str, variables: list, seed_generators: dict[int, str]) ->
         keys = [v.path.split("/", 1)[-1] for v in variables]
     else:
         keys = [seed_generators.get(id(v), v.path) for v in variables]
-    if len(set(keys)) != len(keys):
-        repeated = sorted({k for k in keys if keys.count(k) > 1})
-        raise ValueError(f"{group} variable paths are not unique (e.g. {repeated[0]!r}); cannot key a checkpoint")
-    return keys
+    # a repeated path (a LossScaleOptimizer's own ``iteration`` beside its inner optimizer's) gets its
+    # occurrence number, in the order the optimizer lists its variables
+    seen: dict[str, int] = {}
+    unique = []
+    for key in keys:
+        seen[key] = seen.get(key, 0) + 1
+        unique.append(key if seen[key] == 1 else f"{key}#{seen[key] - 1}")
+    return unique
 
 
 def _save_checkpoint(path: Path, model, state: dict, best: list) -> None:

@@ -134,9 +134,12 @@ def test_the_selected_model_of_each_method_and_fold_loads_with_keras(feedback_ru
     for method in ("static", "dynamic"):
         loaded = keras.models.load_model(run_dir / "models" / f"{method}_fold0.keras", safe_mode=True)
         assert type(loaded) is dm.DynamicMultiTaskModel
+        from experiments.training import _seed_generator_keys, _state_keys
+
+        keys = _state_keys("model", loaded.variables, _seed_generator_keys(loaded))
         with np.load(run_dir / "checkpoints" / f"{method}_fold0.npz") as saved:
-            best = [saved[k] for k in sorted(k for k in saved.files if k.startswith("best_"))]
-        assert len(best) == len(loaded.variables)
+            assert sum(k.startswith("best/") for k in saved.files) == len(loaded.variables)
+            best = [saved[f"best/{key}"] for key in keys]
         for variable, value in zip(loaded.variables, best):  # the selected epoch's weights
             if "seed_generator" not in variable.path:
                 np.testing.assert_array_equal(variable.numpy(), value, err_msg=variable.path)
