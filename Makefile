@@ -33,11 +33,13 @@ $(STAMP): setup.cfg pyproject.toml
 
 install: venv
 
+# TEST_WORKERS pytest-xdist processes (tests that share a session subprocess run in one of them: xdist_group)
+TEST_WORKERS ?= 2
 test: venv
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup
 
 test-fast: venv
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow"
 
 lint: venv
 	$(VENV)/bin/ruff check .

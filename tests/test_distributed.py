@@ -15,6 +15,7 @@ SHARE_OFF_TOLERANCE = 1e-2
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mirrored_report")  # one worker runs the shared subprocess (tests/conftest.py)
 def test_mirrored_two_replicas_match_one_device(mirrored_report):
     weightings = ["dynamic", "dynamic:nostop", "naive_dynamic", "uncertainty", "gradnorm", "dwa", "static"]
     for name in weightings:

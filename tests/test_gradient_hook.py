@@ -128,6 +128,7 @@ def test_loss_scaled_gradient_step_moves_weights_like_float32():
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mirrored_report")  # one worker runs the shared subprocess (tests/conftest.py)
 def test_mirrored_two_replicas_match_one_device_for_a_gradient_strategy(mirrored_report):
     report = mirrored_report["gradient_toys:ProjectAway"]
     assert report["steps_logged"] == 4 and report["movement"] > 1e-2, report

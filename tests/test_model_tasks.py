@@ -225,6 +225,7 @@ def test_ttc_and_cross_stitch_networks_train_with_any_weighting(network_class, w
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("mirrored_report")  # one worker runs the shared subprocess (tests/conftest.py)
 def test_missing_labels_and_sample_weights_are_exact_under_mirrored_strategy(mirrored_report):
     """A quarter of each task's labels missing and random sample weights: the replicas hold
     different label counts and weight sums, and 2 replicas still equal one device."""
