@@ -81,6 +81,8 @@ def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
     for seed, run_dir in run_dirs.items():
         for path in sorted((run_dir / "per_fold").glob("*_fold*_history.csv")):
             method, fold = path.name[: -len("_history.csv")].rsplit("_fold", 1)
+            if path.stat().st_size == 0:  # a method that trains no epoch (the pretrained network)
+                continue
             history = pd.read_csv(path)
             if len(history):
                 frames.append(history.assign(method=method, fold=int(fold), seed=seed))
@@ -203,6 +205,7 @@ def reproduction_markdown(
     seconds: float,
     sensitivity: pd.DataFrame | None = None,
     converged: pd.DataFrame | None = None,
+    run_dirs: dict[int, Path] | None = None,
 ) -> str:
     data = (
         f"the embedded {config.dataset} dataset (synthetic, not CK+ or Oulu-CASIA)"
@@ -228,7 +231,8 @@ def reproduction_markdown(
             if config.single_seed_methods
             else []
         ),
-        f"* Machine: {machine}. Wall time of this invocation: {seconds / 60:.1f} min.",
+        f"* Machine: {machine}. Wall time of the seed runs: {_wall_times(run_dirs)}; of this invocation: "
+        f"{seconds / 60:.1f} min.",
         "",
         "A difference is *reproduced* when its 95 % confidence interval over units excludes 0 on the "
         "paper's side, *not reproduced* when it excludes 0 on the other side, *inconclusive* otherwise. "
@@ -287,6 +291,20 @@ def reproduction_markdown(
     return "\n".join(lines) + "\n"
 
 
+def seed_run_minutes(run_dir: Path) -> float:
+    """A seed run's wall time in minutes, from its files: ``config.yaml`` (written when the run starts
+    or resumes) to ``per_fold.csv`` (written when it ends)."""
+    return ((run_dir / "per_fold.csv").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime) / 60
+
+
+def _wall_times(run_dirs: dict[int, Path] | None) -> str:
+    if not run_dirs:
+        return "-"
+    minutes = {seed: seed_run_minutes(path) for seed, path in run_dirs.items()}
+    each = ", ".join(f"seed {seed} {m:.1f} min" for seed, m in minutes.items())
+    return f"{sum(minutes.values()):.1f} min ({each}; from each run's config.yaml to its per_fold.csv)"
+
+
 def check_seeds(seeds: list[int]) -> None:
     """Refuse an empty or repeated seed list (a repeated seed would count its units twice)."""
     if not seeds or len(set(seeds)) != len(seeds):
@@ -334,7 +352,17 @@ def run_study(
     claims.to_csv(study_dir / "claims.csv", index=False)
     machine = environment()["machine"]
     report = reproduction_markdown(
-        config, seeds, units, rows, claims, command, machine, time.perf_counter() - start, sensitivity, converged
+        config,
+        seeds,
+        units,
+        rows,
+        claims,
+        command,
+        machine,
+        time.perf_counter() - start,
+        sensitivity,
+        converged,
+        run_dirs,
     )
     (study_dir / "reproduction.md").write_text(report)
     (study_dir / "study.json").write_text(

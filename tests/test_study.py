@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -250,3 +252,19 @@ def test_sweep_claim_counts_the_static_row_as_w1_one_half_and_skips_units_withou
         )
     result = SweepClaim("f2", "q", "s").evaluate(pd.DataFrame(rows))
     assert result["verdict"] == "reproduced" and result["units"] == 6
+
+
+def test_curves_skip_the_empty_history_of_a_method_without_epochs_and_wall_time_comes_from_the_files(tmp_path):
+    from experiments.study import gather_curves, seed_run_minutes
+
+    run = tmp_path / "seed0"
+    (run / "per_fold").mkdir(parents=True)
+    (run / "per_fold" / "pretrained_fold0_history.csv").write_text("")
+    (run / "per_fold" / "static_fold0_history.csv").write_text("epoch,val_score\n0,0.5\n1,0.6\n")
+    curves = gather_curves({0: run})
+    assert set(curves["method"]) == {"static"} and len(curves) == 2
+    (run / "config.yaml").write_text("x")
+    (run / "per_fold.csv").write_text("x")
+    os.utime(run / "config.yaml", (1000, 1000))
+    os.utime(run / "per_fold.csv", (1000 + 90, 1000 + 90))
+    assert seed_run_minutes(run) == pytest.approx(1.5)
