@@ -81,9 +81,10 @@ def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
     for seed, run_dir in run_dirs.items():
         for path in sorted((run_dir / "per_fold").glob("*_fold*_history.csv")):
             method, fold = path.name[: -len("_history.csv")].rsplit("_fold", 1)
-            if path.stat().st_size == 0:  # a method that trains no epoch (the pretrained network)
+            try:
+                history = pd.read_csv(path)
+            except pd.errors.EmptyDataError:  # a method that trains no epoch (the pretrained network)
                 continue
-            history = pd.read_csv(path)
             if len(history):
                 frames.append(history.assign(method=method, fold=int(fold), seed=seed))
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -259,7 +259,7 @@ def test_curves_skip_the_empty_history_of_a_method_without_epochs_and_wall_time_
 
     run = tmp_path / "seed0"
     (run / "per_fold").mkdir(parents=True)
-    (run / "per_fold" / "pretrained_fold0_history.csv").write_text("")
+    (run / "per_fold" / "pretrained_fold0_history.csv").write_text("\n")  # as the harness writes it
     (run / "per_fold" / "static_fold0_history.csv").write_text("epoch,val_score\n0,0.5\n1,0.6\n")
     curves = gather_curves({0: run})
     assert set(curves["method"]) == {"static"} and len(curves) == 2
