@@ -144,13 +144,18 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
 
 
 def method_rows(units: pd.DataFrame) -> pd.DataFrame:
-    """Per method (in run order) and metric: mean and 95 % CI over units, in percent."""
+    """Per method (in run order) and metric of a task the method reports: mean and 95 % CI over
+    units, in percent (a single-task row has no number for the task it does not train)."""
+    from experiments.methods import parse_method
+
     rows = []
     for method in dict.fromkeys(units["method"]):
         part = units[units["method"] == method]
-        row = {"method": method, "label": part["label"].iloc[0] if "label" in part else method}
+        label = part["label"].iloc[0] if "label" in part else method
+        row = {"method": method, "label": f"{label} (`{method}`)"}
+        reports = parse_method(method).reports
         for metric in ROW_METRICS:
-            if metric in part:
+            if metric in part and metric.split("_")[0] in reports:
                 interval = st.mean_ci(part[metric].astype(float) * 100)
                 row.update(
                     {
@@ -253,7 +258,9 @@ def reproduction_markdown(
                 {
                     "label": row["label"],
                     **{m: _cell(row, m) for m in ROW_METRICS},
-                    "units": int(row.get("expression_accuracy_units", 0) or 0),
+                    "units": int(
+                        max((row.get(f"{m}_units") for m in ROW_METRICS if pd.notna(row.get(f"{m}_units"))), default=0)
+                    ),
                 }
                 for _, row in rows.iterrows()
             ),
