@@ -120,8 +120,9 @@ def convergence(curves: pd.DataFrame, reports: dict[str, tuple[str, ...]]) -> pd
     return pd.DataFrame(rows)
 
 
-def plot_curves(curves: pd.DataFrame, path: Path) -> None:
-    """Mean validation accuracy per epoch and method (one panel per metric), as PNG."""
+def plot_curves(curves: pd.DataFrame, path: Path, reports: dict[str, tuple[str, ...]] | None = None) -> None:
+    """Mean validation accuracy per epoch and method (one panel per metric), as PNG; with ``reports``
+    (method -> tasks it reports) a method is drawn only in the panels of its tasks."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -131,8 +132,9 @@ def plot_curves(curves: pd.DataFrame, path: Path) -> None:
     for ax, (metric, title) in zip(axes, CURVE_METRICS.items()):
         if metric in curves:
             mean = curves.groupby(["method", "epoch"], sort=False)[metric].mean().unstack("method") * 100
+            task = metric.split("_")[1]
             for method in mean.columns:
-                if mean[method].notna().any():
+                if mean[method].notna().any() and task in (reports or {}).get(method, (task,)):
                     ax.plot(mean.index + 1, mean[method], marker=".", label=method)
         ax.set_xlabel("epoch")
         ax.set_title(title)
@@ -352,7 +354,7 @@ def run_study(
     converged = convergence(curves, reports)
     if len(curves):
         curves.to_csv(study_dir / "learning_curves.csv", index=False)
-        plot_curves(curves, study_dir / "learning_curves.png")
+        plot_curves(curves, study_dir / "learning_curves.png", reports)
     sensitivity.to_csv(study_dir / "sensitivity.csv", index=False)
     converged.to_csv(study_dir / "convergence.csv", index=False)
     units.to_csv(study_dir / "units.csv", index=False)
