@@ -126,24 +126,9 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
 
     raw, out = tmp_path / "raw", tmp_path / "out"
     _make_ckplus_tree(raw)
-    rc = main(
-        [
-            "prepare",
-            "ckplus",
-            "--root",
-            str(raw),
-            "--out",
-            str(out),
-            "--num-folds",
-            "2",
-            "--multi-face",
-            "reject",
-            "--quiet",
-            "--image-size",
-            "64",
-        ]
-    )
-    assert rc == 0
+    argv = ["prepare", "ckplus", "--root", str(raw), "--out", str(out), "--num-folds", "2"]
+    argv += ["--multi-face", "reject", "--quiet", "--image-size", "64"]
+    assert main(argv) == 0
     for f in ("manifest.csv", "rejects.csv", "folds.csv", "pairs.csv", "summary.json"):
         assert (out / f).is_file(), f
     man = pd.read_csv(out / "manifest.csv", dtype={"subject": str, "sequence": str}, keep_default_na=False)
@@ -185,52 +170,12 @@ def test_prepare_ckplus_cli_end_to_end(tmp_path, capsys):
 
     # Resumable: a rerun detects nothing again and yields the same files.
     before = {f: (out / f).read_bytes() for f in ("manifest.csv", "rejects.csv", "pairs.csv")}
-    assert (
-        main(
-            [
-                "prepare",
-                "ckplus",
-                "--root",
-                str(raw),
-                "--out",
-                str(out),
-                "--num-folds",
-                "2",
-                "--multi-face",
-                "reject",
-                "--quiet",
-                "--image-size",
-                "64",
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     again = json.loads((out / "summary.json").read_text())["alignment_this_run"]
     assert again["done"] == 0 and again["skipped"] == len(man) + 5
     assert before == {f: (out / f).read_bytes() for f in before}
 
     # Resuming with another framing would mix crops: refused, nothing rewritten.
-    assert (
-        main(
-            [
-                "prepare",
-                "ckplus",
-                "--root",
-                str(raw),
-                "--out",
-                str(out),
-                "--num-folds",
-                "2",
-                "--multi-face",
-                "reject",
-                "--quiet",
-                "--image-size",
-                "64",
-                "--alignment",
-                "template",
-            ]
-        )
-        == 2
-    )
+    assert main(argv + ["--alignment", "template"]) == 2
     assert "other alignment settings" in capsys.readouterr().err
     assert before == {f: (out / f).read_bytes() for f in before}
