@@ -498,8 +498,10 @@ def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
     with np.load(path) as data:
         stored = set(data.files) - {"state"}
         values = {}
+        group_keys = {}
         for group, variables in (*groups.items(), ("best", groups["model"])):
             keys = [f"{group}/{k}" for k in _state_keys("model" if group == "best" else group, variables, generators)]
+            group_keys[group] = keys
             missing = sorted(set(keys) - stored)
             if missing:
                 raise ValueError(
@@ -518,7 +520,6 @@ def _load_checkpoint(path: Path, model) -> tuple[dict, list]:
             raise ValueError(f"the checkpoint holds variables the model does not have, e.g. {sorted(stored)[0]!r}")
         state = json.loads(bytes(data["state"]).decode())
     for group, variables in groups.items():
-        for key, variable in zip(_state_keys(group, variables, generators), variables):
-            variable.assign(values[f"{group}/{key}"])
-    best = [values[f"best/{key}"] for key in _state_keys("model", groups["model"], generators)]
-    return state, best
+        for key, variable in zip(group_keys[group], variables):
+            variable.assign(values[key])
+    return state, [values[key] for key in group_keys["best"]]
