@@ -145,6 +145,9 @@ class ExperimentConfig:
     batch_size: int = 32
     epochs: int = 6
     network_optimizer: OptimizerConfig = field(default_factory=OptimizerConfig)
+    #: the network optimizer of the rows that start from the pretrained checkpoint (fine-tuned single
+    #: task and every multi-task row when a checkpoint is given); None: ``network_optimizer`` for every row
+    finetune_optimizer: OptimizerConfig | None = None
     weight_optimizer: OptimizerConfig = field(
         default_factory=lambda: OptimizerConfig("RMSprop", 0.1, dict(WEIGHT_UNIT_RMSPROP))
     )
@@ -261,6 +264,8 @@ class ExperimentConfig:
         if any(not 0.0 <= w <= 1.0 for w in self.figure2_weights):
             raise ValueError(f"figure2_weights must lie in [0, 1], got {self.figure2_weights}")
         self.network_optimizer.validate("network_optimizer")
+        if self.finetune_optimizer is not None:
+            self.finetune_optimizer.validate("finetune_optimizer")
         self.weight_optimizer.validate("weight_optimizer")
         for method in [*self.methods, *self.single_seed_methods]:
             if method != "static_sweep":  # expands to static@w1 for every figure2_weights

@@ -331,6 +331,63 @@ def test_a_method_can_set_its_own_weight_unit_learning_rate(tiny_data, tmp_path)
     assert not no_stop.weighting.stop_gradient_weights
 
 
+def test_rows_that_start_from_the_pretrained_network_use_the_fine_tuning_optimizer(tiny_data, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    import dynamic_mtl.transfer
+    from experiments.config import OptimizerConfig
+    from experiments.data import load_prepared
+    from experiments.training import FoldRunner
+
+    monkeypatch.setattr(dynamic_mtl.transfer, "load_pretrained", lambda model, path: None)
+    config = tiny_config(tiny_data, tmp_path, finetune_optimizer=OptimizerConfig("Adam", 2e-4, decay_epochs=[1]))
+    data = load_prepared(config)
+    split = data.split(0, config.validation_subjects, config.seed)
+    runner = FoldRunner(
+        config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), "pretrained.keras"
+    )
+
+    def start_rate(name):
+        optimizer = runner.model_for(parse_method(name), 0).optimizer
+        return type(optimizer).__name__, float(optimizer.learning_rate.numpy())
+
+    assert start_rate("single_task_expression_finetuned") == ("Adam", pytest.approx(2e-4))
+    assert start_rate("static") == ("Adam", pytest.approx(2e-4))  # multi-task rows start pretrained too
+    scratch = start_rate("single_task_expression")
+    assert scratch == (config.network_optimizer.name, pytest.approx(config.network_optimizer.learning_rate))
+
+
+def test_evaluation_images_are_preprocessed_once_and_equal_the_evaluation_pipeline(tiny_data, tmp_path, monkeypatch):
+    import tensorflow as tf
+
+    import experiments.training as training
+    from data_prep.pipeline import evaluation_batches
+    from experiments.data import load_prepared
+
+    config = tiny_config(tiny_data, tmp_path)
+    data = load_prepared(config)
+    split = data.split(0, config.validation_subjects, config.seed)
+    runner = training.FoldRunner(
+        config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), None
+    )
+    cache = runner._evaluation_images
+    calls = []
+    monkeypatch.setattr(
+        training, "evaluation_batches", lambda images, *a: calls.append(len(images)) or evaluation_batches(images, *a)
+    )
+    paths = split.validation["path"].tolist()
+    first = cache.take(paths)
+    expected = np.concatenate(
+        [b.numpy() for b in evaluation_batches(runner.store.take(paths), runner.preprocessing, 7)]
+    )
+    np.testing.assert_array_equal(first, expected)
+    mixed = paths[::-1][:5] + split.test["path"].tolist()[:3] + paths[:2]
+    np.testing.assert_array_equal(cache.take(mixed)[:5], expected[::-1][:5])
+    np.testing.assert_array_equal(cache.take(paths), expected)
+    assert calls == [len(paths), 3]  # each image once: the validation set, then the 3 new test images
+    assert cache.take([]).shape == (0, config.image_size, config.image_size, 3)
+
+
 def test_frames_without_an_expression_label_train_the_identity_branch(tiny_data, tmp_path):
     """Under Oulu's 6 classes the neutral (and contempt) frames have no expression label: they are in
     the training batches with the missing-label sentinel -1 (identity loss only), not dropped."""
