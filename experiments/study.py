@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import time
 from pathlib import Path
@@ -308,11 +309,81 @@ def seed_run_minutes(run_dir: Path) -> float:
 
 
 def _wall_times(run_dirs: dict[int, Path] | None) -> str:
+    """The seed runs' wall time, from the first run's start to the last run's end (seeds run one after
+    another or side by side), and each run's own minutes."""
     if not run_dirs:
         return "-"
     minutes = {seed: seed_run_minutes(path) for seed, path in run_dirs.items()}
+    first = min((path / "config.yaml").stat().st_mtime for path in run_dirs.values())
+    last = max((path / "per_fold.csv").stat().st_mtime for path in run_dirs.values())
     each = ", ".join(f"seed {seed} {m:.1f} min" for seed, m in minutes.items())
-    return f"{sum(minutes.values()):.1f} min ({each}; from each run's config.yaml to its per_fold.csv)"
+    return f"{(last - first) / 60:.1f} min (runs: {each}; from the runs' config.yaml to their per_fold.csv)"
+
+
+def threads_per_job(jobs: int, cores: int | None = None) -> int:
+    """TensorFlow threads for each of ``jobs`` concurrent runs: the machine's cores shared out, at least 1."""
+    return max(1, (cores or os.cpu_count() or 1) // jobs)
+
+
+def run_seeds_in_parallel(configs: dict[int, ExperimentConfig], study_dir: Path, jobs: int, resume: bool) -> None:
+    """Each seed's run as ``dynamic-mtl run --config <study>/seed<s>.config.yaml`` in its own process, at
+    most ``jobs`` at a time, each with :func:`threads_per_job` TensorFlow threads; output in
+    ``<study>/seed<s>.log``. The small networks of the study use two cores poorly from one process, so
+    two single-threaded runs side by side train more images per second than one run on both cores
+    (``make bench``, harness section). Raises :class:`experiments.rundir.RunError` naming every seed whose
+    run failed, with the end of its log, once the others have finished (they stay resumable)."""
+    import subprocess
+    import sys
+
+    from experiments.rundir import RunError
+
+    study_dir.mkdir(parents=True, exist_ok=True)
+    threads = str(threads_per_job(jobs))
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
+    waiting, running, failed = list(configs), {}, []
+    try:
+        while waiting or running:
+            while waiting and len(running) < jobs:
+                seed = waiting.pop(0)
+                path = study_dir / f"seed{seed}.config.yaml"
+                configs[seed].save(path)
+                command = [sys.executable, "-m", "experiments.cli", "run", "--config", str(path), "--quiet"]
+                log = open(study_dir / f"seed{seed}.log", "ab")  # noqa: SIM115 (closed when the run ends)
+                running[seed] = (
+                    subprocess.Popen(
+                        [*command, *(["--resume"] if resume else [])], stdout=log, stderr=subprocess.STDOUT, env=env
+                    ),
+                    log,
+                    time.perf_counter(),
+                )
+                print(
+                    f"[dynamic-mtl] seed {seed}: running in its own process ({threads} TensorFlow thread(s)); "
+                    f"log {study_dir / f'seed{seed}.log'}",
+                    flush=True,
+                )
+            time.sleep(1.0)
+            for seed, (process, log, started) in list(running.items()):
+                if process.poll() is None:
+                    continue
+                log.close()
+                del running[seed]
+                minutes = (time.perf_counter() - started) / 60
+                state = "finished" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
+                print(f"[dynamic-mtl] seed {seed} {state} after {minutes:.1f} min", flush=True)
+                if process.returncode != 0:
+                    failed.append(seed)
+    finally:
+        for process, log, _ in running.values():
+            process.terminate()
+            process.wait()
+            log.close()
+    if failed:
+        tails = "; ".join(
+            f"seed {s}: "
+            + " | ".join((study_dir / f"seed{s}.log").read_text(errors="replace").strip().splitlines()[-3:])
+            for s in failed
+        )
+        raise RunError(f"{len(failed)} seed run(s) failed ({tails}); rerun the study with --resume to continue")
 
 
 def check_seeds(seeds: list[int]) -> None:
@@ -328,21 +399,25 @@ def run_study(
     resume: bool = False,
     progress: bool = True,
     command: str = "dynamic-mtl study",
+    jobs: int = 1,
 ) -> Path:
-    """Run ``config`` once per seed, then write the study files; returns the study directory."""
+    """Run ``config`` once per seed, then write the study files; returns the study directory.
+
+    ``jobs`` > 1: up to ``jobs`` seeds at a time, each in its own process (:func:`run_seeds_in_parallel`).
+    """
     from experiments.environment import environment
     from experiments.run import run_experiment
 
     check_seeds(seeds)
     start = time.perf_counter()
-    run_dirs = {}
-    for seed in seeds:
-        run_dir = seed_run_dir(config, study_id, seed)
-        finished = (run_dir / "per_fold.csv").is_file()
-        if not (resume and finished):
-            run_experiment(seed_config(config, study_id, seeds, seed), resume=resume, progress=progress)
-        run_dirs[seed] = run_dir
     study_dir = Path(config.results_dir) / config.dataset / study_id
+    run_dirs = {seed: seed_run_dir(config, study_id, seed) for seed in seeds}
+    pending = [s for s in seeds if not (resume and (run_dirs[s] / "per_fold.csv").is_file())]
+    if jobs > 1 and len(pending) > 1:
+        run_seeds_in_parallel({s: seed_config(config, study_id, seeds, s) for s in pending}, study_dir, jobs, resume)
+    else:
+        for seed in pending:
+            run_experiment(seed_config(config, study_id, seeds, seed), resume=resume, progress=progress)
     units = gather_units(run_dirs)
     rows = method_rows(units)
     claims = evaluate_claims(units)
@@ -395,6 +470,13 @@ def register(subparsers) -> None:
     p.add_argument("--publish", help="also copy reproduction.md to this path (e.g. docs/reproduction.md)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted study with the same --study-id")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds run at a time, each in its own process with the cores shared out (default 1: one after "
+        "another in this process); 2 on a 2-core machine trains the small study networks faster",
+    )
     p.set_defaults(func=_main)
 
 
@@ -412,12 +494,26 @@ def _main(args: argparse.Namespace) -> int:
     command = "dynamic-mtl " + " ".join(sys.argv[1:]) if sys.argv[1:] else "dynamic-mtl study"
     try:
         check_seeds(args.seeds)
+        if args.jobs < 1:
+            raise ValueError(f"--jobs must be >= 1, got {args.jobs}")
     except ValueError as error:
         print(f"dynamic-mtl study: error: {error}", file=sys.stderr)
         return 2
-    study_dir = run_study(
-        config, args.seeds, args.study_id, resume=args.resume, progress=not args.quiet, command=command
-    )
+    from experiments.rundir import RunError
+
+    try:
+        study_dir = run_study(
+            config,
+            args.seeds,
+            args.study_id,
+            resume=args.resume,
+            progress=not args.quiet,
+            command=command,
+            jobs=args.jobs,
+        )
+    except RunError as error:
+        print(f"dynamic-mtl study: error: {error}", file=sys.stderr)
+        return 2
     if args.publish:
         Path(args.publish).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(study_dir / "reproduction.md", args.publish)

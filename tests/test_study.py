@@ -196,7 +196,9 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
         str(published),
         "--quiet",
     ]
-    assert main(argv) == 0
+    assert main([*argv, "--jobs", "2"]) == 0  # the seeds side by side, each in its own process
+    for seed in (0, 1):
+        assert (tmp_path / "results" / "synthfaces" / "s" / f"seed{seed}.config.yaml").is_file()
     study = tmp_path / "results" / "synthfaces" / "s"
     units = pd.read_csv(study / "units.csv")
     assert set(units["seed"]) == {0, 1} and set(units["fold"]) == {0, 1}
@@ -219,6 +221,24 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
     # resuming a finished study reruns nothing and rewrites the same claims
     assert main(argv + ["--resume"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(study / "claims.csv"), claims)
+
+
+def test_parallel_seeds_share_the_cores_and_a_failed_seed_is_named_with_its_log(tmp_path, capsys):
+    from experiments.cli import main
+    from experiments.study import threads_per_job
+
+    assert threads_per_job(2, cores=2) == 1 and threads_per_job(1, cores=2) == 2 and threads_per_job(4, cores=2) == 1
+    assert main(["study", "--config", "tiny", "--jobs", "0", "--results-dir", str(tmp_path / "r")]) == 2
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+    # both seeds' runs fail in their own process (no prepared data, no raw tree to prepare it from)
+    argv = [
+        "study", "--config", "tiny", "--seeds", "0", "1", "--jobs", "2", "--quiet",
+        "--results-dir", str(tmp_path / "r"), "--data-dir", str(tmp_path / "no-data"), "--pretrained", "missing.keras",
+    ]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "2 seed run(s) failed" in err and "seed 0:" in err and "seed 1:" in err and "--resume" in err
+    assert (tmp_path / "r" / "synthfaces" / "study" / "seed1.log").read_text().strip()
 
 
 def test_single_seed_methods_run_with_the_first_seed_only():
