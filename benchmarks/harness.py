@@ -7,18 +7,28 @@ interleaved repeat by repeat: the same model's train step on one in-memory batch
 (``fit`` on ``Dataset.from_tensors(batch).repeat()``), and float32 ``tf.matmul`` of 1024 x 1024
 matrices. ``harness / bare step`` is the share of the step's throughput the harness keeps.
 
+Side by side (not in tiny mode): one fold of the study profile (32 px, the networks of
+``make reproduce-study``) trained by one process on every core, then by two processes at once with one
+TensorFlow thread each (``dynamic-mtl study --jobs 2``); their summed images/s over the single
+process's is the speed-up of running the study's seeds side by side.
+
     python -m benchmarks.harness [--data DIR]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import subprocess
+import sys
 import tempfile
 import time
 
 from benchmarks.common import emit, quick_mode, row, tiny_mode
 
 SECTION = "harness (quick profile, one fold, static)"
+SIDE_BY_SIDE = "harness side by side (study profile, one fold, static)"
 
 
 def settings() -> dict:
@@ -43,7 +53,16 @@ def matmul_gflops(n: int, calls: int = 10) -> float:
     return 2.0 * n**3 * calls / (time.perf_counter() - start) / 1e9
 
 
-def bench(data: str | None = None) -> list[dict]:
+def prepare_data(s: dict, work: str) -> str:
+    """A synthfaces set of the settings' size (the quick profile's 80 identities) under ``work``."""
+    from data_prep.prepare import prepare_synthfaces
+
+    data = f"{work}/data"
+    prepare_synthfaces(data, num_identities=s["identities"], image_size=64, progress=False)
+    return data
+
+
+def bench(data: str, work: str) -> list[dict]:
     import tensorflow as tf
 
     from data_prep import seeds
@@ -54,12 +73,7 @@ def bench(data: str | None = None) -> list[dict]:
     from experiments.training import FoldRunner
 
     s = settings()
-    work = tempfile.mkdtemp(prefix="bench-harness-")
-    if data is None:
-        from data_prep.prepare import prepare_synthfaces
 
-        data = f"{work}/data"
-        prepare_synthfaces(data, num_identities=s["identities"], image_size=64, progress=False)
     config = ExperimentConfig.load("quick").override(
         data_dir=data, epochs=s["epochs"], pretrained_checkpoint="none", methods=["static"], folds=[0]
     )
@@ -102,11 +116,86 @@ def bench(data: str | None = None) -> list[dict]:
     ]
 
 
+def one_fold_throughput(data: str, epochs: int) -> float:
+    """Images/s of ``FoldRunner.run`` on fold 0 of the study profile (static), after one untimed run
+    that builds and traces the model: what one seed process of ``dynamic-mtl study`` does per fold."""
+    import tensorflow as tf
+
+    from experiments.config import ExperimentConfig
+    from experiments.data import load_prepared
+    from experiments.methods import parse_method
+    from experiments.training import FoldRunner
+
+    config = ExperimentConfig.load("study").override(
+        data_dir=data, epochs=epochs, pretrained_checkpoint="none", methods=["static"], folds=[0]
+    )
+    prepared = load_prepared(config)
+    split = prepared.split(0, config.validation_subjects, config.seed)
+    with tempfile.TemporaryDirectory(prefix="bench-harness-fold-") as work:
+        strategy = tf.distribute.get_strategy()
+        runner = FoldRunner(config, prepared, f"{work}/run", strategy, len(split.train_subjects), None)
+        method = parse_method("static")
+        runner.run(method, split, resume=False)
+        start = time.perf_counter()
+        runner.run(method, split, resume=False)
+        seconds = time.perf_counter() - start
+    images = (runner._train_rows() // config.batch_size) * config.batch_size * epochs
+    return images / seconds
+
+
+def _fold_processes(data: str, epochs: int, processes: int, threads: int | None) -> float:
+    """Summed images/s of ``processes`` concurrent :func:`one_fold_throughput` processes with ``threads``
+    TensorFlow threads each (None: TensorFlow's default, every core)."""
+    env = dict(os.environ)
+    if threads is not None:
+        env.update(TF_NUM_INTRAOP_THREADS=str(threads), TF_NUM_INTEROP_THREADS=str(threads))
+    command = [sys.executable, "-m", "benchmarks.harness", "--data", data, "--one-fold", str(epochs)]
+    children = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, text=True) for _ in range(processes)]
+    rates = []
+    for child in children:
+        out, _ = child.communicate()
+        if child.returncode != 0:
+            raise RuntimeError(f"{' '.join(command)} failed (exit {child.returncode})")
+        rates.append(json.loads(out.strip().splitlines()[-1])["images_per_second"])
+    return sum(rates)
+
+
+def side_by_side(data: str, s: dict) -> list[dict]:
+    """One fold of the study profile: one process on every core, then two single-threaded processes at once."""
+    one, two = [], []
+    for _ in range(s["repeats"]):
+        one.append(_fold_processes(data, s["epochs"], 1, None))
+        two.append(_fold_processes(data, s["epochs"], 2, 1))
+    cores = os.cpu_count()
+    case = f"small_cnn width 16, 32 px, batch 32, {s['epochs']} epochs, {cores} cores"
+    return [
+        row(SIDE_BY_SIDE, case, "one process, every core", "images/s", one),
+        row(SIDE_BY_SIDE, case, "two processes side by side, one thread each (sum)", "images/s", two),
+        row(
+            SIDE_BY_SIDE,
+            case,
+            "side by side / one process",
+            "ratio",
+            [b / a for a, b in zip(one, two)],
+            note="speed-up of `dynamic-mtl study --jobs 2` over --jobs 1",
+        ),
+    ]
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--data", default=None, help="a prepared synthfaces directory (default: prepare one)")
+    p.add_argument("--one-fold", type=int, metavar="EPOCHS", help=argparse.SUPPRESS)  # a side-by-side child
     a = p.parse_args(argv)
-    emit(bench(a.data))
+    if a.one_fold:
+        print(json.dumps({"images_per_second": one_fold_throughput(a.data, a.one_fold)}), flush=True)
+        return 0
+    with tempfile.TemporaryDirectory(prefix="bench-harness-") as work:
+        data = a.data or prepare_data(settings(), work)
+        rows = bench(data, work)
+        if not tiny_mode():
+            rows += side_by_side(data, settings())
+    emit(rows)
     return 0
 
 
