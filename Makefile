@@ -62,12 +62,14 @@ prepare-oulu: venv
 PRETRAIN_DATA ?= data/synthfaces_identities
 PRETRAIN_OUT ?= checkpoints/pretrained/synthfaces_small_cnn
 PRETRAIN_CKPT ?= checkpoints/pretrained/synthfaces_small_cnn.keras
-PRETRAIN_ARGS ?= --backbone small_cnn --width 16 --image-size 48 --batch-size 64 --epochs 8 --lr-decay-epochs 6
+# PRETRAIN_CONFIG: a bundled config (experiments/pretraining/configs) or a file; PRETRAIN_ARGS: flags over it
+PRETRAIN_CONFIG ?= synthfaces
+PRETRAIN_ARGS ?=
 
 pretrain: venv
 	@test -f $(PRETRAIN_DATA)/summary.json || $(PY) -m experiments.cli synthfaces-identities --out $(PRETRAIN_DATA) --quiet
-	$(PY) -m experiments.cli pretrain --data $(PRETRAIN_DATA)/train --aligned --out $(PRETRAIN_OUT) \
-		--export $(PRETRAIN_CKPT) --strategy $(STRATEGY) --resume $(PRETRAIN_ARGS)
+	$(PY) -m experiments.cli pretrain --config $(PRETRAIN_CONFIG) --data $(PRETRAIN_DATA)/train --aligned \
+		--out $(PRETRAIN_OUT) --export $(PRETRAIN_CKPT) --strategy $(STRATEGY) --resume $(PRETRAIN_ARGS)
 	$(PY) -m experiments.cli eval-lfw --pairs $(PRETRAIN_DATA)/pairs.txt --images $(PRETRAIN_DATA)/heldout \
 		--model $(PRETRAIN_CKPT)
 
@@ -97,11 +99,10 @@ reproduce-study: venv $(STUDY_CKPT)
 	$(PY) -m experiments.cli study --config study --seeds $(SEEDS) --jobs $(STUDY_JOBS) --publish docs/reproduction.md \
 		$(if $(RESUME),--resume)
 
-# the study's pretrained face network: `make pretrain` at the study's 32 px
+# the study's pretrained face network: `make pretrain` at the study's 32 px (experiments/pretraining/configs/study.yaml)
 pretrain-study: $(STUDY_CKPT)
 $(STUDY_CKPT): | venv
-	$(MAKE) pretrain PRETRAIN_OUT=$(basename $(STUDY_CKPT)) PRETRAIN_CKPT=$(STUDY_CKPT) \
-		PRETRAIN_ARGS="--backbone small_cnn --width 16 --image-size 32 --batch-size 64 --epochs 8 --lr-decay-epochs 6"
+	$(MAKE) pretrain PRETRAIN_OUT=$(basename $(STUDY_CKPT)) PRETRAIN_CKPT=$(STUDY_CKPT) PRETRAIN_CONFIG=study
 
 # Table 3 is the expression table of a CK+ (or synthfaces) run: the same job as Table 2.
 reproduce-table3: reproduce-table2

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
-from experiments.typed_config import ConfigError
+from experiments.typed_config import ConfigError, from_mapping, read_file, set_dotted
 
 #: Where `make pretrain` writes the embedded checkpoint (the Table-2 harness's default).
 DEFAULT_CHECKPOINT = "checkpoints/pretrained/synthfaces_small_cnn.keras"
@@ -36,34 +36,116 @@ def _check_crop(crop_fraction: float | None) -> None:
     )
 
 
-def check_pretrain_args(a: argparse.Namespace) -> None:
-    """Every ``pretrain`` input that can be checked before any work; raises :class:`ConfigError`."""
-    _require(Path(a.data).is_dir(), f"--data {a.data}: no such directory (one sub-folder of images per identity)")
-    _require(not Path(a.out).is_file(), f"--out {a.out} is a file, not a run folder")
-    _require(a.export is None or not Path(a.export).is_dir(), f"--export {a.export} is a directory, not a .keras file")
-    minimum = BACKBONE_MIN_IMAGE_SIZE[a.backbone]
+#: ``pretrain`` flags named otherwise than ``--<field-with-dashes>`` (for messages naming where a value came from)
+FLAG_NAMES = {
+    "backbone_options": "--width",
+    "flip": "--no-flip",
+    "dropout_rate": "--dropout",
+    "synchronized_batchnorm": "--sync-batchnorm",
+}
+#: PretrainConfig fields set by a flag of the same destination (``--width`` and ``--embedding-size`` are
+#: translated; ``--resume`` is how a run starts, not a setting)
+FLAG_FIELDS = (
+    "data",
+    "out",
+    "aligned",
+    "aligned_dir",
+    "align_image_size",
+    "align_workers",
+    "backbone",
+    "image_size",
+    "standardize",
+    "crop_fraction",
+    "flip",
+    "dropout_rate",
+    "weight_decay",
+    "center_loss_weight",
+    "optimizer",
+    "learning_rate",
+    "lr_decay_epochs",
+    "lr_decay_factor",
+    "epochs",
+    "batch_size",
+    "seed",
+    "strategy",
+    "logical_cpus",
+    "synchronized_batchnorm",
+    "min_images",
+    "verify",
+    "strict",
+    "keep_checkpoints",
+    "export",
+    "progress",
+    "stop_after_epochs",
+)
+
+
+class _Sources:
+    """Where each field's value came from: the ``--config`` file (and line), a flag or ``--set``."""
+
+    def __init__(self, args: argparse.Namespace):
+        self.args, self.origin, self.source, self.lines = args, {}, None, {}
+
+    def name(self, field: str) -> str:
+        """How a message names ``field``: ``--epochs``, ``cfg.yaml:7: epochs``, ``--set: epochs`` or ``epochs``."""
+        top = field.split(".")[0]
+        where = self.origin.get(top)
+        if where == "flag":
+            if top == "aligned":
+                return "--aligned" if self.args.aligned else "--align"
+            return FLAG_NAMES.get(top, "--" + top.replace("_", "-"))
+        if where == "file":
+            line = self.lines.get(field) or self.lines.get(top)
+            return f"{self.source}:{line}: {field}" if line else f"{self.source}: {field}"
+        if where == "set":
+            return f"--set: {field}"
+        return field
+
+
+def pretrain_config_from_args(a: argparse.Namespace, check_paths: bool = True):
+    """The :class:`~experiments.pretraining.config.PretrainConfig` of a ``pretrain`` command line:
+    defaults < ``--config`` file < flags < ``--set``. Every problem raises :class:`ConfigError` naming the
+    field where its value came from (the flag, or the file and line); with ``check_paths`` the paths too."""
+    from experiments.pretraining.config import REQUIRED, FieldError, PretrainConfig, config_path, file_fields
+
+    sources, data = _Sources(a), {}
+    if a.config:
+        path = config_path(a.config)
+        raw, lines = read_file(path)
+        data = file_fields(raw, str(path), lines)
+        sources.source, sources.lines = str(path), lines
+        sources.origin.update(dict.fromkeys(data, "file"))
+    flags = {name: getattr(a, name) for name in FLAG_FIELDS if getattr(a, name) is not None}
+    if a.width is not None:
+        flags["backbone_options"] = {**(data.get("backbone_options") or {}), "width": a.width}
+    if a.embedding_size is not None:
+        flags["embedding_size"] = a.embedding_size or None  # 0: the pooled features
+    data.update(flags)
+    sources.origin.update(dict.fromkeys(flags, "flag"))
+    for assignment in a.settings:
+        set_dotted(data, PretrainConfig, assignment)
+        sources.origin[assignment.partition("=")[0].strip().split(".")[0]] = "set"
+    for name in REQUIRED:
+        _require(data.get(name) not in (None, ""), f"--{name} is required (or {name}: in the --config file)")
     _require(
-        a.image_size is None or a.image_size >= minimum,
-        f"--image-size must be >= {minimum} for {a.backbone}, got {a.image_size}",
+        "aligned" in sources.origin,
+        "one of --aligned / --align is required (or aligned: true / false in the --config file)",
     )
-    _require(a.width is None or a.width >= 1, f"--width must be >= 1, got {a.width}")
-    _check_crop(a.crop_fraction)
-    _require(a.embedding_size >= 0, f"--embedding-size must be >= 0 (0: pooled features), got {a.embedding_size}")
-    _require(0.0 <= a.dropout < 1.0, f"--dropout must lie in [0, 1), got {a.dropout}")
-    _require(a.weight_decay >= 0 and a.center_loss_weight >= 0, "--weight-decay and --center-loss-weight must be >= 0")
-    _require(a.learning_rate > 0, f"--learning-rate must be > 0, got {a.learning_rate}")
-    _require(0.0 < a.lr_decay_factor <= 1.0, f"--lr-decay-factor must lie in (0, 1], got {a.lr_decay_factor}")
-    _require(a.epochs >= 1, f"--epochs must be >= 1, got {a.epochs}")
-    _require(a.batch_size >= 2, f"--batch-size must be >= 2, got {a.batch_size}")
-    for flag, value in (
-        ("--align-image-size", a.align_image_size),
-        ("--align-workers", a.align_workers),
-        ("--min-images", a.min_images),
-        ("--keep-checkpoints", a.keep_checkpoints),
-        ("--logical-cpus", a.logical_cpus),
-        ("--stop-after-epochs", a.stop_after_epochs),
-    ):
-        _require(value is None or value >= 1, f"{flag} must be >= 1, got {value}")
+    try:
+        cfg = from_mapping(PretrainConfig, data, "--set" if a.settings else None)
+    except FieldError as err:
+        raise ConfigError(f"{sources.name(err.field)} {err.text}") from None
+    if check_paths:
+        _require(
+            Path(cfg.data).is_dir(),
+            f"{sources.name('data')} {cfg.data}: no such directory (one sub-folder of images per identity)",
+        )
+        _require(not Path(cfg.out).is_file(), f"{sources.name('out')} {cfg.out} is a file, not a run folder")
+        _require(
+            cfg.export is None or not Path(cfg.export).is_dir(),
+            f"{sources.name('export')} {cfg.export} is a directory, not a .keras file",
+        )
+    return cfg
 
 
 def check_eval_lfw_args(a: argparse.Namespace) -> None:
@@ -95,65 +177,90 @@ def check_identity_set_args(a: argparse.Namespace) -> None:
         _require(value is None or value >= least, f"{flag} must be >= {least}, got {value}")
 
 
+PRETRAIN_EXAMPLES = """\
+examples:
+  dynamic-mtl pretrain --config synthfaces --resume        # what `make pretrain` trains
+  dynamic-mtl pretrain --config synthfaces --print-config  # the resolved config, no work
+  dynamic-mtl pretrain --config study --set seed=1 center_loss_weight=0.1 --out runs/seed1
+  dynamic-mtl pretrain --data /data/casia_aligned --aligned --out runs/casia --epochs 40
+  dynamic-mtl pretrain --config runs/casia/config.json --resume   # a run's record is a config"""
+
+
 def register(subparsers) -> None:
     """Add ``pretrain``, ``eval-lfw`` and ``synthfaces-identities``."""
+    from experiments.pretraining.config import bundled_configs
+
     p = subparsers.add_parser(
         "pretrain",
         help="pretrain the single-task face network (trunk + branch 1) on identity folders",
         description="Softmax + center loss (L1, Eq. 2) on DATA/<identity>/<image>. Checkpoints every epoch into "
         "--out (resume with --resume), TensorBoard logs in OUT/tensorboard, the trunk + branch-1 network "
-        "in OUT/network.keras (+ --export). See docs/pretraining.md.",
+        "in OUT/network.keras (+ --export), the resolved config in OUT/config.json. Settings: the --config "
+        "file, then the flags, then --set (every flag is optional where the config sets its field). "
+        f"Bundled configs: {', '.join(bundled_configs())}. See docs/pretraining.md.\n\n{PRETRAIN_EXAMPLES}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--data", required=True, help="folder with one sub-folder of images per identity")
-    p.add_argument("--out", required=True, help="run folder (checkpoints, logs, network.keras)")
-    mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--aligned", dest="aligned", action="store_true", help="images are already aligned face crops")
+    p.add_argument(
+        "--config",
+        default=None,
+        help="YAML/JSON PretrainConfig: a bundled name (synthfaces: `make pretrain`, study: `make pretrain-study`), "
+        "a file, or a run's OUT/config.json",
+    )
+    p.add_argument(
+        "--data", help="folder with one sub-folder of images per identity (required unless --config sets it)"
+    )
+    p.add_argument("--out", help="run folder: checkpoints, logs, network.keras (required unless --config sets it)")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--aligned",
+        dest="aligned",
+        action="store_true",
+        default=None,
+        help="images are already aligned face crops (this or --align is required unless --config sets aligned)",
+    )
     mode.add_argument(
         "--align",
         dest="aligned",
         action="store_false",
+        default=None,
         help="align with MTCNN first (data_prep path; crops in --aligned-dir, resumable)",
     )
-    p.add_argument("--aligned-dir", default=None, help="where --align writes crops (default OUT/aligned)")
-    p.add_argument("--align-image-size", type=int, default=182, help="MTCNN crop size (default 182, authors')")
-    p.add_argument("--align-workers", type=int, default=1, help="MTCNN processes (default 1)")
-    p.add_argument("--backbone", choices=tuple(BACKBONE_MIN_IMAGE_SIZE), default="small_cnn")
+    p.add_argument("--aligned-dir", help="where --align writes crops (default OUT/aligned)")
+    p.add_argument("--align-image-size", type=int, help="MTCNN crop size (default 182, authors')")
+    p.add_argument("--align-workers", type=int, help="MTCNN processes (default 1)")
+    p.add_argument("--backbone", choices=tuple(BACKBONE_MIN_IMAGE_SIZE), help="trunk (default small_cnn)")
     p.add_argument(
-        "--width",
-        type=int,
-        default=None,
-        help="small_cnn width (backbone option; the quick profile uses 16, default 32)",
+        "--width", type=int, help="small_cnn width (backbone_options.width; the quick profile uses 16, default 32)"
     )
     p.add_argument(
         "--image-size",
         type=int,
-        default=None,
         help="network input size (default 48 for small_cnn, 160 for inception_resnet_v1_reduced)",
     )
-    p.add_argument("--standardize", choices=STANDARDIZATIONS, default="prewhiten")
+    p.add_argument("--standardize", choices=STANDARDIZATIONS, help="per-image standardisation (default prewhiten)")
     p.add_argument(
         "--crop-fraction",
         type=float,
-        default=None,
         help="random crop (train) / central crop (eval) fraction before resizing (default 160/182)",
     )
-    p.add_argument("--no-flip", dest="flip", action="store_false", help="no random horizontal flips")
-    p.add_argument("--embedding-size", type=int, default=128, help="bottleneck size; 0 = pooled features (authors')")
-    p.add_argument("--dropout", type=float, default=0.2, help="dropout rate of branch 1 (default 0.2; paper 0.5)")
-    p.add_argument("--weight-decay", type=float, default=5e-5)
-    p.add_argument("--center-loss-weight", type=float, default=0.01, help="alpha of Eq. 2 (default 0.01)")
-    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), default="adam")
-    p.add_argument("--learning-rate", type=float, default=1e-3)
+    p.add_argument("--no-flip", dest="flip", action="store_false", default=None, help="no random horizontal flips")
+    p.add_argument("--embedding-size", type=int, help="bottleneck size (default 128); 0 = pooled features (authors')")
+    p.add_argument(
+        "--dropout", dest="dropout_rate", type=float, help="dropout rate of branch 1 (default 0.2; paper 0.5)"
+    )
+    p.add_argument("--weight-decay", type=float, help="default 5e-5")
+    p.add_argument("--center-loss-weight", type=float, help="alpha of Eq. 2 (default 0.01)")
+    p.add_argument("--optimizer", choices=("adam", "rmsprop", "sgd"), help="default adam")
+    p.add_argument("--learning-rate", type=float, help="default 1e-3")
     p.add_argument(
         "--lr-decay-epochs",
         type=_int_list,
-        default=[],
-        help="comma-separated epochs after which the learning rate is multiplied by --lr-decay-factor",
+        help="comma-separated epochs after which the learning rate is multiplied by --lr-decay-factor (default none)",
     )
-    p.add_argument("--lr-decay-factor", type=float, default=0.1)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=64, help="global batch size (all replicas)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lr-decay-factor", type=float, help="default 0.1")
+    p.add_argument("--epochs", type=int, help="default 10")
+    p.add_argument("--batch-size", type=int, help="global batch size, all replicas (default 64)")
+    p.add_argument("--seed", type=int, help="default 0")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -162,23 +269,48 @@ def register(subparsers) -> None:
     p.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multiworker"),
-        default="default",
-        help="tf.distribute strategy: mirrored = all GPUs (else --logical-cpus CPU replicas)",
+        help="tf.distribute strategy: mirrored = all GPUs (else --logical-cpus CPU replicas); default: none",
     )
-    p.add_argument("--logical-cpus", type=int, default=None, help="split the CPU into N devices (mirrored on CPU)")
-    p.add_argument("--sync-batchnorm", action="store_true", help="synchronised batch norm across replicas")
-    p.add_argument("--min-images", type=int, default=2, help="identities with fewer usable images are rejected")
+    p.add_argument("--logical-cpus", type=int, help="split the CPU into N devices (mirrored on CPU)")
+    p.add_argument(
+        "--sync-batchnorm",
+        dest="synchronized_batchnorm",
+        action="store_true",
+        default=None,
+        help="synchronised batch norm across replicas",
+    )
+    p.add_argument("--min-images", type=int, help="identities with fewer usable images are rejected (default 2)")
     p.add_argument(
         "--verify",
         choices=("decode", "header", "none"),
-        default="decode",
-        help="how images are checked before training (default: decode every image once)",
+        help="how images are checked before training (default decode: every image once)",
     )
-    p.add_argument("--strict", action="store_true", help="fail on any rejected file instead of reporting it")
-    p.add_argument("--keep-checkpoints", type=int, default=2, help="epoch checkpoints kept (default 2)")
-    p.add_argument("--export", default=None, help=f"also copy the network here (e.g. {DEFAULT_CHECKPOINT})")
-    p.add_argument("--progress", choices=("tqdm", "keras", "none"), default="tqdm")
-    p.add_argument("--stop-after-epochs", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        default=None,
+        help="fail on any rejected file instead of reporting it",
+    )
+    p.add_argument("--keep-checkpoints", type=int, help="epoch checkpoints kept (default 2)")
+    p.add_argument("--export", help=f"also copy the network here (e.g. {DEFAULT_CHECKPOINT})")
+    p.add_argument("--progress", choices=("tqdm", "keras", "none"), help="default tqdm")
+    p.add_argument("--stop-after-epochs", type=int, help=argparse.SUPPRESS)
+    p.add_argument(
+        "--set",
+        dest="settings",
+        metavar="KEY=VALUE",
+        nargs="+",
+        action="extend",
+        default=[],
+        help="override any PretrainConfig field, also those without a flag (align_margin, center_update_rate, "
+        "global_clipnorm); the value is read as YAML and checked against the field's type "
+        "(e.g. --set lr_decay_epochs=[6] backbone_options.width=16)",
+    )
+    p.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as YAML and exit (values checked; no data read, no run folder)",
+    )
     p.set_defaults(func=_pretrain)
 
     e = subparsers.add_parser(
@@ -229,46 +361,14 @@ def register(subparsers) -> None:
 
 
 def _pretrain(a: argparse.Namespace) -> int:
-    check_pretrain_args(a)
+    cfg = pretrain_config_from_args(a, check_paths=not a.print_config)  # ConfigError: one line, exit 2
+    if a.print_config:
+        print(cfg.to_yaml(), end="")
+        return 0
     from data_prep.identity_folders import LayoutError
-    from experiments.pretraining.train import PretrainConfig, PretrainError, run_pretrain
+    from experiments.pretraining.train import PretrainError, run_pretrain
 
     try:
-        cfg = PretrainConfig(
-            data=a.data,
-            out=a.out,
-            aligned=a.aligned,
-            aligned_dir=a.aligned_dir,
-            align_image_size=a.align_image_size,
-            align_workers=a.align_workers,
-            backbone=a.backbone,
-            backbone_options={"width": a.width} if a.width else {},
-            image_size=a.image_size,
-            standardize=a.standardize,
-            flip=a.flip,
-            **({} if a.crop_fraction is None else {"crop_fraction": a.crop_fraction}),
-            embedding_size=a.embedding_size or None,
-            dropout_rate=a.dropout,
-            weight_decay=a.weight_decay,
-            center_loss_weight=a.center_loss_weight,
-            optimizer=a.optimizer,
-            learning_rate=a.learning_rate,
-            lr_decay_epochs=a.lr_decay_epochs,
-            lr_decay_factor=a.lr_decay_factor,
-            epochs=a.epochs,
-            batch_size=a.batch_size,
-            seed=a.seed,
-            strategy=a.strategy,
-            logical_cpus=a.logical_cpus,
-            synchronized_batchnorm=a.sync_batchnorm,
-            min_images=a.min_images,
-            verify=a.verify,
-            strict=a.strict,
-            keep_checkpoints=a.keep_checkpoints,
-            export=a.export,
-            progress=a.progress,
-            stop_after_epochs=a.stop_after_epochs,
-        )
         summary = run_pretrain(cfg, resume=a.resume)
     except (ValueError, PretrainError, LayoutError, FileNotFoundError) as err:
         print(f"dynamic-mtl pretrain: error: {err}", file=sys.stderr)

@@ -28,6 +28,10 @@ def workdir(tmp_path, monkeypatch):
     (tmp_path / "wrong_type.yaml").write_text("name: x\nepochs: two\n")
     (tmp_path / "unknown_key.yaml").write_text("name: x\nepochz: 3\n")
     (tmp_path / "not_a_mapping.yaml").write_text("- epochs\n- 2\n")
+    (tmp_path / "pretrain_ok.yaml").write_text("data: raw\nout: run\naligned: true\nbackbone_options: {width: 16}\n")
+    (tmp_path / "pretrain_range.yaml").write_text("data: raw\nout: run\naligned: true\nepochs: 0\n")
+    (tmp_path / "pretrain_no_data.yaml").write_text("data: nope\nout: run\naligned: true\n")
+    (tmp_path / "pretrain_types.yaml").write_text("data: raw\nout: run\naligned: yes please\n")
     (tmp_path / "raw").mkdir()
     (tmp_path / "cluttered").mkdir()
     (tmp_path / "cluttered" / "photo.png").write_bytes(b"not a dataset")
@@ -116,6 +120,46 @@ CASES = {
     "pretrain: epochs": (
         ["pretrain", "--data", "raw", "--out", "run", "--aligned", "--epochs", "0"],
         "--epochs must be >= 1",
+    ),
+    "pretrain: neither --aligned nor --align": (["pretrain", "--data", "raw", "--out", "run"], "--aligned / --align"),
+    "pretrain: no --data": (["pretrain", "--out", "run", "--aligned"], "--data is required"),
+    "pretrain: --width": (
+        ["pretrain", "--config", "pretrain_ok.yaml", "--width", "0"],
+        "--width must be an integer >= 1",
+    ),
+    # pretrain: config files and --set
+    "pretrain: bad YAML": (["pretrain", "--config", "bad_syntax.yaml"], "bad_syntax.yaml:3: invalid YAML"),
+    "pretrain: unknown key": (["pretrain", "--config", "unknown_key.yaml"], "epochz (did you mean epochs?)"),
+    "pretrain: config not a mapping": (["pretrain", "--config", "not_a_mapping.yaml"], "must be a mapping"),
+    "pretrain: missing config": (["pretrain", "--config", "nope"], "bundled pretrain configs: study, synthfaces"),
+    "pretrain: wrong type in the config": (
+        ["pretrain", "--config", "pretrain_types.yaml"],
+        "pretrain_types.yaml:3: aligned must be true or false, got 'yes please'",
+    ),
+    "pretrain: value out of range in the config": (
+        ["pretrain", "--config", "pretrain_range.yaml", "--print-config"],
+        "pretrain_range.yaml:4: epochs must be >= 1, got 0",
+    ),
+    "pretrain: the config's data does not exist": (
+        ["pretrain", "--config", "pretrain_no_data.yaml"],
+        "pretrain_no_data.yaml:1: data nope: no such directory",
+    ),
+    "pretrain: the bundled config before its data exists": (
+        ["pretrain", "--config", "synthfaces"],
+        "data data/synthfaces_identities/train: no such directory",
+    ),
+    "pretrain: --set type": (
+        ["pretrain", "--config", "pretrain_ok.yaml", "--set", "epochs=two"],
+        "--set epochs: epochs",
+    ),
+    "pretrain: --set unknown key": (["pretrain", "--config", "pretrain_ok.yaml", "--set", "lr=1"], "valid keys: "),
+    "pretrain: --set out of range": (
+        ["pretrain", "--config", "pretrain_ok.yaml", "--set", "dropout_rate=1.5"],
+        "--set: dropout_rate must lie in [0, 1), got 1.5",
+    ),
+    "pretrain: --set a field without a flag": (
+        ["pretrain", "--config", "pretrain_ok.yaml", "--set", "global_clipnorm=0"],
+        "--set: global_clipnorm must be > 0 or null",
     ),
     "eval-lfw: missing pairs": (
         ["eval-lfw", "--pairs", "nope.txt", "--images", "raw", "--model", "a_file"],

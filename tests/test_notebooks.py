@@ -67,6 +67,35 @@ def test_committed_notebooks_are_parameterised_and_cleared():
         ), name
 
 
+#: notebooks with no image under docs/images/ (their first cell says so and names the command that draws them)
+NO_COMMITTED_IMAGE = {"ttc_alphas.ipynb": "experiments.ttc.notebook"}
+
+
+def test_every_notebook_s_first_cell_shows_its_committed_figure():
+    """Browsing notebooks/ shows each figure without executing it: the first (markdown) cell links the PNG
+    committed under docs/images/ (relative, as GitHub renders it) and names the command that drew it."""
+    import re
+
+    notebooks = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+    assert {p.name for p in notebooks} >= {name for name, _ in NOTEBOOKS.values()} | set(NO_COMMITTED_IMAGE)
+    for path in notebooks:
+        first = nbformat.read(path, as_version=4).cells[0]
+        assert first.cell_type == "markdown", path.name
+        links = re.findall(r"!\[[^\]]*\]\(([^)\s]+)\)", first.source)
+        if path.name in NO_COMMITTED_IMAGE:
+            assert not links and "docs/images/" in first.source, path.name
+            assert NO_COMMITTED_IMAGE[path.name] in first.source, path.name
+            continue
+        assert links, f"{path.name}: no image in the first cell"
+        for link in links:
+            assert link.startswith("../docs/images/") and link.endswith(".png"), link
+            assert (NOTEBOOK_DIR / link).resolve().is_file(), f"{path.name}: {link} does not exist"
+        assert "make figures" in first.source, path.name
+    for figure, (name, _) in NOTEBOOKS.items():  # each figure notebook shows the PNG it draws
+        first = nbformat.read(NOTEBOOK_DIR / name, as_version=4).cells[0]
+        assert f"](../docs/images/{figure}.png)" in first.source, name
+
+
 def test_inject_parameters_follows_the_parameters_cell():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("x"), nbformat.v4.new_code_cell("a = 1")])
     nb.cells[1].metadata["tags"] = ["parameters"]

@@ -80,6 +80,12 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     # an existing run is not overwritten without --resume
     assert main(["pretrain", "--data", str(identity_set / "train"), "--aligned", "--out", str(out), *TINY]) == 2
     assert "--resume" in capsys.readouterr().err
+    # the resolved config saved in the run folder is a config: --resume from it finds the run done
+    record = json.loads((out / "config.json").read_text())
+    assert record == summary["config"] and record["image_size"] == 24 and record["export"] == str(export)
+    assert main(["pretrain", "--config", str(out / "config.json"), "--resume"]) == 0
+    assert "all 1 epochs already done" in capsys.readouterr().out
+    assert json.loads((out / "config.json").read_text()) == record
 
     assert (
         main(

@@ -2,7 +2,7 @@
 
 Output folder (``--out``)::
 
-    config.json            PretrainConfig (checked on --resume)
+    config.json            the resolved PretrainConfig: the run's record (checked on --resume; `--config` reads it)
     data/                  images.csv (path, identity, label), rejects.csv, layout_summary.json
     checkpoints/epoch_NNN.keras   full training state: network, centers, optimizer (last --keep-checkpoints)
     state.json             last completed epoch and its checkpoint (written after the checkpoint)
@@ -19,23 +19,19 @@ A resumed run therefore repeats the uninterrupted one (tested).
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from data_prep.pipeline import DEFAULT_CROP_FRACTION, Preprocessing
+from data_prep.pipeline import Preprocessing
 from experiments import optimizers
+from experiments.pretraining.config import DEFAULT_IMAGE_SIZE, PretrainConfig
 
-#: Image size per backbone when --image-size is not given (small_cnn: the quick profile's size).
-DEFAULT_IMAGE_SIZE = {"small_cnn": 48, "inception_resnet_v1_reduced": 160}
-OPTIMIZERS = ("adam", "rmsprop", "sgd")
 #: Fields that may change between a run and its --resume.
 RESUMABLE_CHANGES = (
     "data",
@@ -51,79 +47,6 @@ RESUMABLE_CHANGES = (
     "progress",
     "stop_after_epochs",
 )
-
-
-@dataclass
-class PretrainConfig:
-    """Everything that defines a pretraining run (saved as ``config.json``)."""
-
-    data: str
-    out: str
-    aligned: bool = True  # False: align data/ with MTCNN first (--align)
-    aligned_dir: str | None = None  # where --align writes crops (default OUT/aligned)
-    align_image_size: int = 182  # MTCNN crop size (authors: 182, margin 44)
-    align_margin: float = 44.0
-    align_workers: int = 1
-    backbone: str = "small_cnn"
-    backbone_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"width": 16} (small_cnn)
-    image_size: int | None = None  # None: DEFAULT_IMAGE_SIZE[backbone]
-    standardize: str = "prewhiten"
-    crop_fraction: float = DEFAULT_CROP_FRACTION
-    flip: bool = True
-    embedding_size: int | None = 128
-    dropout_rate: float = 0.2
-    weight_decay: float = 5e-5
-    center_loss_weight: float = 0.01
-    center_update_rate: float = 0.5
-    optimizer: str = "adam"
-    learning_rate: float = 1e-3
-    lr_decay_epochs: list[int] = field(default_factory=list)
-    lr_decay_factor: float = 0.1
-    global_clipnorm: float | None = None
-    epochs: int = 10
-    batch_size: int = 64
-    seed: int = 0
-    strategy: str = "default"
-    logical_cpus: int | None = None
-    synchronized_batchnorm: bool = False
-    min_images: int = 2
-    verify: str = "decode"
-    strict: bool = False
-    keep_checkpoints: int = 2
-    export: str | None = None
-    progress: str = "tqdm"  # tqdm | keras | none
-    stop_after_epochs: int | None = None  # stop this invocation after N epochs (as if killed; tests)
-
-    def __post_init__(self) -> None:
-        from dynamic_mtl.backbones import get_backbone
-
-        spec = get_backbone(self.backbone)
-        if self.backbone_options and self.backbone != "small_cnn":
-            raise ValueError(f"backbone options {self.backbone_options} apply to small_cnn only")
-        if self.image_size is None:
-            self.image_size = DEFAULT_IMAGE_SIZE[self.backbone]
-        if self.image_size < spec.min_image_size:
-            raise ValueError(f"backbone {self.backbone!r} needs --image-size >= {spec.min_image_size}")
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.epochs < 1 or self.batch_size < 2:
-            raise ValueError("epochs must be >= 1 and batch_size >= 2")
-        if self.progress not in ("tqdm", "keras", "none"):
-            raise ValueError(f"progress must be tqdm, keras or none, got {self.progress!r}")
-        if sorted(self.lr_decay_epochs) != list(self.lr_decay_epochs) or any(e < 1 for e in self.lr_decay_epochs):
-            raise ValueError(f"lr_decay_epochs must be increasing epoch numbers >= 1, got {self.lr_decay_epochs}")
-        if self.keep_checkpoints < 1:
-            raise ValueError("keep_checkpoints must be >= 1")
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    def save(self, path: str | Path) -> None:
-        Path(path).write_text(json.dumps(self.to_dict(), indent=2))
-
-    @classmethod
-    def load(cls, path: str | Path) -> PretrainConfig:
-        return cls(**json.loads(Path(path).read_text()))
 
 
 class PretrainError(RuntimeError):
