@@ -111,8 +111,9 @@ def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp
 
 @pytest.mark.slow
 def test_a_new_weighting_strategy_is_a_registry_entry_and_a_row_the_harness_runs(tiny_data, tmp_path, monkeypatch):
-    """docs/contributing.md: a strategy module, its WEIGHTINGS entry and its MethodSpec row make a
-    new row of Tables 2-3; the harness (experiments/run.py, training.py) is not touched."""
+    """docs/contributing.md: a strategy module (its WEIGHTINGS entry, made by @register_weighting) and
+    its MethodSpec row make a new row of Tables 2-3; the harness (experiments/run.py, training.py) is
+    not touched."""
     import keras
     from keras import ops
 

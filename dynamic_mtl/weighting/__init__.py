@@ -1,9 +1,17 @@
-"""Task-weighting strategies, one module each (LibMTL layout), behind one interface."""
+"""Task-weighting strategies, one module each (LibMTL layout), behind one interface.
+
+Every module of this package is imported here, so a strategy module decorated with
+``@register_weighting("<name>")`` (``dynamic_mtl/weighting/base.py``) is in ``WEIGHTINGS`` and
+``get_weighting("<name>")`` builds it, without an edit to this file.
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
+
 from dynamic_mtl.weighting.aligned_mtl import AlignedMTLWeighting
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WEIGHTINGS, WeightingStrategy, register_weighting
 from dynamic_mtl.weighting.cagrad import CAGradWeighting
 from dynamic_mtl.weighting.db_mtl import DBMTLWeighting
 from dynamic_mtl.weighting.dwa import DynamicWeightAverageWeighting
@@ -23,28 +31,11 @@ from dynamic_mtl.weighting.static import StaticWeighting
 from dynamic_mtl.weighting.stch import STCHWeighting
 from dynamic_mtl.weighting.uncertainty import UncertaintyWeighting
 
-WEIGHTINGS = {
-    "static": StaticWeighting,
-    "naive_dynamic": NaiveDynamicWeighting,
-    "dynamic": DynamicWeighting,
-    "uncertainty": UncertaintyWeighting,
-    "gradnorm": GradNormWeighting,
-    "dwa": DynamicWeightAverageWeighting,
-    # per-task gradient methods (docs/weighting.md)
-    "pcgrad": PCGradWeighting,
-    "mgda": MGDAWeighting,
-    "cagrad": CAGradWeighting,
-    "imtl_g": IMTLGWeighting,
-    "nash_mtl": NashMTLWeighting,
-    "aligned_mtl": AlignedMTLWeighting,
-    "gradvac": GradVacWeighting,
-    "db_mtl": DBMTLWeighting,
-    # loss methods (docs/weighting.md)
-    "rlw": RandomLossWeighting,
-    "gls": GeometricLossWeighting,
-    "famo": FAMOWeighting,
-    "stch": STCHWeighting,
-}
+# every module, so that a new one registers its strategies without an import line here
+for _module in pkgutil.iter_modules(__path__):
+    if not _module.name.startswith("_"):
+        importlib.import_module(f"{__name__}.{_module.name}")
+del _module
 
 
 def get_weighting(spec, num_tasks: int = 2, **options) -> WeightingStrategy:
@@ -66,6 +57,7 @@ def get_weighting(spec, num_tasks: int = 2, **options) -> WeightingStrategy:
 __all__ = [
     "WEIGHTINGS",
     "WeightingStrategy",
+    "register_weighting",
     "StaticWeighting",
     "NaiveDynamicWeighting",
     "DynamicWeighting",
@@ -87,3 +79,9 @@ __all__ = [
     "STCHWeighting",
     "get_weighting",
 ]
+# a strategy added as a module (no import line above) is importable from the package as well
+for _cls in list(WEIGHTINGS.values()):
+    if _cls.__module__.startswith(f"{__name__}.") and _cls.__name__ not in globals():
+        globals()[_cls.__name__] = _cls
+        __all__.append(_cls.__name__)
+del _cls

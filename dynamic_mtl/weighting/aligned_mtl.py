@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting
 
 
@@ -24,7 +24,7 @@ def alignment_matrix(gram):
     return tf.sqrt(tf.maximum(smallest, 0.0)) * tf.matmul(vectors * inverse_root[None, :], vectors, transpose_b=True)
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("aligned_mtl")
 class AlignedMTLWeighting(GradientWeighting):
     """Aligned-MTL (Senushkin et al. 2023, Algorithm 1): ``d = 1^T B G`` with ``B`` from the eigen
     decomposition of the Gram matrix (``alignment_matrix``), i.e. the sum of the aligned task

@@ -8,9 +8,15 @@ The model calls it with *global* statistics of the current step: the task losses
 dynamic weight unit, ``unit_weights`` (batch mean of the unit's softmax, ``(T,)``).
 Strategies write plain maths on these; the model turns the result into exact
 per-replica gradients (see ``DynamicMultiTaskModel.compute_gradients``).
+
+A concrete strategy is registered under a short name with :func:`register_weighting`, which
+fills :data:`WEIGHTINGS` (what ``get_weighting`` and the models look names up in) and registers
+the class with Keras so that a saved model that holds it loads again.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 import keras
 import tensorflow as tf
@@ -145,3 +151,47 @@ class SteppedRandomWeighting(WeightingStrategy):
         config = super().get_config()
         config.update(seed=self.seed)
         return config
+
+
+#: short name -> strategy class, filled by :func:`register_weighting` when a module of
+#: ``dynamic_mtl.weighting`` is imported (the package imports all of them).
+WEIGHTINGS: dict[str, type[WeightingStrategy]] = {}
+
+
+def register_weighting(name: str, package: str = "dynamic_mtl") -> Callable[[type], type]:
+    """Class decorator: the strategy under ``name`` in :data:`WEIGHTINGS`, and Keras-serialisable.
+
+    ``@register_weighting("pcgrad")`` does what ``@keras.saving.register_keras_serializable(
+    package="dynamic_mtl")`` did before (the Keras name stays ``"dynamic_mtl>PCGradWeighting"``, so
+    saved models load) and adds the class to the registry. A name, or a Keras name, already taken
+    by another class is refused with a ``ValueError``; defining the same class again (a module
+    reloaded, a notebook cell run twice) replaces it.
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a weighting name must be a Python identifier such as 'pcgrad', got {name!r}")
+
+    def decorate(cls: type) -> type:
+        if not (isinstance(cls, type) and issubclass(cls, WeightingStrategy)):
+            raise TypeError(f"@register_weighting({name!r}) decorates a WeightingStrategy subclass, got {cls!r}")
+        previous = WEIGHTINGS.get(name)
+        if previous is not None and _qualified(previous) != _qualified(cls):
+            raise ValueError(
+                f"weighting name {name!r} is already registered to {_qualified(previous)}; "
+                f"{_qualified(cls)} needs another name"
+            )
+        keras_name = f"{package}>{cls.__name__}"
+        holder = keras.saving.get_registered_object(keras_name)
+        if holder is not None and _qualified(holder) != _qualified(cls):
+            raise ValueError(
+                f"Keras name {keras_name!r} is already registered to {_qualified(holder)}; "
+                f"rename the class {_qualified(cls)}"
+            )
+        cls = keras.saving.register_keras_serializable(package=package)(cls)
+        WEIGHTINGS[name] = cls
+        return cls
+
+    return decorate
+
+
+def _qualified(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"

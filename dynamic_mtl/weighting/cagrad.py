@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting, project_to_simplex
 
 RESCALES = (0, 1, 2)
@@ -35,7 +36,7 @@ def cagrad_dual_weights(gram, c: float, iterations: int):
     return keras.ops.fori_loop(0, iterations, body, b)
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("cagrad")
 class CAGradWeighting(GradientWeighting):
     """Conflict-averse gradient (Liu et al. 2021, Eq. 4 and Algorithm 1).
 

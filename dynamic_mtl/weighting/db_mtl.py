@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import ops
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting, as_task_matrix, lazy_state
 
 EPSILON = 1e-8
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("db_mtl")
 class DBMTLWeighting(GradientWeighting):
     """Dual balancing (Lin et al. 2023, Eq. 2-5): loss-scale balancing by training on ``log L_i``
     and gradient-magnitude balancing of the shared update.

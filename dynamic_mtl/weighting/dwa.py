@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("dwa")
 class DynamicWeightAverageWeighting(WeightingStrategy):
     """``w_i = T softmax_i(r_i / temperature)``, ``r_i = Lbar_i(e-1) / Lbar_i(e-2)``.
 

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 EPSILON = 1e-8
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("famo")
 class FAMOWeighting(WeightingStrategy):
     """FAMO (Liu et al. 2023, Algorithm 1): one backward pass of a loss with adaptive weights.
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("gls")
 class GeometricLossWeighting(WeightingStrategy):
     """The geometric mean of the task losses, ``L = (prod_i L_i)^(1/T)`` (Chennupati et al. 2019).
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("gradnorm")
 class GradNormWeighting(WeightingStrategy):
     """Trainable weights ``w_i`` (init 1) balancing task-gradient norms.
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting, random_task_orders
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("gradvac")
 class GradVacWeighting(GradientWeighting):
     """Gradient vaccine (Wang et al. 2021, Algorithm 1 and Eq. 5-6).
 

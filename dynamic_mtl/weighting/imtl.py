@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting
 
 
@@ -30,7 +30,7 @@ def imtl_g_weights(gram):
     return tf.concat([[1.0 - tf.reduce_sum(rest)], rest], axis=0)
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("imtl_g")
 class IMTLGWeighting(GradientWeighting):
     """IMTL-G (Liu et al. 2021, Section 3.2): ``d = sum_i a_i g_i`` whose projections on the unit
     task gradients are all equal, with ``sum_i a_i = 1`` (closed form, ``imtl_g_weights``).

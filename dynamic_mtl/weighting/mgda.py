@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting
 
 NORMALIZATIONS = ("none", "l2", "loss", "loss+")
@@ -47,7 +48,7 @@ def min_norm_weights(gram, iterations: int):
     return keras.ops.fori_loop(0, iterations, body, alpha0)
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("mgda")
 class MGDAWeighting(GradientWeighting):
     """The min-norm point of the convex hull of the task gradients (Sener and Koltun 2018, Eq. 3).
 

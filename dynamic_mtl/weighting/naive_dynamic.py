@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("naive_dynamic")
 class NaiveDynamicWeighting(WeightingStrategy):
     """Softmax weights from the weight unit, trained by the total loss ``sum_i w_i L_i``.
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting
 
 
@@ -33,7 +34,7 @@ def nash_weights(gram, iterations: int, ridge: float = 1e-8):
     return keras.ops.fori_loop(0, iterations, body, alpha0)
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("nash_mtl")
 class NashMTLWeighting(GradientWeighting):
     """Nash bargaining solution (Navon et al. 2022, Eq. 3 and Algorithm 1): ``d = sum_i a_i g_i``
     with ``a > 0`` solving ``(G G^T a)_i = 1 / a_i``.

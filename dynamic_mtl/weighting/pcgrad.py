@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 
+from dynamic_mtl.weighting.base import register_weighting
 from dynamic_mtl.weighting.gradient_base import GradientWeighting, random_task_orders
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("pcgrad")
 class PCGradWeighting(GradientWeighting):
     """Gradient surgery (Yu et al. 2020, Algorithm 1).
 

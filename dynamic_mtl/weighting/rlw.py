@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import keras
 import tensorflow as tf
 from keras import ops
 
-from dynamic_mtl.weighting.base import SteppedRandomWeighting
+from dynamic_mtl.weighting.base import SteppedRandomWeighting, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("rlw")
 class RandomLossWeighting(SteppedRandomWeighting):
     """Random weights ``w = softmax(lambda)``, ``lambda ~ N(0, I)`` drawn anew every step (Lin et al.
     2022, Section 3, the normal-distribution variant), in ``L = sum_i w_i L_i`` (Eq. 1).

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 EPSILON = 1e-20
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("stch")
 class STCHWeighting(WeightingStrategy):
     """Smooth Tchebycheff scalarisation (Lin et al. 2024, Eq. 8):
     ``g_mu(L | lambda) = mu log sum_i exp(lambda_i (f_i - z*_i) / mu)``.

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import keras
 from keras import ops
 
-from dynamic_mtl.weighting.base import WeightingStrategy
+from dynamic_mtl.weighting.base import WeightingStrategy, register_weighting
 
 
-@keras.saving.register_keras_serializable(package="dynamic_mtl")
+@register_weighting("uncertainty")
 class UncertaintyWeighting(WeightingStrategy):
     """``L = sum_i exp(-s_i) L_i + s_i / 2`` with trainable log-variances ``s_i = log sigma_i^2`` (init 0).
 
