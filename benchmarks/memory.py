@@ -95,22 +95,10 @@ def measure_command(cmd: list[str], timeout: float = 1800, env: dict | None = No
 
 def make_ckplus_photo_tree(root: Path, sequences: int, seed: int = 0) -> int:
     """A CK+-layout tree of real photos: ``sequences`` subjects x 1 sequence x 4 frames (640x490)."""
-    import cv2
-
     from benchmarks.mtcnn import make_photos
+    from data_prep.raw_trees import ckplus_photo_tree
 
-    photos = make_photos(8, seed)
-    for s in range(sequences):
-        subj, seq = f"S{100 + s:03d}", "001"
-        d = root / "cohn-kanade-images" / subj / seq
-        d.mkdir(parents=True, exist_ok=True)
-        for k in range(4):
-            img = photos[(s + k) % len(photos)]
-            cv2.imwrite(str(d / f"{subj}_{seq}_{k + 1:08d}.png"), cv2.cvtColor(img, cv2.COLOR_RGB2BGR))
-        e = root / "Emotion" / subj / seq
-        e.mkdir(parents=True, exist_ok=True)
-        (e / f"{subj}_{seq}_{4:08d}_emotion.txt").write_text(f"   {float(1 + s % 7):.7e}\n")
-    return sequences * 4
+    return ckplus_photo_tree(root, make_photos(8, seed), sequences, frames=4)
 
 
 def bench(sizes: list[int], mtcnn_sizes: list[int], keep: str | None = None) -> tuple[list[dict], dict]:

@@ -3,8 +3,8 @@
     python -m data_prep.probe [--out docs/data_probe.md] [--json FILE] [--detector mtcnn|stand-in] [--only TEXT]
 
 Small raw trees in the CK+ and Oulu-CASIA layouts are built from skimage's photos (astronaut,
-camera) in a temporary folder; each case injects one fault, runs prepare through the API (one MTCNN
-loaded once) and classifies the outcome:
+camera) in a temporary folder by :mod:`data_prep.raw_trees`; each case injects one fault, runs
+prepare through the API (one MTCNN loaded once) and classifies the outcome:
 
 * ``reject``: the expected reject row (reason, and the file or sequence as source) is in
   rejects.csv, and every image file is accounted for (files on disk = summary.json ``inputs``,
@@ -46,9 +46,10 @@ from . import oulu as oulu_mod
 from . import publish, readers_common
 from .prepare import prepare_ckplus, prepare_oulu, prepare_synthfaces, read_manifest
 from .publish import PROTOCOL_FILES, IncompleteDatasetError
+from .raw_trees import CK_IMAGES, OULU_FOLDERS, ckplus_sequence, oulu_sequence, photo_faces, write_image
 from .readers_common import IMAGE_SUFFIXES, SEQUENCE_REASONS
 
-CK = "cohn-kanade-images"
+CK = CK_IMAGES
 ROOT_USER = hasattr(os, "geteuid") and os.geteuid() == 0
 SIZE = 160
 
@@ -73,45 +74,25 @@ class StandInDetector:
 
 
 # ------------------------------------------------------------------ raw trees
-def _faces() -> list[np.ndarray]:
-    from skimage import data
-
-    astro = cv2.resize(data.astronaut()[0:300, 80:380], (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    cam = cv2.resize(np.stack([data.camera()[40:340, 80:380]] * 3, axis=-1), (SIZE, SIZE), interpolation=cv2.INTER_AREA)
-    return [astro, cam, astro[:, ::-1].copy()]
-
-
-def _imwrite(path: Path, rgb: np.ndarray) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb)
-
-
 def _frames(base: np.ndarray, n: int, shift: int) -> list[np.ndarray]:
     return [np.clip(base.astype(int) + 5 * k + shift, 0, 255).astype(np.uint8) for k in range(n)]
 
 
 def ck_tree(root: Path, subjects: int = 3) -> Path:
     """S010.. with sequences 001 (happy) and 002 (surprise) of 5 frames; S010/009 unlabelled."""
-    faces = _faces()
+    faces = photo_faces(SIZE)
     for i in range(subjects):
-        subj = f"S{10 + i:03d}"
         for j, (seq, label) in enumerate((("001", 5), ("002", 7))):
-            for k, img in enumerate(_frames(faces[i % 3], 5, 7 * i + 3 * j), start=1):
-                _imwrite(root / CK / subj / seq / f"{subj}_{seq}_{k:08d}.png", img)
-            e = root / "Emotion" / subj / seq / f"{subj}_{seq}_00000005_emotion.txt"
-            e.parent.mkdir(parents=True, exist_ok=True)
-            e.write_text(f"   {float(label):.7e}\n")
-    for k, img in enumerate(_frames(faces[0], 3, 0), start=1):
-        _imwrite(root / CK / "S010" / "009" / f"S010_009_{k:08d}.png", img)
+            ckplus_sequence(root, f"S{10 + i:03d}", seq, _frames(faces[i % 3], 5, 7 * i + 3 * j), label)
+    ckplus_sequence(root, "S010", "009", _frames(faces[0], 3, 0), None)
     return root
 
 
 def oulu_tree(root: Path, subjects: int = 3) -> Path:
-    faces = _faces()
+    faces = photo_faces(SIZE)
     for i in range(subjects):
-        for j, folder in enumerate(("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")):
-            for k, img in enumerate(_frames(faces[i % 3], 5, 4 * j)):
-                _imwrite(root / "VL" / "Strong" / f"P{i + 1:03d}" / folder / f"{k:03d}.jpeg", img)
+        for j, folder in enumerate(OULU_FOLDERS):
+            oulu_sequence(root, f"P{i + 1:03d}", folder, _frames(faces[i % 3], 5, 4 * j))
     return root
 
 
@@ -331,7 +312,7 @@ CASES: list[Case] = [
     (
         "peak frame without a face",
         "ckplus",
-        lambda raw: _imwrite(_frame(raw, 5), np.full((SIZE, SIZE, 3), 200, np.uint8)),
+        lambda raw: write_image(_frame(raw, 5), np.full((SIZE, SIZE, 3), 200, np.uint8)),
         None,
         ("reject", "no_face", F5),
         {},
@@ -342,7 +323,7 @@ CASES: list[Case] = [
     (
         "image outside any sequence folder",
         "ckplus",
-        lambda raw: _imwrite(raw / CK / "S011" / "x.png", _faces()[0]),
+        lambda raw: write_image(raw / CK / "S011" / "x.png", photo_faces(SIZE)[0]),
         None,
         ("reject", "outside_layout", "S011/x.png"),
         {},

@@ -3,7 +3,8 @@
 CK+, Oulu-CASIA and CASIA-WebFace are licence-restricted, so the flow a researcher runs with them
 (pretrain on an identity-folder set -> checkpoint -> ``prepare ckplus`` / ``prepare oulu`` with MTCNN ->
 the paper profile from the checkpoint) cannot be run on them here. This module writes stand-ins with the
-same folder layouts, file names, image formats and raw frame sizes, drawn by :mod:`data_prep.synthfaces`:
+same folder layouts, file names, image formats and raw frame sizes, drawn by :mod:`data_prep.synthfaces`
+and written by :mod:`data_prep.raw_trees`:
 
 * ``raw/CK+/cohn-kanade-images/S100/001/S100_001_00000001.png`` + ``raw/CK+/Emotion/.../*_emotion.txt``:
   640 x 490 PNG frames (the CK+ size), a face on a studio wall, neutral -> peak sequences, CK+ codes;
@@ -34,7 +35,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from . import seeds
+from . import raw_trees, seeds
 from . import synthfaces as sf
 
 #: CK+ code of each Oulu-CASIA expression folder (synthfaces draws CK+ codes)
@@ -143,11 +144,9 @@ def render_sequence(
     return out
 
 
-def _write(path: Path, rgb: np.ndarray, jpeg: bool = False) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 95] if jpeg else [cv2.IMWRITE_PNG_COMPRESSION, 3]
-    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), params):
-        raise OSError(f"could not write {path}")
+#: OpenCV settings of the frames: PNG as CK+ (lossless), JPEG at quality 95
+PNG = (cv2.IMWRITE_PNG_COMPRESSION, 3)
+JPEG = (cv2.IMWRITE_JPEG_QUALITY, 95)
 
 
 def write_ckplus_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
@@ -161,12 +160,9 @@ def write_ckplus_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
         for q, code in enumerate(codes, start=1):
             seq = f"{q:03d}"
             rng = seeds.SEQUENCE.rng(SEEDS["ckplus"], i, q)
-            for k, img in enumerate(render_sequence(params, code, cfg.frames, rng, *CKPLUS_FRAME), start=1):
-                _write(root / "cohn-kanade-images" / subj / seq / f"{subj}_{seq}_{k:08d}.png", img)
-                images += 1
-            emotion = root / "Emotion" / subj / seq / f"{subj}_{seq}_{cfg.frames:08d}_emotion.txt"
-            emotion.parent.mkdir(parents=True, exist_ok=True)
-            emotion.write_text(f"   {float(code):.7e}\n")
+            frames = render_sequence(params, code, cfg.frames, rng, *CKPLUS_FRAME)
+            raw_trees.ckplus_sequence(root, subj, seq, frames, code, PNG)
+            images += len(frames)
     return {
         "root": str(root),
         "subjects": cfg.ckplus_subjects,
@@ -185,9 +181,9 @@ def write_oulu_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
         params = sf.identity_params(SEEDS["oulu"], i)
         for q, (folder, code) in enumerate(OULU_FOLDER_CODES.items(), start=1):
             rng = seeds.SEQUENCE.rng(SEEDS["oulu"], i, q)
-            for k, img in enumerate(render_sequence(params, code, cfg.frames, rng, *OULU_FRAME)):
-                _write(root / "VL" / "Strong" / subj / folder / f"{k:03d}.jpeg", img, jpeg=True)
-                images += 1
+            frames = render_sequence(params, code, cfg.frames, rng, *OULU_FRAME)
+            raw_trees.oulu_sequence(root, subj, folder, frames, params=JPEG)
+            images += len(frames)
     return {
         "root": str(root),
         "subjects": cfg.oulu_subjects,
@@ -204,7 +200,8 @@ def write_webface_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
     for i in range(cfg.webface_identities):
         params = sf.identity_params(SEEDS["webface"], i)
         rng = seeds.EXPRESSIONS.rng(SEEDS["webface"], i)
-        for k in range(cfg.webface_images):
+        photos = []
+        for _ in range(cfg.webface_images):
             code = 0 if rng.random() < 0.5 else int(rng.integers(1, 8))
             centre = np.array([w / 2, h * 0.47]) + rng.normal(0, 0.03 * h, 2)
             img = render_raw_frame(
@@ -219,7 +216,8 @@ def write_webface_tree(root: str | Path, cfg: RehearsalConfig) -> dict:
                 rng.normal(0, np.deg2rad(6)),
                 rng.normal(0, 0.2),
             )
-            _write(root / f"{100 + i:07d}" / f"{k + 1:03d}.jpg", img, jpeg=True)
+            photos.append(img)
+        raw_trees.identity_folder(root, f"{100 + i:07d}", photos, ".jpg", JPEG)
     return {
         "root": str(root),
         "identities": cfg.webface_identities,

@@ -12,10 +12,9 @@ import pytest
 pytest.importorskip("mtcnn")
 skdata = pytest.importorskip("skimage.data")
 
-from raw_trees import ckplus_sequence, write_image  # noqa: E402
-
 from data_prep.align import box_interpolation, eye_template  # noqa: E402
 from data_prep.mtcnn_align import AlignConfig, ImageReadError, detect_batch, load_detector, load_rgb, process_detections  # noqa: E402
+from data_prep.raw_trees import ckplus_sequence, photo_faces, write_image  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -96,9 +95,7 @@ def test_policy_without_detector():
 
 # ------------------------------------------------------------------ CK+-layout tree from real photos
 def _make_ckplus_tree(root):
-    astro = cv2.resize(skdata.astronaut()[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
-    cam = np.stack([skdata.camera()[40:340, 80:380]] * 3, axis=-1)
-    cam = cv2.resize(cam, (200, 200), interpolation=cv2.INTER_AREA)
+    astro, cam, _ = photo_faces(200)
     bases = {"S010": astro, "S011": cam, "S012": astro[:, ::-1].copy(), "S013": cam[:, ::-1].copy()}
     for i, (subj, base) in enumerate(bases.items()):
         for q, label in (("001", 5), ("002", 1 if i % 2 else 7)):

@@ -7,9 +7,9 @@ import json
 import cv2
 import numpy as np
 import pandas as pd
-from raw_trees import oulu_sequence
 
 from data_prep.prepare import prepare_oulu, read_manifest
+from data_prep.raw_trees import OULU_FOLDERS, oulu_sequence
 
 
 class FakeDetector:
@@ -35,9 +35,8 @@ class FakeDetector:
 
 def _oulu_tree(tmp_path):
     rng = np.random.default_rng(0)
-    folders = ("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise")
     for s in ("P001", "P002", "P003", "P004"):
-        for f in folders:
+        for f in OULU_FOLDERS:
             frames = [rng.integers(1, 255, (60, 50, 3), dtype=np.uint8) for _ in range(5)]
             if s == "P004" and f == "Fear":
                 frames[4][:] = 0  # "no face"

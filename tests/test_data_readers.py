@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
 from data_prep.ckplus import read_ckplus
 from data_prep.labels import NO_EXPRESSION
 from data_prep.oulu import read_oulu
+from data_prep.raw_trees import CK_IMAGES, OULU_FOLDERS, ckplus_sequence, oulu_sequence
 
 PIX = np.full((8, 8, 3), 128, np.uint8)
 
 
 def _ck_seq(root, subj, seq, n, label=None):
-    d = root / "cohn-kanade-images" / subj / seq
-    d.mkdir(parents=True, exist_ok=True)
-    for f in range(1, n + 1):
-        cv2.imwrite(str(d / f"{subj}_{seq}_{f:08d}.png"), PIX)
-    (d / ".DS_Store").write_bytes(b"junk")
-    if label is not None:
-        e = root / "Emotion" / subj / seq
-        e.mkdir(parents=True, exist_ok=True)
-        (e / f"{subj}_{seq}_{n:08d}_emotion.txt").write_text(f"   {float(label):.7e}\n")
+    ckplus_sequence(root, subj, seq, [PIX] * n, label)
+    (root / CK_IMAGES / subj / seq / ".DS_Store").write_bytes(b"junk")
 
 
 def test_ckplus_protocol(tmp_path):
@@ -68,15 +61,10 @@ def test_ckplus_errors(tmp_path):
         read_ckplus(tmp_path)
 
 
-def _oulu(
-    root, subjects=("P001", "P002"), folders=("Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"), n=6
-):
+def _oulu(root, subjects=("P001", "P002"), folders=OULU_FOLDERS, n=6):
     for s in subjects:
         for f in folders:
-            d = root / "OriginalImg" / "VL" / "Strong" / s / f
-            d.mkdir(parents=True)
-            for k in range(n):
-                cv2.imwrite(str(d / f"{k:03d}.jpeg"), PIX)
+            oulu_sequence(root / "OriginalImg", s, f, [PIX] * n)
 
 
 def test_oulu_protocol(tmp_path):

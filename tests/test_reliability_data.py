@@ -24,23 +24,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-skdata = pytest.importorskip("skimage.data")
+pytest.importorskip("skimage.data")  # photo_faces draws from its photos
 
-from raw_trees import ckplus_sequence as _sequence  # noqa: E402
-from raw_trees import write_image as _write  # noqa: E402
 from test_data_prepare import FakeDetector, _oulu_tree  # noqa: E402  (stand-in detector, Oulu tree)
 
 from data_prep import publish, readers_common  # noqa: E402
 from data_prep.ckplus import read_ckplus  # noqa: E402
 from data_prep.prepare import prepare_ckplus, prepare_oulu, prepare_synthfaces, read_manifest  # noqa: E402
 from data_prep.publish import MARKER, PROTOCOL_FILES, IncompleteDatasetError, check_counts  # noqa: E402
+from data_prep.raw_trees import CK_IMAGES, photo_faces  # noqa: E402
+from data_prep.raw_trees import ckplus_sequence as _sequence  # noqa: E402
+from data_prep.raw_trees import write_image as _write  # noqa: E402
 from data_prep.readers_common import IMAGE_SUFFIXES, SEQUENCE_REASONS  # noqa: E402
 from experiments.config import ExperimentConfig  # noqa: E402
 from experiments.data import ensure_prepared, load_prepared  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-CK = "cohn-kanade-images"
-FACE = cv2.resize(skdata.astronaut()[0:300, 80:380], (64, 64), interpolation=cv2.INTER_AREA)
+CK = CK_IMAGES
+FACE = photo_faces(64)[0]
 VOLATILE = ("seconds", "generation_seconds", "alignment_this_run")
 
 
@@ -53,8 +54,7 @@ def _ck_tree(root: Path, subjects=("S010", "S011", "S012", "S013"), n: int = 5) 
     for i, subj in enumerate(subjects):
         for j, (seq, label) in enumerate((("001", 5), ("002", 7))):
             _sequence(root, subj, seq, _frames(n, 10 * i + 3 * j), label)
-    for k, img in enumerate(_frames(3), start=1):
-        _write(root / CK / "S010" / "009" / f"S010_009_{k:08d}.png", img)
+    _sequence(root, "S010", "009", _frames(3), None)
     return root
 
 
@@ -455,8 +455,7 @@ def test_synthfaces_killed_by_sigkill_while_publishing_is_completed_by_run(tmp_p
 # ------------------------------------------------------------------ the same with the real MTCNN
 def test_real_mtcnn_prepare_with_faults_rejects_and_accounts_for_every_image(tmp_path, monkeypatch):
     pytest.importorskip("mtcnn")
-    astro = cv2.resize(skdata.astronaut()[0:300, 80:380], (200, 200), interpolation=cv2.INTER_AREA)
-    cam = cv2.resize(np.stack([skdata.camera()[40:340, 80:380]] * 3, axis=-1), (200, 200), interpolation=cv2.INTER_AREA)
+    astro, cam, _ = photo_faces(200)
     raw = tmp_path / "raw"
     for subj, base in (("S010", astro), ("S011", cam)):
         for seq, label in (("001", 5), ("002", 7)):
