@@ -1,6 +1,6 @@
 """The experiment harness's throughput beside the bare train step and the machine's matmul rate.
 
-One fold of the quick profile (``static``) is trained by ``experiments.training.FoldRunner`` exactly
+One fold of the quick profile (``static``) is trained by ``experiments.face_expression.training.FoldRunner`` exactly
 as ``dynamic-mtl run`` trains it: one ``fit`` call per epoch, validation on the held-out subjects
 and a checkpoint after every epoch, then the test evaluation. Beside it, in the same process and
 interleaved repeat by repeat: the same model's train step on one in-memory batch repeated
@@ -48,10 +48,10 @@ def bench(data: str | None = None) -> list[dict]:
 
     from data_prep import seeds
     from data_prep.pipeline import identity_map
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
-    from experiments.methods import parse_method
-    from experiments.training import FoldRunner
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.methods import parse_method
+    from experiments.face_expression.training import FoldRunner
 
     s = settings()
     work = tempfile.mkdtemp(prefix="bench-harness-")

@@ -35,8 +35,8 @@ from data_prep.ckplus import read_ckplus  # noqa: E402
 from data_prep.prepare import prepare_ckplus, prepare_oulu, prepare_synthfaces, read_manifest  # noqa: E402
 from data_prep.publish import MARKER, PROTOCOL_FILES, IncompleteDatasetError, check_counts  # noqa: E402
 from data_prep.readers_common import IMAGE_SUFFIXES, SEQUENCE_REASONS  # noqa: E402
-from experiments.config import ExperimentConfig  # noqa: E402
-from experiments.data import ensure_prepared, load_prepared  # noqa: E402
+from experiments.face_expression.config import ExperimentConfig  # noqa: E402
+from experiments.face_expression.data import ensure_prepared, load_prepared  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CK = "cohn-kanade-images"

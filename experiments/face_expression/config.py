@@ -1,4 +1,4 @@
-"""Experiment configuration: one typed dataclass, loaded from and saved to YAML or JSON.
+"""The face/expression harness's configuration: one typed dataclass, loaded from and saved to YAML or JSON.
 
 Field types are the schema (experiments/typed_config.py): a wrong type, an unknown key or a value out
 of range raises :class:`ConfigError` naming the field, and the file and line it came from.
@@ -16,17 +16,15 @@ from typing import Any
 import yaml
 
 from data_prep import datasets
+from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
 from experiments.optimizers import WEIGHT_UNIT_RMSPROP
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
-CONFIG_DIR = Path(__file__).with_name("configs")
+#: the bundled profiles (experiments/configs)
+CONFIG_DIR = Path(__file__).parents[1] / "configs"
 
 #: Keras optimizers a config may name (case-insensitive, as keras.optimizers.get accepts them).
 OPTIMIZERS = ("Adadelta", "Adafactor", "Adagrad", "Adam", "AdamW", "Adamax", "Ftrl", "Lion", "Nadam", "RMSprop", "SGD")
-#: backbones of dynamic_mtl.backbones with their smallest input side (the names without importing TensorFlow)
-BACKBONE_MIN_IMAGE_SIZE = {"small_cnn": 16, "inception_resnet_v1_reduced": 75}
-#: per-image standardisations of data_prep.pipeline
-STANDARDIZATIONS = ("prewhiten", "unit", "none")
 #: dataset names (the registry in data_prep/datasets.py)
 DATASETS = tuple(datasets.DATASETS)
 
@@ -217,7 +215,7 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field out of range."""
-        from experiments.methods import parse_method
+        from experiments.face_expression.methods import parse_method
 
         datasets.get(self.dataset)  # one-line ValueError naming the registered datasets
         datasets.protocol_owner(self.expression_protocol)  # likewise for the expression protocols

@@ -1,16 +1,13 @@
 """Execute the figure notebooks (notebooks/figure*.ipynb) headless against run directories.
 
-Parameters are injected papermill-style: a cell tagged ``injected-parameters`` is inserted after
-the cell tagged ``parameters``. The kernel is pinned to this interpreter (``sys.executable``): a
-kernelspec for it is written to a temporary directory at run time, so a user-level ``python3``
-kernelspec pointing at another Python cannot hijack the run. Executed copies go to
-``<run_dir>/notebooks/<notebook>.ipynb``; the committed notebooks are never written.
+Each notebook runs on the shared executor (:func:`experiments.notebooks.execute`: parameters injected
+papermill-style after the cell tagged ``parameters``, the kernel pinned to this interpreter). Executed
+copies go to ``<run_dir>/notebooks/<notebook>.ipynb``; the committed notebooks are never written.
 
 Usage (``make figures``)::
 
-    .venv/bin/python -m experiments.notebooks [--table2-run R] [--figure2-run R] [--figure7-run R]
-                                              [--dataset synthfaces] [--only figure4 figure7]
-                                              [--train-missing]
+    .venv/bin/python -m experiments.face_expression.figure_notebooks [--table2-run R] [--figure2-run R]
+        [--figure7-run R] [--dataset synthfaces] [--only figure4 figure7] [--train-missing]
 
 A kind whose run is not given uses the latest finished run of that kind under
 ``results/<dataset>/``. When there is none the command stops before executing anything and names
@@ -23,13 +20,11 @@ from __future__ import annotations
 import argparse
 import re
 import sys
-import tempfile
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+from experiments.notebooks import NOTEBOOK_DIR, execute
 
-#: figure -> (notebook file, kind of run it reads; see experiments.figures.KINDS)
+#: figure -> (notebook file, kind of run it reads; see experiments.face_expression.figures.KINDS)
 NOTEBOOKS = {
     "figure4": ("figure4_dynamic_weights.ipynb", "table2"),
     "figure5": ("figure5_task_losses.ipynb", "table2"),
@@ -38,48 +33,6 @@ NOTEBOOKS = {
     "figure7": ("figure7_gradient_normalisation.ipynb", "figure7"),
 }
 _RESOLVED = re.compile(r"^run_dir: (.+)$", re.MULTILINE)
-
-
-def inject_parameters(nb, parameters: dict) -> None:
-    """Insert a cell assigning ``parameters`` right after the cell tagged ``parameters``."""
-    import nbformat
-
-    index = next((k for k, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])), None)
-    if index is None:
-        raise ValueError("the notebook has no cell tagged 'parameters'")
-    source = "# Injected parameters\n" + "".join(f"{k} = {v!r}\n" for k, v in parameters.items())
-    cell = nbformat.v4.new_code_cell(source)
-    cell.metadata["tags"] = ["injected-parameters"]
-    nb.cells.insert(index + 1, cell)
-
-
-def kernel_manager(directory: str | Path):
-    """A KernelManager whose kernel is ``sys.executable -m ipykernel_launcher`` (spec written to ``directory``)."""
-    from ipykernel.kernelspec import write_kernel_spec
-    from jupyter_client.kernelspec import KernelSpecManager
-    from jupyter_client.manager import KernelManager
-
-    name = "dynamic-mtl-python"
-    write_kernel_spec(str(Path(directory) / name))
-    specs = KernelSpecManager(kernel_dirs=[str(directory)], ensure_native_kernel=False)
-    return KernelManager(kernel_name=name, kernel_spec_manager=specs)
-
-
-def execute(notebook: str | Path, parameters: dict, timeout: int | None = None):
-    """Executes ``notebook`` with ``parameters`` in memory; returns the executed NotebookNode."""
-    import nbformat
-    from nbclient import NotebookClient
-
-    nb = nbformat.read(str(notebook), as_version=4)
-    inject_parameters(nb, parameters)
-    with tempfile.TemporaryDirectory(prefix="dynamic-mtl-kernel-") as tmp:
-        km = kernel_manager(tmp)
-        try:
-            NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(REPO_ROOT)}}).execute()
-        finally:
-            if km.has_kernel:
-                km.shutdown_kernel(now=True)
-    return nb
 
 
 def resolved_run_dir(nb) -> Path | None:
@@ -129,7 +82,7 @@ def resolve_runs(
 ) -> dict[str, Path]:
     """The run directory of every kind the ``figures`` need: the one given, else the latest finished
     one; a missing one is trained first only with ``train_missing`` (else ``FileNotFoundError``)."""
-    from experiments.figures import resolve_run, train_missing_run
+    from experiments.face_expression.figures import resolve_run, train_missing_run
 
     resolved = {}
     for kind in dict.fromkeys(NOTEBOOKS[f][1] for f in figures):
