@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
 import sys
 import time
@@ -23,8 +22,10 @@ from experiments.rundir import (
     atomic_write_text,
     check_resume,
     check_run_id,
+    new_run_id,
+    open_run_dir,
     read_result,
-    run_lock,
+    run_directory,
     temporary_name,
 )
 
@@ -90,8 +91,8 @@ def run_experiment(
 
     tf.get_logger().setLevel("ERROR")
     strategy = make_strategy(config.strategy)
-    run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(config.results_dir) / config.dataset / run_id
+    run_id = config.run_id or new_run_id()
+    run_dir = run_directory(config.results_dir, config.dataset, run_id)
     resolver = getattr(strategy, "cluster_resolver", None)
     if (
         resolver is not None
@@ -105,8 +106,7 @@ def run_experiment(
     config = config.override(run_id=run_id)
     say(f"[dynamic-mtl] run directory: {run_dir}")
     say(f"[dynamic-mtl] if interrupted, resume with: {resume_command(run_dir)}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
+    with open_run_dir(run_dir):
         if not resume and any((run_dir / "per_fold").glob("*.json")):
             raise FileExistsError(
                 f"{run_dir} already holds results: pass --resume to continue it, or choose another --run-id"

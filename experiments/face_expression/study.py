@@ -32,6 +32,7 @@ from experiments import markdown
 from experiments import statistics as st
 from experiments.face_expression.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
 from experiments.face_expression.config import ExperimentConfig
+from experiments.rundir import run_directory
 
 #: per-fold metrics summarised per method in rows.csv and reproduction.md
 ROW_METRICS = {
@@ -42,7 +43,7 @@ ROW_METRICS = {
 
 
 def seed_run_dir(config: ExperimentConfig, study_id: str, seed: int) -> Path:
-    return Path(config.results_dir) / config.dataset / study_id / f"seed{seed}"
+    return run_directory(config.results_dir, config.dataset, study_id) / f"seed{seed}"
 
 
 def seed_config(config: ExperimentConfig, study_id: str, seeds: list[int], seed: int) -> ExperimentConfig:
@@ -410,7 +411,7 @@ def run_study(
 
     check_seeds(seeds)
     start = time.perf_counter()
-    study_dir = Path(config.results_dir) / config.dataset / study_id
+    study_dir = run_directory(config.results_dir, config.dataset, study_id)
     run_dirs = {seed: seed_run_dir(config, study_id, seed) for seed in seeds}
     pending = [s for s in seeds if not (resume and (run_dirs[s] / "per_fold.csv").is_file())]
     if jobs > 1 and len(pending) > 1:
