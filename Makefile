@@ -117,12 +117,12 @@ reproduce-figure2: venv
 reproduce-figure7: venv
 	$(RUN) --config figure7 $(RUN_COMMON)
 
-# Figures 2, 4-7: executes notebooks/figure*.ipynb headless (experiments/notebooks.py). TABLE2_RUN (Figures 4-6),
+# Figures 2, 4-7: executes notebooks/figure*.ipynb headless (experiments/face_expression/figure_notebooks.py). TABLE2_RUN (Figures 4-6),
 # FIGURE2_RUN, FIGURE7_RUN: run directories; default: the latest finished run of each kind under
 # results/$(DATASET)/; when there is none it stops and names the command (TRAIN_MISSING=1: runs the profile first,
 # quick/figure2/figure7, with its progress). FIGURES="figure4 figure7": only these. Executed notebooks go to <run>/notebooks/, PNG + PDF to <run>/figures/.
 figures: venv
-	$(PY) -m experiments.notebooks --dataset $(DATASET) $(if $(TABLE2_RUN),--table2-run "$(TABLE2_RUN)") \
+	$(PY) -m experiments.face_expression.figure_notebooks --dataset $(DATASET) $(if $(TABLE2_RUN),--table2-run "$(TABLE2_RUN)") \
 	  $(if $(FIGURE2_RUN),--figure2-run "$(FIGURE2_RUN)") $(if $(FIGURE7_RUN),--figure7-run "$(FIGURE7_RUN)") \
 	  $(if $(FIGURES),--only $(FIGURES)) $(if $(TRAIN_MISSING),--train-missing)
 

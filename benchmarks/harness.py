@@ -1,6 +1,6 @@
 """The experiment harness's throughput beside the bare train step and the machine's matmul rate.
 
-One fold of the quick profile (``static``) is trained by ``experiments.training.FoldRunner`` exactly
+One fold of the quick profile (``static``) is trained by ``experiments.face_expression.training.FoldRunner`` exactly
 as ``dynamic-mtl run`` trains it: one ``fit`` call per epoch, validation on the held-out subjects
 and a checkpoint after every epoch, then the test evaluation. Beside it, in the same process and
 interleaved repeat by repeat: the same model's train step on one in-memory batch repeated
@@ -67,10 +67,10 @@ def bench(data: str, work: str) -> list[dict]:
 
     from data_prep import seeds
     from data_prep.pipeline import identity_map
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
-    from experiments.methods import parse_method
-    from experiments.training import FoldRunner
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.methods import parse_method
+    from experiments.face_expression.training import FoldRunner
 
     s = settings()
 
@@ -121,10 +121,10 @@ def one_fold_throughput(data: str, epochs: int) -> float:
     that builds and traces the model: what one seed process of ``dynamic-mtl study`` does per fold."""
     import tensorflow as tf
 
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
-    from experiments.methods import parse_method
-    from experiments.training import FoldRunner
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.methods import parse_method
+    from experiments.face_expression.training import FoldRunner
 
     config = ExperimentConfig.load("study").override(
         data_dir=data, epochs=epochs, pretrained_checkpoint="none", methods=["static"], folds=[0]

@@ -40,8 +40,8 @@ def _die() -> None:
 
 def install(point: str) -> None:
     """Patch the run so that this process kills itself at ``point``."""
+    import experiments.face_expression.training as training
     import experiments.rundir as rundir
-    import experiments.training as training
     from dynamic_mtl.callbacks import StepLogger
 
     write = rundir.atomic_write

@@ -1,7 +1,7 @@
 """Images/s of the harness's input pipeline alone vs images/s the train step consumes.
 
 On prepared synthfaces data (``prepare_synthfaces``; 182 px crops for the paper profile), decoded
-once into memory as the harness does (``experiments.data.ImageStore``), three things are timed
+once into memory as the harness does (``experiments.face_expression.data.ImageStore``), three things are timed
 interleaved, repeat by repeat, in one process:
 
 * ``pipeline``: ``data_prep.pipeline.training_batches`` with the harness's preprocessing spec
@@ -61,7 +61,7 @@ def bench(profile: str, data: str | None = None) -> list[dict]:
     from benchmarks.train_step import phase_timer
     from data_prep.pipeline import Preprocessing, identity_map, training_batches
     from data_prep.prepare import read_manifest
-    from experiments.data import ImageStore
+    from experiments.face_expression.data import ImageStore
 
     s = profile_settings(profile)
     data = data or prepare(tempfile.mkdtemp(prefix=f"bench_synth_{profile}_"), s["identities"], s["crop"])

@@ -45,7 +45,7 @@ class DatasetSpec:
         needs_raw_root: True for a licensed dataset read from a raw tree (``--root`` / ``data_root``),
             False for a generated one.
         paper_column: the column of the paper's Tables 2-4 its runs are set beside
-            (``ckplus`` or ``oulu``, experiments/paper_numbers.py).
+            (``ckplus`` or ``oulu``, experiments/face_expression/paper_numbers.py).
         help: one line for ``dynamic-mtl prepare --help``.
         cli_options: its own options of ``dynamic-mtl prepare <name>`` (raw datasets).
         expression_protocols: expression protocols it defines that a run on any dataset may use

@@ -11,7 +11,7 @@ horizontal flip (training, when ``flip``), then standardise:
 * ``"none"``: the pixel values as they are.
 
 :func:`training_batches` and :func:`evaluation_batches` turn images held in memory (uint8
-``[N, H, W, 3]``, e.g. ``experiments.data.ImageStore``) into batches: the experiments harness and
+``[N, H, W, 3]``, e.g. ``experiments.face_expression.data.ImageStore``) into batches: the experiments harness and
 ``benchmarks/pipeline.py`` run exactly these. Training is one epoch per call, shuffled from a seed,
 with every random crop and flip a pure function of ``(epoch seed, position)`` (stateless ops), so a
 parallel ``map`` and a resumed run give the same batches. Batches use the GLOBAL batch size (all

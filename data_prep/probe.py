@@ -534,8 +534,8 @@ def _protocol_bytes(out: Path) -> dict[str, bytes]:
 
 def run_kills(work: Path, detector) -> list[dict]:
     """Kill prepare inside the protocol-file writer after k files; load must refuse, a rerun must be identical."""
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
 
     raw = ck_tree(work / "raw")
     kw = {"image_size": 64, "num_folds": 2, "progress": False, "detector": detector}

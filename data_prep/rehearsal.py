@@ -233,7 +233,7 @@ def write_profile(
     when given); results under ``results_dir``."""
     import yaml
 
-    from experiments.config import CONFIG_DIR
+    from experiments.face_expression.config import CONFIG_DIR
 
     data = yaml.safe_load((CONFIG_DIR / "paper.yaml").read_text())
     data.update(

@@ -20,7 +20,7 @@ has zero length, the B-spline basis vanishes and facenet's threshold is 0.0; tha
 
 :func:`evaluate_folds` is the LFW cross-fold protocol (threshold from the other folds); the
 experiment harness applies :func:`evaluate_fold` with a model's own validation pairs as the
-training pairs (``experiments.tables.verification_by_fold``).
+training pairs (``experiments.face_expression.tables.verification_by_fold``).
 
 Differences from facenet: no pairs are dropped to a multiple of 100 (an authors' defect); a set
 of pairs without negatives has FAR 0 (facenet divides by zero), so its VAL threshold is 0.0; a

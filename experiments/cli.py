@@ -23,9 +23,12 @@ from experiments.typed_config import ConfigError
 #: missing from a checkout (optional part) is skipped rather than breaking the whole CLI.
 COMMANDS: dict[str, tuple[str, str]] = {
     "prepare": ("data_prep.cli", "prepare a dataset (aligned crops, manifest, folds, pairs)"),
-    "run": ("experiments.run", "run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)"),
-    "report": ("experiments.report", "table the results of a run directory (also a partial run)"),
-    "study": ("experiments.study", "run a config over several seeds and write claim-by-claim verdicts"),
+    "run": (
+        "experiments.face_expression.run",
+        "run the cross-validated protocol of a config (Tables 2-4, Figures 2, 7)",
+    ),
+    "report": ("experiments.face_expression.report", "table the results of a run directory (also a partial run)"),
+    "study": ("experiments.face_expression.study", "run a config over several seeds and write claim-by-claim verdicts"),
     "pretrain": (
         "experiments.pretrain",
         "pretrain the single-task face network (trunk + branch 1) on identity folders",

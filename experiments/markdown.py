@@ -1,4 +1,4 @@
-"""GitHub-flavoured Markdown tables: one renderer for results.md (experiments/tables.py), the
+"""GitHub-flavoured Markdown tables: one renderer for results.md (experiments/face_expression/tables.py), the
 analyses section and the TTC report (experiments/ttc/report.py).
 
 A table is a list of :class:`Column` (header, field, format) over rows that are mappings; the

@@ -1,10 +1,11 @@
 """The run directory's safety rules: safe run ids, an exclusive lock, atomic writes, trusted results only.
 
-A run directory (``results/<dataset>/<run-id>``) is written by one process at a time (``.lock``
-holds its pid); every file is written under a unique temporary name and renamed into place, so a
-kill or a full disk leaves either the previous file or the new one, never half of one; a per-fold
-JSON that still cannot be parsed (written by an older version, edited by hand) is named and
-recomputed, never trusted.
+``dynamic-mtl run``, ``study`` and ``ttc`` make their run directories here. A run directory
+(``<results>/<dataset>/<run-id>``, :func:`run_directory`; the id given or a timestamp, :func:`new_run_id`)
+is created and locked by :func:`open_run_dir` and written by one process at a time (``.lock`` holds its
+pid); every file is written under a unique temporary name and renamed into place, so a kill or a full
+disk leaves either the previous file or the new one, never half of one; a per-fold JSON that still
+cannot be parsed (written by an older version, edited by hand) is named and recomputed, never trusted.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import secrets
 import socket
 import sys
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 #: a run id: letters, digits, ``.``, ``_``, ``-``, starting with a letter or digit; ``dynamic-mtl study``
@@ -45,6 +47,17 @@ def check_run_id(run_id: str) -> str:
             "starting with a letter or digit (no '..', no leading '/')"
         )
     return run_id
+
+
+def new_run_id(suffix: str | None = None) -> str:
+    """A run id from the current time, ``20250101-120000`` (``20250101-120000-<suffix>`` with a suffix)."""
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    return f"{stamp}-{suffix}" if suffix else stamp
+
+
+def run_directory(results_dir: str | Path, dataset: str, run_id: str) -> Path:
+    """Where a run lives: ``results_dir/dataset/run_id`` (the run id checked by :func:`check_run_id`)."""
+    return Path(results_dir) / dataset / check_run_id(run_id)
 
 
 def check_resume(saved: dict, current: dict, run_dir: Path) -> None:
@@ -114,6 +127,15 @@ def _stderr(line: str) -> None:
 
 
 # ------------------------------------------------------------------------------------------ lock
+@contextlib.contextmanager
+def open_run_dir(run_dir: Path) -> Iterator[Path]:
+    """Create ``run_dir`` (and its parents) if needed and hold its lock (:func:`run_lock`) for the block."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_lock(run_dir):
+        yield run_dir
+
+
 @contextlib.contextmanager
 def run_lock(run_dir: Path) -> Iterator[Path]:
     """Hold ``run_dir/.lock`` exclusively for the block; a second holder gets :class:`RunLocked`

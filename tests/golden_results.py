@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from experiments.config import ExperimentConfig
-from experiments.methods import parse_method
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.methods import parse_method
 
 ROOT = Path(__file__).with_name("data") / "golden_results"
 MACHINE = "golden test machine"
@@ -117,7 +117,7 @@ def write_result_set(run_dir: Path, case: str) -> None:
 
 def render(run_dir: Path, case: str) -> str:
     """``results.md`` as ``dynamic-mtl run`` writes it for the stored results of ``run_dir``."""
-    from experiments.run import write_tables
+    from experiments.face_expression.run import write_tables
     from experiments.rundir import read_result
 
     config = ExperimentConfig.load(run_dir / "config.yaml")

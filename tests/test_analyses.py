@@ -1,4 +1,4 @@
-"""Delta-m, EER, accuracy by pair kind and the confusion matrix of experiments/analyses.py."""
+"""Delta-m, EER, accuracy by pair kind and the confusion matrix of experiments/face_expression/analyses.py."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 
 from dynamic_mtl import verification
-from experiments import analyses
-from experiments.methods import parse_method
+from experiments.face_expression import analyses
+from experiments.face_expression.methods import parse_method
 
 
 def _brute_force_eer(d, s):

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from experiments.cli import COMMANDS, build_parser, main
-from experiments.config import ExperimentConfig
-from experiments.methods import METHODS
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.methods import METHODS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -410,7 +410,7 @@ def test_static_name_lists_match_the_library():
 
     from data_prep.pipeline import STANDARDIZATIONS
     from dynamic_mtl.backbones import BACKBONES
-    from experiments import config
+    from experiments.face_expression import config
 
     assert config.STANDARDIZATIONS == STANDARDIZATIONS
     assert {k: b.min_image_size for k, b in BACKBONES.items()} == config.BACKBONE_MIN_IMAGE_SIZE

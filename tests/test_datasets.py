@@ -12,8 +12,8 @@ from data_prep import datasets
 from data_prep.datasets import CliOption, DatasetSpec
 from data_prep.publish import recreate_command
 from experiments.cli import build_parser, main
-from experiments.config import ExperimentConfig
-from experiments.paper_numbers import paper_dataset
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.paper_numbers import paper_dataset
 
 CALLS: list[tuple] = []
 
@@ -90,7 +90,7 @@ def test_a_registered_dataset_reaches_config_cli_prepare_and_paper_column(toy, t
 
 
 def test_ensure_prepared_reads_a_raw_dataset_through_its_registry_entry(toy, tmp_path):
-    from experiments.data import ensure_prepared
+    from experiments.face_expression.data import ensure_prepared
 
     config = ExperimentConfig.load("tiny").override(dataset="toy", data_dir=str(tmp_path / "p"), data_root="raw")
     assert ensure_prepared(config, progress=False) == tmp_path / "p"

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ExperimentConfig
-from experiments.methods import METHODS, parse_method
-from experiments.run import expand_methods
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.methods import METHODS, parse_method
+from experiments.face_expression.run import expand_methods
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -63,7 +63,7 @@ def test_static_sweep_expands_to_the_figure2_weights():
 
 
 def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     config = tiny_config(tiny_data, tmp_path, run_id="e2e", methods=["single_task_face", "static", "dynamic"])
     run_dir = run_experiment(config, progress=False)
@@ -91,7 +91,9 @@ def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
     assert env["tensorflow"] and env["machine"]
     assert "embedded synthfaces" in (run_dir / "results.md").read_text()
     for name in ("roc.png", "method_comparison.png", "verification_details.csv", "confusion_static.csv"):
-        assert (run_dir / "analyses" / name).is_file(), name  # experiments/analyses.py, for every finished run
+        assert (run_dir / "analyses" / name).is_file(), (
+            name
+        )  # experiments/face_expression/analyses.py, for every finished run
     assert "Further analyses" in (run_dir / "results.md").read_text()
     with pytest.raises(FileExistsError, match="--resume"):
         run_experiment(config, progress=False)
@@ -99,7 +101,7 @@ def test_harness_end_to_end_writes_every_result_file(tiny_data, tmp_path):
 
 def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp_path):
     from dynamic_mtl.weighting import WEIGHTINGS
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     rows = {spec.weighting for spec in METHODS.values()}
     assert set(WEIGHTINGS) <= rows, sorted(set(WEIGHTINGS) - rows)
@@ -112,14 +114,14 @@ def test_every_weighting_strategy_is_a_table_row_the_harness_runs(tiny_data, tmp
 @pytest.mark.slow
 def test_a_new_weighting_strategy_is_a_registry_entry_and_a_row_the_harness_runs(tiny_data, tmp_path, monkeypatch):
     """docs/contributing.md: a strategy module (its WEIGHTINGS entry, made by @register_weighting) and
-    its MethodSpec row make a new row of Tables 2-3; the harness (experiments/run.py, training.py) is
+    its MethodSpec row make a new row of Tables 2-3; the harness (experiments/face_expression/run.py, training.py) is
     not touched."""
     import keras
     from keras import ops
 
     from dynamic_mtl.weighting import WEIGHTINGS, WeightingStrategy
-    from experiments.methods import MethodSpec
-    from experiments.run import run_experiment
+    from experiments.face_expression.methods import MethodSpec
+    from experiments.face_expression.run import run_experiment
 
     @keras.saving.register_keras_serializable(package="tests")
     class TiltedWeighting(WeightingStrategy):
@@ -144,7 +146,7 @@ def test_gpu_options_validate_and_resolve_on_cpu(tiny_data, tmp_path):
     builds a mixed_float16 network with a loss-scaled optimizer and leaves the global policy alone."""
     import keras
 
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     with pytest.raises(ValueError, match="jit_compile"):
         ExperimentConfig.load("tiny").override(jit_compile="xla")
@@ -179,7 +181,7 @@ def test_folds_without_verification_pairs_still_report_expression(tmp_path, caps
     """10 identities in 10 folds: one test subject per fold, so no test pairs. The run finishes,
     says so, and leaves verification empty (NaN) rather than failing after training."""
     from data_prep.prepare import prepare_synthfaces
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     data = tmp_path / "synth10"
     prepare_synthfaces(data, num_identities=10, seed=0, image_size=32, progress=False)
@@ -194,7 +196,7 @@ def test_folds_without_verification_pairs_still_report_expression(tmp_path, caps
 
 
 def test_missing_real_dataset_gives_a_clear_error(tmp_path):
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     config = ExperimentConfig.load("tiny").override(
         dataset="ckplus", data_dir=str(tmp_path / "ck"), results_dir=str(tmp_path / "r")
@@ -268,8 +270,8 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
     import tensorflow as tf
 
     from data_prep import seeds
-    from experiments.data import load_prepared
-    from experiments.training import FoldRunner
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
 
     config = tiny_config(tiny_data, tmp_path)
     data = load_prepared(config)
@@ -314,8 +316,8 @@ def test_methods_of_a_fold_start_from_the_same_network_and_see_the_same_batches(
 def test_a_method_can_set_its_own_weight_unit_learning_rate(tiny_data, tmp_path):
     import tensorflow as tf
 
-    from experiments.data import load_prepared
-    from experiments.training import FoldRunner
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
 
     config = tiny_config(tiny_data, tmp_path)
     data = load_prepared(config)
@@ -336,9 +338,9 @@ def test_rows_that_start_from_the_pretrained_network_use_the_fine_tuning_optimiz
     import tensorflow as tf
 
     import dynamic_mtl.transfer
-    from experiments.config import OptimizerConfig
-    from experiments.data import load_prepared
-    from experiments.training import FoldRunner
+    from experiments.face_expression.config import OptimizerConfig
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
 
     monkeypatch.setattr(dynamic_mtl.transfer, "load_pretrained", lambda model, path: None)
     config = tiny_config(tiny_data, tmp_path, finetune_optimizer=OptimizerConfig("Adam", 2e-4, decay_epochs=[1]))
@@ -361,9 +363,9 @@ def test_rows_that_start_from_the_pretrained_network_use_the_fine_tuning_optimiz
 def test_evaluation_images_are_preprocessed_once_and_equal_the_evaluation_pipeline(tiny_data, tmp_path, monkeypatch):
     import tensorflow as tf
 
-    import experiments.training as training
+    import experiments.face_expression.training as training
     from data_prep.pipeline import evaluation_batches
-    from experiments.data import load_prepared
+    from experiments.face_expression.data import load_prepared
 
     config = tiny_config(tiny_data, tmp_path)
     data = load_prepared(config)
@@ -396,8 +398,8 @@ def test_frames_without_an_expression_label_train_the_identity_branch(tiny_data,
 
     from data_prep.pipeline import identity_map
     from dynamic_mtl.labels import MISSING_LABEL
-    from experiments.data import load_prepared
-    from experiments.training import FoldRunner
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
 
     config = tiny_config(tiny_data, tmp_path, expression_protocol="oulu6")
     data = load_prepared(config)

@@ -37,9 +37,9 @@ def _digest(dataset) -> tuple[int, str]:
 def harness_digests(data_dir, work) -> dict[str, tuple[int, str]]:
     from data_prep import seeds
     from data_prep.pipeline import identity_map
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
-    from experiments.training import FoldRunner
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
 
     config = ExperimentConfig.load("tiny").override(data_dir=str(data_dir), results_dir=str(work), batch_size=4)
     data = load_prepared(config)

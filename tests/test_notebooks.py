@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments import figures
-from experiments.notebooks import NOTEBOOK_DIR, NOTEBOOKS, inject_parameters, run_figures
+from experiments.face_expression import figures
+from experiments.face_expression.figure_notebooks import NOTEBOOK_DIR, NOTEBOOKS, run_figures
+from experiments.notebooks import inject_parameters
 
 METHODS = ["naive_dynamic", "dynamic_published", "dynamic", "static@0.0", "static@0.5", "static@1.0"]
 
@@ -21,8 +22,8 @@ METHODS = ["naive_dynamic", "dynamic_published", "dynamic", "static@0.0", "stati
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory, synthfaces_tiny):
     """One fold, one epoch of every method the figures read, on a 20-identity synthfaces set."""
-    from experiments.config import ExperimentConfig
-    from experiments.run import run_experiment
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.run import run_experiment
 
     root = tmp_path_factory.mktemp("figures")
     config = ExperimentConfig.load("tiny").override(
@@ -168,8 +169,8 @@ def test_observations_follow_the_logged_values():
 
 
 def test_a_missing_run_is_named_not_trained(tmp_path, monkeypatch):
-    import experiments.run
-    from experiments import notebooks
+    import experiments.face_expression.run
+    from experiments.face_expression import figure_notebooks as notebooks
 
     seen = {}
 
@@ -177,7 +178,7 @@ def test_a_missing_run_is_named_not_trained(tmp_path, monkeypatch):
         seen.update(name=config.name, results_dir=config.results_dir, dataset=config.dataset, progress=progress)
         return tmp_path / "made"
 
-    monkeypatch.setattr(experiments.run, "run_experiment", fake_run_experiment)
+    monkeypatch.setattr(experiments.face_expression.run, "run_experiment", fake_run_experiment)
     with pytest.raises(FileNotFoundError, match="make reproduce-figure7"):
         figures.resolve_run(None, "figure7", results_dir=tmp_path)
     assert notebooks.main(["--results-dir", str(tmp_path), "--only", "figure4"]) == 2

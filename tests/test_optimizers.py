@@ -8,7 +8,7 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from experiments.config import CONFIG_DIR, ExperimentConfig  # noqa: E402
+from experiments.face_expression.config import CONFIG_DIR, ExperimentConfig  # noqa: E402
 from experiments.optimizers import AUTHORS_RMSPROP, WEIGHT_UNIT_RMSPROP, make_optimizer  # noqa: E402
 from experiments.pretraining.train import PretrainConfig  # noqa: E402
 from experiments.pretraining.train import make_optimizer as pretrain_optimizer  # noqa: E402

@@ -64,7 +64,7 @@ def test_make_trains_what_its_former_flags_trained(target, name, tmp_path, monke
 
 
 def test_the_study_config_pretrains_the_network_the_study_loads():
-    from experiments.config import ExperimentConfig
+    from experiments.face_expression.config import ExperimentConfig
 
     study, pretrain = ExperimentConfig.load("study"), PretrainConfig.load("study")
     assert study.pretrained_checkpoint == pretrain.export

@@ -12,8 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from experiments.checkpoint_check import CheckpointMismatch, check_checkpoint, check_pretrained, mismatches
-from experiments.config import ExperimentConfig
+from experiments.face_expression.checkpoint_check import (
+    CheckpointMismatch,
+    check_checkpoint,
+    check_pretrained,
+    mismatches,
+)
+from experiments.face_expression.config import ExperimentConfig
 
 REPO = Path(__file__).resolve().parents[1]
 

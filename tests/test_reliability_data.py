@@ -36,8 +36,8 @@ from data_prep.raw_trees import CK_IMAGES, photo_faces  # noqa: E402
 from data_prep.raw_trees import ckplus_sequence as _sequence  # noqa: E402
 from data_prep.raw_trees import write_image as _write  # noqa: E402
 from data_prep.readers_common import IMAGE_SUFFIXES, SEQUENCE_REASONS  # noqa: E402
-from experiments.config import ExperimentConfig  # noqa: E402
-from experiments.data import ensure_prepared, load_prepared  # noqa: E402
+from experiments.face_expression.config import ExperimentConfig  # noqa: E402
+from experiments.face_expression.data import ensure_prepared, load_prepared  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 CK = CK_IMAGES

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ExperimentConfig
+from experiments.face_expression.config import ExperimentConfig
 
 
 class Interrupted(BaseException):
@@ -35,7 +35,7 @@ def config_for(data, results, run_id, **changes) -> ExperimentConfig:
 @pytest.fixture(scope="module")
 def clean_run(tiny_data, tmp_path_factory):
     """An uninterrupted 2-epoch run of `dynamic` on fold 0: the reference."""
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     return run_experiment(config_for(tiny_data, tmp_path_factory.mktemp("clean"), "clean"), progress=False)
 
@@ -61,8 +61,8 @@ def test_interruption_between_step_log_flush_and_checkpoint_resumes_to_identical
 ):
     """Epoch 2's step-log rows are on disk, its checkpoint is not: --resume retrains epoch 2 from
     epoch 1's checkpoint and the step log holds each step once."""
-    import experiments.training as training
-    from experiments.run import run_experiment
+    import experiments.face_expression.training as training
+    from experiments.face_expression.run import run_experiment
 
     save = training._save_checkpoint
     calls = []
@@ -93,7 +93,7 @@ def test_interruption_while_writing_the_per_fold_json_resumes_to_identical_table
     """A kill half-way through the per-fold JSON leaves only a temporary file; a torn JSON or checkpoint
     under the final name (as an older version could leave) is named, not trusted, and recomputed."""
     import experiments.rundir as rundir
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     write = rundir.atomic_write
 
@@ -207,7 +207,7 @@ def test_unique_temporary_names():
 @pytest.mark.slow
 def test_divergence_stops_the_run_naming_method_fold_epoch_and_step(tiny_data, tmp_path):
     """A learning rate of 1e12: the run stops at the first non-finite loss and publishes no row."""
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
     from experiments.rundir import RunError
 
     optimizer = {"name": "SGD", "learning_rate": 1e12, "options": {}, "decay_epochs": []}
@@ -246,7 +246,7 @@ def _trained_model(method: str = "dynamic"):
 
 
 def _state_by_key(model) -> dict[str, np.ndarray]:
-    from experiments.training import _seed_generator_keys, _state_groups, _state_keys
+    from experiments.face_expression.training import _seed_generator_keys, _state_groups, _state_keys
 
     generators = _seed_generator_keys(model)
     return {
@@ -263,7 +263,7 @@ def test_checkpoints_restore_by_variable_path_into_a_model_built_later_and_in_an
     from types import SimpleNamespace
 
     import dynamic_mtl as dm
-    from experiments.training import _load_checkpoint, _save_checkpoint
+    from experiments.face_expression.training import _load_checkpoint, _save_checkpoint
 
     saved = _trained_model()
     best = [v.numpy() + 1 for v in saved.variables]
@@ -301,7 +301,7 @@ def test_checkpoints_restore_by_variable_path_into_a_model_built_later_and_in_an
 
 
 def test_a_checkpoint_whose_variables_were_renamed_or_reshaped_is_refused_before_any_assignment(tmp_path):
-    from experiments.training import _load_checkpoint, _save_checkpoint
+    from experiments.face_expression.training import _load_checkpoint, _save_checkpoint
 
     saved = _trained_model()
     state = {"epoch": 1, "best_score": 0.5, "best_epoch": 0, "history": [], "seconds": 1.0}
@@ -338,8 +338,8 @@ def test_a_fold_whose_checkpoint_names_other_variables_starts_again(
 ):
     """Resume with a checkpoint keyed by other variable paths: named as not trusted, the fold is retrained
     from its first epoch and the tables are those of the uninterrupted run."""
-    import experiments.training as training
-    from experiments.run import run_experiment
+    import experiments.face_expression.training as training
+    from experiments.face_expression.run import run_experiment
 
     save = training._save_checkpoint
 

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.config import ExperimentConfig
+from experiments.face_expression.config import ExperimentConfig
 
 FOLD_LINE = re.compile(
     r"\[dynamic-mtl\] (?P<method>\S+) fold 0: validation score \d+\.\d% \(expression \d+\.\d%, "
@@ -22,7 +22,7 @@ FOLD_LINE = re.compile(
 @pytest.fixture(scope="module")
 def feedback_run(tmp_path_factory, synthfaces_tiny):
     """A 1-epoch run of static and dynamic on fold 0, its stdout, and results.md as it was after static."""
-    import experiments.run as run
+    import experiments.face_expression.run as run
 
     root = tmp_path_factory.mktemp("feedback")
     config = ExperimentConfig.load("tiny").override(
@@ -134,7 +134,7 @@ def test_the_selected_model_of_each_method_and_fold_loads_with_keras(feedback_ru
     for method in ("static", "dynamic"):
         loaded = keras.models.load_model(run_dir / "models" / f"{method}_fold0.keras", safe_mode=True)
         assert type(loaded) is dm.DynamicMultiTaskModel
-        from experiments.training import _seed_generator_keys, _state_keys
+        from experiments.face_expression.training import _seed_generator_keys, _state_keys
 
         keys = _state_keys("model", loaded.variables, _seed_generator_keys(loaded))
         with np.load(run_dir / "checkpoints" / f"{method}_fold0.npz") as saved:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from experiments.claims import (
+from experiments.face_expression.claims import (
     CLAIMS,
     NOT_MEASURED,
     PairedClaim,
@@ -106,7 +106,7 @@ def test_sweep_claim_compares_the_best_weights_per_unit():
 
 
 def test_claims_have_unique_keys_and_known_methods():
-    from experiments.methods import METHODS
+    from experiments.face_expression.methods import METHODS
 
     assert len({c.key for c in CLAIMS}) == len(CLAIMS)
     for claim in CLAIMS:
@@ -123,7 +123,7 @@ def test_sensitivity_reports_the_paired_effect_of_each_variant():
 
 
 def test_convergence_flags_rows_still_learning():
-    from experiments.study import convergence
+    from experiments.face_expression.study import convergence
 
     rows = []
     for fold in range(6):
@@ -225,7 +225,7 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
 
 def test_parallel_seeds_share_the_cores_and_a_failed_seed_is_named_with_its_log(tmp_path, capsys):
     from experiments.cli import main
-    from experiments.study import threads_per_job
+    from experiments.face_expression.study import threads_per_job
 
     assert threads_per_job(2, cores=2) == 1 and threads_per_job(1, cores=2) == 2 and threads_per_job(4, cores=2) == 1
     assert main(["study", "--config", "tiny", "--jobs", "0", "--results-dir", str(tmp_path / "r")]) == 2
@@ -242,8 +242,8 @@ def test_parallel_seeds_share_the_cores_and_a_failed_seed_is_named_with_its_log(
 
 
 def test_single_seed_methods_run_with_the_first_seed_only():
-    from experiments.config import ExperimentConfig
-    from experiments.study import seed_config
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.study import seed_config
 
     config = ExperimentConfig(methods=["static", "dynamic"], single_seed_methods=["static@0.2", "dynamic"])
     first, second = (seed_config(config, "s", [3, 4], seed) for seed in (3, 4))
@@ -275,7 +275,7 @@ def test_sweep_claim_counts_the_static_row_as_w1_one_half_and_skips_units_withou
 
 
 def test_curves_skip_the_empty_history_of_a_method_without_epochs_and_wall_time_comes_from_the_files(tmp_path):
-    from experiments.study import gather_curves, seed_run_minutes
+    from experiments.face_expression.study import gather_curves, seed_run_minutes
 
     run = tmp_path / "seed0"
     (run / "per_fold").mkdir(parents=True)

@@ -7,7 +7,7 @@ import shutil
 import golden_results
 import pytest
 
-from experiments import analyses
+from experiments.face_expression import analyses
 
 
 @pytest.mark.parametrize("case", sorted(golden_results.CASES))

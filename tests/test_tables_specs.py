@@ -1,12 +1,13 @@
-"""experiments/tables.py: a table is one TableSpec; build_tables and markdown_tables render any spec."""
+"""experiments/face_expression/tables.py: a table is one TableSpec; build_tables and markdown_tables render any spec."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from experiments import markdown, tables
-from experiments.methods import parse_method
+from experiments import markdown
+from experiments.face_expression import tables
+from experiments.face_expression.methods import parse_method
 
 
 def _per_fold() -> pd.DataFrame:

@@ -1,4 +1,4 @@
-"""experiments.tables: the primary verification number uses thresholds from each model's own
+"""experiments.face_expression.tables: the primary verification number uses thresholds from each model's own
 validation pairs; the LFW-style cross-fold numbers sit beside it; Table 2 / Markdown show both."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from dynamic_mtl import verification as v
-from experiments import tables
-from experiments.methods import parse_method
+from experiments.face_expression import tables
+from experiments.face_expression.methods import parse_method
 
 
 def _pairs(rng, n, shift=0.0):

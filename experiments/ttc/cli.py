@@ -27,9 +27,15 @@ def check_args(args: argparse.Namespace) -> None:
             raise ValueError(str(err).split(". ")[0]) from None
     if Path(args.out).is_file():
         raise ValueError(f"--out {args.out} is a file, not a results folder")
-    run_dir = Path(args.out) / args.dataset / (args.run_id or "")
-    if args.run_id and run_dir.is_dir() and any(run_dir.iterdir()):
-        raise ValueError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
+    if args.run_id:
+        from experiments.rundir import RunError, run_directory
+
+        try:
+            run_dir = run_directory(args.out, args.dataset, args.run_id)
+        except RunError as err:
+            raise ValueError(str(err)) from None
+        if run_dir.is_dir() and any(run_dir.iterdir()):
+            raise ValueError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
 
 
 def register(subparsers) -> None:
@@ -133,11 +139,12 @@ def main(args: argparse.Namespace) -> int:
 
         print(yaml.safe_dump(config.to_dict(), sort_keys=False), end="")
         return 0
+    from experiments.rundir import RunError
     from experiments.ttc.runner import run
 
     try:
         run_dir = run(config, progress=not args.no_progress)
-    except (FileNotFoundError, FileExistsError, KeyError) as err:
+    except (FileNotFoundError, FileExistsError, KeyError, RunError) as err:
         print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
         return 2
     print((run_dir / "summary.md").read_text())

@@ -1,6 +1,6 @@
 """Execute notebooks/ttc_alphas.ipynb against a run directory (papermill-style parameters, nbclient).
 
-Executed by :func:`experiments.notebooks.execute`, the figure notebooks' executor: the kernel is
+Executed by :func:`experiments.notebooks.execute`, the one notebook executor of the harnesses: the kernel is
 pinned to this interpreter (``sys.executable``), so running this module with the venv's interpreter
 runs the notebook in the venv, whatever user-level ``python3`` kernelspec exists. Usage::
 

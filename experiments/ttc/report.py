@@ -13,6 +13,7 @@ from scipy.stats import spearmanr
 from data_prep.ttc.common import TaskData
 from dynamic_mtl.ttc.shares import influence_shares, removal_share_change
 from experiments import markdown
+from experiments.rundir import atomic_write, atomic_write_text
 from experiments.ttc import paper, plots
 from experiments.ttc.config import TTCConfig
 
@@ -30,11 +31,6 @@ SYNTH_PAPER_NAME = {
 MODELS = ("ST", "MT", "DMT", "CrossStitch", "ST_long")
 #: |phi| at or above which a task pair counts as related in the ground-truth check.
 RELATED_PHI = 0.1
-
-
-def markdown_table(df: pd.DataFrame, floatfmt: str = "{:.1f}") -> str:
-    """A GitHub-flavoured Markdown table of every column (the shared renderer, experiments/markdown.py)."""
-    return markdown.frame_table(df, floatfmt)
 
 
 def paper_rows(dataset: str, names: Sequence[str]) -> list[str | None]:
@@ -242,7 +238,7 @@ def write_all(
 
     # Tables 4 / 5
     table = main_table(config.dataset, names, main["accs"], removal)
-    table.to_csv(run_dir / "table_main.csv", index=False)
+    atomic_write_text(run_dir / "table_main.csv", table.to_csv(index=False))
     what = "Table 4 (CelebA, 7 attributes)" if config.dataset in ("celeba", "synthattrs") else "Table 5 (CIFAR-10)"
     note = ""
     if config.dataset == "synthattrs":
@@ -252,8 +248,8 @@ def write_all(
         )
     elif config.dataset == "digits":
         note = "Paper columns are CIFAR-10 numbers (by position) shown for shape only; our data are sklearn digits."
-    md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown_table(table)}\n"
-    (run_dir / "table_main.md").write_text(md)
+    md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown.frame_table(table)}\n"
+    atomic_write_text(run_dir / "table_main.md", md)
     sections.append(md)
     present = [m for m in MODELS if m in main["accs"]]
     results["mean_accuracy"] = {m: round(float(100 * np.mean(main["accs"][m])), 2) for m in present}
@@ -265,16 +261,18 @@ def write_all(
 
     # alphas
     dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
-    np.savez(
-        run_dir / "alphas.npz",
+    arrays = dict(
         task_names=np.asarray(names),
         dmt=dmt.alpha_matrices(),
         crossstitch=cs.alpha_matrices(),
         history_steps=main["history_steps"],
         history_alphas=main["history_alphas"],
     )
+    atomic_write(run_dir / "alphas.npz", lambda handle: np.savez(handle, **arrays))
     for l, a in enumerate(dmt.alpha_matrices()):
-        pd.DataFrame(a, index=names, columns=names).to_csv(run_dir / f"alphas_dmt_layer{l + 1}.csv")
+        atomic_write_text(
+            run_dir / f"alphas_dmt_layer{l + 1}.csv", pd.DataFrame(a, index=names, columns=names).to_csv()
+        )
     focus = _focus(names)
     plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
     plots.save(
@@ -293,27 +291,26 @@ def write_all(
             plots.plot_alpha_by_layer(dmt.alpha_matrices(), names, focus, shares=shares),
             fig_dir / f"alpha_by_layer{suffix}.png",
         )
-    pd.DataFrame(influence_shares(dmt.alpha_matrices()[-1]), index=names, columns=names).to_csv(
-        run_dir / "shares_dmt_last_layer.csv"
-    )
+    shares_last = pd.DataFrame(influence_shares(dmt.alpha_matrices()[-1]), index=names, columns=names)
+    atomic_write_text(run_dir / "shares_dmt_last_layer.csv", shares_last.to_csv())
 
     # ground truth (synthattrs)
     if "phi" in data.meta:
         idx = [data.task_names.index(n) for n in names]
         phi = np.asarray(data.meta["phi"])[np.ix_(idx, idx)]
         gt, partners = groundtruth_frames(dmt.alpha_matrices(), phi, names)
-        gt.to_csv(run_dir / "alpha_groundtruth.csv", index=False)
-        partners.to_csv(run_dir / "alpha_partners.csv", index=False)
-        pd.DataFrame(phi, index=names, columns=names).to_csv(run_dir / "groundtruth_phi.csv")
+        atomic_write_text(run_dir / "alpha_groundtruth.csv", gt.to_csv(index=False))
+        atomic_write_text(run_dir / "alpha_partners.csv", partners.to_csv(index=False))
+        atomic_write_text(run_dir / "groundtruth_phi.csv", pd.DataFrame(phi, index=names, columns=names).to_csv())
         plots.save(
             plots.plot_alpha_vs_groundtruth(dmt.alpha_matrices(), phi, names), fig_dir / "alpha_vs_groundtruth.png"
         )
         md = (
             f"## Do the alphas find the related tasks? (Sec. 4.3; ground truth = |phi| of the generator's "
-            f"labels, related if >= {RELATED_PHI})\n\n{markdown_table(gt, '{:.3f}')}\n\n"
-            f"Strongest partner per task (last TTC) vs ground truth:\n\n{markdown_table(partners, '{:.3f}')}\n"
+            f"labels, related if >= {RELATED_PHI})\n\n{markdown.frame_table(gt, '{:.3f}')}\n\n"
+            f"Strongest partner per task (last TTC) vs ground truth:\n\n{markdown.frame_table(partners, '{:.3f}')}\n"
         )
-        (run_dir / "alpha_groundtruth.md").write_text(md)
+        atomic_write_text(run_dir / "alpha_groundtruth.md", md)
         sections.append(md)
         mean_row = gt[gt.layer == "mean"].iloc[0]
         results["groundtruth"] = dict(
@@ -325,10 +322,10 @@ def write_all(
 
     # removal (Table 4 last row, Table 6)
     t6, t6_raw, long, acc = removal_frames(config.dataset, removal, names)
-    t6.to_csv(run_dir / "table6_share_change.csv", index=False)
-    t6_raw.to_csv(run_dir / "table6_alpha_change_raw.csv", index=False)
-    long.to_csv(run_dir / "removal_alphas.csv", index=False)
-    acc.to_csv(run_dir / "removal_accuracy.csv", index=False)
+    atomic_write_text(run_dir / "table6_share_change.csv", t6.to_csv(index=False))
+    atomic_write_text(run_dir / "table6_alpha_change_raw.csv", t6_raw.to_csv(index=False))
+    atomic_write_text(run_dir / "removal_alphas.csv", long.to_csv(index=False))
+    atomic_write_text(run_dir / "removal_accuracy.csv", acc.to_csv(index=False))
     kept = removal["kept"]
     off = ~np.eye(len(kept), dtype=bool)
     d_last = 100.0 * (removal["alpha_after"][-1] - removal["alpha_start"][-1])[off]
@@ -340,16 +337,16 @@ def write_all(
         f"statistics on each kept task's training images (no gradient step: the baseline); then re-training "
         f"the connections (betas) only, the paper's procedure; or the betas and the BNs after the mixings "
         f"(an extension). Both re-trainings start from the re-estimated statistics and draw the same "
-        f"batches.\n\n{markdown_table(acc)}\n\n"
+        f"batches.\n\n{markdown.frame_table(acc)}\n\n"
         f"Table 6 (paper-comparable): change of each sender's share of a receiver's input, "
         f"alpha_ij / sum_k alpha_ik (self included), in the last TTC (layer 6 -> 7), percentage points, after "
         f"re-training the connections; rows From, columns To. Per receiver (column) the changes add up to the "
-        f"removed tasks' former share (last two rows).\n\n{markdown_table(t6)}\n\n"
+        f"removed tasks' former share (last two rows).\n\n{markdown.frame_table(t6)}\n\n"
         f"Extra: raw alpha change (pp), same layer and orientation (the diagonal alpha_ii = 1 is fixed):\n\n"
-        f"{markdown_table(t6_raw)}\n\nOff-diagonal raw change: mean {d_last.mean():+.1f} pp, "
+        f"{markdown.frame_table(t6_raw)}\n\nOff-diagonal raw change: mean {d_last.mean():+.1f} pp, "
         f"{int((d_last > 0).sum())} of {d_last.size} entries increased.\n"
     )
-    (run_dir / "table6_share_change.md").write_text(md)
+    atomic_write_text(run_dir / "table6_share_change.md", md)
     sections.append(md)
     results["removal"] = dict(
         removed=removal["removed"],
@@ -374,8 +371,8 @@ def write_all(
     # incremental (Figure 6)
     if incremental is not None:
         curve, s = incremental["curve"], incremental["summary"]
-        curve.to_csv(run_dir / "incremental_curve.csv", index=False)
-        (run_dir / "incremental_summary.json").write_text(json.dumps(s, indent=2))
+        atomic_write_text(run_dir / "incremental_curve.csv", curve.to_csv(index=False))
+        atomic_write_text(run_dir / "incremental_summary.json", json.dumps(s, indent=2))
         plots.save(plots.plot_incremental_curve(curve, s["threshold"], s["task"]), fig_dir / "incremental_curve.png")
 
         def shown(v):
@@ -411,9 +408,9 @@ def write_all(
             f"## Incremental addition of `{s['task']}` (Sec. 4.4, Figure 6)\n\nBoth curves from the same "
             f"batches: {s['same_batches']}. Old subnets frozen and "
             f"bit-identical afterwards: {s['old_subnets_bit_identical']}; max change of the old tasks' logits: "
-            f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown_table(rows)}\n"
+            f"{s['old_task_logit_max_change']:.1e}.\n\n{markdown.frame_table(rows)}\n"
         )
-        (run_dir / "incremental_summary.md").write_text(md)
+        atomic_write_text(run_dir / "incremental_summary.md", md)
         sections.append(md)
         results["incremental"] = {
             k: s[k]
@@ -433,9 +430,9 @@ def write_all(
 
     # Table 3
     if table3 is not None:
-        table3.to_csv(run_dir / "table3_long.csv", index=False)
+        atomic_write_text(run_dir / "table3_long.csv", table3.to_csv(index=False))
         t3 = table3_frame(config.dataset, config, data, table3)
-        t3.to_csv(run_dir / "table3.csv", index=False)
+        atomic_write_text(run_dir / "table3.csv", t3.to_csv(index=False))
         results["table3"] = table3.to_dict(orient="records")
         md = (
             f"## Table 3 shape: two-task groups {config.table3_groups}, trained on the imbalanced vs the "
@@ -445,14 +442,14 @@ def write_all(
                 if config.dataset == "synthattrs"
                 else ""
             )
-            + f"{markdown_table(t3, '{:.2f}')}\n"
+            + f"{markdown.frame_table(t3, '{:.2f}')}\n"
         )
-        (run_dir / "table3.md").write_text(md)
+        atomic_write_text(run_dir / "table3.md", md)
         sections.append(md)
 
     timing = pd.DataFrame(sorted(timings.items()), columns=["phase", "seconds"])
-    timing.to_csv(run_dir / "timings.csv", index=False)
-    sections.append(f"## Timings (s)\n\n{markdown_table(timing)}\n")
-    (run_dir / "summary.md").write_text("\n".join(sections))
-    (run_dir / "results.json").write_text(json.dumps(results, indent=2, default=float))
+    atomic_write_text(run_dir / "timings.csv", timing.to_csv(index=False))
+    sections.append(f"## Timings (s)\n\n{markdown.frame_table(timing)}\n")
+    atomic_write_text(run_dir / "summary.md", "\n".join(sections))
+    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=2, default=float))
     return results

@@ -19,7 +19,6 @@ Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager
 from datetime import datetime
@@ -31,6 +30,7 @@ import yaml
 
 from data_prep.ttc.common import TaskData
 from experiments.environment import environment
+from experiments.rundir import atomic_write_json, atomic_write_text, new_run_id, open_run_dir, run_directory
 from experiments.ttc.config import TTCConfig
 
 
@@ -120,12 +120,12 @@ class _Timer:
 
 
 def make_run_dir(config: TTCConfig) -> Path:
-    run_id = config.run_id or f"{datetime.now():%Y%m%d-%H%M%S}-{config.profile}"
-    config.run_id = run_id
-    run_dir = Path(config.out) / config.dataset / run_id
+    """``<out>/<dataset>/<run-id>`` (:func:`experiments.rundir.run_directory`; the run id given, else
+    ``<timestamp>-<profile>``, stored in ``config``); a directory that already holds files is refused."""
+    config.run_id = config.run_id or new_run_id(config.profile)
+    run_dir = run_directory(config.out, config.dataset, config.run_id)
     if run_dir.exists() and any(run_dir.iterdir()):
         raise FileExistsError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
-    run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
@@ -456,24 +456,24 @@ def run(config: TTCConfig, progress: bool = True) -> Path:
         data = load_task_data(config, progress=progress)
     _columns(data, _needed_tasks(config))
     run_dir = make_run_dir(config)
-    env = dict(environment(), started=datetime.now().isoformat(timespec="seconds"))
-    (run_dir / "environment.json").write_text(json.dumps(env, indent=2))
-    data.summary().to_csv(run_dir / "data_summary.csv", index=False)
-    _write_config(config, run_dir)
-    lab = _Lab(config, data, progress)
-    main = run_main(lab, timer)
-    main["models"]["DMT"].save(run_dir / "dmt.keras")
-    removal = run_removal(lab, main["models"]["DMT"], timer)
-    incremental = run_incremental(lab, timer) if config.incremental_task else None
-    table3 = run_table3(lab, timer) if config.table3_groups else None
-    timer.seconds["total"] = round(time.perf_counter() - start, 2)
-    report.write_all(run_dir, config, data, main, removal, incremental, table3, timer.seconds, env)
-    latest = Path(config.out) / config.dataset / "LATEST"
-    latest.write_text(config.run_id + "\n")
+    with open_run_dir(run_dir):  # created and locked (experiments/rundir.py); every file written atomically
+        env = dict(environment(), started=datetime.now().isoformat(timespec="seconds"))
+        atomic_write_json(run_dir / "environment.json", env)
+        atomic_write_text(run_dir / "data_summary.csv", data.summary().to_csv(index=False))
+        _write_config(config, run_dir)
+        lab = _Lab(config, data, progress)
+        main = run_main(lab, timer)
+        main["models"]["DMT"].save(run_dir / "dmt.keras")
+        removal = run_removal(lab, main["models"]["DMT"], timer)
+        incremental = run_incremental(lab, timer) if config.incremental_task else None
+        table3 = run_table3(lab, timer) if config.table3_groups else None
+        timer.seconds["total"] = round(time.perf_counter() - start, 2)
+        report.write_all(run_dir, config, data, main, removal, incremental, table3, timer.seconds, env)
+    atomic_write_text(Path(config.out) / config.dataset / "LATEST", config.run_id + "\n")
     return run_dir
 
 
 def _write_config(config: TTCConfig, run_dir: Path) -> None:
     values = config.to_dict()
-    (run_dir / "config.json").write_text(json.dumps(values, indent=2))
-    (run_dir / "config.yaml").write_text(yaml.safe_dump(values, sort_keys=False))
+    atomic_write_json(run_dir / "config.json", values)
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(values, sort_keys=False))

@@ -31,7 +31,9 @@ import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from experiments import markdown
 from experiments import statistics as st
+from experiments.rundir import atomic_write_text
 from experiments.ttc.config import TTCConfig, resolve_config
 
 BEGIN, END = "<!-- BEGIN GENERATED: ttc-seeds -->", "<!-- END GENERATED: ttc-seeds -->"
@@ -228,7 +230,6 @@ def _paired(a: pd.Series, b: pd.Series, sign: int = 1) -> tuple[st.PairedCompari
 def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chosen_lr: float | None) -> dict:
     """All statistics and the verdict rows of one dataset."""
     from experiments.ttc import paper
-    from experiments.ttc.report import markdown_table
 
     verdicts, sections = [], []
     means = _model_means(runs)
@@ -239,7 +240,7 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     # main comparison
     sections.append(
         f"**{table_name} shape** (mean class accuracy %, test split; mean [95 % t-interval] over "
-        f"{n} seeds):\n\n{markdown_table(main_table(runs))}\n"
+        f"{n} seeds):\n\n{markdown.frame_table(main_table(runs))}\n"
     )
     pair_rows = []
     for a, b in [("DMT", "ST"), ("DMT", "MT"), ("MT", "ST"), ("DMT", "CrossStitch"), ("DMT", "ST_long")]:
@@ -249,7 +250,7 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     pairs = pd.DataFrame(pair_rows)
     sections.append(
         f"Paired differences of the task-mean accuracy (points; mean [95 % CI], Wilcoxon p):\n\n"
-        f"{markdown_table(pairs)}\n"
+        f"{markdown.frame_table(pairs)}\n"
     )
     for row in pair_rows:
         if row["comparison"] in ("DMT - ST", "DMT - MT"):
@@ -317,8 +318,8 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
         comparison, v = _paired(rem_means[a], rem_means[b])
         diffs.append(dict(comparison=f"{labels[a]} - {labels[b]}", difference=comparison.format(2), verdict=v))
     sections.append(
-        f"**Task removal** {rem[0]['removed']} (kept-task mean accuracy %):\n\n{markdown_table(rem_table)}"
-        f"\n\n{markdown_table(pd.DataFrame(diffs))}\n"
+        f"**Task removal** {rem[0]['removed']} (kept-task mean accuracy %):\n\n{markdown.frame_table(rem_table)}"
+        f"\n\n{markdown.frame_table(pd.DataFrame(diffs))}\n"
     )
     drop = diffs[2]
     verdicts.append(
@@ -372,7 +373,7 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     sections.append(
         f"**Table 6 (shares)**: change of each sender's share of a receiver's input in the last TTC "
         f"after removal and re-training the connections, percentage points, mean [95 % CI] over "
-        f"{n} seeds; rows From, columns To:\n\n{markdown_table(t6)}\n\nPer receiver the changes add up to "
+        f"{n} seeds; rows From, columns To:\n\n{markdown.frame_table(t6)}\n\nPer receiver the changes add up to "
         f"the removed tasks' former share (largest deviation {sum_error:.1e} pp). Mean change: own share "
         f"{_fmt(diag_mean)}, another kept task's share {_fmt(off_mean)}; per seed, "
         f"{100 * sign_agree:.0f} % of the off-diagonal changes have the sign of their mean over seeds.\n"
@@ -453,7 +454,7 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
         groups = sorted(set(t3["group"]))
         sections.append(
             f"**Table 3 shape** (groups {groups}; group-mean accuracy %, paired over seeds):\n\n"
-            f"{markdown_table(pd.DataFrame(rows))}\n"
+            f"{markdown.frame_table(pd.DataFrame(rows))}\n"
         )
         res = rows[0:3]
         verdicts.append(
@@ -472,21 +473,19 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
             0,
             f"**Alpha learning rate** chosen on the validation split (DMT task-mean accuracy %, "
             f"mean [95 % CI] over {selection['seed'].nunique()} seeds): {chosen_lr:g}\n\n"
-            f"{markdown_table(sel.rename(columns={'val_accuracy': 'validation accuracy'}))}\n",
+            f"{markdown.frame_table(sel.rename(columns={'val_accuracy': 'validation accuracy'}))}\n",
         )
     return dict(verdicts=pd.DataFrame(verdicts), sections=sections, means=means)
 
 
 def render(dataset: str, analysis: dict, runs: list[dict], header: str) -> str:
-    from experiments.ttc.report import markdown_table
-
     verdicts = analysis["verdicts"]
     return "\n".join(
         [
             f"### {dataset}\n",
             header,
             "\n**Claim-by-claim verdicts**\n",
-            markdown_table(verdicts),
+            markdown.frame_table(verdicts),
             "",
             *analysis["sections"],
         ]
@@ -517,7 +516,7 @@ def write_docs(path: Path, text: str, sections: dict[str, str] | None = None) ->
 
     order = sorted(merged, key=lambda d: DATASETS.index(d) if d in DATASETS else len(DATASETS))
     body = "\n\n".join([text.strip(), *(merged[d] for d in order)])
-    path.write_text(f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}")
+    atomic_write_text(path, f"{head}{BEGIN}\n{body.strip()}\n{END}{tail}")
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -564,10 +563,10 @@ def main(argv: list[str] | None = None) -> int:
         text = render(dataset, analysis, runs, header)
         seeds_dir = Path(args.out) / dataset / "seeds"
         seeds_dir.mkdir(parents=True, exist_ok=True)
-        (seeds_dir / "summary.md").write_text(text + "\n")
-        analysis["verdicts"].to_csv(seeds_dir / "verdicts.csv", index=False)
-        analysis["means"].to_csv(seeds_dir / "model_means_per_seed.csv")
-        selection.to_csv(seeds_dir / "alpha_lr_selection.csv", index=False)
+        atomic_write_text(seeds_dir / "summary.md", text + "\n")
+        atomic_write_text(seeds_dir / "verdicts.csv", analysis["verdicts"].to_csv(index=False))
+        atomic_write_text(seeds_dir / "model_means_per_seed.csv", analysis["means"].to_csv())
+        atomic_write_text(seeds_dir / "alpha_lr_selection.csv", selection.to_csv(index=False))
         texts[dataset] = text
         print(text)
         if args.docs:  # after every dataset, so a finished dataset is documented even if a later one is not

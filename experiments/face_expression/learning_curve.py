@@ -2,7 +2,7 @@
 
 Used for the paper profile's validation on the embedded data (docs/fidelity.md, "paper profile" rows):
 
-    python -m experiments.learning_curve --out docs/paper-profile \\
+    python -m experiments.face_expression.learning_curve --out docs/paper-profile \\
         paper=results/synthfaces/paper-profile-fold0 paper_literal=results/synthfaces/paper-literal-fold0
 
 Writes ``OUT/steps.csv`` (run, method, fold, step, epoch, w_identity, loss_identity, loss_expression,
@@ -25,8 +25,8 @@ STEP_COLUMNS = ["step", "epoch", "w_identity", "loss_identity", "loss_expression
 
 def _expression_chance(run: Path, fold: int) -> float:
     """Majority-class share among the validation images of ``fold`` (the run's own split)."""
-    from experiments.config import ExperimentConfig
-    from experiments.data import load_prepared
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.data import load_prepared
 
     config = ExperimentConfig.load(run / "config.yaml")
     split = load_prepared(config).split(fold, config.validation_subjects, config.seed)
@@ -102,7 +102,9 @@ def plot(steps: pd.DataFrame, epochs: pd.DataFrame, title: str = ""):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m experiments.learning_curve", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(
+        prog="python -m experiments.face_expression.learning_curve", description=__doc__.split("\n\n")[0]
+    )
     p.add_argument("runs", nargs="+", metavar="NAME=RUN_DIR", help="runs to draw, each named")
     p.add_argument("--out", required=True, help="folder for steps.csv, epochs.csv, tests.csv, learning_curve.png")
     p.add_argument("--title", default="", help="figure title (say the data, the machine and the command)")

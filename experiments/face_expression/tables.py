@@ -18,9 +18,9 @@ import pandas as pd
 from data_prep import datasets
 from dynamic_mtl import verification
 from experiments import markdown
-from experiments.distances import load_distances
-from experiments.methods import MethodSpec
-from experiments.paper_numbers import TABLE2, TABLE3, TABLE4
+from experiments.face_expression.distances import load_distances
+from experiments.face_expression.methods import MethodSpec
+from experiments.face_expression.paper_numbers import TABLE2, TABLE3, TABLE4
 
 #: ``threshold_protocol`` of a fold whose thresholds come from its own model's validation pairs.
 PROTOCOL_VALIDATION = "threshold from this model's validation pairs"
@@ -44,7 +44,7 @@ def verification_by_fold(
     takes the cross-fold numbers as its primary ones (``threshold_protocol`` says which); a fold
     with neither gets no row.
 
-    ``distances``: the method's files already read (:func:`experiments.distances.load_distances`).
+    ``distances``: the method's files already read (:func:`experiments.face_expression.distances.load_distances`).
     """
     if distances is None:
         distances = load_distances(run_dir, method, folds)

@@ -13,8 +13,8 @@ import textwrap
 from pathlib import Path
 
 from data_prep import datasets
-from experiments.config import ConfigError, ExperimentConfig, bundled_configs
-from experiments.methods import METHODS
+from experiments.face_expression.config import ConfigError, ExperimentConfig, bundled_configs
+from experiments.face_expression.methods import METHODS
 
 EXAMPLES = """\
 examples:
@@ -128,7 +128,7 @@ def check_run_inputs(config: ExperimentConfig, explicit_data_dir: bool = False, 
             f"--pretrained {pretrained}: no such checkpoint (run `make pretrain`, fix the path, "
             "or pass --pretrained none)"
         )
-    from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
+    from experiments.face_expression.checkpoint_check import CheckpointMismatch, check_pretrained
 
     try:
         check_pretrained(config)  # the checkpoint's sidecar against the profile (backbone, size, standardisation)

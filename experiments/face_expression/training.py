@@ -21,9 +21,9 @@ from data_prep import seeds
 from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
-from experiments.config import ExperimentConfig
-from experiments.data import FoldSplit, ImageStore, PreparedData
-from experiments.methods import MethodSpec
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.data import FoldSplit, ImageStore, PreparedData
+from experiments.face_expression.methods import MethodSpec
 from experiments.rundir import RunError, atomic_write, temporary_name
 
 
@@ -390,7 +390,7 @@ class FoldRunner:
 
     def evaluate(self, model, method: MethodSpec, split: FoldSplit) -> dict:
         """Expression accuracy on the test subjects' images; pair distances saved for the
-        threshold protocols of experiments/tables.py (verification metrics are computed once all folds ran)."""
+        threshold protocols of experiments/face_expression/tables.py (verification metrics are computed once all folds ran)."""
         out = self._predict(model, split.test)
         result = {"expression_accuracy": self._expression_accuracy(split.test, out)}
         test_d = self._pair_distances(split.test, out, split.test_pairs)

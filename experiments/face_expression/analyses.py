@@ -26,8 +26,8 @@ import pandas as pd
 
 from dynamic_mtl import verification
 from experiments import markdown
-from experiments.distances import load_distances
-from experiments.figures.plots import pyplot
+from experiments.face_expression.distances import load_distances
+from experiments.face_expression.figures.plots import pyplot
 from experiments.statistics import mean_ci
 
 #: single-task rows per task accuracy: (trained from scratch, fine-tuned from the checkpoint)
@@ -100,7 +100,7 @@ def verification_details(
 ) -> pd.DataFrame:
     """Per fold: EER on the test pairs, and the test accuracy on each pair group (:data:`PAIR_GROUPS`)
     at the threshold chosen on the same model's validation pairs. ``distances``: the method's
-    files already read (:func:`experiments.distances.load_distances`), else read here."""
+    files already read (:func:`experiments.face_expression.distances.load_distances`), else read here."""
     rows = []
     for fold, z in (load_distances(run_dir, method, folds) if distances is None else distances).items():
         if not len(z["test_distances"]):

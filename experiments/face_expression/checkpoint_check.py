@@ -146,7 +146,7 @@ def check_checkpoint(checkpoint: str | Path, config) -> dict[str, Any]:
 
 def check_pretrained(config) -> dict[str, Any] | None:
     """Resolve ``config.pretrained_checkpoint`` as the harness does and check it; None when there is none."""
-    from experiments.run import resolve_pretrained
+    from experiments.face_expression.run import resolve_pretrained
 
     try:
         path = resolve_pretrained(config)

@@ -2,7 +2,7 @@
 
 A run directory is ``results/<dataset>/<run-id>`` (written by ``dynamic-mtl run``, see docs/outputs.md).
 When no suitable run exists, :func:`resolve_run` says which command makes one; only the figures
-command line (``experiments.notebooks --train-missing``) may decide to run it.
+command line (``experiments.face_expression.figure_notebooks --train-missing``) may decide to run it.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def train_missing_run(
     progress: bool = True,
 ) -> Path:
     """Runs the profile of ``kind`` (quick, figure2 or figure7) on ``dataset`` and returns its directory."""
-    from experiments.config import ExperimentConfig
-    from experiments.run import run_experiment
+    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.run import run_experiment
 
     config = ExperimentConfig.load(_check_kind(kind)["config"]).override(
         results_dir=str(results_dir), dataset=dataset, data_dir=data_dir

@@ -153,9 +153,9 @@ def efficiency_observations(runs: dict, tail: float = 0.1) -> pd.DataFrame:
 
 def normalizes_logits(method: str) -> bool:
     """Whether the method's weight unit applies Section 5.5's normalisation: the unit its
-    strategy builds from the method's options (experiments/methods.py)."""
+    strategy builds from the method's options (experiments/face_expression/methods.py)."""
     from dynamic_mtl.weighting import get_weighting
-    from experiments.methods import parse_method
+    from experiments.face_expression.methods import parse_method
 
     spec = parse_method(method)
     if spec.weighting is None:

@@ -8,8 +8,8 @@ import re
 import sys
 from pathlib import Path
 
-from experiments.config import ExperimentConfig
-from experiments.methods import parse_method
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.methods import parse_method
 from experiments.rundir import read_result
 
 _RESULT_NAME = re.compile(r"(?P<method>.+)_fold(?P<fold>\d+)\.json")
@@ -22,7 +22,7 @@ def report(run_dir: str | Path) -> str:
     methods (and folds) still missing and the command that continues the run. Writes nothing, so
     it can be called while the run is still going.
     """
-    from experiments.run import expand_methods, render_results
+    from experiments.face_expression.run import expand_methods, render_results
 
     run_dir = Path(run_dir)
     if not (run_dir / "config.yaml").is_file():

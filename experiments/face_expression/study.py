@@ -2,7 +2,7 @@
 
 Each seed is an ordinary run (``results/<dataset>/<study-id>/seed<s>``, resumable with
 ``--resume``). The study then gathers the units (one unit = one fold of one seed), computes
-the per-step statistics of each step log (experiments/claims.py), and writes into the study
+the per-step statistics of each step log (experiments/face_expression/claims.py), and writes into the study
 directory:
 
 * ``units.csv``: one row per (method, seed, fold): the per-fold results and step statistics;
@@ -30,8 +30,9 @@ import pandas as pd
 from data_prep import datasets
 from experiments import markdown
 from experiments import statistics as st
-from experiments.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
-from experiments.config import ExperimentConfig
+from experiments.face_expression.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
+from experiments.face_expression.config import ExperimentConfig
+from experiments.rundir import run_directory
 
 #: per-fold metrics summarised per method in rows.csv and reproduction.md
 ROW_METRICS = {
@@ -42,7 +43,7 @@ ROW_METRICS = {
 
 
 def seed_run_dir(config: ExperimentConfig, study_id: str, seed: int) -> Path:
-    return Path(config.results_dir) / config.dataset / study_id / f"seed{seed}"
+    return run_directory(config.results_dir, config.dataset, study_id) / f"seed{seed}"
 
 
 def seed_config(config: ExperimentConfig, study_id: str, seeds: list[int], seed: int) -> ExperimentConfig:
@@ -149,7 +150,7 @@ def plot_curves(curves: pd.DataFrame, path: Path, reports: dict[str, tuple[str, 
 def method_rows(units: pd.DataFrame) -> pd.DataFrame:
     """Per method (in run order) and metric of a task the method reports: mean and 95 % CI over
     units, in percent (a single-task row has no number for the task it does not train)."""
-    from experiments.methods import parse_method
+    from experiments.face_expression.methods import parse_method
 
     rows = []
     for method in dict.fromkeys(units["method"]):
@@ -295,7 +296,7 @@ def reproduction_markdown(
         ]
     lines += [
         "",
-        "Step statistics (experiments/claims.py): "
+        "Step statistics (experiments/face_expression/claims.py): "
         + "; ".join(f"`{k}`: {v}" for k, v in STEP_STATISTICS.items())
         + ".",
     ]
@@ -406,11 +407,11 @@ def run_study(
     ``jobs`` > 1: up to ``jobs`` seeds at a time, each in its own process (:func:`run_seeds_in_parallel`).
     """
     from experiments.environment import environment
-    from experiments.run import run_experiment
+    from experiments.face_expression.run import run_experiment
 
     check_seeds(seeds)
     start = time.perf_counter()
-    study_dir = Path(config.results_dir) / config.dataset / study_id
+    study_dir = run_directory(config.results_dir, config.dataset, study_id)
     run_dirs = {seed: seed_run_dir(config, study_id, seed) for seed in seeds}
     pending = [s for s in seeds if not (resume and (run_dirs[s] / "per_fold.csv").is_file())]
     if jobs > 1 and len(pending) > 1:
@@ -423,7 +424,7 @@ def run_study(
     claims = evaluate_claims(units)
     sensitivity = evaluate_sensitivity(units)
     curves = gather_curves(run_dirs)
-    from experiments.methods import parse_method
+    from experiments.face_expression.methods import parse_method
 
     reports = {m: parse_method(m).reports for m in units["method"].unique()}
     converged = convergence(curves, reports)

@@ -13,7 +13,7 @@ from data_prep.folds import read_folds
 from data_prep.pairs import make_pairs, read_pairs
 from data_prep.prepare import read_manifest
 from data_prep.publish import IncompleteDatasetError, check_counts, is_complete, recreate_command, require_complete
-from experiments.config import ExperimentConfig
+from experiments.face_expression.config import ExperimentConfig
 
 
 @dataclass

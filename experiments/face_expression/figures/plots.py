@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from experiments.figures.observations import _frames, fold_summary, normalised_a, smooth, tasks_of
+from experiments.face_expression.figures.observations import _frames, fold_summary, normalised_a, smooth, tasks_of
 
 TASK_LABEL = {"identity": "face verification (paper: Task 2)", "expression": "expression (paper: Task 1)"}
 TASK_COLOR = {"identity": "tab:blue", "expression": "tab:red"}  # the paper's FV blue, EX red

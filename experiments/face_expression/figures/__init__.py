@@ -1,13 +1,13 @@
 """Figures 2 and 4-7 of Ming et al. 2019 from a run directory (used by notebooks/figure*.ipynb).
 
-* :mod:`~experiments.figures.runs`: find and load finished runs (never trains);
-* :mod:`~experiments.figures.observations`: the numbers printed beside each figure;
-* :mod:`~experiments.figures.plots`: the matplotlib figures.
+* :mod:`~experiments.face_expression.figures.runs`: find and load finished runs (never trains);
+* :mod:`~experiments.face_expression.figures.observations`: the numbers printed beside each figure;
+* :mod:`~experiments.face_expression.figures.plots`: the matplotlib figures.
 """
 
 from __future__ import annotations
 
-from experiments.figures.observations import (
+from experiments.face_expression.figures.observations import (
     efficiency_observations,
     fold_summary,
     gradient_observations,
@@ -20,7 +20,7 @@ from experiments.figures.observations import (
     tasks_of,
     weight_observations,
 )
-from experiments.figures.plots import (
+from experiments.face_expression.figures.plots import (
     METHOD_LABEL,
     TASK_COLOR,
     TASK_LABEL,
@@ -32,7 +32,7 @@ from experiments.figures.plots import (
     save_figure,
     task_label,
 )
-from experiments.figures.runs import (
+from experiments.face_expression.figures.runs import (
     KINDS,
     describe_run,
     find_run,

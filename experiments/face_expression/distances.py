@@ -3,8 +3,8 @@
 Each holds a (method, fold)'s test and validation pair distances (``test_distances``,
 ``test_issame``, ``test_kind``, ``validation_distances``, ``validation_issame``) and, when stored,
 its test images' expression labels and predictions (``test_expression_true``,
-``test_expression_pred``). The tables (experiments/tables.py) and the further analyses
-(experiments/analyses.py) read them here, each file once.
+``test_expression_pred``). The tables (experiments/face_expression/tables.py) and the further analyses
+(experiments/face_expression/analyses.py) read them here, each file once.
 """
 
 from __future__ import annotations

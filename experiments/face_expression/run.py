@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as _dt
 import os
 import sys
 import time
@@ -13,9 +12,9 @@ import numpy as np
 import pandas as pd
 
 from data_prep import datasets
-from experiments.checkpoint_check import CheckpointMismatch, check_pretrained
-from experiments.config import ExperimentConfig
-from experiments.methods import parse_method
+from experiments.face_expression.checkpoint_check import CheckpointMismatch, check_pretrained
+from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
 from experiments.rundir import (
     RunError,
@@ -23,8 +22,10 @@ from experiments.rundir import (
     atomic_write_text,
     check_resume,
     check_run_id,
+    new_run_id,
+    open_run_dir,
     read_result,
-    run_lock,
+    run_directory,
     temporary_name,
 )
 
@@ -79,7 +80,7 @@ def run_experiment(
     validation scores); ``save_models``: save each (method, fold)'s selected model as
     ``models/<method>_fold<k>.keras``. Neither changes a result. Raises
     :class:`experiments.rundir.RunError` (one-line message)
-    when the run cannot start or continue, e.g. :class:`experiments.training.RunDiverged`.
+    when the run cannot start or continue, e.g. :class:`experiments.face_expression.training.RunDiverged`.
     """
     if config.run_id is not None:
         check_run_id(config.run_id)
@@ -90,8 +91,8 @@ def run_experiment(
 
     tf.get_logger().setLevel("ERROR")
     strategy = make_strategy(config.strategy)
-    run_id = config.run_id or _dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    run_dir = Path(config.results_dir) / config.dataset / run_id
+    run_id = config.run_id or new_run_id()
+    run_dir = run_directory(config.results_dir, config.dataset, run_id)
     resolver = getattr(strategy, "cluster_resolver", None)
     if (
         resolver is not None
@@ -105,8 +106,7 @@ def run_experiment(
     config = config.override(run_id=run_id)
     say(f"[dynamic-mtl] run directory: {run_dir}")
     say(f"[dynamic-mtl] if interrupted, resume with: {resume_command(run_dir)}")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with run_lock(run_dir):
+    with open_run_dir(run_dir):
         if not resume and any((run_dir / "per_fold").glob("*.json")):
             raise FileExistsError(
                 f"{run_dir} already holds results: pass --resume to continue it, or choose another --run-id"
@@ -128,9 +128,9 @@ def _run_locked(
 ) -> Path:
     from tqdm.auto import tqdm
 
-    from experiments.data import ensure_prepared, load_prepared
     from experiments.environment import environment
-    from experiments.training import FoldRunner, RunDiverged
+    from experiments.face_expression.data import ensure_prepared, load_prepared
+    from experiments.face_expression.training import FoldRunner, RunDiverged
 
     ensure_prepared(config, progress=progress)
     data = load_prepared(config)
@@ -229,7 +229,7 @@ def say(line: str) -> None:
 
 def fold_line(result: dict, run_dir: Path, seconds: float | None = None, note: str | None = None) -> str:
     """``<method> fold <k>: validation ... | test ... | seconds`` for one finished (method, fold)."""
-    from experiments import tables
+    from experiments.face_expression import tables
 
     def pct(value) -> str:
         return "-" if value is None or not np.isfinite(value) else f"{100 * float(value):.1f}%"
@@ -287,9 +287,9 @@ def write_tables(
 
     ``pending`` (methods not run yet) or ``stopped`` (why the run stopped) mark a partial run: then
     only ``results.md`` is written, with a header that says so. A finished run also gets the
-    further analyses of experiments/analyses.py (``analyses/``: Delta-m, EER, ROC, confusion matrices).
+    further analyses of experiments/face_expression/analyses.py (``analyses/``: Delta-m, EER, ROC, confusion matrices).
     """
-    from experiments.analyses import write_analyses
+    from experiments.face_expression.analyses import write_analyses
 
     per_fold, built, report = render_results(run_dir, config, results, folds, methods, machine, pending, stopped)
     if not (pending or stopped):
@@ -316,8 +316,8 @@ def render_results(
     stopped: str | None = None,
 ):
     """``(per_fold frame, tables, Markdown report)`` of the finished results (nothing written)."""
-    from experiments import tables
-    from experiments.paper_numbers import paper_dataset
+    from experiments.face_expression import tables
+    from experiments.face_expression.paper_numbers import paper_dataset
 
     column = paper_dataset(config.dataset, config.expression_protocol)
     data_note = datasets.get(config.dataset).data_note(config.data_root or config.data_dir)
@@ -351,7 +351,7 @@ def render_results(
 
 
 def register(subparsers) -> None:
-    from experiments.run_options import add_config_arguments, description
+    from experiments.face_expression.run_options import add_config_arguments, description
 
     p = subparsers.add_parser(
         "run",
@@ -379,7 +379,7 @@ def register(subparsers) -> None:
     p.add_argument("--results-dir", help="results root (default results)")
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
-    p.add_argument("--methods", nargs="+", help="only these methods (see experiments/methods.py)")
+    p.add_argument("--methods", nargs="+", help="only these methods (see experiments/face_expression/methods.py)")
     p.add_argument(
         "--jit-compile",
         choices=("true", "false", "auto"),
@@ -416,7 +416,7 @@ def register(subparsers) -> None:
 
 
 def _main(args: argparse.Namespace) -> int:
-    from experiments.run_options import config_from_args
+    from experiments.face_expression.run_options import config_from_args
 
     config = config_from_args(args)  # every input checked before any work (ConfigError: exit 2)
     if args.print_config:
