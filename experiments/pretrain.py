@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
-from experiments.typed_config import ConfigError, from_mapping, read_file, set_dotted
+from experiments.typed_config import ConfigError, add_settings_argument, from_mapping, read_file, set_dotted
 
 #: Where `make pretrain` writes the embedded checkpoint (the Table-2 harness's default).
 DEFAULT_CHECKPOINT = "checkpoints/pretrained/synthfaces_small_cnn.keras"
@@ -295,14 +295,9 @@ def register(subparsers) -> None:
     p.add_argument("--export", help=f"also copy the network here (e.g. {DEFAULT_CHECKPOINT})")
     p.add_argument("--progress", choices=("tqdm", "keras", "none"), help="default tqdm")
     p.add_argument("--stop-after-epochs", type=int, help=argparse.SUPPRESS)
-    p.add_argument(
-        "--set",
-        dest="settings",
-        metavar="KEY=VALUE",
-        nargs="+",
-        action="extend",
-        default=[],
-        help="override any PretrainConfig field, also those without a flag (align_margin, center_update_rate, "
+    add_settings_argument(
+        p,
+        "override any PretrainConfig field, also those without a flag (align_margin, center_update_rate, "
         "global_clipnorm); the value is read as YAML and checked against the field's type "
         "(e.g. --set lr_decay_epochs=[6] backbone_options.width=16)",
     )

@@ -238,3 +238,11 @@ def set_dotted(data: dict, cls: type, assignment: str) -> None:
             raise ConfigError(f"--set {key}: {problem.message} (write a list as [a, b])") from None
         raise ConfigError(f"--set {key}: {problem.message}") from None
     target[parts[-1]] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+
+
+def add_settings_argument(parser, help_text: str) -> None:
+    """``--set KEY=VALUE ...`` (into ``args.settings``, applied with :func:`set_dotted`), with the
+    command's own ``help_text``: the one definition ``run``, ``pretrain`` and ``ttc`` share."""
+    parser.add_argument(
+        "--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[], help=help_text
+    )

@@ -15,6 +15,7 @@ from pathlib import Path
 from data_prep import datasets
 from experiments.face_expression.config import ConfigError, ExperimentConfig, bundled_configs
 from experiments.face_expression.methods import METHODS
+from experiments.typed_config import add_settings_argument
 
 EXAMPLES = """\
 examples:
@@ -46,14 +47,9 @@ def description() -> str:
 def add_config_arguments(parser: argparse.ArgumentParser) -> None:
     """``--seed``, ``--set KEY=VALUE ...`` and ``--print-config``."""
     parser.add_argument("--seed", type=int, help="seed of the validation split, initialisation and data order")
-    parser.add_argument(
-        "--set",
-        dest="settings",
-        metavar="KEY=VALUE",
-        nargs="+",
-        action="extend",
-        default=[],
-        help="override any config field, dotted for nested ones; the value is read as YAML and "
+    add_settings_argument(
+        parser,
+        "override any config field, dotted for nested ones; the value is read as YAML and "
         "checked against the field's type (e.g. --set epochs=2 "
         "network_optimizer.learning_rate=1e-3 backbone_options.width=8)",
     )

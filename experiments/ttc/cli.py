@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from experiments.ttc.config import DATASETS
+from experiments.typed_config import add_settings_argument
 
 #: datasets read from --data-root (the others are generated or embedded)
 RAW_DATASETS = ("celeba", "cifar10")
@@ -73,14 +74,9 @@ def register(subparsers) -> None:
         help="one batch-norm statistics copy for all tasks (default: one per task)",
     )
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.add_argument(
-        "--set",
-        dest="settings",
-        metavar="KEY=VALUE",
-        nargs="+",
-        action="extend",
-        default=[],
-        help="override any field of the resolved config (typed, e.g. --set batch_size=64 "
+    add_settings_argument(
+        p,
+        "override any field of the resolved config (typed, e.g. --set batch_size=64 "
         "tasks=[3.8,5.9,4.6]); --print-config lists the fields",
     )
     p.add_argument(
