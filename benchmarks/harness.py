@@ -62,7 +62,10 @@ def prepare_data(s: dict, work: str) -> str:
     return data
 
 
-def bench(data: str, work: str) -> list[dict]:
+def static_fold_runner(profile: str, data: str, epochs: int, work: str):
+    """``(runner, split, method, images_per_fold)``: fold 0 of a bundled profile, method ``static``, as
+    ``dynamic-mtl run`` trains it, built and traced by one untimed run; images per fold counted from the
+    fold's training batches."""
     import tensorflow as tf
 
     from data_prep import seeds
@@ -72,10 +75,8 @@ def bench(data: str, work: str) -> list[dict]:
     from experiments.face_expression.methods import parse_method
     from experiments.face_expression.training import FoldRunner
 
-    s = settings()
-
-    config = ExperimentConfig.load("quick").override(
-        data_dir=data, epochs=s["epochs"], pretrained_checkpoint="none", methods=["static"], folds=[0]
+    config = ExperimentConfig.load(profile).override(
+        data_dir=data, epochs=epochs, pretrained_checkpoint="none", methods=["static"], folds=[0]
     )
     prepared = load_prepared(config)
     split = prepared.split(0, config.validation_subjects, config.seed)
@@ -83,8 +84,20 @@ def bench(data: str, work: str) -> list[dict]:
     method = parse_method("static")
     runner.run(method, split, resume=False)  # build and trace once
     dataset = runner.training_dataset(split, identity_map(split.train_subjects), seeds.EPOCH_ORDER.seed(0, 0, 0))
-    batches = sum(1 for _ in dataset)
-    images_per_fold = batches * config.batch_size * config.epochs
+    images_per_fold = sum(1 for _ in dataset) * config.batch_size * epochs
+    return runner, split, method, images_per_fold
+
+
+def bench(data: str, work: str) -> list[dict]:
+    import tensorflow as tf
+
+    from data_prep import seeds
+    from data_prep.pipeline import identity_map
+
+    s = settings()
+    runner, split, method, images_per_fold = static_fold_runner("quick", data, s["epochs"], work)
+    config = runner.config
+    dataset = runner.training_dataset(split, identity_map(split.train_subjects), seeds.EPOCH_ORDER.seed(0, 0, 0))
     x, y = next(iter(dataset))
     model = runner.model_for(method, 0)
     repeated = tf.data.Dataset.from_tensors((x, y)).repeat()
@@ -119,28 +132,11 @@ def bench(data: str, work: str) -> list[dict]:
 def one_fold_throughput(data: str, epochs: int) -> float:
     """Images/s of ``FoldRunner.run`` on fold 0 of the study profile (static), after one untimed run
     that builds and traces the model: what one seed process of ``dynamic-mtl study`` does per fold."""
-    import tensorflow as tf
-
-    from experiments.face_expression.config import ExperimentConfig
-    from experiments.face_expression.data import load_prepared
-    from experiments.face_expression.methods import parse_method
-    from experiments.face_expression.training import FoldRunner
-
-    config = ExperimentConfig.load("study").override(
-        data_dir=data, epochs=epochs, pretrained_checkpoint="none", methods=["static"], folds=[0]
-    )
-    prepared = load_prepared(config)
-    split = prepared.split(0, config.validation_subjects, config.seed)
     with tempfile.TemporaryDirectory(prefix="bench-harness-fold-") as work:
-        strategy = tf.distribute.get_strategy()
-        runner = FoldRunner(config, prepared, f"{work}/run", strategy, len(split.train_subjects), None)
-        method = parse_method("static")
-        runner.run(method, split, resume=False)
+        runner, split, method, images = static_fold_runner("study", data, epochs, work)
         start = time.perf_counter()
         runner.run(method, split, resume=False)
-        seconds = time.perf_counter() - start
-    images = (runner._train_rows() // config.batch_size) * config.batch_size * epochs
-    return images / seconds
+        return images / (time.perf_counter() - start)
 
 
 def _fold_processes(data: str, epochs: int, processes: int, threads: int | None) -> float:
