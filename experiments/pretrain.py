@@ -106,7 +106,15 @@ def pretrain_config_from_args(a: argparse.Namespace, check_paths: bool = True):
     """The :class:`~experiments.pretraining.config.PretrainConfig` of a ``pretrain`` command line:
     defaults < ``--config`` file < flags < ``--set``. Every problem raises :class:`ConfigError` naming the
     field where its value came from (the flag, or the file and line); with ``check_paths`` the paths too."""
-    from experiments.pretraining.config import REQUIRED, FieldError, PretrainConfig, config_path, file_fields
+    from experiments.pretraining.config import (
+        REQUIRED,
+        FieldError,
+        PretrainConfig,
+        check_out_folder,
+        config_path,
+        file_fields,
+    )
+    from experiments.rundir import RunError
 
     sources, data = _Sources(a), {}
     if a.config:
@@ -141,6 +149,10 @@ def pretrain_config_from_args(a: argparse.Namespace, check_paths: bool = True):
             f"{sources.name('data')} {cfg.data}: no such directory (one sub-folder of images per identity)",
         )
         _require(not Path(cfg.out).is_file(), f"{sources.name('out')} {cfg.out} is a file, not a run folder")
+        try:
+            check_out_folder(cfg.out, resume=a.resume)
+        except RunError as err:
+            raise ConfigError(str(err)) from None
         _require(
             cfg.export is None or not Path(cfg.export).is_dir(),
             f"{sources.name('export')} {cfg.export} is a directory, not a .keras file",
@@ -361,11 +373,12 @@ def _pretrain(a: argparse.Namespace) -> int:
         print(cfg.to_yaml(), end="")
         return 0
     from data_prep.identity_folders import LayoutError
-    from experiments.pretraining.train import PretrainError, run_pretrain
+    from experiments.pretraining.train import run_pretrain
+    from experiments.rundir import RunError
 
     try:
         summary = run_pretrain(cfg, resume=a.resume)
-    except (ValueError, PretrainError, LayoutError, FileNotFoundError) as err:
+    except (ValueError, RunError, LayoutError, FileNotFoundError) as err:
         print(f"dynamic-mtl pretrain: error: {err}", file=sys.stderr)
         return 2
     final = summary["final"]

@@ -1,11 +1,14 @@
 """The run directory's safety rules: safe run ids, an exclusive lock, atomic writes, trusted results only.
 
-``dynamic-mtl run``, ``study`` and ``ttc`` make their run directories here. A run directory
-(``<results>/<dataset>/<run-id>``, :func:`run_directory`; the id given or a timestamp, :func:`new_run_id`)
-is created and locked by :func:`open_run_dir` and written by one process at a time (``.lock`` holds its
-pid); every file is written under a unique temporary name and renamed into place, so a kill or a full
-disk leaves either the previous file or the new one, never half of one; a per-fold JSON that still
-cannot be parsed (written by an older version, edited by hand) is named and recomputed, never trusted.
+``dynamic-mtl run``, ``study``, ``ttc`` and ``pretrain`` make their run directories here. A run directory
+(``<results>/<dataset>/<run-id>``, :func:`run_directory`; the id given or a timestamp, :func:`new_run_id`;
+``pretrain``'s is the ``--out`` folder itself) is created and locked by :func:`open_run_dir` and written by
+one process at a time (``.lock`` holds its pid while it runs and is removed at the end); a directory that
+already holds files (:func:`holds_files`) is refused unless the run is resumed; every file is written
+under a unique temporary name and renamed into place (:func:`atomic_write`, :func:`atomic_save`), so a
+kill or a full disk leaves either the previous file or the new one, never half of one; a per-fold JSON
+that still cannot be parsed (written by an older version, edited by hand) is named and recomputed, never
+trusted.
 """
 
 from __future__ import annotations
@@ -60,16 +63,30 @@ def run_directory(results_dir: str | Path, dataset: str, run_id: str) -> Path:
     return Path(results_dir) / dataset / check_run_id(run_id)
 
 
-def check_resume(saved: dict, current: dict, run_dir: Path) -> None:
-    """Refuse a ``--resume`` whose settings differ from the saved run's in any result-affecting field."""
-    changed = [
-        k for k in sorted(set(saved) | set(current)) if k not in RESUMABLE_FIELDS and saved.get(k) != current.get(k)
-    ]
+def holds_files(run_dir: Path) -> bool:
+    """Whether ``run_dir`` exists and holds anything besides its lock (a run that must not be overwritten)."""
+    run_dir = Path(run_dir)
+    return run_dir.is_dir() and any(entry.name != LOCK_NAME for entry in run_dir.iterdir())
+
+
+def check_resume(
+    saved: dict,
+    current: dict,
+    run_dir: Path,
+    resumable: tuple[str, ...] = RESUMABLE_FIELDS,
+    same_settings: str | None = None,
+    other: str = "a new --run-id",
+) -> None:
+    """Refuse a ``--resume`` whose settings differ from the saved run's in any field not in ``resumable``
+    (result-affecting). ``same_settings``: the command that resumes with the saved settings (default:
+    ``dynamic-mtl run``'s); ``other``: what else the user can choose."""
+    changed = [k for k in sorted(set(saved) | set(current)) if k not in resumable and saved.get(k) != current.get(k)]
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
+        same_settings = same_settings or f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
         raise RunError(
             f"--resume with settings that differ from the run in {run_dir}: {detail}. Use the same "
-            f"settings (dynamic-mtl run --config {run_dir / 'config.yaml'} --resume) or a new --run-id"
+            f"settings ({same_settings}) or {other}"
         )
 
 
@@ -94,6 +111,23 @@ def atomic_write(path: Path, write: Callable) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+
+
+def atomic_save(path: Path, save: Callable[[Path], object]) -> None:
+    """``save(name)`` for writers that take a file name (a Keras model, a config, a copy): the name is
+    unique, beside ``path`` and ends in ``path``'s suffix (Keras needs ``.keras``); then renamed to ``path``."""
+    path = Path(path)
+    tmp = temporary_name(path).with_suffix(path.suffix)
+    try:
+        save(tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -140,7 +174,7 @@ def open_run_dir(run_dir: Path) -> Iterator[Path]:
 def run_lock(run_dir: Path) -> Iterator[Path]:
     """Hold ``run_dir/.lock`` exclusively for the block; a second holder gets :class:`RunLocked`
     naming the holder's pid. The lock is an OS file lock, so a killed holder's lock is free at once
-    (a stale ``.lock`` naming a dead pid is taken over)."""
+    (a stale ``.lock`` naming a dead pid is taken over); the file is removed when the block ends."""
     path = Path(run_dir) / LOCK_NAME
     try:
         import fcntl
@@ -148,21 +182,37 @@ def run_lock(run_dir: Path) -> Iterator[Path]:
         with _pid_file_lock(path):
             yield path
         return
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
-            raise RunLocked(_locked_message(run_dir, path, os.pread(fd, 200, 0))) from None
+            content = os.pread(fd, 200, 0)
+            os.close(fd)
+            raise RunLocked(_locked_message(run_dir, path, content)) from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the previous holder removed this file after we opened it: lock the current one
+    try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
         try:
             yield path
         finally:
-            os.ftruncate(fd, 0)
+            path.unlink(missing_ok=True)  # removed while still held, so no one locks a file that is gone
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def _same_file(fd: int, path: Path) -> bool:
+    """Whether ``path`` still names the file open as ``fd``."""
+    try:
+        named = os.stat(path)
+    except FileNotFoundError:
+        return False
+    held = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (held.st_dev, held.st_ino)
 
 
 def _locked_message(run_dir: Path, path: Path, content: bytes) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 
 import h5py
@@ -77,9 +78,14 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     assert (out / "tensorboard" / "train").is_dir() and (out / "checkpoints" / "epoch_001.keras").is_file()
     assert len(pd.read_csv(out / "history.csv")) == 1
 
-    # an existing run is not overwritten without --resume
+    assert not (out / ".lock").exists()  # the run folder's lock is removed at the end
+
+    # an existing run is not overwritten without --resume: one line, exit 2, the folder untouched
+    files = {p: p.stat().st_mtime_ns for p in out.rglob("*")}
     assert main(["pretrain", "--data", str(identity_set / "train"), "--aligned", "--out", str(out), *TINY]) == 2
-    assert "--resume" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "already holds a run (epoch 1 done)" in err and "--resume" in err
+    assert {p: p.stat().st_mtime_ns for p in out.rglob("*")} == files
     # the resolved config saved in the run folder is a config: --resume from it finds the run done
     record = json.loads((out / "config.json").read_text())
     assert record == summary["config"] and record["image_size"] == 24 and record["export"] == str(export)
@@ -139,6 +145,49 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     assert main(args + ["--skip-missing"]) == 0
     res = json.loads((tmp_path / "eval" / "tiny.eval_lfw.json").read_text())
     assert res["pairs"]["used"] == 39 and res["pairs"]["skipped_missing"] == 1
+
+
+@pytest.mark.parametrize(
+    "held, message",
+    [
+        ({"state.json": '{"epoch": 1}'}, "already holds a run (epoch 1 done)"),
+        ({"notes.txt": ""}, "already holds files"),
+    ],
+)
+def test_pretrain_into_a_folder_that_holds_files_is_refused_without_resume(held, message, tmp_path, capsys):
+    """The rule of every run directory: without --resume, an --out that holds files is refused before any
+    work (one line, exit 2) and left as it was, without a lock file."""
+    (tmp_path / "ids").mkdir()
+    out = tmp_path / "run"
+    out.mkdir()
+    for name, text in held.items():
+        (out / name).write_text(text)
+    assert main(["pretrain", "--data", str(tmp_path / "ids"), "--aligned", "--out", str(out), *TINY]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+    assert err.endswith("pass --resume to continue it, or choose another --out")
+    assert sorted(p.name for p in out.iterdir()) == sorted(held)
+
+
+def test_pretrain_into_a_locked_folder_exits_2_naming_the_holder_and_writes_nothing(tmp_path, capsys):
+    from experiments.pretraining.config import PretrainConfig
+    from experiments.pretraining.train import run_pretrain
+    from experiments.rundir import RunError, run_lock
+
+    (tmp_path / "ids").mkdir()
+    out = tmp_path / "run"
+    out.mkdir()
+    with run_lock(out):
+        code = main(["pretrain", "--data", str(tmp_path / "ids"), "--aligned", "--out", str(out), *TINY])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert f"pid {os.getpid()}" in err and str(out / ".lock") in err
+    assert not any(out.iterdir())
+    # run_pretrain checks inside the lock too (a folder filled after the command's checks)
+    (out / "notes.txt").write_text("")
+    with pytest.raises(RunError, match="already holds files"):
+        run_pretrain(PretrainConfig(data=str(tmp_path / "ids"), out=str(out)))
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
 
 
 @pytest.mark.slow

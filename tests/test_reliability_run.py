@@ -178,6 +178,25 @@ def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
         pass
 
 
+def test_the_lock_file_is_removed_at_the_end_and_a_removed_one_is_never_held(tmp_path):
+    """``.lock`` exists while a run holds the directory and is gone after it; a process that opened the
+    file just before it was removed does not hold the lock of the directory by locking that file."""
+    from experiments.rundir import LOCK_NAME, _same_file, run_lock
+
+    path = tmp_path / LOCK_NAME
+    with run_lock(tmp_path):
+        assert path.read_text().split()[0] == str(os.getpid())
+        late = os.open(path, os.O_RDWR)  # opened by a second process before the holder ends
+    try:
+        assert not path.exists()
+        assert not _same_file(late, path)
+        with run_lock(tmp_path):  # a third process creates and holds a new lock file
+            assert not _same_file(late, path)
+        assert not path.exists()
+    finally:
+        os.close(late)
+
+
 @pytest.mark.parametrize(
     "run_id", ["../../x", "/abs", "a/../b", "a//b", "..", ".hidden", "", "x" * 101, "a b", "a/b/c/d"]
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -18,6 +17,7 @@ from experiments.face_expression.methods import parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
 from experiments.rundir import (
     RunError,
+    atomic_save,
     atomic_write_json,
     atomic_write_text,
     check_resume,
@@ -26,7 +26,6 @@ from experiments.rundir import (
     open_run_dir,
     read_result,
     run_directory,
-    temporary_name,
 )
 
 #: where `make pretrain` writes its checkpoint (used by `pretrained_checkpoint: auto`)
@@ -262,12 +261,7 @@ def _saved_config(path: Path) -> ExperimentConfig:
 
 
 def _save_config(config: ExperimentConfig, path: Path) -> None:
-    tmp = temporary_name(path).with_suffix(".yaml")
-    try:
-        config.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_save(path, config.save)
 
 
 def write_tables(

@@ -13,6 +13,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from data_prep import seeds
+from experiments.rundir import atomic_save, atomic_write_text
 
 
 class EpochSeeds(keras.callbacks.Callback):
@@ -35,7 +36,8 @@ class EpochSeeds(keras.callbacks.Callback):
 
 class EpochCheckpointer(keras.callbacks.Callback):
     """Every epoch: ``checkpoints/epoch_NNN.keras`` (full state), the exported network, a ``history.csv`` row,
-    then ``state.json`` (so a checkpoint named there is complete); keeps the last ``keep`` checkpoints.
+    then ``state.json`` (so a checkpoint named there is complete), each file written atomically
+    (experiments/rundir.py); keeps the last ``keep`` checkpoints.
 
     ``export(model, epoch)`` writes ``network.keras``; ``stop_after`` stops this invocation after that
     many epochs (as if killed; used by the resume test).
@@ -65,9 +67,7 @@ class EpochCheckpointer(keras.callbacks.Callback):
         ckpt_dir = self.out / "checkpoints"
         ckpt_dir.mkdir(parents=True, exist_ok=True)
         name = f"epoch_{epoch + 1:03d}.keras"
-        tmp = ckpt_dir / f".{name}.tmp.keras"
-        self.model.save(tmp)
-        tmp.replace(ckpt_dir / name)
+        atomic_save(ckpt_dir / name, self.model.save)
         self.export(self.model, epoch + 1)
         row = {
             "epoch": epoch + 1,
@@ -77,10 +77,10 @@ class EpochCheckpointer(keras.callbacks.Callback):
             "images_per_second": round(self.steps * self.batch_size / max(seconds, 1e-9), 1),
         }
         hist = self.out / "history.csv"
-        pd.DataFrame([row]).to_csv(hist, mode="a", header=not hist.exists(), index=False)
+        earlier = hist.read_text() if hist.exists() else ""
+        atomic_write_text(hist, earlier + pd.DataFrame([row]).to_csv(header=not earlier, index=False))
         state = {"epoch": epoch + 1, "checkpoint": f"checkpoints/{name}", "epochs": self.epochs}
-        (self.out / "state.json.tmp").write_text(json.dumps(state, indent=2))
-        (self.out / "state.json.tmp").replace(self.out / "state.json")
+        atomic_write_text(self.out / "state.json", json.dumps(state, indent=2))
         for old in sorted(ckpt_dir.glob("epoch_*.keras"))[: -self.keep]:
             old.unlink()
         if self.stop_after and epoch + 1 - self.initial_epoch >= self.stop_after:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
+from experiments.rundir import RunError, atomic_save, holds_files
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file
 
 CONFIG_DIR = Path(__file__).with_name("configs")
@@ -167,9 +168,11 @@ class PretrainConfig:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
     def save(self, path: str | Path) -> None:
-        """``path`` as JSON (``.json``) or YAML; :meth:`load` and ``pretrain --config`` read it back."""
+        """``path`` as JSON (``.json``) or YAML, written atomically; :meth:`load` and ``pretrain --config``
+        read it back."""
         path = Path(path)
-        path.write_text(self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2))
+        text = self.to_yaml() if path.suffix in (".yaml", ".yml") else json.dumps(self.to_dict(), indent=2)
+        atomic_save(path, lambda tmp: tmp.write_text(text))
 
     @classmethod
     def load(cls, path: str | Path) -> PretrainConfig:
@@ -185,6 +188,19 @@ class PretrainConfig:
             return from_mapping(cls, data, str(path), lines)
         except FieldError as err:
             raise ConfigError(located(err, str(path), lines)) from None
+
+
+def check_out_folder(out: str | Path, resume: bool) -> None:
+    """Refuse (:class:`~experiments.rundir.RunError`) an ``--out`` folder that already holds files, unless the
+    run is resumed: the rule of every run directory (experiments/rundir.py)."""
+    out = Path(out)
+    if resume or not holds_files(out):
+        return
+    try:
+        held = f"a run (epoch {json.loads((out / 'state.json').read_text())['epoch']} done)"
+    except (OSError, ValueError, KeyError, TypeError):
+        held = "files"
+    raise RunError(f"{out} already holds {held}; pass --resume to continue it, or choose another --out")
 
 
 def located(err: FieldError, source: str, lines: dict[str, int]) -> str:
@@ -232,6 +248,7 @@ __all__ = [
     "PretrainConfig",
     "REQUIRED",
     "bundled_configs",
+    "check_out_folder",
     "config_path",
     "file_fields",
     "located",

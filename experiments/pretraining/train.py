@@ -11,6 +11,10 @@ Output folder (``--out``)::
     tensorboard/           keras.callbacks.TensorBoard logs
     summary.json           run summary
 
+The folder is a run directory of experiments/rundir.py: created and locked (``OUT/.lock``) for the run,
+refused when it already holds files unless the run is resumed, every file of the run written under a
+temporary name and renamed into place.
+
 Resume: the model, its centers, batch-norm statistics and the optimizer state come from the
 ``.keras`` checkpoint; the input order and augmentation are stateless functions of (seed, epoch);
 dropout's seed generators (not saved by Keras) are reset at each epoch start from (seed, epoch).
@@ -30,7 +34,8 @@ import pandas as pd
 
 from data_prep.pipeline import Preprocessing
 from experiments import optimizers
-from experiments.pretraining.config import DEFAULT_IMAGE_SIZE, PretrainConfig
+from experiments.pretraining.config import DEFAULT_IMAGE_SIZE, PretrainConfig, check_out_folder
+from experiments.rundir import RunError, atomic_save, atomic_write_text, check_resume, open_run_dir
 
 #: Fields that may change between a run and its --resume.
 RESUMABLE_CHANGES = (
@@ -49,8 +54,9 @@ RESUMABLE_CHANGES = (
 )
 
 
-class PretrainError(RuntimeError):
-    """A pretraining run that cannot start (bad layout, existing output, incompatible resume)."""
+class PretrainError(RunError):
+    """A pretraining run that cannot start (bad layout, batch size, rejected images under ``--strict``);
+    an existing output or an incompatible resume is a :class:`~experiments.rundir.RunError`."""
 
 
 # ------------------------------------------------------------------------------------------- data
@@ -197,10 +203,8 @@ def export_network(model, meta: dict, path: str | Path) -> Path:
     """Save the functional network (``.keras``) and its metadata (same stem, ``.json``), atomically."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.stem + ".tmp.keras")
-    model.network.save(tmp)
-    tmp.replace(path)
-    path.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    atomic_save(path, model.network.save)
+    atomic_write_text(path.with_suffix(".json"), json.dumps(meta, indent=2))
     return path
 
 
@@ -224,31 +228,33 @@ def _callbacks(cfg: PretrainConfig, out: Path, num_identities: int, steps: int, 
 
 
 # ------------------------------------------------------------------------------------------- run
-def _check_resume(cfg: PretrainConfig, saved: PretrainConfig) -> None:
-    changed = [k for k, v in cfg.to_dict().items() if k not in RESUMABLE_CHANGES and saved.to_dict()[k] != v]
-    if changed:
-        detail = ", ".join(f"{k}: {saved.to_dict()[k]!r} -> {cfg.to_dict()[k]!r}" for k in changed)
-        raise PretrainError(
-            f"--resume with settings that differ from the run in {cfg.out}: {detail}. "
-            "Use the same settings (see config.json) or a new --out."
-        )
-
-
 def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
-    """Train (or resume) a pretraining run; returns the summary written to ``OUT/summary.json``."""
+    """Train (or resume) a pretraining run; returns the summary written to ``OUT/summary.json``.
+
+    ``OUT`` is created and locked for the run (:func:`experiments.rundir.open_run_dir`); a folder that already
+    holds files is refused without ``resume``, and ``resume`` continues it only with the same settings
+    (other than :data:`RESUMABLE_CHANGES`). Raises :class:`~experiments.rundir.RunError` (one-line message)."""
+    out = Path(cfg.out)
+    with open_run_dir(out):
+        check_out_folder(out, resume)
+        if resume and (out / "config.json").is_file():
+            check_resume(
+                PretrainConfig.load(out / "config.json").to_dict(),
+                cfg.to_dict(),
+                out,
+                resumable=RESUMABLE_CHANGES,
+                same_settings=f"dynamic-mtl pretrain --config {out / 'config.json'} --resume",
+                other="a new --out",
+            )
+        return _run_locked(cfg, out, resume)
+
+
+def _run_locked(cfg: PretrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     from dynamic_mtl.distribute import make_strategy, use_logical_cpus
 
     t0 = time.perf_counter()
-    out = Path(cfg.out)
     state_path = out / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else None
-    if state and not resume:
-        raise PretrainError(
-            f"{out} already holds a run (epoch {state['epoch']} done); pass --resume to continue "
-            "it, or choose another --out"
-        )
-    if resume and (out / "config.json").is_file():
-        _check_resume(cfg, PretrainConfig.load(out / "config.json"))
     if resume and not state:
         print(f"resume: no checkpoint in {out}, starting from scratch")
     if cfg.logical_cpus:
@@ -257,7 +263,6 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
 
     from data_prep.identity_pipeline import make_identity_dataset, steps_per_epoch
 
-    out.mkdir(parents=True, exist_ok=True)
     progress = cfg.progress != "none"
     data_dir = out / "data"
     scan, layout = prepare_data(cfg, data_dir, resume=bool(state), progress=progress)
@@ -272,7 +277,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     initial_epoch = int(state["epoch"]) if state else 0
     if state and (out / "history.csv").is_file():  # drop rows of an epoch that was cut after its row
         hist = pd.read_csv(out / "history.csv")
-        hist[hist["epoch"] <= initial_epoch].to_csv(out / "history.csv", index=False)
+        atomic_write_text(out / "history.csv", hist[hist["epoch"] <= initial_epoch].to_csv(index=False))
     keras.utils.set_random_seed(cfg.seed)
     with strategy.scope():
         if state:
@@ -321,8 +326,11 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     if cfg.export and done:
         exported = Path(cfg.export)
         exported.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(out / "network.keras", exported)
-        shutil.copyfile(out / "network.json", exported.with_suffix(".json"))
+        for source, target in (
+            (out / "network.keras", exported),
+            (out / "network.json", exported.with_suffix(".json")),
+        ):
+            atomic_save(target, lambda tmp, source=source: shutil.copyfile(source, tmp))
         print(f"exported the trunk + branch-1 network to {exported} (+ {exported.with_suffix('.json').name})")
     hist = pd.read_csv(out / "history.csv") if (out / "history.csv").is_file() else pd.DataFrame()
     summary = {
@@ -345,7 +353,7 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
         "strategy": type(strategy).__name__,
         "replicas": replicas,
     }
-    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str))
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
 
 

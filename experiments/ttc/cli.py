@@ -29,13 +29,13 @@ def check_args(args: argparse.Namespace) -> None:
     if Path(args.out).is_file():
         raise ValueError(f"--out {args.out} is a file, not a results folder")
     if args.run_id:
-        from experiments.rundir import RunError, run_directory
+        from experiments.rundir import RunError, holds_files, run_directory
 
         try:
             run_dir = run_directory(args.out, args.dataset, args.run_id)
         except RunError as err:
             raise ValueError(str(err)) from None
-        if run_dir.is_dir() and any(run_dir.iterdir()):
+        if holds_files(run_dir):
             raise ValueError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
 
 

@@ -30,7 +30,14 @@ import yaml
 
 from data_prep.ttc.common import TaskData
 from experiments.environment import environment
-from experiments.rundir import atomic_write_json, atomic_write_text, new_run_id, open_run_dir, run_directory
+from experiments.rundir import (
+    atomic_write_json,
+    atomic_write_text,
+    holds_files,
+    new_run_id,
+    open_run_dir,
+    run_directory,
+)
 from experiments.ttc.config import TTCConfig
 
 
@@ -124,7 +131,7 @@ def make_run_dir(config: TTCConfig) -> Path:
     ``<timestamp>-<profile>``, stored in ``config``); a directory that already holds files is refused."""
     config.run_id = config.run_id or new_run_id(config.profile)
     run_dir = run_directory(config.out, config.dataset, config.run_id)
-    if run_dir.exists() and any(run_dir.iterdir()):
+    if holds_files(run_dir):
         raise FileExistsError(f"run directory {run_dir} exists and is not empty; choose another --run-id")
     return run_dir
 
