@@ -176,6 +176,26 @@ def _run_locked(
         save_models=save_models,
     )
     results: list[dict] = []
+
+    def publish(done: int, stopped: str | None = None) -> None:
+        """The results of the first ``done`` methods (:func:`write_tables`): a partial ``results.md`` naming
+        the methods still to run, or why the run ``stopped``; once every method is done, every table, the
+        analyses and ``per_fold.csv``, and the tables printed."""
+        pending = [m.name for m in methods[done:]]
+        final = not (pending or stopped)
+        write_tables(
+            run_dir,
+            config,
+            results,
+            folds,
+            methods[:done],
+            env["machine"],
+            pending=pending or None,
+            stopped=stopped,
+            echo=final,
+            class_names=list(data.expression_classes) if final else None,
+        )
+
     try:
         for index, method in enumerate(methods):
             for fold in folds:
@@ -189,32 +209,19 @@ def _run_locked(
                     try:
                         result = runner.run(method, splits[fold], resume=resume)
                     except RunDiverged as err:
-                        write_tables(
-                            run_dir,
-                            config,
-                            results,
-                            folds,
-                            methods[:index],
-                            env["machine"],
-                            pending=[m.name for m in methods[index:]],
-                            stopped=str(err),
-                            echo=False,
-                        )
+                        publish(index, stopped=str(err))
                         raise
                     atomic_write_json(done, result)
                     say(fold_line(result, run_dir, seconds=time.perf_counter() - start))
                 results.append(result)
-            pending = [m.name for m in methods[index + 1 :]]
-            if pending:
-                write_tables(
-                    run_dir, config, results, folds, methods[: index + 1], env["machine"], pending=pending, echo=False
-                )
+            if index + 1 < len(methods):
+                publish(index + 1)
                 say(f"[dynamic-mtl] {run_dir / 'results.md'} updated: {index + 1} of {len(methods)} methods done")
     finally:
         bar.close()
     env.update(compiled=runner.compile_settings())
     atomic_write_json(run_dir / "environment.json", env)
-    write_tables(run_dir, config, results, folds, methods, env["machine"], class_names=list(data.expression_classes))
+    publish(len(methods))
     return run_dir
 
 
