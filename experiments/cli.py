@@ -8,6 +8,10 @@ Only the module of the command being run is imported, so ``dynamic-mtl --help`` 
 ``COMMAND --help``) stays fast and never imports TensorFlow. Bad input is one line on stderr and exit
 status 2: argparse errors, and :class:`~experiments.typed_config.ConfigError` raised by a command's
 checks before it does any work.
+
+Options that several commands share are defined once: the config options in experiments/typed_config.py
+(``add_config_argument``, ``add_settings_argument``, ``add_print_config_argument``, ``add_seed_argument``),
+the run options here (:func:`add_run_id_argument`, :func:`add_quiet_argument`).
 """
 
 from __future__ import annotations
@@ -43,6 +47,19 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "Fang et al. 2017: ST / MT / DMT (TTC) / cross-stitch, task removal, incremental addition",
     ),
 }
+
+
+def add_run_id_argument(parser, root: str, default: str) -> None:
+    """``--run-id``: the name of the run directory ``<root>/<dataset>/<run-id>`` (checked by
+    :func:`experiments.rundir.check_run_id`; None when not given: ``default`` says what is used)."""
+    parser.add_argument(
+        "--run-id", help=f"{root}/<dataset>/<run-id> (default: {default}); letters, digits, '.', '_', '-'"
+    )
+
+
+def add_quiet_argument(parser, flag: str = "--quiet") -> None:
+    """``--quiet`` (``args.quiet``): no progress bars; ``flag`` names it where a command spells it otherwise."""
+    parser.add_argument(flag, dest="quiet", action="store_true", help="no progress bars")
 
 
 class ArgumentParser(argparse.ArgumentParser):

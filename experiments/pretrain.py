@@ -8,7 +8,16 @@ import sys
 from pathlib import Path
 
 from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
-from experiments.typed_config import ConfigError, add_settings_argument, from_mapping, read_file, set_dotted
+from experiments.typed_config import (
+    ConfigError,
+    add_config_argument,
+    add_print_config_argument,
+    add_seed_argument,
+    add_settings_argument,
+    from_mapping,
+    read_file,
+    set_dotted,
+)
 
 #: Where `make pretrain` writes the embedded checkpoint (the Table-2 harness's default).
 DEFAULT_CHECKPOINT = "checkpoints/pretrained/synthfaces_small_cnn.keras"
@@ -212,12 +221,7 @@ def register(subparsers) -> None:
         f"Bundled configs: {', '.join(bundled_configs())}. See docs/pretraining.md.\n\n{PRETRAIN_EXAMPLES}",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--config",
-        default=None,
-        help="YAML/JSON PretrainConfig: a bundled name (synthfaces: `make pretrain`, study: `make pretrain-study`), "
-        "a file, or a run's OUT/config.json",
-    )
+    add_config_argument(p, "synthfaces (`make pretrain`), study (`make pretrain-study`); also a run's OUT/config.json")
     p.add_argument(
         "--data", help="folder with one sub-folder of images per identity (required unless --config sets it)"
     )
@@ -272,7 +276,7 @@ def register(subparsers) -> None:
     p.add_argument("--lr-decay-factor", type=float, help="default 0.1")
     p.add_argument("--epochs", type=int, help="default 10")
     p.add_argument("--batch-size", type=int, help="global batch size, all replicas (default 64)")
-    p.add_argument("--seed", type=int, help="default 0")
+    add_seed_argument(p, "initialisation, input order, augmentation and dropout", default="0")
     p.add_argument(
         "--resume",
         action="store_true",
@@ -313,11 +317,7 @@ def register(subparsers) -> None:
         "global_clipnorm); the value is read as YAML and checked against the field's type "
         "(e.g. --set lr_decay_epochs=[6] backbone_options.width=16)",
     )
-    p.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the resolved config as YAML and exit (values checked; no data read, no run folder)",
-    )
+    add_print_config_argument(p)
     p.set_defaults(func=_pretrain)
 
     e = subparsers.add_parser(

@@ -1,5 +1,6 @@
 """Typed dataclass configs: YAML/JSON files, mappings and ``KEY=VALUE`` overrides checked against field types
-(``run``: ExperimentConfig, ``ttc --set``: TTCConfig).
+(``run``: ExperimentConfig, ``ttc --set``: TTCConfig), and the config options of the commands (``--config``,
+``--set``, ``--print-config``, ``--seed``).
 
 A config is a dataclass whose annotations are the schema (``int``, ``float``, ``str``, ``bool``,
 ``X | None``, ``list[X]``, ``dict[str, X]``, ``Any`` and nested dataclasses). Every problem raises
@@ -240,9 +241,35 @@ def set_dotted(data: dict, cls: type, assignment: str) -> None:
     target[parts[-1]] = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
 
 
+# ---------------------------------------------------------------------------------------------- options
+# The config options of the commands (``run``, ``study``, ``pretrain``, ``ttc``): one definition each,
+# the command's own words where what they reach differs.
+def add_config_argument(parser, bundled: str, default: str | None = None) -> None:
+    """``--config``: a YAML/JSON config file or the name of a bundled one (``bundled``: which, for the help)."""
+    parser.add_argument(
+        "--config",
+        default=default,
+        help=f"YAML/JSON config file, or a bundled name: {bundled}" + (f" (default {default})" if default else ""),
+    )
+
+
 def add_settings_argument(parser, help_text: str) -> None:
     """``--set KEY=VALUE ...`` (into ``args.settings``, applied with :func:`set_dotted`), with the
     command's own ``help_text``: the one definition ``run``, ``pretrain`` and ``ttc`` share."""
     parser.add_argument(
         "--set", dest="settings", metavar="KEY=VALUE", nargs="+", action="extend", default=[], help=help_text
     )
+
+
+def add_print_config_argument(parser) -> None:
+    """``--print-config``: print the resolved config as YAML and exit, before any work."""
+    parser.add_argument(
+        "--print-config",
+        action="store_true",
+        help="print the resolved config as YAML and exit: values checked, no data loaded, no run folder",
+    )
+
+
+def add_seed_argument(parser, drives: str, default: str = "the config's seed") -> None:
+    """``--seed N``: the config's ``seed`` (None when not given); ``drives``: what it seeds, for the help."""
+    parser.add_argument("--seed", type=int, help=f"seed of {drives} (default: {default})")

@@ -297,6 +297,26 @@ def test_command_table_matches_the_registered_commands():
     assert sorted(registered) == sorted(COMMANDS)
 
 
+def test_options_the_commands_share_have_one_definition():
+    """--config, --print-config, --seed, --run-id and --quiet are registered by one helper each
+    (experiments/typed_config.py, experiments/cli.py): the same type, destination and wording everywhere."""
+    commands = next(a for a in build_parser()._actions if a.dest == "command").choices
+
+    def option(command, flag):
+        return next(a for a in commands[command]._actions if flag in a.option_strings)
+
+    assert len({option(c, "--print-config").help for c in ("run", "pretrain", "ttc")}) == 1
+    for command in ("run", "pretrain", "ttc"):
+        seed = option(command, "--seed")
+        assert seed.type is int and seed.default is None and seed.help.startswith("seed of ")
+    for command in ("run", "study", "pretrain"):
+        assert option(command, "--config").help.startswith("YAML/JSON config file, or a bundled name: ")
+    for command in ("run", "ttc"):
+        assert option(command, "--run-id").help.endswith("letters, digits, '.', '_', '-'")
+    for command, flag in (("run", "--quiet"), ("study", "--quiet"), ("ttc", "--no-progress")):
+        assert (option(command, flag).dest, option(command, flag).help) == ("quiet", "no progress bars")
+
+
 def test_print_config_resolves_seed_and_typed_settings_without_work(workdir, capsys):
     before = _tree(workdir)
     code = main(

@@ -352,7 +352,15 @@ def render_results(
 
 
 def register(subparsers) -> None:
-    from experiments.face_expression.run_options import add_config_arguments, description
+    from experiments.cli import add_quiet_argument, add_run_id_argument
+    from experiments.face_expression.config import bundled_configs
+    from experiments.face_expression.run_options import description
+    from experiments.typed_config import (
+        add_config_argument,
+        add_print_config_argument,
+        add_seed_argument,
+        add_settings_argument,
+    )
 
     p = subparsers.add_parser(
         "run",
@@ -360,11 +368,7 @@ def register(subparsers) -> None:
         description=description(),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument(
-        "--config",
-        default="quick",
-        help="YAML/JSON config, or a bundled name: quick, paper, figure2, figure7, tiny (default quick)",
-    )
+    add_config_argument(p, ", ".join(bundled_configs()), default="quick")
     p.add_argument("--dataset", choices=tuple(datasets.DATASETS), help="override the dataset")
     p.add_argument("--data-dir", help="prepared dataset directory (override)")
     p.add_argument("--data-root", help="raw CK+/Oulu-CASIA tree, prepared into --data-dir when needed")
@@ -376,7 +380,7 @@ def register(subparsers) -> None:
     )
     p.add_argument("--strategy", choices=("default", "mirrored", "multiworker"), help="tf.distribute strategy")
     p.add_argument("--pretrained", help="pretrained verification checkpoint (.keras), or 'none'")
-    p.add_argument("--run-id", help="results/<dataset>/<run-id> (default: a timestamp); letters, digits, '.', '_', '-'")
+    add_run_id_argument(p, "results", "a timestamp")
     p.add_argument("--results-dir", help="results root (default results)")
     p.add_argument("--epochs", type=int, help="override epochs")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
@@ -398,7 +402,7 @@ def register(subparsers) -> None:
         action="store_true",
         help="continue an interrupted run with the same --run-id and settings (printed at its start)",
     )
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_quiet_argument(p)
     p.add_argument(
         "--tensorboard",
         action="store_true",
@@ -412,7 +416,14 @@ def register(subparsers) -> None:
         help="save each (method, fold)'s selected model as RUN_DIR/models/<method>_fold<k>.keras "
         "(keras.models.load_model)",
     )
-    add_config_arguments(p)
+    add_seed_argument(p, "the validation split, initialisation and data order")
+    add_settings_argument(
+        p,
+        "override any config field, dotted for nested ones; the value is read as YAML and "
+        "checked against the field's type (e.g. --set epochs=2 "
+        "network_optimizer.learning_rate=1e-3 backbone_options.width=8)",
+    )
+    add_print_config_argument(p)
     p.set_defaults(func=_main)
 
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from data_prep import datasets
 from experiments.face_expression.config import ConfigError, ExperimentConfig, bundled_configs
 from experiments.face_expression.methods import METHODS
-from experiments.typed_config import add_settings_argument
 
 EXAMPLES = """\
 examples:
@@ -41,22 +40,6 @@ def description() -> str:
         f"  {'static@W':<{width}}static MTL with weights (W, 1 - W), 0 <= W <= 1 (Figure 2)\n"
         f"  {'static_sweep':<{width}}static@W for every figure2_weights\n\n"
         f"bundled configs (--config NAME): {', '.join(bundled_configs())}; or a YAML/JSON file.\n\n{EXAMPLES}"
-    )
-
-
-def add_config_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--seed``, ``--set KEY=VALUE ...`` and ``--print-config``."""
-    parser.add_argument("--seed", type=int, help="seed of the validation split, initialisation and data order")
-    add_settings_argument(
-        parser,
-        "override any config field, dotted for nested ones; the value is read as YAML and "
-        "checked against the field's type (e.g. --set epochs=2 "
-        "network_optimizer.learning_rate=1e-3 backbone_options.width=8)",
-    )
-    parser.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the resolved config as YAML and exit (no data, no run directory)",
     )
 
 

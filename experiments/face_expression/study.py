@@ -458,8 +458,12 @@ def run_study(
 
 
 def register(subparsers) -> None:
+    from experiments.cli import add_quiet_argument
+    from experiments.face_expression.config import bundled_configs
+    from experiments.typed_config import add_config_argument
+
     p = subparsers.add_parser("study", help="run a config over several seeds and write claim-by-claim verdicts")
-    p.add_argument("--config", default="study", help="YAML/JSON config or bundled name (default study)")
+    add_config_argument(p, ", ".join(bundled_configs()), default="study")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="run seeds (default 0 1 2)")
     p.add_argument("--study-id", default="study", help="results/<dataset>/<study-id> (default study)")
     p.add_argument("--folds", type=int, nargs="+", help="only these test folds")
@@ -470,7 +474,7 @@ def register(subparsers) -> None:
     p.add_argument("--pretrained", help="pretrained verification checkpoint (.keras), or 'none'")
     p.add_argument("--publish", help="also copy reproduction.md to this path (e.g. docs/reproduction.md)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted study with the same --study-id")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    add_quiet_argument(p)
     p.add_argument(
         "--jobs",
         type=int,

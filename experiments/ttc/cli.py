@@ -6,8 +6,9 @@ import argparse
 import sys
 from pathlib import Path
 
+from experiments.cli import add_quiet_argument, add_run_id_argument
 from experiments.ttc.config import DATASETS
-from experiments.typed_config import add_settings_argument
+from experiments.typed_config import add_print_config_argument, add_seed_argument, add_settings_argument
 
 #: datasets read from --data-root (the others are generated or embedded)
 RAW_DATASETS = ("celeba", "cifar10")
@@ -55,8 +56,8 @@ def register(subparsers) -> None:
     p.add_argument("--data-root", default=None, help="CelebA folder or folder holding cifar-10-batches-py/")
     p.add_argument("--out", default="results/ttc", help="results root (default: results/ttc)")
     p.add_argument("--quick", action="store_true", help="tiny smoke run (seconds to a minute), not a result")
-    p.add_argument("--run-id", default=None, help="run folder name (default: timestamp-profile)")
-    p.add_argument("--seed", type=int, default=None)
+    add_run_id_argument(p, "OUT", "the time and the profile, e.g. 20250101-120000-default")
+    add_seed_argument(p, "the data split, initialisation and batches")
     p.add_argument("--steps-per-task", type=int, default=None, help="training turns per task")
     p.add_argument("--width", type=float, default=None, help="multiplier of the paper's filter counts")
     p.add_argument("--size", type=int, default=None, help="input side in pixels")
@@ -73,17 +74,13 @@ def register(subparsers) -> None:
         action="store_true",
         help="one batch-norm statistics copy for all tasks (default: one per task)",
     )
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_quiet_argument(p, "--no-progress")
     add_settings_argument(
         p,
         "override any field of the resolved config (typed, e.g. --set batch_size=64 "
         "tasks=[3.8,5.9,4.6]); --print-config lists the fields",
     )
-    p.add_argument(
-        "--print-config",
-        action="store_true",
-        help="print the resolved config as YAML and exit (no data, no run folder)",
-    )
+    add_print_config_argument(p)
     p.set_defaults(func=main)
 
 
@@ -139,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
     from experiments.ttc.runner import run
 
     try:
-        run_dir = run(config, progress=not args.no_progress)
+        run_dir = run(config, progress=not args.quiet)
     except (FileNotFoundError, FileExistsError, KeyError, RunError) as err:
         print(f"dynamic-mtl ttc: error: {err}", file=sys.stderr)
         return 2
