@@ -89,19 +89,9 @@ def register(subparsers) -> None:
 
 def _with_settings(config, args: argparse.Namespace):
     """``config`` with ``--set KEY=VALUE`` applied, typed by TTCConfig's fields and validated again."""
-    from dataclasses import asdict
+    from experiments.ttc.config import apply_settings
 
-    from experiments.ttc.config import TTCConfig, resolve_config
-    from experiments.typed_config import from_mapping, set_dotted
-
-    data = config.to_dict()
-    for assignment in args.settings:
-        set_dotted(data, TTCConfig, assignment)
-    typed = from_mapping(TTCConfig, data, "--set")
-    if (typed.dataset, typed.out) != (config.dataset, config.out):
-        raise ValueError("--set cannot change dataset or out: use --dataset and --out")
-    fields = {k: v for k, v in asdict(typed).items() if k not in ("dataset", "out")}
-    return resolve_config(typed.dataset, typed.out, quick=args.quick, **fields)
+    return apply_settings(config, args.settings, quick=args.quick)
 
 
 def main(args: argparse.Namespace) -> int:

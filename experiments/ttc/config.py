@@ -170,6 +170,21 @@ def resolve_config(dataset: str, out: str, quick: bool = False, **overrides) -> 
     return config
 
 
+def apply_settings(config: TTCConfig, settings, quick: bool = False) -> TTCConfig:
+    """``config`` with ``KEY=VALUE`` assignments (``--set``) applied, typed by TTCConfig's fields and validated
+    again (``quick``: the profile ``config`` was resolved with)."""
+    from experiments.typed_config import from_mapping, set_dotted
+
+    data = config.to_dict()
+    for assignment in settings:
+        set_dotted(data, TTCConfig, assignment)
+    typed = from_mapping(TTCConfig, data, "--set")
+    if (typed.dataset, typed.out) != (config.dataset, config.out):
+        raise ValueError("--set cannot change dataset or out: use --dataset and --out")
+    fields = {k: v for k, v in dataclasses.asdict(typed).items() if k not in ("dataset", "out")}
+    return resolve_config(typed.dataset, typed.out, quick=quick, **fields)
+
+
 def _validate(c: TTCConfig) -> None:
     if c.dataset in ("celeba", "cifar10") and not c.data_root:
         raise ValueError(f"--data-root is required for {c.dataset}")

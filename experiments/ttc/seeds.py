@@ -14,6 +14,10 @@ Per dataset:
 4. **verdicts**: the paper's claims quoted with measurement, statistic and verdict, written to
    ``<out>/<dataset>/seeds/summary.md`` and, with ``--docs``, into docs/ttc.md between the markers
    ``<!-- BEGIN GENERATED: ttc-seeds -->`` / ``<!-- END GENERATED: ttc-seeds -->``.
+
+``--jobs N`` runs the seeds of steps 1 and 2 side by side, each in its own process
+(:func:`experiments.processes.run_side_by_side`: the cores shared out as TensorFlow threads, one log per seed
+and step under ``<out>/<dataset>/seeds/``); every seed computes what it computes with ``--jobs 1``.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import itertools
 import json
 import math
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,8 +38,9 @@ from scipy.stats import spearmanr
 
 from experiments import markdown
 from experiments import statistics as st
-from experiments.rundir import atomic_write_text
-from experiments.ttc.config import TTCConfig, resolve_config
+from experiments.rundir import RunError, atomic_write_text
+from experiments.ttc.config import TTCConfig, apply_settings, resolve_config
+from experiments.typed_config import add_settings_argument
 
 BEGIN, END = "<!-- BEGIN GENERATED: ttc-seeds -->", "<!-- END GENERATED: ttc-seeds -->"
 #: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets in about 30 min on 2 cores).
@@ -60,34 +66,49 @@ ALPHA_LR_GRID = (0.01, 0.1)
 # --------------------------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------------------------
-def _config(dataset: str, out: str, seed: int, quick: bool, **overrides) -> TTCConfig:
+def _config(dataset: str, out: str, seed: int, quick: bool, settings=(), **overrides) -> TTCConfig:
+    """The config of one seed: the dataset's defaults, the seeds profile (or ``--quick``), ``overrides``, then
+    the ``--set`` assignments ``settings``."""
     values = {} if quick else dict(SEEDS_PROFILE.get(dataset, {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return resolve_config(dataset, out, quick=quick, seed=seed, **values)
+    config = resolve_config(dataset, out, quick=quick, seed=seed, **values)
+    return apply_settings(config, settings, quick=quick) if settings else config
 
 
 def select_alpha_lr(
-    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, **overrides
+    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
 ) -> tuple[float, pd.DataFrame]:
     """Mean validation accuracy of a DMT per alpha learning rate over ``seeds``; returns (best rate, table)."""
+    table = selection_table(dataset, out, seeds, grid, quick, progress, settings, **overrides)
+    return best_alpha_lr(table), table
+
+
+def best_alpha_lr(table: pd.DataFrame) -> float:
+    """The rate with the best mean validation accuracy over the seeds of a selection table."""
+    return float(table.groupby("alpha_lr")["val_accuracy"].mean().idxmax())
+
+
+def selection_table(
+    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
+) -> pd.DataFrame:
+    """One row per seed and rate: the validation accuracy (%) of a DMT trained with that alpha rate."""
     from experiments.ttc.runner import _Lab, load_task_data
 
     rows = []
     for seed in seeds:
-        config = _config(dataset, out, seed, quick, **overrides)
+        config = _config(dataset, out, seed, quick, settings, **overrides)
         data = load_task_data(config, progress=progress)
+        reusable: dict = {}  # one DMT object (and traced step) for every rate of this seed
         for rate in grid:
             config.alpha_lr = float(rate)
-            lab = _Lab(config, data, progress)
-            accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",))
+            lab = _Lab(config, data, progress, reusable=reusable)
+            accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",), keep=False)
             rows.append(dict(seed=seed, alpha_lr=float(rate), val_accuracy=100.0 * float(np.mean(accs["val"]))))
-    table = pd.DataFrame(rows)
-    means = table.groupby("alpha_lr")["val_accuracy"].mean()
-    return float(means.idxmax()), table
+    return pd.DataFrame(rows)
 
 
 def run_seeds(
-    dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False, **overrides
+    dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False, settings=(), **overrides
 ) -> list[Path]:
     """One :func:`experiments.ttc.runner.run` per seed (run id ``seed<k>``, replaced if it exists)."""
     import shutil
@@ -96,7 +117,7 @@ def run_seeds(
 
     dirs = []
     for seed in seeds:
-        config = _config(dataset, out, seed, quick, alpha_lr=alpha_lr, run_id=f"seed{seed}", **overrides)
+        config = _config(dataset, out, seed, quick, settings, alpha_lr=alpha_lr, run_id=f"seed{seed}", **overrides)
         target = Path(out) / dataset / f"seed{seed}"
         if target.exists():
             shutil.rmtree(target)
@@ -104,11 +125,62 @@ def run_seeds(
     return dirs
 
 
+def _seeds_dir(out: str, dataset: str) -> Path:
+    return Path(out) / dataset / "seeds"
+
+
+def _selection_file(out: str, dataset: str, seed: int) -> Path:
+    return _seeds_dir(out, dataset) / f"alpha_lr_selection.seed{seed}.csv"
+
+
+def _worker_argv(args: argparse.Namespace, dataset: str, step: str, seed: int, alpha_lr: float | None) -> list[str]:
+    """The command line of one seed's step (``select`` or ``run``) in its own process."""
+    argv = [sys.executable, "-m", "experiments.ttc.seeds", "--datasets", dataset, "--out", str(args.out)]
+    argv += [
+        "--worker",
+        step,
+        "--worker-seed",
+        str(seed),
+        "--alpha-lr-grid",
+        *(repr(float(r)) for r in args.alpha_lr_grid),
+    ]
+    if alpha_lr is not None:
+        argv += ["--alpha-lr", repr(float(alpha_lr))]
+    if args.data_root:
+        argv += ["--data-root", str(args.data_root)]
+    argv += ["--quick"] if args.quick else []
+    argv += ["--capacity-control"] if args.capacity_control else []
+    argv += ["--set", *args.settings] if args.settings else []
+    return argv
+
+
+def side_by_side(args: argparse.Namespace, dataset: str, step: str, seeds, alpha_lr: float | None = None) -> None:
+    """Step ``step`` of every seed in its own process, ``args.jobs`` at a time (logs
+    ``<out>/<dataset>/seeds/seed<k>.<step>.log``); raises :class:`RunError` naming each failed seed with the
+    end of its log."""
+    from experiments.processes import log_tail, run_side_by_side
+
+    commands = {f"{dataset} seed {s} ({step})": _worker_argv(args, dataset, step, s, alpha_lr) for s in seeds}
+    logs = {f"{dataset} seed {s} ({step})": _seeds_dir(args.out, dataset) / f"seed{s}.{step}.log" for s in seeds}
+    failed = run_side_by_side(commands, logs, args.jobs, prefix="[experiments.ttc.seeds]")
+    if failed:
+        tails = "; ".join(f"{name}: {log_tail(logs[name])}" for name in failed)
+        raise RunError(f"{len(failed)} seed process(es) failed ({tails})")
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
 # --------------------------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------------------------
 def load_runs(run_dirs) -> list[dict]:
-    """results.json, config.json and alphas.npz of each run."""
+    """results.json, config.json, environment.json (if any) and alphas.npz of each run."""
     runs = []
     for d in map(Path, run_dirs):
         alphas = np.load(d / "alphas.npz")
@@ -117,6 +189,9 @@ def load_runs(run_dirs) -> list[dict]:
                 dir=d,
                 results=json.loads((d / "results.json").read_text()),
                 config=json.loads((d / "config.json").read_text()),
+                environment=(
+                    json.loads((d / "environment.json").read_text()) if (d / "environment.json").is_file() else {}
+                ),
                 dmt=alphas["dmt"],
                 phi=(
                     pd.read_csv(d / "groundtruth_phi.csv", index_col=0).to_numpy()
@@ -522,7 +597,7 @@ def write_docs(path: Path, text: str, sections: dict[str, str] | None = None) ->
 # --------------------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "synthattrs"])
     parser.add_argument("--seeds", type=int, default=5, help="number of paired seeds (0..N-1)")
@@ -533,35 +608,67 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--capacity-control", action="store_true", help="also ST nets trained T x longer")
     parser.add_argument("--docs", default=None, help="write the generated section into this file (docs/ttc.md)")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds run at a time, each in its own process with the cores shared out (default 1: one after "
+        "another in this process); the same results either way",
+    )
+    add_settings_argument(
+        parser, "override any field of every run's config (typed, e.g. --set steps_per_task=50), after the profile"
+    )
+    parser.add_argument("--worker", choices=("select", "run"), help=argparse.SUPPRESS)  # one seed's step (--jobs)
+    parser.add_argument("--worker-seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--alpha-lr", type=float, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    if args.worker:
+        return _worker(args)
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 (intervals need two units)")
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
     seeds = list(range(args.seeds))
     texts: dict[str, str] = {}
+    machine = None
     for dataset in args.datasets:
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
         try:
-            chosen, selection = select_alpha_lr(
-                dataset, args.out, seeds, args.alpha_lr_grid, args.quick, progress=args.progress, **extra
-            )
-            dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, progress=args.progress, **extra)
-        except (ValueError, FileNotFoundError, KeyError) as err:
+            if args.jobs > 1:
+                side_by_side(args, dataset, "select", seeds)
+                selection = pd.concat([pd.read_csv(_selection_file(args.out, dataset, s)) for s in seeds])
+                chosen = best_alpha_lr(selection)
+                side_by_side(args, dataset, "run", seeds, alpha_lr=chosen)
+                dirs = [Path(args.out) / dataset / f"seed{s}" for s in seeds]
+            else:
+                chosen, selection = select_alpha_lr(
+                    dataset, args.out, seeds, args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
+                )
+                dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, args.progress, args.settings, **extra)
+        except (ValueError, FileNotFoundError, KeyError, RunError) as err:
             print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
             return 2
         runs = load_runs(dirs)
         config = runs[0]["config"]
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        machine = runs[0]["environment"].get("machine") or machine
+        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
         command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
+        way = f"seeds {args.jobs} at a time, each in its own process" if args.jobs > 1 else "seeds one after another"
         header = (
             f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
-            f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: 2-core CPU VM, no "
-            f"GPU. This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU "
-            f"(alpha-rate selection and the {len(seeds)} runs). Runs: `{Path(args.out) / dataset}/seed*`."
+            f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: {machine or 'not recorded'}. "
+            f"This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (alpha-rate selection and the "
+            f"{len(seeds)} runs, {way}). Runs: `{Path(args.out) / dataset}/seed*`."
         )
         analysis = analyse(dataset, runs, selection, chosen)
         text = render(dataset, analysis, runs, header)
-        seeds_dir = Path(args.out) / dataset / "seeds"
+        seeds_dir = _seeds_dir(args.out, dataset)
         seeds_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(seeds_dir / "summary.md", text + "\n")
         atomic_write_text(seeds_dir / "verdicts.csv", analysis["verdicts"].to_csv(index=False))
@@ -570,16 +677,38 @@ def main(argv: list[str] | None = None) -> int:
         texts[dataset] = text
         print(text)
         if args.docs:  # after every dataset, so a finished dataset is documented even if a later one is not
-            write_docs(Path(args.docs), _intro(args, done=len(texts)), texts)
+            write_docs(Path(args.docs), _intro(args, done=len(texts), machine=machine), texts)
     return 0
 
 
-def _intro(args, done: int) -> str:
+def _worker(args: argparse.Namespace) -> int:
+    """One seed's step in its own process (``--jobs``): ``select`` writes its rows of the selection table,
+    ``run`` makes the seed's run directory."""
+    (dataset,) = args.datasets
+    seed = args.worker_seed
+    extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
+    try:
+        if args.worker == "select":
+            table = selection_table(
+                dataset, args.out, [seed], args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
+            )
+            path = _selection_file(args.out, dataset, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, table.to_csv(index=False))
+        else:
+            run_seeds(dataset, args.out, [seed], args.quick, args.alpha_lr, args.progress, args.settings, **extra)
+    except (ValueError, FileNotFoundError, KeyError, RunError) as err:
+        print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _intro(args, done: int, machine: str | None = None) -> str:
     command = "make reproduce-ttc" if not args.quick else "make reproduce-ttc TTC_ARGS=--quick"
     pending = args.datasets[done:]
     return (
         f"Generated by `{command}` (`python -m experiments.ttc.seeds`; each dataset's section names its "
-        f"command, data, seeds and run time, on a 2-core CPU VM)."
+        f"command, data, seeds and run time{f', on {machine}' if machine else ''})."
         + (f" Not finished when this was last written: {', '.join(pending)}." if pending else "")
         + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
         "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
