@@ -167,3 +167,20 @@ def test_synthattrs_label_noise_rates():
     assert set(rates) == set(synthfaces.ATTRIBUTES)
     assert 0.003 < rates["no_beard"] < 0.02
     assert all(v == 0.0 for k, v in rates.items() if k != "no_beard")
+
+
+def test_synthattrs_has_the_papers_seven_attributes_and_removal():
+    """Table 4's seven CelebA attributes, Wearing_Lipstick strongly related to Heavy_Makeup as in CelebA, and
+    the paper's removal (Sideburns and Wearing_Lipstick)."""
+    from data_prep.ttc.celeba import CELEBA_TABLE4_ATTRIBUTES
+    from data_prep.ttc.synthattrs import CELEBA_NAME, SYNTH_TASKS
+    from experiments.ttc.config import resolve_config
+
+    assert [CELEBA_NAME[t] for t in SYNTH_TASKS] == list(CELEBA_TABLE4_ATTRIBUTES)
+    config = resolve_config("synthattrs", "out")
+    assert config.tasks == list(SYNTH_TASKS) and config.removed_tasks == ["sideburns", "wearing_lipstick"]
+    data = make_synthattrs(n_train=40, n_val=4, n_test=4, size=16, tasks=list(SYNTH_TASKS), progress=False)
+    phi = np.asarray(data.meta["phi"])
+    lip, makeup, goatee = (SYNTH_TASKS.index(t) for t in ("wearing_lipstick", "heavy_makeup", "goatee"))
+    assert phi[lip, makeup] > 0.6 and phi[lip, goatee] < -0.1
+    assert data.meta["label_noise"]["wearing_lipstick"] == 0.0
