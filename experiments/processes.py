@@ -8,6 +8,7 @@ by side get through more work than one run on both cores. ``dynamic-mtl study --
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,12 @@ def threads_per_job(jobs: int, cores: int | None = None) -> int:
     return max(1, (cores or os.cpu_count() or 1) // jobs)
 
 
+def _children_cpu() -> float:
+    """CPU seconds (user + system) of this process's reaped child processes."""
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return children.ru_utime + children.ru_stime
+
+
 def log_tail(path: Path, lines: int = 3) -> str:
     """The last ``lines`` non-empty lines of a log, joined with `` | ``."""
     text = Path(path).read_text(errors="replace") if Path(path).is_file() else ""
@@ -34,17 +41,21 @@ def run_side_by_side(
     jobs: int,
     prefix: str = "[dynamic-mtl]",
     append: bool = False,
+    intra_op_threads: int | None = None,
+    usage: dict[str, tuple[float, float]] | None = None,
 ) -> list[str]:
     """Runs each command (name -> argv) in its own process, at most ``jobs`` at a time in the order given,
     each with :func:`threads_per_job` TensorFlow intra- and inter-op threads (``TF_NUM_INTRAOP_THREADS`` /
-    ``TF_NUM_INTEROP_THREADS``), :data:`CHECKOUT` first on its ``PYTHONPATH``, and its stdout and stderr in
-    ``logs[name]`` (``append``: added to the end).
-    Prints a line when a process starts and ends. Returns the names whose process failed, once every
-    process has ended; on an interruption the running processes are terminated."""
+    ``TF_NUM_INTEROP_THREADS``; ``intra_op_threads``: that many intra-op threads instead), :data:`CHECKOUT`
+    first on its ``PYTHONPATH``, and its stdout and stderr in ``logs[name]`` (``append``: added to the end).
+    Prints a line when a process starts and ends; ``usage`` gets each finished process's (wall seconds, CPU
+    seconds). Returns the names whose process failed, once every process has ended; on an interruption the
+    running processes are terminated."""
     if jobs < 1:
         raise ValueError(f"jobs must be >= 1, got {jobs}")
     threads = str(threads_per_job(jobs))
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
+    intra = threads if intra_op_threads is None else str(intra_op_threads)
+    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": intra, "TF_NUM_INTEROP_THREADS": threads}
     # the processes import this checkout's packages, whatever their working directory finds first
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(CHECKOUT), os.environ.get("PYTHONPATH")]))
     waiting, running, failed = list(commands), {}, []
@@ -56,17 +67,20 @@ def run_side_by_side(
                 log = open(logs[name], "ab" if append else "wb")  # noqa: SIM115 (closed when the process ends)
                 process = subprocess.Popen(list(commands[name]), stdout=log, stderr=subprocess.STDOUT, env=env)
                 running[name] = (process, log, time.perf_counter())
-                print(
-                    f"{prefix} {name}: running in its own process ({threads} TensorFlow thread(s)); log {logs[name]}",
-                    flush=True,
+                described = (
+                    f"{threads} TensorFlow thread(s)" if intra == threads else f"{intra} TensorFlow intra-op thread(s)"
                 )
+                print(f"{prefix} {name}: running in its own process ({described}); log {logs[name]}", flush=True)
             time.sleep(0.5)
             for name, (process, log, started) in list(running.items()):
+                before = _children_cpu()
                 if process.poll() is None:
                     continue
                 log.close()
                 del running[name]
                 minutes = (time.perf_counter() - started) / 60
+                if usage is not None:  # poll() reaped this one process: the children's CPU grew by its own
+                    usage[name] = (60 * minutes, _children_cpu() - before)
                 state = "finished" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
                 print(f"{prefix} {name} {state} after {minutes:.1f} min", flush=True)
                 if process.returncode != 0:

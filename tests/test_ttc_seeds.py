@@ -81,9 +81,11 @@ def test_a_seed_process_resolves_the_config_the_serial_path_resolves():
         assert serial == parallel and serial.steps_per_task == 3 and serial.curve_every == 2
 
 
-def test_side_by_side_seeds_that_fail_are_named_with_their_log(tmp_path, capsys):
+def test_side_by_side_seeds_that_fail_are_named_with_their_log(tmp_path, capsys, monkeypatch):
     """--jobs 2: every seed's process runs; the ones that fail are named with the end of their log, exit 2."""
     from experiments.ttc.seeds import main
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)  # main() sets it for this process
 
     with pytest.raises(SystemExit):
         main(["--datasets", "digits", "--jobs", "0", "--out", str(tmp_path)])

@@ -215,3 +215,24 @@ def test_forward_passes_are_traced_once_per_model_whatever_the_batch_sizes():
         reestimate_statistics(model, x, y, [0, 1, 2], batch_size=batch_size)
     assert model_predictor(model, SHAPE).experimental_get_tracing_count() == 1
     assert _ESTIMATORS[model][SHAPE].experimental_get_tracing_count() == 1
+
+
+def test_the_trainers_adam_updates_bit_identically_to_keras_adam():
+    """The trainers' Adam computes the step's scalars once per step; every update is the same, bit for bit."""
+    from dynamic_mtl.ttc.training import _Adam
+
+    x, y = _data(n=32, T=2)
+    finals = []
+    for optimizer in (keras.optimizers.Adam, lambda rate: _Adam(rate, name="adam")):
+        keras.utils.set_random_seed(3)
+        model = TTCNetwork(2, width=0.15)
+        model.build((None, *SHAPE))
+        trainer = TurnTrainer(model, x, y, [0, 1], settings=TrainSettings(batch_size=8, lr=3e-3, alpha_lr=0.1))
+        trainer.opt_w, trainer.opt_a = optimizer(3e-3), optimizer(0.1)
+        trainer.opt_w.build(trainer.weight_vars)
+        trainer.opt_a.build(trainer.mixing_vars)
+        trainer.train(6, progress=False)
+        finals.append([np.array(v.numpy()) for v in [*model.variables, *trainer.opt_w.variables]])
+    assert len(finals[0]) == len(finals[1])
+    for a, b in zip(*finals):
+        np.testing.assert_array_equal(a, b)

@@ -118,6 +118,33 @@ class TrainSettings:
     resample: bool = True
 
 
+class _Adam(keras.optimizers.Adam):
+    """``keras.optimizers.Adam`` (default options) with the same updates, bit for bit, but the step's scalars
+    (the bias-corrected rate ``lr * sqrt(1 - beta_2^t) / (1 - beta_1^t)``) computed once per step instead of
+    once per variable. A 5-task TTC network has 160 trainable variables, so that removes about a fifth of
+    the traced step's operations, which makes tracing, graph optimisation and every step cheaper. Under a
+    distribution strategy, or with options that change the update, Keras' own path is used."""
+
+    def _backend_update_step(self, grads, trainable_variables, learning_rate):
+        dtypes = {v.dtype for v in trainable_variables}
+        if self.amsgrad or self.weight_decay or tf.distribute.has_strategy() or len(dtypes) != 1:
+            return super()._backend_update_step(grads, trainable_variables, learning_rate)
+        ops = keras.ops
+        (dtype,) = dtypes
+        lr = ops.cast(learning_rate, dtype)
+        local_step = ops.cast(self.iterations + 1, dtype)
+        beta_1_power = ops.power(ops.cast(self.beta_1, dtype), local_step)
+        beta_2_power = ops.power(ops.cast(self.beta_2, dtype), local_step)
+        alpha = lr * ops.sqrt(1 - beta_2_power) / (1 - beta_1_power)
+        for gradient, variable in zip(grads, trainable_variables):  # as keras.optimizers.Adam.update_step
+            gradient = ops.cast(gradient, dtype)
+            m = self._momentums[self._get_variable_index(variable)]
+            v = self._velocities[self._get_variable_index(variable)]
+            self.assign_add(m, ops.multiply(ops.subtract(gradient, m), 1 - self.beta_1))
+            self.assign_add(v, ops.multiply(ops.subtract(ops.square(gradient), v), 1 - self.beta_2))
+            self.assign_sub(variable, ops.divide(ops.multiply(m, alpha), ops.add(ops.sqrt(v), self.epsilon)))
+
+
 def _mixing_variable_ids(model) -> set[int]:
     getter = getattr(model, "mixing_variables", None)
     return {id(v) for v in getter()} if callable(getter) else set()
@@ -184,8 +211,8 @@ class TurnTrainer:
         if reuse is not None:
             self._take_over(reuse)
             return
-        self.opt_w = keras.optimizers.Adam(self.settings.lr)
-        self.opt_a = keras.optimizers.Adam(self.settings.alpha_lr)
+        self.opt_w = _Adam(self.settings.lr, name="adam")
+        self.opt_a = _Adam(self.settings.alpha_lr, name="adam")
         if self.weight_vars:
             self.opt_w.build(self.weight_vars)
         if self.mixing_vars:

@@ -16,8 +16,9 @@ Per dataset:
    ``<!-- BEGIN GENERATED: ttc-seeds -->`` / ``<!-- END GENERATED: ttc-seeds -->``.
 
 ``--jobs N`` runs the seeds of steps 1 and 2 side by side, each in its own process
-(:func:`experiments.processes.run_side_by_side`: the cores shared out as TensorFlow threads, one log per seed
-and step under ``<out>/<dataset>/seeds/``); every seed computes what it computes with ``--jobs 1``.
+(:func:`experiments.processes.run_side_by_side`: one log per seed and step under ``<out>/<dataset>/seeds/``).
+Every seed's TensorFlow computations use :data:`SEED_THREADS` intra-op threads whatever ``--jobs`` (a sum split
+over more threads rounds differently), so a seed computes the same numbers one after another or side by side.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
 import resource
 import sys
@@ -61,6 +63,28 @@ SEEDS_PROFILE = {
     ),
 }
 ALPHA_LR_GRID = (0.01, 0.1)
+#: TensorFlow intra-op threads of every seed's training and evaluation, whatever ``--jobs`` and the core count:
+#: an operation that splits a sum over more threads rounds differently, so a fixed count gives a seed the same
+#: numbers run one after another (``--jobs 1``) or side by side. The networks are small enough that a second
+#: thread per operation gains little; two seeds side by side use two cores.
+SEED_THREADS = 1
+
+
+def fix_threads() -> None:
+    """Sets this process's TensorFlow intra-op threads to :data:`SEED_THREADS` (before TensorFlow runs)."""
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(SEED_THREADS)
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        if tf.config.threading.get_intra_op_parallelism_threads() != SEED_THREADS:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(SEED_THREADS)
+            except RuntimeError:  # TensorFlow already ran: its thread pools are made
+                print(
+                    f"experiments.ttc.seeds: warning: TensorFlow started before its intra-op threads could be set "
+                    f"to {SEED_THREADS}; numbers may differ in the last bits from a run in a fresh process",
+                    file=sys.stderr,
+                )
 
 
 # --------------------------------------------------------------------------------------------------------
@@ -154,18 +178,54 @@ def _worker_argv(args: argparse.Namespace, dataset: str, step: str, seed: int, a
     return argv
 
 
-def side_by_side(args: argparse.Namespace, dataset: str, step: str, seeds, alpha_lr: float | None = None) -> None:
-    """Step ``step`` of every seed in its own process, ``args.jobs`` at a time (logs
-    ``<out>/<dataset>/seeds/seed<k>.<step>.log``); raises :class:`RunError` naming each failed seed with the
-    end of its log."""
+def side_by_side(args: argparse.Namespace, steps, usage: dict | None = None) -> dict[tuple[str, int], str]:
+    """Each ``(dataset, step, seed, alpha_lr)`` of ``steps`` in its own process, ``args.jobs`` at a time in the
+    order given (log ``<out>/<dataset>/seeds/seed<k>.<step>.log``); ``usage[(dataset, seed)]`` accumulates
+    (wall seconds, CPU seconds). Returns {(dataset, seed): "<name>: <end of its log>"} for the failed ones."""
     from experiments.processes import log_tail, run_side_by_side
 
-    commands = {f"{dataset} seed {s} ({step})": _worker_argv(args, dataset, step, s, alpha_lr) for s in seeds}
-    logs = {f"{dataset} seed {s} ({step})": _seeds_dir(args.out, dataset) / f"seed{s}.{step}.log" for s in seeds}
-    failed = run_side_by_side(commands, logs, args.jobs, prefix="[experiments.ttc.seeds]")
-    if failed:
-        tails = "; ".join(f"{name}: {log_tail(logs[name])}" for name in failed)
-        raise RunError(f"{len(failed)} seed process(es) failed ({tails})")
+    names = {f"{d} seed {s} ({step})": (d, step, s, rate) for d, step, s, rate in steps}
+    commands = {n: _worker_argv(args, d, step, s, rate) for n, (d, step, s, rate) in names.items()}
+    logs = {n: _seeds_dir(args.out, d) / f"seed{s}.{step}.log" for n, (d, step, s, _) in names.items()}
+    measured: dict = {}
+    failed = run_side_by_side(
+        commands, logs, args.jobs, prefix="[experiments.ttc.seeds]", intra_op_threads=SEED_THREADS, usage=measured
+    )
+    if usage is not None:
+        for name, (wall, cpu) in measured.items():
+            d, _, s, _ = names[name]
+            old = usage.get((d, s), (0.0, 0.0))
+            usage[(d, s)] = (old[0] + wall, old[1] + cpu)
+    return {(names[n][0], names[n][2]): f"{n}: {log_tail(logs[n])}" for n in failed}
+
+
+def _run_all_side_by_side(args: argparse.Namespace, seeds) -> tuple[dict, dict, dict]:
+    """``--jobs N``: every dataset's seeds' alpha-rate selections, then every dataset's seeds' runs, N
+    processes at a time, the datasets' seeds in one queue, largest dataset first (so no core waits for one
+    dataset's last seed while another dataset has work). Returns ({dataset: (chosen rate, selection table, run dirs)}, {dataset: error},
+    {(dataset, seed): (wall, CPU seconds)})."""
+    usage: dict = {}
+    errors: dict[str, str] = {}
+    # the largest datasets first (turns per task x tasks), so the small ones fill the cores at the end
+    size = {}
+    for dataset in args.datasets:
+        config = _config(dataset, args.out, seeds[0], args.quick, args.settings, data_root=args.data_root)
+        size[dataset] = config.steps_per_task * len(config.tasks)
+    order = sorted(args.datasets, key=lambda d: -size[d])
+
+    def fail(failed: dict) -> None:
+        for dataset in dict.fromkeys(d for d, _ in failed):
+            tails = "; ".join(text for (d, _), text in failed.items() if d == dataset)
+            errors[dataset] = f"{sum(d == dataset for d, _ in failed)} seed process(es) failed ({tails})"
+
+    fail(side_by_side(args, [(d, "select", s, None) for d in order for s in seeds], usage))
+    done = {}
+    for dataset in [d for d in order if d not in errors]:
+        selection = pd.concat([pd.read_csv(_selection_file(args.out, dataset, s)) for s in seeds], ignore_index=True)
+        done[dataset] = (best_alpha_lr(selection), selection)
+    fail(side_by_side(args, [(d, "run", s, done[d][0]) for d in done for s in seeds], usage))
+    results = {d: (*done[d], [Path(args.out) / d / f"seed{s}" for s in seeds]) for d in done if d not in errors}
+    return results, errors, usage
 
 
 def _cpu_seconds() -> float:
@@ -627,6 +687,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    fix_threads()
     if args.worker:
         return _worker(args)
     if args.seeds < 2:
@@ -636,35 +697,49 @@ def main(argv: list[str] | None = None) -> int:
     seeds = list(range(args.seeds))
     texts: dict[str, str] = {}
     machine = None
+    command_start = time.perf_counter()
+    command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
+    parallel: tuple[dict, dict, dict] | None = _run_all_side_by_side(args, seeds) if args.jobs > 1 else None
+    failed: list[str] = []
     for dataset in args.datasets:
         start, cpu_start = time.perf_counter(), _cpu_seconds()
         extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
         try:
-            if args.jobs > 1:
-                side_by_side(args, dataset, "select", seeds)
-                selection = pd.concat([pd.read_csv(_selection_file(args.out, dataset, s)) for s in seeds])
-                chosen = best_alpha_lr(selection)
-                side_by_side(args, dataset, "run", seeds, alpha_lr=chosen)
-                dirs = [Path(args.out) / dataset / f"seed{s}" for s in seeds]
+            if parallel is not None:
+                results, errors, usage = parallel
+                if dataset in errors:
+                    raise RunError(errors[dataset])
+                chosen, selection, dirs = results[dataset]
             else:
                 chosen, selection = select_alpha_lr(
                     dataset, args.out, seeds, args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
                 )
                 dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, args.progress, args.settings, **extra)
         except (ValueError, FileNotFoundError, KeyError, RunError) as err:
-            print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
-            return 2
+            print(f"experiments.ttc.seeds: error: {dataset}: {err}", file=sys.stderr)
+            failed.append(dataset)
+            continue
         runs = load_runs(dirs)
         config = runs[0]["config"]
         machine = runs[0]["environment"].get("machine") or machine
-        wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
-        command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
-        way = f"seeds {args.jobs} at a time, each in its own process" if args.jobs > 1 else "seeds one after another"
+        if parallel is not None:
+            wall = sum(w for (d, _), (w, _) in usage.items() if d == dataset)
+            cpu = sum(c for (d, _), (_, c) in usage.items() if d == dataset)
+            took = (
+                f"Its seed processes took {wall / 60:.1f} min wall and {cpu / 60:.1f} min CPU in all (alpha-rate "
+                f"selection and the {len(seeds)} runs; {args.jobs} processes at a time, each one seed's selection or "
+                f"run, alongside the other datasets' seeds)."
+            )
+        else:
+            wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+            took = (
+                f"This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (alpha-rate selection and the "
+                f"{len(seeds)} runs, seeds one after another)."
+            )
         header = (
             f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
             f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: {machine or 'not recorded'}. "
-            f"This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (alpha-rate selection and the "
-            f"{len(seeds)} runs, {way}). Runs: `{Path(args.out) / dataset}/seed*`."
+            f"{took} Runs: `{Path(args.out) / dataset}/seed*`."
         )
         analysis = analyse(dataset, runs, selection, chosen)
         text = render(dataset, analysis, runs, header)
@@ -677,8 +752,10 @@ def main(argv: list[str] | None = None) -> int:
         texts[dataset] = text
         print(text)
         if args.docs:  # after every dataset, so a finished dataset is documented even if a later one is not
-            write_docs(Path(args.docs), _intro(args, done=len(texts), machine=machine), texts)
-    return 0
+            pending = [d for d in args.datasets if d not in texts and d not in failed]
+            wall = time.perf_counter() - command_start if not pending else None
+            write_docs(Path(args.docs), _intro(args, texts, machine, wall), texts)
+    return 2 if failed else 0
 
 
 def _worker(args: argparse.Namespace) -> int:
@@ -703,13 +780,17 @@ def _worker(args: argparse.Namespace) -> int:
     return 0
 
 
-def _intro(args, done: int, machine: str | None = None) -> str:
+def _intro(args, texts: dict, machine: str | None = None, wall: float | None = None) -> str:
+    """The introduction of the generated section: the command, the machine, what is missing, the verdicts'
+    meaning; ``wall``: the whole command's wall time, once every dataset is done."""
     command = "make reproduce-ttc" if not args.quick else "make reproduce-ttc TTC_ARGS=--quick"
-    pending = args.datasets[done:]
+    missing = [d for d in args.datasets if d not in texts]
+    jobs = f" with `--jobs {args.jobs}`" if args.jobs > 1 else ""
     return (
-        f"Generated by `{command}` (`python -m experiments.ttc.seeds`; each dataset's section names its "
+        f"Generated by `{command}` (`python -m experiments.ttc.seeds`{jobs}; each dataset's section names its "
         f"command, data, seeds and run time{f', on {machine}' if machine else ''})."
-        + (f" Not finished when this was last written: {', '.join(pending)}." if pending else "")
+        + (f" The whole command took {wall / 60:.1f} min wall." if wall is not None else "")
+        + (f" Not finished when this was last written: {', '.join(missing)}." if missing else "")
         + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
         "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
         "the paper's (digits for CIFAR-10, synthetic faces for CelebA), so the verdicts are about the "
