@@ -43,6 +43,7 @@ class TTCConfig:
     steps_per_task: int = 300
     resample: bool = True
     capacity_control: bool = False  # also ST nets trained T x longer (as many steps as a T-task model)
+    crossstitch: bool = True  # also the cross-stitch baseline (Misra et al. 2016; not in the paper's tables)
     history_every: int = 100  # alpha snapshots during DMT training (Figure 4)
     # task removal (Sec. 4.3, Table 4 last row, Table 6)
     removed_tasks: list[str] = field(default_factory=list)

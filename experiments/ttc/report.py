@@ -249,11 +249,11 @@ def write_all(
     }
 
     # alphas
-    dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
+    dmt, cs = main["models"]["DMT"], main["models"].get("CrossStitch")
     arrays = dict(
         task_names=np.asarray(names),
         dmt=dmt.alpha_matrices(),
-        crossstitch=cs.alpha_matrices(),
+        **({} if cs is None else dict(crossstitch=cs.alpha_matrices())),
         history_steps=main["history_steps"],
         history_alphas=main["history_alphas"],
     )
@@ -264,10 +264,11 @@ def write_all(
         )
     focus = _focus(names)
     plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
-    plots.save(
-        plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
-        fig_dir / "alpha_matrices_crossstitch.png",
-    )
+    if cs is not None:
+        plots.save(
+            plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
+            fig_dir / "alpha_matrices_crossstitch.png",
+        )
     last_layer = dmt.alpha_matrices().shape[0] - 1
     for suffix, shares in (("", True), ("_raw", False)):  # shares: the paper-comparable figures; raw: extras
         plots.save(

@@ -3,7 +3,7 @@
 Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
 
 1. main comparison (Tables 4 / 5): ST (one single-task net per task), MT (shared trunk), DMT (TTC network)
-   and cross-stitch, each task getting ``steps_per_task`` turns from the same batches (task c's k-th batch
+   and (``crossstitch``) cross-stitch, each task getting ``steps_per_task`` turns from the same batches (task c's k-th batch
    is the same in every model of a run: the trainers share the run's batch seed); test accuracy = mean
    class accuracy; with ``capacity_control``, also ST nets trained T times longer;
 2. task removal (Sec. 4.3, Table 4 last row, Table 6): drop ``removed_tasks`` from the trained DMT, freeze
@@ -282,7 +282,9 @@ def run_main(lab: _Lab, timer: _Timer) -> dict:
     names = list(c.tasks)
     accs, val_accs, models = {}, {}, {}
     snapshots: list[tuple[int, np.ndarray]] = []
-    kinds = ["ST", "MT", "DMT", "CrossStitch"] + (["ST_long"] if c.capacity_control else [])
+    kinds = (
+        ["ST", "MT", "DMT"] + (["CrossStitch"] if c.crossstitch else []) + (["ST_long"] if c.capacity_control else [])
+    )
     for kind in kinds:
         with timer(f"main/{kind}"):
             if kind == "ST_long":  # capacity / steps control: each single-task net gets T x the turns
