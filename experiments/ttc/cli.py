@@ -6,11 +6,12 @@ import argparse
 import sys
 from pathlib import Path
 
+from data_prep.ttc.datasets import DATASETS as REGISTRY
 from experiments.ttc.config import DATASETS
 from experiments.typed_config import add_settings_argument
 
 #: datasets read from --data-root (the others are generated or embedded)
-RAW_DATASETS = ("celeba", "cifar10")
+RAW_DATASETS = tuple(name for name, entry in REGISTRY.items() if entry.needs_data_root)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -18,12 +19,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.data_root is not None:
         if args.dataset not in RAW_DATASETS:
             raise ValueError(f"--data-root is only read for {' and '.join(RAW_DATASETS)}; {args.dataset} is embedded")
-        if args.dataset == "celeba":
-            from data_prep.ttc.celeba import find_celeba_files as find
-        else:
-            from data_prep.ttc.cifar import find_cifar_dir as find
         try:
-            find(args.data_root)
+            REGISTRY[args.dataset].check_root(args.data_root)
         except FileNotFoundError as err:
             raise ValueError(str(err).split(". ")[0]) from None
     if Path(args.out).is_file():

@@ -5,7 +5,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, field
 
-DATASETS = ("synthattrs", "digits", "celeba", "cifar10")
+from data_prep.ttc.datasets import DATASETS as _REGISTRY
+from data_prep.ttc.datasets import ttc_dataset
+
+#: The ``--dataset`` names (``data_prep.ttc.datasets.DATASETS``, the registry).
+DATASETS = tuple(_REGISTRY)
 
 
 @dataclass
@@ -157,13 +161,12 @@ _QUICK_TASKS = {
 
 def resolve_config(dataset: str, out: str, quick: bool = False, **overrides) -> TTCConfig:
     """Defaults for ``dataset``, then the quick profile, then explicit ``overrides`` (None = keep)."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose from {DATASETS}")
+    entry = ttc_dataset(dataset)
     values = dict(_DATASET_DEFAULTS[dataset])
     if quick:
         values.update(_QUICK, **_QUICK_TASKS[dataset])
         values["profile"] = "quick"
-        if dataset in ("celeba", "cifar10"):
+        if entry.needs_data_root:  # the real datasets' defaults are the paper's scale
             values.update(size=24, width=0.25)
     values.update({k: v for k, v in overrides.items() if v is not None})
     config = TTCConfig(dataset=dataset, out=str(out), **values)
@@ -187,7 +190,7 @@ def apply_settings(config: TTCConfig, settings, quick: bool = False) -> TTCConfi
 
 
 def _validate(c: TTCConfig) -> None:
-    if c.dataset in ("celeba", "cifar10") and not c.data_root:
+    if ttc_dataset(c.dataset).needs_data_root and not c.data_root:
         raise ValueError(f"--data-root is required for {c.dataset}")
     for name in ("size", "batch_size", "steps_per_task", "incremental_steps", "curve_every", "history_every"):
         if getattr(c, name) < 1:

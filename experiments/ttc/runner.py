@@ -45,43 +45,19 @@ def _needed_tasks(config: TTCConfig) -> list[str]:
 
 
 def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
-    """The dataset of ``config`` (embedded ones are generated / loaded without download)."""
-    if config.dataset == "synthattrs":
-        from data_prep.ttc.synthattrs import make_synthattrs
+    """The dataset of ``config`` (embedded ones are generated / loaded without download): its registry entry's
+    loader (``data_prep.ttc.datasets``) called with the run values the entry names."""
+    from data_prep.ttc.datasets import ttc_dataset
 
-        return make_synthattrs(
-            config.n_train,
-            config.n_val,
-            config.n_test,
-            size=config.size,
-            tasks=_needed_tasks(config),
-            seed=config.seed,
-            progress=progress,
-        )
-    if config.dataset == "digits":
-        from data_prep.ttc.digits import load_digits_tasks
-
-        return load_digits_tasks(size=config.size, seed=config.seed, train_per_class=config.train_per_class)
-    if config.dataset == "cifar10":
-        from data_prep.ttc.cifar import load_cifar10_tasks
-
-        data = load_cifar10_tasks(
-            config.data_root, seed=config.seed, max_train=config.max_train, max_test=config.max_test
-        )
-        return _resized(data, config.size)
-    if config.dataset == "celeba":
-        from data_prep.ttc.celeba import load_celeba_tasks
-
-        limits = dict(train=config.max_train, val=config.max_val, test=config.max_test)
-        return load_celeba_tasks(
-            config.data_root,
-            attributes=_needed_tasks(config),
-            size=config.size,
-            max_per_split=limits,
-            seed=config.seed,
-            progress=progress,
-        )
-    raise ValueError(f"unknown dataset {config.dataset!r}")
+    entry = ttc_dataset(config.dataset)
+    values = dict(
+        config.to_dict(),
+        tasks=_needed_tasks(config),
+        progress=progress,
+        split_limits=dict(train=config.max_train, val=config.max_val, test=config.max_test),
+    )
+    data = entry.load()(**{parameter: values[value] for parameter, value in entry.arguments.items()})
+    return _resized(data, config.size) if entry.resize_after_load else data
 
 
 def _resized(data: TaskData, size: int) -> TaskData:

@@ -384,8 +384,9 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     verdicts, sections = [], []
     means = _model_means(runs)
     n = len(runs)
-    face = dataset in ("synthattrs", "celeba")
-    table_name = "Table 4" if face else "Table 5"
+    from data_prep.ttc.datasets import ttc_dataset
+
+    table_name = ttc_dataset(dataset).paper_table
 
     # main comparison
     sections.append(
@@ -830,10 +831,13 @@ def _intro(args, texts: dict, machine: str | None = None, wall: float | None = N
 
 
 def _describe(config: dict) -> str:
-    if config["dataset"] == "synthattrs":
+    from data_prep.ttc.datasets import ttc_dataset
+
+    arguments = set(ttc_dataset(config["dataset"]).arguments.values())
+    if "n_train" in arguments:  # generated: as many images as asked for
         split = f"{config['n_train']} / {config['n_val']} / {config['n_test']} faces"
-    elif config["dataset"] == "digits":
-        split = f"{config['train_per_class']} training images per digit"
+    elif "train_per_class" in arguments and config.get("train_per_class"):
+        split = f"{config['train_per_class']} training images per class"
     else:
         split = "official split subsets"
     return (
