@@ -129,13 +129,14 @@ figures: venv
 # Fang et al. 2017 task transfer connections (docs/ttc.md): the embedded digits + synthetic attributes,
 # or one of DATASET=synthattrs|digits|celeba|cifar10 (celeba/cifar10 need DATA_ROOT), over TTC_SEEDS paired
 # seeds with intervals and verdicts; the full run rewrites docs/ttc.md's generated section 7.
-# TTC_ARGS=--quick: smoke run (docs untouched).
+# TTC_ARGS=--quick: smoke run (docs untouched). TTC_JOBS: seeds run side by side, each in its own process.
 TTC_OUT = $(or $(OUT),results/ttc)
 TTC_DATASETS = $(if $(filter $(DATASET),synthattrs digits celeba cifar10),$(DATASET),digits synthattrs)
 TTC_SEEDS ?= 5
+TTC_JOBS ?= 2
 
 reproduce-ttc: venv
-	$(PY) -m experiments.ttc.seeds --datasets $(TTC_DATASETS) --seeds $(TTC_SEEDS) --out $(TTC_OUT) \
+	$(PY) -m experiments.ttc.seeds --datasets $(TTC_DATASETS) --seeds $(TTC_SEEDS) --jobs $(TTC_JOBS) --out $(TTC_OUT) \
 	  $(if $(DATA_ROOT),--data-root "$(DATA_ROOT)") $(if $(filter --quick,$(TTC_ARGS)),,--docs docs/ttc.md) $(TTC_ARGS)
 	@for d in $(TTC_DATASETS); do $(PY) -m experiments.ttc.notebook $(TTC_OUT)/$$d || exit $$?; done
 

@@ -85,6 +85,9 @@ EXPRESSIONS = Stream(
 WEB_IMAGE = Stream("WEB_IMAGE", 4, ("identity", "image"), doc="synthfaces identity set: one web-like image")
 DROPOUT = Stream("DROPOUT", 5, ("epoch", "generator"), doc="pretraining: a dropout seed generator at an epoch start")
 ATTRIBUTE_FACE = Stream("ATTRIBUTE_FACE", 7, ("split", "index"), doc="TTC synthetic attributes: one sample")
+ATTRIBUTE_LIPSTICK = Stream(
+    "ATTRIBUTE_LIPSTICK", 10, ("split", "index"), doc="TTC synthetic attributes: one sample's wearing_lipstick draw"
+)
 CONTACT_SHEET = Stream("CONTACT_SHEET", 9, ("row", "column"), doc="synthfaces contact sheet: one cell")
 LFW_FOLDS = Stream("LFW_FOLDS", 77, (), doc="LFW-style pairs: the identities' fold order")
 LFW_FOLD_PAIRS = Stream("LFW_FOLD_PAIRS", 78, ("fold",), doc="LFW-style pairs: one fold's pairs")
@@ -106,6 +109,7 @@ STREAMS = (
     WEB_IMAGE,
     DROPOUT,
     ATTRIBUTE_FACE,
+    ATTRIBUTE_LIPSTICK,
     CONTACT_SHEET,
     LFW_FOLDS,
     LFW_FOLD_PAIRS,

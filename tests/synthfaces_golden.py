@@ -44,15 +44,17 @@ def digests() -> dict[str, str]:
     from data_prep.ttc.synthattrs import label_noise_rates, render_attribute_face
 
     out: dict[str, str] = {}
-    everything_on = {a: True for a in sf.ATTRIBUTES}
-    everything_off = {a: False for a in sf.ATTRIBUTES}
+    # the identity attributes (every attribute but wearing_lipstick, which identities draw only on request)
+    everything_on = {a: True for a in sf.IDENTITY_ATTRIBUTES}
+    everything_off = {a: False for a in sf.IDENTITY_ATTRIBUTES}
+    lipstick_only = {**{a: False for a in sf.ATTRIBUTES}, "wearing_lipstick": True}
     for index in (*range(8), 18):  # seed 0's identities 0-7 and 18: all 4 hair styles, moles, both sexes
         params = sf.identity_params(0, index)
         out[f"identity/{index}"] = hashlib.sha256(json.dumps(params, sort_keys=True).encode()).hexdigest()
         for code in sf.EXPRESSIONS:
             rng = np.random.default_rng([index, code])
             out[f"face/{index}/{code}"] = _array_digest(sf.render_face(params, code, 0.9, rng, size=40))
-        for name, attrs in (("on", everything_on), ("off", everything_off)):
+        for name, attrs in (("on", everything_on), ("off", everything_off), ("lipstick", lipstick_only)):
             rng = np.random.default_rng([index, 99])
             img = sf.render_face(params, 5, 0.5, rng, size=48, attributes=attrs, nuisance=False)
             out[f"face/{index}/attributes_{name}"] = _array_digest(img)
@@ -87,9 +89,16 @@ def digests() -> dict[str, str]:
         out[f"identity_set/{index}"] = _array_digest(render_identity_image(cfg_ids, index, 1))
     draws = np.array([list(sf.sample_attributes(np.random.default_rng(s)).values()) for s in range(500)])
     out["sample_attributes"] = _array_digest(draws)
-    out["attribute_correlation"] = _array_digest(sf.attribute_correlation(n=20_000, seed=1))
-    out["latent_correlation"] = _array_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION))
-    out["label_noise_rates"] = hashlib.sha256(repr(sorted(label_noise_rates(n=20_000).items())).encode()).hexdigest()
+    # the identity attributes' block (as stored before wearing_lipstick existed), then everything
+    k = len(sf.IDENTITY_ATTRIBUTES)
+    correlation = sf.attribute_correlation(n=20_000, seed=1)
+    out["attribute_correlation"] = _array_digest(correlation[:k, :k])
+    out["attribute_correlation_with_lipstick"] = _array_digest(correlation)
+    out["latent_correlation"] = _array_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION)[:k, :k])
+    out["latent_correlation_with_lipstick"] = _array_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION))
+    rates = sorted(label_noise_rates(n=20_000).items())
+    out["label_noise_rates"] = hashlib.sha256(repr([r for r in rates if r[0] in everything_on]).encode()).hexdigest()
+    out["label_noise_rates_with_lipstick"] = hashlib.sha256(repr(rates).encode()).hexdigest()
     return out
 
 

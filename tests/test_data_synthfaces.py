@@ -58,7 +58,7 @@ def test_ckplus_layout_and_reader(tmp_path):
 
 def test_render_face_api():
     p = sf.sample_identity(np.random.default_rng(0))
-    assert set(p["attributes"]) == set(sf.ATTRIBUTES)
+    assert set(p["attributes"]) == set(sf.IDENTITY_ATTRIBUTES) == set(sf.ATTRIBUTES) - {"wearing_lipstick"}
     img0 = sf.render_face(p, 0, 0.0, np.random.default_rng(1), size=48, nuisance=False)
     img5 = sf.render_face(p, 5, 1.0, np.random.default_rng(1), size=48, nuisance=False)
     assert img0.shape == (48, 48, 3) and img0.dtype == np.uint8
@@ -143,8 +143,10 @@ def test_prepare_synthfaces_cli(tmp_path, capsys):
 def test_attribute_matrix_is_the_copula_of_sample_attributes():
     """The vectorised draw classifies the same normal draws as sample_attributes (same stream, same thresholds)."""
     for s in range(200):
-        row = sf.sample_attribute_matrix(1, np.random.default_rng(s))[0]
-        assert row.tolist() == list(sf.sample_attributes(np.random.default_rng(s)).values())
+        row = sf.sample_attribute_matrix(1, np.random.default_rng(s), np.random.default_rng([s, 1]))[0]
+        drawn = sf.sample_attributes(np.random.default_rng(s), np.random.default_rng([s, 1]))
+        assert list(drawn) == list(sf.ATTRIBUTES) and row.tolist() == list(drawn.values())
+        assert row[:-1].tolist() == list(sf.sample_attributes(np.random.default_rng(s)).values())
     assert sf.sample_attribute_matrix(5, np.random.default_rng(0)).shape == (5, len(sf.ATTRIBUTES))
     with pytest.raises(ValueError, match="n must be >= 1"):
         sf.sample_attribute_matrix(0, np.random.default_rng(0))
@@ -187,3 +189,38 @@ def test_the_single_module_names_still_import():
     missing = [n for n in names if not hasattr(package, n)]
     assert not missing
     assert set(package.__all__) <= set(dir(package))
+
+
+def test_lipstick_follows_heavy_makeup_from_its_own_stream_and_leaves_every_other_draw_alone():
+    """wearing_lipstick: latent correlation 0.9 with heavy_makeup and 0.9 x heavy makeup's with the rest (so
+    strongly positive with makeup, negative with male and facial hair); drawn from a second generator, so an
+    identity's other parameters are the same with or without it; drawn as darker, fuller lips only where the
+    attributes carry it (faces drawn without it keep heavy makeup's red lips)."""
+    i = {a: k for k, a in enumerate(sf.ATTRIBUTES)}
+    latent = np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION)
+    lip, makeup = i["wearing_lipstick"], i["heavy_makeup"]
+    assert latent[lip, makeup] == pytest.approx(0.9)
+    np.testing.assert_allclose(np.delete(latent[lip], lip), 0.9 * np.delete(latent[makeup], lip))
+    assert np.linalg.eigvalsh(latent).min() > 0
+    c = sf.attribute_correlation(n=40_000, seed=0)
+    assert c[lip, makeup] > 0.6 and c[lip, i["male"]] < -0.4 and c[lip, i["goatee"]] < -0.1
+    assert abs(c[lip, i["eyeglasses"]]) < 0.05
+    prevalence = sf.sample_attribute_matrix(40_000, np.random.default_rng(1))[:, lip].mean()
+    assert abs(prevalence - sf.ATTRIBUTE_PREVALENCE["wearing_lipstick"]) < 0.02
+    plain = sf.sample_identity(np.random.default_rng(3))
+    with_lipstick = sf.sample_identity(np.random.default_rng(3), np.random.default_rng(4))
+    assert {k: v for k, v in with_lipstick.items() if k != "attributes"} == {
+        k: v for k, v in plain.items() if k != "attributes"
+    }
+    assert list(with_lipstick["attributes"]) == list(sf.ATTRIBUTES)
+    assert {k: v for k, v in with_lipstick["attributes"].items() if k != "wearing_lipstick"} == plain["attributes"]
+
+    def face(attrs):
+        return sf.render_face(plain, 0, 0.0, np.random.default_rng(1), size=48, attributes=attrs, nuisance=False)
+
+    bare = {a: False for a in sf.ATTRIBUTES}
+    assert not np.array_equal(face({**bare, "wearing_lipstick": True}), face(bare))
+    # heavy makeup leaves the lips alone where the attributes carry wearing_lipstick, and paints them (as it
+    # always has) on faces drawn without it
+    identity_attrs = {a: False for a in sf.IDENTITY_ATTRIBUTES}
+    assert not np.array_equal(face({**bare, "heavy_makeup": True}), face({**identity_attrs, "heavy_makeup": True}))

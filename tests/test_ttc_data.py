@@ -167,3 +167,49 @@ def test_synthattrs_label_noise_rates():
     assert set(rates) == set(synthfaces.ATTRIBUTES)
     assert 0.003 < rates["no_beard"] < 0.02
     assert all(v == 0.0 for k, v in rates.items() if k != "no_beard")
+
+
+def test_synthattrs_has_the_papers_seven_attributes_and_removal():
+    """Table 4's seven CelebA attributes, Wearing_Lipstick strongly related to Heavy_Makeup as in CelebA, and
+    the paper's removal (Sideburns and Wearing_Lipstick)."""
+    from data_prep.ttc.celeba import CELEBA_TABLE4_ATTRIBUTES
+    from data_prep.ttc.synthattrs import CELEBA_NAME, SYNTH_TASKS
+    from experiments.ttc.config import resolve_config
+
+    assert [CELEBA_NAME[t] for t in SYNTH_TASKS] == list(CELEBA_TABLE4_ATTRIBUTES)
+    config = resolve_config("synthattrs", "out")
+    assert config.tasks == list(SYNTH_TASKS) and config.removed_tasks == ["sideburns", "wearing_lipstick"]
+    data = make_synthattrs(n_train=40, n_val=4, n_test=4, size=16, tasks=list(SYNTH_TASKS), progress=False)
+    phi = np.asarray(data.meta["phi"])
+    lip, makeup, goatee = (SYNTH_TASKS.index(t) for t in ("wearing_lipstick", "heavy_makeup", "goatee"))
+    assert phi[lip, makeup] > 0.6 and phi[lip, goatee] < -0.1
+    assert data.meta["label_noise"]["wearing_lipstick"] == 0.0
+
+
+def test_the_ttc_dataset_registry_is_what_the_experiments_read():
+    """data_prep.ttc.datasets: every --dataset choice is a registry entry whose loader, root check and paper
+    table resolve; the experiments' choices, raw-data datasets and paper rows come from it."""
+    from data_prep.ttc.datasets import DATASETS, TTCDataset, ttc_dataset
+    from experiments.ttc import cli, config, report
+
+    assert config.DATASETS == tuple(DATASETS) == ("synthattrs", "digits", "celeba", "cifar10")
+    assert cli.RAW_DATASETS == ("celeba", "cifar10")
+    for entry in DATASETS.values():
+        assert callable(entry.load()) and entry.paper_table in ("Table 4", "Table 5")
+        assert entry.face_attributes == (entry.paper_table == "Table 4")
+    assert report.paper_rows("synthattrs", ["wearing_lipstick", "mustache"]) == ["Wearing_Lipstick", None]
+    assert report.paper_rows("digits", ["3.8", "5.9"]) == ["airplane.ship", "automobile.truck"]
+    assert report.paper_rows("celeba", ["Smiling", "Bald"]) == ["Smiling", None]
+    with pytest.raises(FileNotFoundError):
+        ttc_dataset("cifar10").check_root("/no/such/folder")
+    with pytest.raises(ValueError, match="embedded"):
+        ttc_dataset("digits").check_root("/anywhere")
+    with pytest.raises(ValueError, match="choose from"):
+        ttc_dataset("mnist")
+    with pytest.raises(ValueError, match="find_root"):
+        TTCDataset("x", "m:f", {}, needs_data_root=True, tasks="pairs", paper_dataset="X", paper_table="Table 5")
+    data = load_digits_tasks(size=8, train_per_class=2)
+    from experiments.ttc.runner import load_task_data
+
+    loaded = load_task_data(config.resolve_config("digits", "out", size=8, train_per_class=2), progress=False)
+    np.testing.assert_array_equal(loaded.splits["train"][0], data.splits["train"][0])

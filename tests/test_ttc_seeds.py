@@ -58,3 +58,41 @@ def test_speedup_counts_a_side_that_never_reached_the_target_as_infinitely_slow(
     assert speedup(40, 10) == 4.0
     assert speedup(None, 10) == np.inf and speedup(40, None) == 0.0 and np.isnan(speedup(None, None))
     assert median_interval([speedup(None, 10), 2.0, 3.0])["median"] == 3.0
+
+
+def test_a_seed_process_resolves_the_config_the_serial_path_resolves():
+    """--jobs N: each seed's process gets a command line that resolves to the very config --jobs 1 uses (profile,
+    --quick, --set, the chosen alpha rate, the grid), so the seeds compute the same either way."""
+    from experiments.ttc.seeds import _config, _worker_argv, build_parser
+
+    parent = build_parser().parse_args(
+        ["--datasets", "digits", "--seeds", "2", "--out", "o", "--jobs", "2", "--quick", "--capacity-control"]
+        + ["--set", "steps_per_task=3", "curve_every=2", "--alpha-lr-grid", "0.01", "0.3"]
+    )
+    for step, rate in (("select", None), ("run", 0.3)):
+        command = _worker_argv(parent, "digits", step, 1, rate)
+        assert command[1:3] == ["-m", "experiments.ttc.seeds"]
+        worker = build_parser().parse_args(command[3:])
+        assert (worker.worker, worker.worker_seed, worker.alpha_lr, worker.datasets) == (step, 1, rate, ["digits"])
+        assert worker.alpha_lr_grid == [0.01, 0.3] and worker.out == "o"
+        extra = dict(data_root=None, capacity_control=True, alpha_lr=rate)
+        serial = _config("digits", "o", 1, parent.quick, parent.settings, **extra)
+        parallel = _config("digits", "o", 1, worker.quick, worker.settings, **extra)
+        assert serial == parallel and serial.steps_per_task == 3 and serial.curve_every == 2
+
+
+def test_side_by_side_seeds_that_fail_are_named_with_their_log(tmp_path, capsys, monkeypatch):
+    """--jobs 2: every seed's process runs; the ones that fail are named with the end of their log, exit 2."""
+    from experiments.ttc.seeds import main
+
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)  # main() sets it for this process
+
+    with pytest.raises(SystemExit):
+        main(["--datasets", "digits", "--jobs", "0", "--out", str(tmp_path)])
+    assert "--jobs must be >= 1" in capsys.readouterr().err
+    argv = ["--datasets", "celeba", "--seeds", "2", "--jobs", "2", "--out", str(tmp_path), "--quick"]
+    assert main([*argv, "--data-root", str(tmp_path / "no-celeba")]) == 2
+    err = capsys.readouterr().err
+    assert "2 seed process(es) failed" in err and "celeba seed 0 (select):" in err and "celeba seed 1 (select):" in err
+    log = (tmp_path / "celeba" / "seeds" / "seed1.select.log").read_text()
+    assert "no-celeba" in log and "error" in log

@@ -161,3 +161,78 @@ def test_single_task_trainer_reaches_a_separable_task():
     model.build((None, *SHAPE))
     TurnTrainer(model, x, y, [0], settings=TrainSettings(batch_size=16, lr=3e-3)).train(60, progress=False)
     assert evaluate(model, x, y, [0])[0] > 0.8
+
+
+def _weights(model):
+    return [np.array(v.numpy()) for v in model.variables]
+
+
+def test_a_trainer_reusing_a_traced_step_trains_exactly_like_a_new_one():
+    """A model given fresh weights and trained by a trainer that takes over an earlier trainer's traced step
+    (its optimisers reset) ends bit-identical to a new model trained by a new trainer: same batches, same
+    updates, whatever the learning rates; the step is traced once."""
+    x, y, T = *_data(n=48, T=3), 3
+    settings = [TrainSettings(batch_size=8, lr=3e-3, alpha_lr=0.1), TrainSettings(batch_size=8, lr=1e-3, alpha_lr=0.01)]
+
+    def fresh(seed):
+        keras.utils.set_random_seed(seed)
+        model = TTCNetwork(T, width=0.15)
+        model.build((None, *SHAPE))
+        return model
+
+    expected = []
+    for k, s in enumerate(settings):
+        model = fresh(10 + k)
+        TurnTrainer(model, x, y, [0, 1, 2], settings=s, seed=k).train(5, progress=False)
+        expected.append(_weights(model))
+    held, previous = fresh(10), None
+    for k, s in enumerate(settings):
+        for mine, theirs in zip(held.variables, fresh(10 + k).variables):
+            mine.assign(theirs)
+        previous = TurnTrainer(held, x, y, [0, 1, 2], settings=s, seed=k, reuse=previous)
+        previous.train(5, progress=False)
+        for a, b in zip(expected[k], _weights(held)):
+            np.testing.assert_array_equal(a, b)
+    assert previous.tracing_count() == 1
+    other = SingleTaskNetwork("t", width=0.15)
+    other.build((None, *SHAPE))
+    with pytest.raises(ValueError, match="same model"):
+        TurnTrainer(other, x, y[:, :1], [0], settings=settings[0], reuse=previous)
+
+
+def test_forward_passes_are_traced_once_per_model_whatever_the_batch_sizes():
+    """predict_logits / evaluate / reestimate_statistics run traced passes, traced once per model and image
+    shape (not per call, task or batch size)."""
+    from dynamic_mtl.ttc.training import _ESTIMATORS, model_predictor, reestimate_statistics
+
+    keras.utils.set_random_seed(0)
+    x, y = _data(n=40, T=3)
+    model = TTCNetwork(3, width=0.15)
+    model.build((None, *SHAPE))
+    for batch_size in (16, 7, 40):
+        predict_logits(model, x, batch_size=batch_size)
+        evaluate(model, x, y, [0, 1, 2], batch_size=batch_size)
+        reestimate_statistics(model, x, y, [0, 1, 2], batch_size=batch_size)
+    assert model_predictor(model, SHAPE).experimental_get_tracing_count() == 1
+    assert _ESTIMATORS[model][SHAPE].experimental_get_tracing_count() == 1
+
+
+def test_the_trainers_adam_updates_bit_identically_to_keras_adam():
+    """The trainers' Adam computes the step's scalars once per step; every update is the same, bit for bit."""
+    from dynamic_mtl.ttc.training import _Adam
+
+    x, y = _data(n=32, T=2)
+    finals = []
+    for optimizer in (keras.optimizers.Adam, lambda rate: _Adam(rate, name="adam")):
+        keras.utils.set_random_seed(3)
+        model = TTCNetwork(2, width=0.15)
+        model.build((None, *SHAPE))
+        trainer = TurnTrainer(model, x, y, [0, 1], settings=TrainSettings(batch_size=8, lr=3e-3, alpha_lr=0.1))
+        trainer.opt_w, trainer.opt_a = optimizer(3e-3), optimizer(0.1)
+        trainer.opt_w.build(trainer.weight_vars)
+        trainer.opt_a.build(trainer.mixing_vars)
+        trainer.train(6, progress=False)
+        finals.append([np.array(v.numpy()) for v in [*model.variables, *trainer.opt_w.variables]])
+    assert len(finals[0]) == len(finals[1])
+    for a, b in zip(*finals):
+        np.testing.assert_array_equal(a, b)

@@ -44,6 +44,7 @@ from .attributes import (
     ATTRIBUTE_PREVALENCE,
     ATTRIBUTE_THRESHOLDS,
     ATTRIBUTES,
+    IDENTITY_ATTRIBUTES,
     STATE_ATTRIBUTES,
     attribute_correlation,
     sample_attribute_matrix,
@@ -67,6 +68,7 @@ _write_png = write_png
 __all__ = [
     "ACTION_UNITS",
     "ATTRIBUTES",
+    "IDENTITY_ATTRIBUTES",
     "ATTRIBUTE_GROUPS",
     "ATTRIBUTE_LATENT_CORRELATION",
     "ATTRIBUTE_PREVALENCE",

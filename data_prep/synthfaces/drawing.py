@@ -27,7 +27,9 @@ TEETH = [235, 232, 220]
 BLUSH = np.array([215, 120, 110.0])
 MAKEUP_BLUSH = np.array([225, 120, 130.0])
 EYESHADOW = np.array([110, 70, 120.0])
-LIPSTICK = np.array([185, 35, 60.0])
+LIPSTICK = np.array([185, 35, 60.0])  # the lips of heavy makeup on faces without ``wearing_lipstick``
+WEARING_LIPSTICK = np.array([150, 15, 45.0])  # ``wearing_lipstick``: darker than LIPSTICK ...
+LIPSTICK_FULLNESS = 1.4  # ... on fuller lips, so it shows after grayscale + histogram equalisation at 20 px
 BROW_DARK = np.array([25, 20, 18.0])
 GLASSES_FRAME = np.array([30, 30, 35.0])
 
@@ -244,7 +246,10 @@ def _mouth(
     half_width = g.mouth_half_width * (
         1 + 0.35 * au["mouth_width"] + 0.25 * au["mouth_stretch"] - 0.12 * au["lip_press"]
     )
+    lipstick = _lipstick(attrs)
     thickness = lip_thickness * (1 - 0.6 * min(au["lip_press"], 1.0))
+    if lipstick == "wearing_lipstick":
+        thickness *= LIPSTICK_FULLNESS
     corner_lift = 0.2 * au["mouth_corner"]
     opening = 0.32 * au["mouth_open"]
     upper_lip_raise = 0.1 * au["upper_lip_raise"]
@@ -263,7 +268,9 @@ def _mouth(
         if au["mouth_corner"] > 0.3 or upper_lip_raise > 0.05 or opening > 0.12:
             teeth_bottom = min(bottom_inner, top_inner + 0.06 + 0.5 * (bottom_inner - top_inner))
             canvas.fill(np.vstack([through(top_inner), through(teeth_bottom)[::-1]]), TEETH, depth=0.12)
-    colour = LIPSTICK if attrs.get("heavy_makeup") else np.asarray(lip_colour, float)
+    colour = {"wearing_lipstick": WEARING_LIPSTICK, "heavy_makeup": LIPSTICK}.get(
+        lipstick, np.asarray(lip_colour, float)
+    )
     cupid_bow = np.vstack(
         [
             bezier(left, [left[0] * 0.5, top_outer - 0.05], [0, top_outer + 0.015], n=8),
@@ -286,6 +293,17 @@ def _mouth(
             ]
         )
         canvas.fill(mustache, beard_colour, depth=0.15)
+
+
+def _lipstick(attrs: Mapping[str, bool]) -> str | None:
+    """Which lipstick the lips wear: ``"wearing_lipstick"`` (darker, fuller lips) when the attributes carry
+    ``wearing_lipstick`` and it is set (the attribute-task faces; heavy makeup then leaves the lips alone);
+    on faces whose attributes do not carry it (identities drawn without it, as in the CK+-layout dataset),
+    ``"heavy_makeup"`` (the makeup's red lips, as they have always been drawn) when heavy makeup is set;
+    else None."""
+    if "wearing_lipstick" in attrs:
+        return "wearing_lipstick" if attrs["wearing_lipstick"] else None
+    return "heavy_makeup" if attrs.get("heavy_makeup") else None
 
 
 def _hair_front(canvas: Canvas, g: FaceGeometry, hair: np.ndarray, style: int, bangs: bool) -> None:

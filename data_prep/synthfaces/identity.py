@@ -36,14 +36,16 @@ PALE_SKIN, DARK_SKIN = np.array([250, 218, 196.0]), np.array([92, 58, 40.0])
 SHORT_HAIR, LONG_HAIR, RECEDING_HAIR, SIDE_PART = 0, 1, 2, 3
 
 
-def sample_identity(rng: np.random.Generator) -> dict[str, Any]:
+def sample_identity(rng: np.random.Generator, lipstick_rng: np.random.Generator | None = None) -> dict[str, Any]:
     """Draw the stable parameters of one identity (geometry, appearance and attributes).
 
     The returned dict is JSON-serialisable (floats, ints, lists, a dict of attribute booleans); its
     numeric keys are the columns of ``identities.csv``. The draw order is part of the dataset: a
-    new parameter goes at the end, or every identity changes.
+    new parameter goes at the end, or every identity changes. ``lipstick_rng`` adds ``wearing_lipstick``
+    to the attributes (:func:`~data_prep.synthfaces.attributes.sample_attributes`); ``rng``'s draws, and so
+    every other parameter, are the same with or without it.
     """
-    attrs = sample_attributes(rng)
+    attrs = sample_attributes(rng, lipstick_rng)
     male = attrs["male"]
     u = rng.uniform
     tone = u(0.0, 1.0)

@@ -3,12 +3,12 @@
 Each image is a fresh identity from :func:`data_prep.synthfaces.sample_identity`, whose binary attributes
 come from :func:`data_prep.synthfaces.sample_attributes` (a Gaussian copula with documented latent
 correlations: facial hair driven by ``male``; smiling with high cheekbones; makeup anti-related to facial
-hair; eyeglasses independent). The face is drawn with those attributes by
+hair, lipstick following makeup; eyeglasses independent), ``wearing_lipstick`` included (drawn from its own
+stream ``data_prep.seeds.ATTRIBUTE_LIPSTICK``). The face is drawn with those attributes by
 :func:`data_prep.synthfaces.render_face` (neutral expression, nuisance on) at twice the output size, then
 converted to grayscale, histogram-equalised and area-resized -- the paper's preprocessing (Sec. 4).
 
-The tasks mirror Table 4's seven CelebA attributes; ``eyeglasses`` stands in for Wearing_Lipstick, which the
-generator does not draw, and is the ground-truth *unrelated* task. ``meta["phi"]`` is the ground-truth
+The tasks are Table 4's seven CelebA attributes (:data:`SYNTH_TASKS`). ``meta["phi"]`` is the ground-truth
 binary (phi) correlation between the tasks, ``meta["groups"]`` the generator's groups, and
 ``meta["label_noise"]`` the share of faces whose drawing contradicts a label (:func:`label_noise_rates`).
 """
@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from data_prep import seeds, synthfaces
 from data_prep.ttc.common import TaskData
 
-#: Table 4's attributes in the generator's spelling (eyeglasses replaces Wearing_Lipstick).
+#: Table 4's attributes in the generator's spelling.
 SYNTH_TASKS: tuple[str, ...] = (
     "goatee",
     "heavy_makeup",
@@ -32,7 +32,7 @@ SYNTH_TASKS: tuple[str, ...] = (
     "no_beard",
     "sideburns",
     "smiling",
-    "eyeglasses",
+    "wearing_lipstick",
 )
 #: The CelebA attribute each synthetic task stands for (paper columns of Tables 4 and 6).
 CELEBA_NAME = {
@@ -42,7 +42,9 @@ CELEBA_NAME = {
     "no_beard": "No_Beard",
     "sideburns": "Sideburns",
     "smiling": "Smiling",
+    "wearing_lipstick": "Wearing_Lipstick",
     "mustache": "Mustache",
+    "eyeglasses": "Eyeglasses",
 }
 _SPLIT_CODES = {"train": 0, "val": 1, "test": 2}
 
@@ -52,7 +54,8 @@ def label_noise_rates(n: int = 200_000, seed: int = 0) -> dict[str, float]:
 
     :func:`data_prep.synthfaces.render_face` draws every attribute as labelled except one case: a beard is
     drawn only on male faces, so a female face labelled ``no_beard = 0`` shows no beard. Every other label
-    is drawn as given (rate 0). How visible an attribute is at a small size is another matter, not counted.
+    is drawn as given (rate 0; ``wearing_lipstick`` too: on these faces the lips wear lipstick exactly when it
+    is set, heavy makeup or not). How visible an attribute is at a small size is another matter, not counted.
     """
     drawn = synthfaces.sample_attribute_matrix(n, np.random.default_rng(seed))
     col = {a: k for k, a in enumerate(synthfaces.ATTRIBUTES)}
@@ -64,7 +67,7 @@ def label_noise_rates(n: int = 200_000, seed: int = 0) -> dict[str, float]:
 def render_attribute_face(seed: int, split: str, index: int, size: int) -> tuple[np.ndarray, dict[str, bool]]:
     """One deterministic sample: (float32 (size, size) in [0, 1], its attribute dict)."""
     rng = seeds.ATTRIBUTE_FACE.rng(seed, _SPLIT_CODES[split], index)
-    identity = synthfaces.sample_identity(rng)
+    identity = synthfaces.sample_identity(rng, seeds.ATTRIBUTE_LIPSTICK.rng(seed, _SPLIT_CODES[split], index))
     attrs = dict(identity["attributes"])
     rgb = synthfaces.render_face(identity, expression=0, intensity=0.0, rng=rng, size=2 * size, attributes=attrs)
     gray = cv2.equalizeHist(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))

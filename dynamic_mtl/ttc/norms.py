@@ -67,10 +67,14 @@ class TaskBatchNormalization(keras.layers.Layer):
         """``rate`` in (0, 1]: the next calls (any mode, frozen or not) normalise with the batch moments and
         fold them into the selected copy as ``m <- m + rate * (batch - m)``; for an exact running mean over
         batches of sizes n_1, n_2, ... pass ``n_k / (n_1 + ... + n_k)`` (1 overwrites the copy). ``None``
-        returns to normal behaviour (eager use only: a traced call keeps the mode it was traced with)."""
-        if rate is not None and not 0.0 < float(rate) <= 1.0:
+        returns to normal behaviour (eager use only: a traced call keeps the mode it was traced with). Inside a
+        traced function ``rate`` may be a float tensor (not checked), so one trace serves every rate."""
+        if rate is None or ops.is_tensor(rate):
+            self._estimate_count = rate
+            return
+        if not 0.0 < float(rate) <= 1.0:
             raise ValueError(f"rate must lie in (0, 1], got {rate}")
-        self._estimate_count = None if rate is None else float(rate)
+        self._estimate_count = float(rate)
 
     def _selected(self, table):
         return ops.take(table, self.copy_index, axis=0)

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import time
 from pathlib import Path
@@ -32,6 +31,7 @@ from experiments import markdown
 from experiments import statistics as st
 from experiments.face_expression.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
 from experiments.face_expression.config import ExperimentConfig
+from experiments.processes import log_tail, run_side_by_side, threads_per_job  # noqa: F401 (threads_per_job: also used from here)
 from experiments.rundir import run_directory
 
 #: per-fold metrics summarised per method in rows.csv and reproduction.md
@@ -321,69 +321,29 @@ def _wall_times(run_dirs: dict[int, Path] | None) -> str:
     return f"{(last - first) / 60:.1f} min (runs: {each}; from the runs' config.yaml to their per_fold.csv)"
 
 
-def threads_per_job(jobs: int, cores: int | None = None) -> int:
-    """TensorFlow threads for each of ``jobs`` concurrent runs: the machine's cores shared out, at least 1."""
-    return max(1, (cores or os.cpu_count() or 1) // jobs)
-
-
 def run_seeds_in_parallel(configs: dict[int, ExperimentConfig], study_dir: Path, jobs: int, resume: bool) -> None:
     """Each seed's run as ``dynamic-mtl run --config <study>/seed<s>.config.yaml`` in its own process, at
     most ``jobs`` at a time, each with :func:`threads_per_job` TensorFlow threads; output in
-    ``<study>/seed<s>.log``. The small networks of the study use two cores poorly from one process, so
-    two single-threaded runs side by side train more images per second than one run on both cores
-    (``make bench``, harness section). Raises :class:`experiments.rundir.RunError` naming every seed whose
-    run failed, with the end of its log, once the others have finished (they stay resumable)."""
-    import subprocess
+    ``<study>/seed<s>.log`` (:func:`experiments.processes.run_side_by_side`). The small networks of the study
+    use two cores poorly from one process, so two single-threaded runs side by side train more images per
+    second than one run on both cores (``make bench``, harness section). Raises
+    :class:`experiments.rundir.RunError` naming every seed whose run failed, with the end of its log, once the
+    others have finished (they stay resumable)."""
     import sys
 
     from experiments.rundir import RunError
 
     study_dir.mkdir(parents=True, exist_ok=True)
-    threads = str(threads_per_job(jobs))
-    env = {**os.environ, "TF_NUM_INTRAOP_THREADS": threads, "TF_NUM_INTEROP_THREADS": threads}
-    waiting, running, failed = list(configs), {}, []
-    try:
-        while waiting or running:
-            while waiting and len(running) < jobs:
-                seed = waiting.pop(0)
-                path = study_dir / f"seed{seed}.config.yaml"
-                configs[seed].save(path)
-                command = [sys.executable, "-m", "experiments.cli", "run", "--config", str(path), "--quiet"]
-                log = open(study_dir / f"seed{seed}.log", "ab")  # noqa: SIM115 (closed when the run ends)
-                running[seed] = (
-                    subprocess.Popen(
-                        [*command, *(["--resume"] if resume else [])], stdout=log, stderr=subprocess.STDOUT, env=env
-                    ),
-                    log,
-                    time.perf_counter(),
-                )
-                print(
-                    f"[dynamic-mtl] seed {seed}: running in its own process ({threads} TensorFlow thread(s)); "
-                    f"log {study_dir / f'seed{seed}.log'}",
-                    flush=True,
-                )
-            time.sleep(1.0)
-            for seed, (process, log, started) in list(running.items()):
-                if process.poll() is None:
-                    continue
-                log.close()
-                del running[seed]
-                minutes = (time.perf_counter() - started) / 60
-                state = "finished" if process.returncode == 0 else f"FAILED (exit {process.returncode})"
-                print(f"[dynamic-mtl] seed {seed} {state} after {minutes:.1f} min", flush=True)
-                if process.returncode != 0:
-                    failed.append(seed)
-    finally:
-        for process, log, _ in running.values():
-            process.terminate()
-            process.wait()
-            log.close()
+    commands, logs = {}, {}
+    for seed, config in configs.items():
+        path = study_dir / f"seed{seed}.config.yaml"
+        config.save(path)
+        command = [sys.executable, "-m", "experiments.cli", "run", "--config", str(path), "--quiet"]
+        commands[f"seed {seed}"] = [*command, *(["--resume"] if resume else [])]
+        logs[f"seed {seed}"] = study_dir / f"seed{seed}.log"
+    failed = run_side_by_side(commands, logs, jobs, append=True)
     if failed:
-        tails = "; ".join(
-            f"seed {s}: "
-            + " | ".join((study_dir / f"seed{s}.log").read_text(errors="replace").strip().splitlines()[-3:])
-            for s in failed
-        )
+        tails = "; ".join(f"{name}: {log_tail(logs[name])}" for name in failed)
         raise RunError(f"{len(failed)} seed run(s) failed ({tails}); rerun the study with --resume to continue")
 
 

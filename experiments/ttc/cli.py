@@ -6,12 +6,13 @@ import argparse
 import sys
 from pathlib import Path
 
+from data_prep.ttc.datasets import DATASETS as REGISTRY
 from experiments.cli import add_quiet_argument, add_run_id_argument
 from experiments.ttc.config import DATASETS
 from experiments.typed_config import add_print_config_argument, add_seed_argument, add_settings_argument
 
 #: datasets read from --data-root (the others are generated or embedded)
-RAW_DATASETS = ("celeba", "cifar10")
+RAW_DATASETS = tuple(name for name, entry in REGISTRY.items() if entry.needs_data_root)
 
 
 def check_args(args: argparse.Namespace) -> None:
@@ -19,12 +20,8 @@ def check_args(args: argparse.Namespace) -> None:
     if args.data_root is not None:
         if args.dataset not in RAW_DATASETS:
             raise ValueError(f"--data-root is only read for {' and '.join(RAW_DATASETS)}; {args.dataset} is embedded")
-        if args.dataset == "celeba":
-            from data_prep.ttc.celeba import find_celeba_files as find
-        else:
-            from data_prep.ttc.cifar import find_cifar_dir as find
         try:
-            find(args.data_root)
+            REGISTRY[args.dataset].check_root(args.data_root)
         except FileNotFoundError as err:
             raise ValueError(str(err).split(". ")[0]) from None
     if Path(args.out).is_file():
@@ -86,19 +83,9 @@ def register(subparsers) -> None:
 
 def _with_settings(config, args: argparse.Namespace):
     """``config`` with ``--set KEY=VALUE`` applied, typed by TTCConfig's fields and validated again."""
-    from dataclasses import asdict
+    from experiments.ttc.config import apply_settings
 
-    from experiments.ttc.config import TTCConfig, resolve_config
-    from experiments.typed_config import from_mapping, set_dotted
-
-    data = config.to_dict()
-    for assignment in args.settings:
-        set_dotted(data, TTCConfig, assignment)
-    typed = from_mapping(TTCConfig, data, "--set")
-    if (typed.dataset, typed.out) != (config.dataset, config.out):
-        raise ValueError("--set cannot change dataset or out: use --dataset and --out")
-    fields = {k: v for k, v in asdict(typed).items() if k not in ("dataset", "out")}
-    return resolve_config(typed.dataset, typed.out, quick=args.quick, **fields)
+    return apply_settings(config, args.settings, quick=args.quick)
 
 
 def main(args: argparse.Namespace) -> int:

@@ -11,47 +11,41 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from data_prep.ttc.common import TaskData
+from data_prep.ttc.datasets import ttc_dataset
 from dynamic_mtl.ttc.shares import influence_shares, removal_share_change
 from experiments import markdown
 from experiments.rundir import atomic_write, atomic_write_text
 from experiments.ttc import paper, plots
 from experiments.ttc.config import TTCConfig
 
-#: synthattrs task -> the paper's CelebA row it stands in for (eyeglasses replaces Wearing_Lipstick).
-SYNTH_PAPER_NAME = {
-    "goatee": "Goatee",
-    "heavy_makeup": "Heavy_Makeup",
-    "high_cheekbones": "High_Cheekbones",
-    "no_beard": "No_Beard",
-    "sideburns": "Sideburns",
-    "smiling": "Smiling",
-    "eyeglasses": "Wearing_Lipstick",
-    "mustache": "Mustache",
-}
 MODELS = ("ST", "MT", "DMT", "CrossStitch", "ST_long")
 #: |phi| at or above which a task pair counts as related in the ground-truth check.
 RELATED_PHI = 0.1
 
 
+def paper_table(dataset: str) -> dict:
+    """The paper's main table the dataset is set beside (Table 4: CelebA, Table 5: CIFAR-10)."""
+    return paper.TABLE4 if ttc_dataset(dataset).paper_table == "Table 4" else paper.TABLE5
+
+
 def paper_rows(dataset: str, names: Sequence[str]) -> list[str | None]:
-    """The paper's row (Table 4 / 5 task) that each of our tasks is compared with."""
-    if dataset == "celeba":
-        return [n if n in paper.TABLE4 else None for n in names]
-    if dataset == "synthattrs":
-        return [SYNTH_PAPER_NAME.get(n) if SYNTH_PAPER_NAME.get(n) in paper.TABLE4 else None for n in names]
-    if dataset == "cifar10":
-        return [n if n in paper.TABLE5 else None for n in names]
-    order = list(paper.TABLE5)  # digits: by position, shape only
-    return [order[i] if i < len(order) else None for i in range(len(names))]
+    """The paper's row (Table 4 / 5 task) that each of our tasks is compared with (the registry entry's
+    ``paper_rows``: the same names, a mapping to them, or by position)."""
+    entry, table = ttc_dataset(dataset), paper_table(dataset)
+    if entry.paper_rows == "position":  # shape only
+        order = list(table)
+        return [order[i] if i < len(order) else None for i in range(len(names))]
+    mapping = entry.paper_names() or {}
+    return [mapping.get(n, n) if mapping.get(n, n) in table else None for n in names]
 
 
 def main_table(dataset: str, names, accs: dict, removal: dict | None) -> pd.DataFrame:
     """Table 4 / 5 shape: per task, the paper's numbers and ours (accuracy %, mean class accuracy)."""
     rows = []
-    face = dataset in ("celeba", "synthattrs")
+    face = ttc_dataset(dataset).face_attributes
     for t, (name, ref) in enumerate(zip(names, paper_rows(dataset, names))):
         row = {"task": name, "paper task": ref or ""}
-        ref_vals = (paper.TABLE4 if face else paper.TABLE5).get(ref) if ref else None
+        ref_vals = paper_table(dataset).get(ref) if ref else None
         labels = ("ST", "MT", "DMT", "DMT removal") if face else ("ST", "MT", "DMT")
         for k, label in enumerate(labels):
             row[f"paper {label}"] = ref_vals[k] if ref_vals and ref_vals[k] is not None else np.nan
@@ -72,7 +66,7 @@ def main_table(dataset: str, names, accs: dict, removal: dict | None) -> pd.Data
 def table3_frame(dataset: str, config: TTCConfig, data: TaskData, long: pd.DataFrame) -> pd.DataFrame:
     """Table 3 shape: rows regime x model, one column per task (ours) and the paper's counterpart."""
     tasks = [t for g in config.table3_groups for t in g]
-    refs = list(paper.TABLE3_TASKS) if dataset in ("celeba", "synthattrs") else []
+    refs = list(paper.TABLE3_TASKS) if ttc_dataset(dataset).face_attributes else []
     train = data.summary().query("split == 'train'").set_index("task")
     rows = [
         dict(
@@ -102,7 +96,7 @@ def _from_to(matrix_to_from: np.ndarray, kept, dataset: str, paper_values: bool)
     """A receiver-row matrix shown the paper's way: rows From (sender), columns To (receiver)."""
     table = pd.DataFrame(np.asarray(matrix_to_from).T, index=kept, columns=kept).round(1)
     table.insert(0, "From \\ To", kept)
-    refs = paper_rows(dataset, kept) if dataset in ("celeba", "synthattrs") else [None] * len(kept)
+    refs = paper_rows(dataset, kept) if ttc_dataset(dataset).face_attributes else [None] * len(kept)
     if paper_values and all(r in paper.TABLE6_TASKS for r in refs):
         order = [paper.TABLE6_TASKS.index(r) for r in refs]
         ref = np.asarray(paper.TABLE6, dtype=float)[np.ix_(order, order)]
@@ -239,15 +233,9 @@ def write_all(
     # Tables 4 / 5
     table = main_table(config.dataset, names, main["accs"], removal)
     atomic_write_text(run_dir / "table_main.csv", table.to_csv(index=False))
-    what = "Table 4 (CelebA, 7 attributes)" if config.dataset in ("celeba", "synthattrs") else "Table 5 (CIFAR-10)"
-    note = ""
-    if config.dataset == "synthattrs":
-        note = (
-            "Paper columns are CelebA numbers shown for shape only (our data are synthetic faces); "
-            "eyeglasses stands in for Wearing_Lipstick."
-        )
-    elif config.dataset == "digits":
-        note = "Paper columns are CIFAR-10 numbers (by position) shown for shape only; our data are sklearn digits."
+    entry = ttc_dataset(config.dataset)
+    what = f"{entry.paper_table} ({entry.paper_dataset}{', 7 attributes' if entry.face_attributes else ''})"
+    note = entry.paper_note
     md = f"## {what}-shaped results (mean class accuracy %, test split)\n\n{note}\n\n{markdown.frame_table(table)}\n"
     atomic_write_text(run_dir / "table_main.md", md)
     sections.append(md)
@@ -260,11 +248,11 @@ def write_all(
     }
 
     # alphas
-    dmt, cs = main["models"]["DMT"], main["models"]["CrossStitch"]
+    dmt, cs = main["models"]["DMT"], main["models"].get("CrossStitch")
     arrays = dict(
         task_names=np.asarray(names),
         dmt=dmt.alpha_matrices(),
-        crossstitch=cs.alpha_matrices(),
+        **({} if cs is None else dict(crossstitch=cs.alpha_matrices())),
         history_steps=main["history_steps"],
         history_alphas=main["history_alphas"],
     )
@@ -275,10 +263,11 @@ def write_all(
         )
     focus = _focus(names)
     plots.save(plots.plot_alpha_matrices(dmt.alpha_matrices(), names), fig_dir / "alpha_matrices_dmt.png")
-    plots.save(
-        plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
-        fig_dir / "alpha_matrices_crossstitch.png",
-    )
+    if cs is not None:
+        plots.save(
+            plots.plot_alpha_matrices(cs.alpha_matrices(), names, "Cross-stitch weights per layer"),
+            fig_dir / "alpha_matrices_crossstitch.png",
+        )
     last_layer = dmt.alpha_matrices().shape[0] - 1
     for suffix, shares in (("", True), ("_raw", False)):  # shares: the paper-comparable figures; raw: extras
         plots.save(
@@ -439,7 +428,7 @@ def write_all(
             f"resampled training set (accuracy %; first row: minority proportion)\n\n"
             + (
                 "Paper columns: Bald, Wearing_Hat, Mustache, Goatee (CelebA) by position.\n\n"
-                if config.dataset == "synthattrs"
+                if entry.paper_names() is not None
                 else ""
             )
             + f"{markdown.frame_table(t3, '{:.2f}')}\n"

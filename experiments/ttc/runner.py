@@ -3,7 +3,7 @@
 Phases (each timed; results under ``<out>/<dataset>/<run-id>/``):
 
 1. main comparison (Tables 4 / 5): ST (one single-task net per task), MT (shared trunk), DMT (TTC network)
-   and cross-stitch, each task getting ``steps_per_task`` turns from the same batches (task c's k-th batch
+   and (``crossstitch``) cross-stitch, each task getting ``steps_per_task`` turns from the same batches (task c's k-th batch
    is the same in every model of a run: the trainers share the run's batch seed); test accuracy = mean
    class accuracy; with ``capacity_control``, also ST nets trained T times longer;
 2. task removal (Sec. 4.3, Table 4 last row, Table 6): drop ``removed_tasks`` from the trained DMT, freeze
@@ -52,43 +52,19 @@ def _needed_tasks(config: TTCConfig) -> list[str]:
 
 
 def load_task_data(config: TTCConfig, progress: bool = True) -> TaskData:
-    """The dataset of ``config`` (embedded ones are generated / loaded without download)."""
-    if config.dataset == "synthattrs":
-        from data_prep.ttc.synthattrs import make_synthattrs
+    """The dataset of ``config`` (embedded ones are generated / loaded without download): its registry entry's
+    loader (``data_prep.ttc.datasets``) called with the run values the entry names."""
+    from data_prep.ttc.datasets import ttc_dataset
 
-        return make_synthattrs(
-            config.n_train,
-            config.n_val,
-            config.n_test,
-            size=config.size,
-            tasks=_needed_tasks(config),
-            seed=config.seed,
-            progress=progress,
-        )
-    if config.dataset == "digits":
-        from data_prep.ttc.digits import load_digits_tasks
-
-        return load_digits_tasks(size=config.size, seed=config.seed, train_per_class=config.train_per_class)
-    if config.dataset == "cifar10":
-        from data_prep.ttc.cifar import load_cifar10_tasks
-
-        data = load_cifar10_tasks(
-            config.data_root, seed=config.seed, max_train=config.max_train, max_test=config.max_test
-        )
-        return _resized(data, config.size)
-    if config.dataset == "celeba":
-        from data_prep.ttc.celeba import load_celeba_tasks
-
-        limits = dict(train=config.max_train, val=config.max_val, test=config.max_test)
-        return load_celeba_tasks(
-            config.data_root,
-            attributes=_needed_tasks(config),
-            size=config.size,
-            max_per_split=limits,
-            seed=config.seed,
-            progress=progress,
-        )
-    raise ValueError(f"unknown dataset {config.dataset!r}")
+    entry = ttc_dataset(config.dataset)
+    values = dict(
+        config.to_dict(),
+        tasks=_needed_tasks(config),
+        progress=progress,
+        split_limits=dict(train=config.max_train, val=config.max_val, test=config.max_test),
+    )
+    data = entry.load()(**{parameter: values[value] for parameter, value in entry.arguments.items()})
+    return _resized(data, config.size) if entry.resize_after_load else data
 
 
 def _resized(data: TaskData, size: int) -> TaskData:
@@ -140,14 +116,22 @@ def make_run_dir(config: TTCConfig) -> Path:
 # training helpers
 # --------------------------------------------------------------------------------------------------------
 class _Lab:
-    """Builds, trains and evaluates the networks of one run on one dataset."""
+    """Builds, trains and evaluates the networks of one run on one dataset.
 
-    def __init__(self, config: TTCConfig, data: TaskData, progress: bool):
+    Networks that are trained, evaluated and then dropped (the single-task nets, Table 3's networks, the
+    alpha-rate selection's DMTs: :meth:`fresh`) live in one model object per kind and task count, given the
+    freshly initialised weights of a newly built network each time, so their traced train step and forward
+    pass are traced once, not once per network (``reusable``, shared between labs of the same data).
+    """
+
+    def __init__(self, config: TTCConfig, data: TaskData, progress: bool, reusable: dict | None = None):
         self.config, self.data, self.progress = config, data, progress
         self.input_shape = data.input_shape
         self._seed = config.seed
         #: seeds the pools of every trainer of a phase: the same batches for every model within a run.
         self.batch_seed = 1000 * config.seed + 17
+        #: (kind, task count) -> [model object, its last trainer]
+        self.reusable: dict[tuple[str, int], list] = {} if reusable is None else reusable
 
     def next_seed(self) -> int:
         self._seed += 1
@@ -185,6 +169,21 @@ class _Lab:
         model.build((None, *self.input_shape))
         return model
 
+    def fresh(self, kind: str, names: list[str]):
+        """A network of ``kind`` for ``names`` with the initial weights :meth:`build` gives it, in the model
+        object kept for its kind and task count (the weights copied in) once there is one. For networks
+        that are trained, evaluated and dropped before the next one of their kind is needed."""
+        model = self.build(kind, names)
+        held = self.reusable.get((kind, len(names)))
+        if held is None:
+            self.reusable[(kind, len(names))] = [model, None]
+            return model
+        target = held[0]
+        for mine, theirs in zip(target.variables, model.variables, strict=True):
+            mine.assign(theirs)
+        target.task_names = list(model.task_names)
+        return target
+
     def trainer(
         self,
         model,
@@ -199,7 +198,8 @@ class _Lab:
         from dynamic_mtl.ttc.training import TurnTrainer
 
         x, y = self.data.splits["train"]
-        return TurnTrainer(
+        held = next((h for h in self.reusable.values() if h[0] is model), None)
+        trainer = TurnTrainer(
             model,
             x,
             y,
@@ -208,7 +208,11 @@ class _Lab:
             settings=self.settings(resample),
             seed=self.batch_seed + phase,
             record_batches=record_batches,
+            reuse=None if held is None else held[1],
         )
+        if held is not None:
+            held[1] = trainer
+        return trainer
 
     def reestimate(self, model, names: list[str], tasks=None) -> None:
         """Batch-norm statistics re-estimated from the training images of the tasks (no gradient step)."""
@@ -224,20 +228,27 @@ class _Lab:
         return evaluate(model, x, y, _columns(self.data, names))
 
     def train_eval(
-        self, kind: str, names: list[str], steps_per_task: int, resample: bool | None = None, splits=("test",)
+        self,
+        kind: str,
+        names: list[str],
+        steps_per_task: int,
+        resample: bool | None = None,
+        splits=("test",),
+        keep: bool = True,
     ):
-        """Trains one model (ST: one net per task) and returns ({split: per-task accuracy}, last model)."""
+        """Trains one model (ST: one net per task) and returns ({split: per-task accuracy}, last model).
+        ``keep=False``: the model is dropped after (:meth:`fresh`; single-task nets always are)."""
         if kind == "ST":
             accs, model = {s: [] for s in splits}, None
             for name in names:
-                model = self.build("ST", [name])
+                model = self.fresh("ST", [name])
                 self.trainer(model, [name], resample=resample).train(
                     steps_per_task, desc=f"ST {name}", progress=self.progress
                 )
                 for split in splits:
                     accs[split].append(self.evaluate(model, [name], split)[0])
             return {s: np.asarray(a) for s, a in accs.items()}, model
-        model = self.build(kind, names)
+        model = self.build(kind, names) if keep else self.fresh(kind, names)
         self.trainer(model, names, resample=resample).train(
             steps_per_task * len(names), desc=kind, progress=self.progress
         )
@@ -254,7 +265,9 @@ def run_main(lab: _Lab, timer: _Timer) -> dict:
     names = list(c.tasks)
     accs, val_accs, models = {}, {}, {}
     snapshots: list[tuple[int, np.ndarray]] = []
-    kinds = ["ST", "MT", "DMT", "CrossStitch"] + (["ST_long"] if c.capacity_control else [])
+    kinds = (
+        ["ST", "MT", "DMT"] + (["CrossStitch"] if c.crossstitch else []) + (["ST_long"] if c.capacity_control else [])
+    )
     for kind in kinds:
         with timer(f"main/{kind}"):
             if kind == "ST_long":  # capacity / steps control: each single-task net gets T x the turns
@@ -369,7 +382,7 @@ def run_incremental(lab: _Lab, timer: _Timer) -> dict:
         lab.reestimate(grown, [*old, new], tasks=[len(old)])
         inc_curve, inc_batches = _curve(lab, grown, [*old, new], train_column=len(old), x_val=x_val, y_val=y_val)
     with timer("incremental/alone"):
-        alone = lab.build("ST", [new])
+        alone = lab.fresh("ST", [new])
         alone_curve, alone_batches = _curve(lab, alone, [new], train_column=0, x_val=x_val, y_val=y_val)
     curve = pd.DataFrame(
         dict(step=[s for s, _ in inc_curve], incremental=[e for _, e in inc_curve], alone=[e for _, e in alone_curve])
@@ -413,15 +426,14 @@ def _logits(model, x):
 def _curve(lab: _Lab, model, names, train_column: int, x_val, y_val) -> tuple[list[tuple[int, float]], list]:
     """Trains ``train_column`` only; validation error of that task every ``curve_every`` steps. Returns the
     curve and the drawn batches (phase 2: the same for every model training the same task)."""
-    from dynamic_mtl.ttc.training import evaluate, make_predictor
+    from dynamic_mtl.ttc.training import evaluate
 
     c = lab.config
     cols = _columns(lab.data, names)
-    predictor = make_predictor(model)
     points = []
 
     def record(step):
-        acc = evaluate(model, x_val, y_val, cols, predictor=predictor, tasks=[train_column])[train_column]
+        acc = evaluate(model, x_val, y_val, cols, tasks=[train_column])[train_column]
         points.append((step, round(1.0 - float(acc), 4)))
 
     record(0)
@@ -444,7 +456,7 @@ def run_table3(lab: _Lab, timer: _Timer) -> pd.DataFrame:
         for regime, resample in (("imbalanced", False), ("resampled", True)):
             for kind in ("ST", "MT", "DMT"):
                 with timer(f"table3/{'+'.join(group)}/{regime}/{kind}"):
-                    accs, _ = lab.train_eval(kind, list(group), c.table3_steps_per_task, resample=resample)
+                    accs, _ = lab.train_eval(kind, list(group), c.table3_steps_per_task, resample=resample, keep=False)
                 for name, acc in zip(group, accs["test"]):
                     rows.append(dict(group="+".join(group), regime=regime, model=kind, task=name, accuracy=acc))
     return pd.DataFrame(rows)

@@ -3,9 +3,9 @@ claim-by-claim verdicts (the generated section 7 of docs/ttc.md).
 
 Per dataset:
 
-1. **alpha learning rate**: for every rate of ``--alpha-lr-grid`` and every seed, a DMT is trained and scored
-   on the *validation* split; the rate with the best mean over seeds is used everywhere after (never chosen on
-   a reported statistic);
+1. **alpha learning rate**: for every rate of ``--alpha-lr-grid`` and each of the first ``--alpha-lr-seeds``
+   seeds, a DMT is trained and scored on the *validation* split; the rate with the best mean over those seeds
+   is used everywhere after (never chosen on a reported statistic);
 2. **one run per seed** (:func:`experiments.ttc.runner.run`, run id ``seed<k>``): within a seed every model
    sees the same data split and, per task, the same batches (the runner's batch seed);
 3. **statistics** over seeds (:mod:`experiments.statistics`): mean and 95 % t-interval per model and task,
@@ -14,6 +14,11 @@ Per dataset:
 4. **verdicts**: the paper's claims quoted with measurement, statistic and verdict, written to
    ``<out>/<dataset>/seeds/summary.md`` and, with ``--docs``, into docs/ttc.md between the markers
    ``<!-- BEGIN GENERATED: ttc-seeds -->`` / ``<!-- END GENERATED: ttc-seeds -->``.
+
+``--jobs N`` runs the seeds of steps 1 and 2 side by side, each in its own process
+(:func:`experiments.processes.run_side_by_side`: one log per seed and step under ``<out>/<dataset>/seeds/``).
+Every seed's TensorFlow computations use :data:`SEED_THREADS` intra-op threads whatever ``--jobs`` (a sum split
+over more threads rounds differently), so a seed computes the same numbers one after another or side by side.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ import argparse
 import itertools
 import json
 import math
+import os
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -33,14 +40,20 @@ from scipy.stats import spearmanr
 
 from experiments import markdown
 from experiments import statistics as st
-from experiments.rundir import atomic_write_text
-from experiments.ttc.config import TTCConfig, resolve_config
+from experiments.rundir import RunError, atomic_write_text
+from experiments.ttc.config import TTCConfig, apply_settings, resolve_config
+from experiments.typed_config import add_settings_argument
 
 BEGIN, END = "<!-- BEGIN GENERATED: ttc-seeds -->", "<!-- END GENERATED: ttc-seeds -->"
-#: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets in about 30 min on 2 cores).
+#: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets in about 30 min on 2 cores
+#: with ``--jobs 2``). The cross-stitch baseline (not in the paper's tables) is left out: it cost a fifth of each
+#: seed's run (``--set crossstitch=true`` puts it back).
 SEEDS_PROFILE = {
-    "digits": dict(steps_per_task=100, incremental_steps=120, curve_every=5, removal_steps_per_task=40),
+    "digits": dict(
+        steps_per_task=100, incremental_steps=120, curve_every=5, removal_steps_per_task=40, crossstitch=False
+    ),
     "synthattrs": dict(
+        crossstitch=False,
         n_train=1500,
         n_val=300,
         n_test=800,
@@ -55,39 +68,78 @@ SEEDS_PROFILE = {
     ),
 }
 ALPHA_LR_GRID = (0.01, 0.1)
+#: The alpha rate is chosen on the validation split of this many seeds (the first ones): each costs a DMT per rate.
+ALPHA_LR_SEEDS = 3
+#: TensorFlow intra-op threads of every seed's training and evaluation, whatever ``--jobs`` and the core count:
+#: an operation that splits a sum over more threads rounds differently, so a fixed count gives a seed the same
+#: numbers run one after another (``--jobs 1``) or side by side. The networks are small enough that a second
+#: thread per operation gains little; two seeds side by side use two cores.
+SEED_THREADS = 1
+
+
+def fix_threads() -> None:
+    """Sets this process's TensorFlow intra-op threads to :data:`SEED_THREADS` (before TensorFlow runs)."""
+    os.environ["TF_NUM_INTRAOP_THREADS"] = str(SEED_THREADS)
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        if tf.config.threading.get_intra_op_parallelism_threads() != SEED_THREADS:
+            try:
+                tf.config.threading.set_intra_op_parallelism_threads(SEED_THREADS)
+            except RuntimeError:  # TensorFlow already ran: its thread pools are made
+                print(
+                    f"experiments.ttc.seeds: warning: TensorFlow started before its intra-op threads could be set "
+                    f"to {SEED_THREADS}; numbers may differ in the last bits from a run in a fresh process",
+                    file=sys.stderr,
+                )
 
 
 # --------------------------------------------------------------------------------------------------------
 # running
 # --------------------------------------------------------------------------------------------------------
-def _config(dataset: str, out: str, seed: int, quick: bool, **overrides) -> TTCConfig:
+def _config(dataset: str, out: str, seed: int, quick: bool, settings=(), **overrides) -> TTCConfig:
+    """The config of one seed: the dataset's defaults, the seeds profile (or ``--quick``), ``overrides``, then
+    the ``--set`` assignments ``settings``."""
     values = {} if quick else dict(SEEDS_PROFILE.get(dataset, {}))
     values.update({k: v for k, v in overrides.items() if v is not None})
-    return resolve_config(dataset, out, quick=quick, seed=seed, **values)
+    config = resolve_config(dataset, out, quick=quick, seed=seed, **values)
+    return apply_settings(config, settings, quick=quick) if settings else config
 
 
 def select_alpha_lr(
-    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, **overrides
+    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
 ) -> tuple[float, pd.DataFrame]:
     """Mean validation accuracy of a DMT per alpha learning rate over ``seeds``; returns (best rate, table)."""
+    table = selection_table(dataset, out, seeds, grid, quick, progress, settings, **overrides)
+    return best_alpha_lr(table), table
+
+
+def best_alpha_lr(table: pd.DataFrame) -> float:
+    """The rate with the best mean validation accuracy over the seeds of a selection table."""
+    return float(table.groupby("alpha_lr")["val_accuracy"].mean().idxmax())
+
+
+def selection_table(
+    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
+) -> pd.DataFrame:
+    """One row per seed and rate: the validation accuracy (%) of a DMT trained with that alpha rate."""
     from experiments.ttc.runner import _Lab, load_task_data
 
     rows = []
     for seed in seeds:
-        config = _config(dataset, out, seed, quick, **overrides)
+        config = _config(dataset, out, seed, quick, settings, **overrides)
         data = load_task_data(config, progress=progress)
+        reusable: dict = {}  # one DMT object (and traced step) for every rate of this seed
         for rate in grid:
             config.alpha_lr = float(rate)
-            lab = _Lab(config, data, progress)
-            accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",))
+            lab = _Lab(config, data, progress, reusable=reusable)
+            accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",), keep=False)
             rows.append(dict(seed=seed, alpha_lr=float(rate), val_accuracy=100.0 * float(np.mean(accs["val"]))))
-    table = pd.DataFrame(rows)
-    means = table.groupby("alpha_lr")["val_accuracy"].mean()
-    return float(means.idxmax()), table
+    return pd.DataFrame(rows)
 
 
 def run_seeds(
-    dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False, **overrides
+    dataset: str, out: str, seeds, quick: bool, alpha_lr: float, progress: bool = False, settings=(), **overrides
 ) -> list[Path]:
     """One :func:`experiments.ttc.runner.run` per seed (run id ``seed<k>``, replaced if it exists)."""
     import shutil
@@ -96,7 +148,7 @@ def run_seeds(
 
     dirs = []
     for seed in seeds:
-        config = _config(dataset, out, seed, quick, alpha_lr=alpha_lr, run_id=f"seed{seed}", **overrides)
+        config = _config(dataset, out, seed, quick, settings, alpha_lr=alpha_lr, run_id=f"seed{seed}", **overrides)
         target = Path(out) / dataset / f"seed{seed}"
         if target.exists():
             shutil.rmtree(target)
@@ -104,11 +156,106 @@ def run_seeds(
     return dirs
 
 
+def _seeds_dir(out: str, dataset: str) -> Path:
+    return Path(out) / dataset / "seeds"
+
+
+def _selection_file(out: str, dataset: str, seed: int) -> Path:
+    return _seeds_dir(out, dataset) / f"alpha_lr_selection.seed{seed}.csv"
+
+
+def _worker_argv(args: argparse.Namespace, dataset: str, step: str, seed: int, alpha_lr: float | None) -> list[str]:
+    """The command line of one seed's step (``select`` or ``run``) in its own process."""
+    argv = [sys.executable, "-m", "experiments.ttc.seeds", "--datasets", dataset, "--out", str(args.out)]
+    argv += [
+        "--worker",
+        step,
+        "--worker-seed",
+        str(seed),
+        "--alpha-lr-grid",
+        *(repr(float(r)) for r in args.alpha_lr_grid),
+    ]
+    if alpha_lr is not None:
+        argv += ["--alpha-lr", repr(float(alpha_lr))]
+    if args.data_root:
+        argv += ["--data-root", str(args.data_root)]
+    argv += ["--quick"] if args.quick else []
+    argv += ["--capacity-control"] if args.capacity_control else []
+    argv += ["--set", *args.settings] if args.settings else []
+    return argv
+
+
+def side_by_side(args: argparse.Namespace, steps, usage: dict | None = None) -> dict[tuple[str, int], str]:
+    """Each ``(dataset, step, seed, alpha_lr)`` of ``steps`` in its own process, ``args.jobs`` at a time in the
+    order given (log ``<out>/<dataset>/seeds/seed<k>.<step>.log``); ``usage[(dataset, seed)]`` accumulates
+    (wall seconds, CPU seconds). Returns {(dataset, seed): "<name>: <end of its log>"} for the failed ones."""
+    from experiments.processes import log_tail, run_side_by_side
+
+    names = {f"{d} seed {s} ({step})": (d, step, s, rate) for d, step, s, rate in steps}
+    commands = {n: _worker_argv(args, d, step, s, rate) for n, (d, step, s, rate) in names.items()}
+    logs = {n: _seeds_dir(args.out, d) / f"seed{s}.{step}.log" for n, (d, step, s, _) in names.items()}
+    measured: dict = {}
+    failed = run_side_by_side(
+        commands, logs, args.jobs, prefix="[experiments.ttc.seeds]", intra_op_threads=SEED_THREADS, usage=measured
+    )
+    if usage is not None:
+        for name, (wall, cpu) in measured.items():
+            d, _, s, _ = names[name]
+            old = usage.get((d, s), (0.0, 0.0))
+            usage[(d, s)] = (old[0] + wall, old[1] + cpu)
+    return {(names[n][0], names[n][2]): f"{n}: {log_tail(logs[n])}" for n in failed}
+
+
+def _run_all_side_by_side(args: argparse.Namespace, seeds) -> tuple[dict, dict, dict]:
+    """``--jobs N``: every dataset's seeds' alpha-rate selections, then every dataset's seeds' runs, N
+    processes at a time, the datasets' seeds in one queue, largest dataset first (so no core waits for one
+    dataset's last seed while another dataset has work). Returns ({dataset: (chosen rate, selection table, run dirs)}, {dataset: error},
+    {(dataset, seed): (wall, CPU seconds)})."""
+    usage: dict = {}
+    errors: dict[str, str] = {}
+    # the largest datasets first (turns per task x tasks), so the small ones fill the cores at the end
+    size = {}
+    for dataset in args.datasets:
+        config = _config(dataset, args.out, seeds[0], args.quick, args.settings, data_root=args.data_root)
+        size[dataset] = config.steps_per_task * len(config.tasks)
+    order = sorted(args.datasets, key=lambda d: -size[d])
+
+    def fail(failed: dict) -> None:
+        for dataset in dict.fromkeys(d for d, _ in failed):
+            tails = "; ".join(text for (d, _), text in failed.items() if d == dataset)
+            errors[dataset] = f"{sum(d == dataset for d, _ in failed)} seed process(es) failed ({tails})"
+
+    chosen_on = _selection_seeds(args, seeds)
+    fail(side_by_side(args, [(d, "select", s, None) for d in order for s in chosen_on], usage))
+    done = {}
+    for dataset in [d for d in order if d not in errors]:
+        selection = pd.concat(
+            [pd.read_csv(_selection_file(args.out, dataset, s)) for s in chosen_on], ignore_index=True
+        )
+        done[dataset] = (best_alpha_lr(selection), selection)
+    fail(side_by_side(args, [(d, "run", s, done[d][0]) for d in done for s in seeds], usage))
+    results = {d: (*done[d], [Path(args.out) / d / f"seed{s}" for s in seeds]) for d in done if d not in errors}
+    return results, errors, usage
+
+
+def _selection_seeds(args: argparse.Namespace, seeds) -> list[int]:
+    """The seeds the alpha rate is chosen on: the first ``--alpha-lr-seeds`` (at least one)."""
+    return list(seeds)[: max(1, args.alpha_lr_seeds)]
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its finished child processes."""
+    return sum(
+        usage.ru_utime + usage.ru_stime
+        for usage in (resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN))
+    )
+
+
 # --------------------------------------------------------------------------------------------------------
 # statistics
 # --------------------------------------------------------------------------------------------------------
 def load_runs(run_dirs) -> list[dict]:
-    """results.json, config.json and alphas.npz of each run."""
+    """results.json, config.json, environment.json (if any) and alphas.npz of each run."""
     runs = []
     for d in map(Path, run_dirs):
         alphas = np.load(d / "alphas.npz")
@@ -117,6 +264,9 @@ def load_runs(run_dirs) -> list[dict]:
                 dir=d,
                 results=json.loads((d / "results.json").read_text()),
                 config=json.loads((d / "config.json").read_text()),
+                environment=(
+                    json.loads((d / "environment.json").read_text()) if (d / "environment.json").is_file() else {}
+                ),
                 dmt=alphas["dmt"],
                 phi=(
                     pd.read_csv(d / "groundtruth_phi.csv", index_col=0).to_numpy()
@@ -234,8 +384,9 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
     verdicts, sections = [], []
     means = _model_means(runs)
     n = len(runs)
-    face = dataset in ("synthattrs", "celeba")
-    table_name = "Table 4" if face else "Table 5"
+    from data_prep.ttc.datasets import ttc_dataset
+
+    table_name = ttc_dataset(dataset).paper_table
 
     # main comparison
     sections.append(
@@ -522,7 +673,7 @@ def write_docs(path: Path, text: str, sections: dict[str, str] | None = None) ->
 # --------------------------------------------------------------------------------------------------------
 # entry point
 # --------------------------------------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=["digits", "synthattrs"])
     parser.add_argument("--seeds", type=int, default=5, help="number of paired seeds (0..N-1)")
@@ -530,38 +681,101 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-root", default=None)
     parser.add_argument("--quick", action="store_true", help="smoke run (tiny profile), not a result")
     parser.add_argument("--alpha-lr-grid", type=float, nargs="+", default=list(ALPHA_LR_GRID))
+    parser.add_argument(
+        "--alpha-lr-seeds",
+        type=int,
+        default=ALPHA_LR_SEEDS,
+        help=f"choose the alpha rate on the validation split of the first N seeds (default {ALPHA_LR_SEEDS}; "
+        "at most --seeds)",
+    )
     parser.add_argument("--capacity-control", action="store_true", help="also ST nets trained T x longer")
     parser.add_argument("--docs", default=None, help="write the generated section into this file (docs/ttc.md)")
     parser.add_argument("--progress", action="store_true")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="seeds run at a time, each in its own process with the cores shared out (default 1: one after "
+        "another in this process); the same results either way",
+    )
+    add_settings_argument(
+        parser, "override any field of every run's config (typed, e.g. --set steps_per_task=50), after the profile"
+    )
+    parser.add_argument("--worker", choices=("select", "run"), help=argparse.SUPPRESS)  # one seed's step (--jobs)
+    parser.add_argument("--worker-seed", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--alpha-lr", type=float, help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
     args = parser.parse_args(argv)
+    fix_threads()
+    if args.worker:
+        return _worker(args)
     if args.seeds < 2:
         parser.error("--seeds must be >= 2 (intervals need two units)")
+    if args.jobs < 1:
+        parser.error("--jobs must be >= 1")
+    if args.alpha_lr_seeds < 2:
+        parser.error("--alpha-lr-seeds must be >= 2 (the selection table gives intervals)")
     seeds = list(range(args.seeds))
     texts: dict[str, str] = {}
+    machine = None
+    command_start = time.perf_counter()
+    command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
+    parallel: tuple[dict, dict, dict] | None = _run_all_side_by_side(args, seeds) if args.jobs > 1 else None
+    failed: list[str] = []
     for dataset in args.datasets:
-        start, cpu_start = time.perf_counter(), time.process_time()
+        start, cpu_start = time.perf_counter(), _cpu_seconds()
         extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
         try:
-            chosen, selection = select_alpha_lr(
-                dataset, args.out, seeds, args.alpha_lr_grid, args.quick, progress=args.progress, **extra
-            )
-            dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, progress=args.progress, **extra)
-        except (ValueError, FileNotFoundError, KeyError) as err:
-            print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
-            return 2
+            if parallel is not None:
+                results, errors, usage = parallel
+                if dataset in errors:
+                    raise RunError(errors[dataset])
+                chosen, selection, dirs = results[dataset]
+            else:
+                chosen, selection = select_alpha_lr(
+                    dataset,
+                    args.out,
+                    _selection_seeds(args, seeds),
+                    args.alpha_lr_grid,
+                    args.quick,
+                    args.progress,
+                    args.settings,
+                    **extra,
+                )
+                dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, args.progress, args.settings, **extra)
+        except (ValueError, FileNotFoundError, KeyError, RunError) as err:
+            print(f"experiments.ttc.seeds: error: {dataset}: {err}", file=sys.stderr)
+            failed.append(dataset)
+            continue
         runs = load_runs(dirs)
         config = runs[0]["config"]
-        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
-        command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
+        machine = runs[0]["environment"].get("machine") or machine
+        if parallel is not None:
+            wall = sum(w for (d, _), (w, _) in usage.items() if d == dataset)
+            cpu = sum(c for (d, _), (_, c) in usage.items() if d == dataset)
+            took = (
+                f"Its seed processes took {wall / 60:.1f} min wall and {cpu / 60:.1f} min CPU in all (alpha-rate "
+                f"selection and the {len(seeds)} runs; {args.jobs} processes at a time, each one seed's selection or "
+                f"run, alongside the other datasets' seeds)."
+            )
+        else:
+            wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+            took = (
+                f"This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (alpha-rate selection and the "
+                f"{len(seeds)} runs, seeds one after another)."
+            )
         header = (
             f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
-            f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: 2-core CPU VM, no "
-            f"GPU. This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU "
-            f"(alpha-rate selection and the {len(seeds)} runs). Runs: `{Path(args.out) / dataset}/seed*`."
+            f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: {machine or 'not recorded'}. "
+            f"{took} Runs: `{Path(args.out) / dataset}/seed*`."
         )
         analysis = analyse(dataset, runs, selection, chosen)
         text = render(dataset, analysis, runs, header)
-        seeds_dir = Path(args.out) / dataset / "seeds"
+        seeds_dir = _seeds_dir(args.out, dataset)
         seeds_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_text(seeds_dir / "summary.md", text + "\n")
         atomic_write_text(seeds_dir / "verdicts.csv", analysis["verdicts"].to_csv(index=False))
@@ -570,17 +784,45 @@ def main(argv: list[str] | None = None) -> int:
         texts[dataset] = text
         print(text)
         if args.docs:  # after every dataset, so a finished dataset is documented even if a later one is not
-            write_docs(Path(args.docs), _intro(args, done=len(texts)), texts)
+            pending = [d for d in args.datasets if d not in texts and d not in failed]
+            wall = time.perf_counter() - command_start if not pending else None
+            write_docs(Path(args.docs), _intro(args, texts, machine, wall), texts)
+    return 2 if failed else 0
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """One seed's step in its own process (``--jobs``): ``select`` writes its rows of the selection table,
+    ``run`` makes the seed's run directory."""
+    (dataset,) = args.datasets
+    seed = args.worker_seed
+    extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
+    try:
+        if args.worker == "select":
+            table = selection_table(
+                dataset, args.out, [seed], args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
+            )
+            path = _selection_file(args.out, dataset, seed)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(path, table.to_csv(index=False))
+        else:
+            run_seeds(dataset, args.out, [seed], args.quick, args.alpha_lr, args.progress, args.settings, **extra)
+    except (ValueError, FileNotFoundError, KeyError, RunError) as err:
+        print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
+        return 2
     return 0
 
 
-def _intro(args, done: int) -> str:
+def _intro(args, texts: dict, machine: str | None = None, wall: float | None = None) -> str:
+    """The introduction of the generated section: the command, the machine, what is missing, the verdicts'
+    meaning; ``wall``: the whole command's wall time, once every dataset is done."""
     command = "make reproduce-ttc" if not args.quick else "make reproduce-ttc TTC_ARGS=--quick"
-    pending = args.datasets[done:]
+    missing = [d for d in args.datasets if d not in texts]
+    jobs = f" with `--jobs {args.jobs}`" if args.jobs > 1 else ""
     return (
-        f"Generated by `{command}` (`python -m experiments.ttc.seeds`; each dataset's section names its "
-        f"command, data, seeds and run time, on a 2-core CPU VM)."
-        + (f" Not finished when this was last written: {', '.join(pending)}." if pending else "")
+        f"Generated by `{command}` (`python -m experiments.ttc.seeds`{jobs}; each dataset's section names its "
+        f"command, data, seeds and run time{f', on {machine}' if machine else ''})."
+        + (f" The whole command took {wall / 60:.1f} min wall." if wall is not None else "")
+        + (f" Not finished when this was last written: {', '.join(missing)}." if missing else "")
         + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
         "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
         "the paper's (digits for CIFAR-10, synthetic faces for CelebA), so the verdicts are about the "
@@ -589,15 +831,19 @@ def _intro(args, done: int) -> str:
 
 
 def _describe(config: dict) -> str:
-    if config["dataset"] == "synthattrs":
+    from data_prep.ttc.datasets import ttc_dataset
+
+    arguments = set(ttc_dataset(config["dataset"]).arguments.values())
+    if "n_train" in arguments:  # generated: as many images as asked for
         split = f"{config['n_train']} / {config['n_val']} / {config['n_test']} faces"
-    elif config["dataset"] == "digits":
-        split = f"{config['train_per_class']} training images per digit"
+    elif "train_per_class" in arguments and config.get("train_per_class"):
+        split = f"{config['train_per_class']} training images per class"
     else:
         split = "official split subsets"
     return (
         f"{split}, {config['size']}x{config['size']}, width x{config['width']}, {config['steps_per_task']} turns "
         f"per task, batch {config['batch_size']}"
+        + ("" if config.get("crossstitch", True) else "; no cross-stitch baseline")
     )
 
 
