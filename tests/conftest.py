@@ -9,6 +9,30 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+#: the longest tests and groups (``pytest --durations``), started first so that no worker of
+#: ``pytest -n 2 --dist loadgroup`` begins one of them while the other is about to finish
+LONGEST_FIRST = (
+    "tests/test_real_flow.py::test_rehearsal_of_the_real_flow_through_make",
+    "tests/test_distributed.py",
+    "tests/test_ttc_cli.py",
+    "tests/test_experiments.py::test_a_killed_run_resumes_to_the_same_results",
+    "tests/test_study.py::test_study_command_end_to_end",
+    "tests/test_weighting_methods_training.py::test_mirrored_two_replicas_match_one_device",
+)
+
+
+def _start_rank(item) -> int:
+    """Where ``item`` starts: the listed longest ones in their order, then the other slow ones, then the rest."""
+    for rank, prefix in enumerate(LONGEST_FIRST):
+        if item.nodeid.startswith(prefix):
+            return rank
+    return len(LONGEST_FIRST) + (0 if item.get_closest_marker("slow") else 1)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Longest first (a stable sort, so the order within a rank stays the collection order)."""
+    items.sort(key=_start_rank)
+
 
 @pytest.fixture
 def tiny_batch():

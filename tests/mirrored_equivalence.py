@@ -35,7 +35,6 @@ SUITE_SPECS = [
     "dwa",
     "static",
     "gradient_toys:ProjectAway",
-    "partial+static",
     "partial+dynamic",
     "partial+gradient_toys:ProjectAway",
 ]

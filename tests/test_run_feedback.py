@@ -19,6 +19,10 @@ FOLD_LINE = re.compile(
 )
 
 
+# the tests share one module-scoped run: one xdist worker (--dist loadgroup) makes it once
+pytestmark = pytest.mark.xdist_group("feedback_run")
+
+
 @pytest.fixture(scope="module")
 def feedback_run(tmp_path_factory, synthfaces_tiny):
     """A 1-epoch run of static and dynamic on fold 0, its stdout, and results.md as it was after static."""

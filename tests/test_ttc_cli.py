@@ -11,6 +11,9 @@ import pytest
 
 from experiments.cli import build_parser, main
 
+# the tests share one module-scoped run: one xdist worker (--dist loadgroup) makes it once
+pytestmark = pytest.mark.xdist_group("ttc_tiny_run")
+
 
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):

@@ -102,13 +102,16 @@ def test_task_evaluation_does_not_depend_on_another_tasks_pool(cls):
     test = np.random.default_rng(9).random((12, *SHAPE)).astype("float32")
     outputs = {}
     for per_task in (True, False):
-        for name, images in (("a", x), ("b", x_other)):
+        keras.utils.set_random_seed(4)
+        model = cls(3, width=0.15, per_task_statistics=per_task)
+        model.build((None, *SHAPE))
+        initial, trainer = model.get_weights(), None
+        for name, images in (("a", x), ("b", x_other)):  # one model and one traced step for both image sets
             keras.utils.set_random_seed(4)
-            model = cls(3, width=0.15, per_task_statistics=per_task)
-            model.build((None, *SHAPE))
-            TurnTrainer(
-                model, images, y, [0, 1, 2], settings=TrainSettings(batch_size=8, lr=0.0, alpha_lr=0.0), seed=3
-            ).train(9, progress=False)
+            model.set_weights(initial)
+            settings = TrainSettings(batch_size=8, lr=0.0, alpha_lr=0.0)
+            trainer = TurnTrainer(model, images, y, [0, 1, 2], settings=settings, seed=3, reuse=trainer)
+            trainer.train(9, progress=False)
             outputs[per_task, name] = predict_logits(model, test)
     np.testing.assert_array_equal(outputs[True, "a"][:, :2], outputs[True, "b"][:, :2])
     assert not np.allclose(outputs[True, "a"][:, 2], outputs[True, "b"][:, 2])
