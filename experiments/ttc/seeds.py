@@ -553,11 +553,16 @@ def analyse(dataset: str, runs: list[dict], selection: pd.DataFrame | None, chos
         acc_alone = pd.Series([100 * x["test_acc_alone"] for x in inc], index=means.index)
         comparison, v_acc = _paired(acc_inc, acc_alone)
         same = all(x["same_batches"] for x in inc)
+        to_threshold = (
+            f"median {thr['median']:.2f} (interval {thr['low']:.2f}-{thr['high']:.2f}, coverage "
+            f"{100 * thr['coverage']:.1f} %, reached by at least one side in {reached} of {n} seeds)"
+            if thr["n"]
+            else f"not measured: neither side reached it in any of the {n} seeds"
+        )
         sections.append(
             f"**Incremental addition** of `{inc[0]['task']}` (same batches for both curves in every seed: {same}): "
-            f"speed-up to validation error 0.1 (a side that never reached it counts as infinitely slow), median "
-            f"{thr['median']:.2f} (interval {thr['low']:.2f}-{thr['high']:.2f}, coverage {100 * thr['coverage']:.1f} %, "
-            f"reached by at least one side in {reached} of {n} seeds); speed-up to the alone "
+            f"speed-up to validation error 0.1 (a side that never reached it counts as infinitely slow), "
+            f"{to_threshold}; speed-up to the alone "
             f"model's final error, median {fin['median']:.2f} ({fin['low']:.2f}-{fin['high']:.2f}, n={fin['n']}); "
             f"final test accuracy incremental - alone {comparison.format(2)}.\n"
         )
@@ -758,9 +763,8 @@ def main(argv: list[str] | None = None) -> int:
             wall = sum(w for (d, _), (w, _) in usage.items() if d == dataset)
             cpu = sum(c for (d, _), (_, c) in usage.items() if d == dataset)
             took = (
-                f"Its seed processes took {wall / 60:.1f} min wall and {cpu / 60:.1f} min CPU in all (alpha-rate "
-                f"selection and the {len(seeds)} runs; {args.jobs} processes at a time, each one seed's selection or "
-                f"run, alongside the other datasets' seeds)."
+                f"Its seed processes (alpha-rate selection and the {len(seeds)} runs, {args.jobs} at a time beside "
+                f"the other datasets' seeds) ran {wall / 60:.1f} min added up ({cpu / 60:.1f} min CPU)."
             )
         else:
             wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
