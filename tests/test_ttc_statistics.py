@@ -195,7 +195,9 @@ def test_same_batches_for_every_model_within_a_seed():
     settings = TrainSettings(batch_size=8)
     t_multi = TurnTrainer(multi, x, y, [0, 1, 2], settings=settings, seed=11, record_batches=True)
     t_multi.train(9, progress=False)
-    t_only = TurnTrainer(multi, x, y, [0, 1, 2], train_columns=[2], settings=settings, seed=11, record_batches=True)
+    t_only = TurnTrainer(  # reuse: the traced step of t_multi (batches are drawn by the trainer, not the step)
+        multi, x, y, [0, 1, 2], train_columns=[2], settings=settings, seed=11, record_batches=True, reuse=t_multi
+    )
     t_only.train(3, progress=False)
     # the pools are keyed by the label column in the full label matrix (as the experiments pass it)
     t_single2 = TurnTrainer(single, x, y, [2], settings=settings, seed=11, record_batches=True)
@@ -204,6 +206,6 @@ def test_same_batches_for_every_model_within_a_seed():
     for a, b, c in zip(from_multi, [i for _, i in t_only.batches], [i for _, i in t_single2.batches]):
         np.testing.assert_array_equal(a, b)
         np.testing.assert_array_equal(a, c)
-    t_other = TurnTrainer(multi, x, y, [0, 1, 2], settings=settings, seed=12, record_batches=True)
+    t_other = TurnTrainer(multi, x, y, [0, 1, 2], settings=settings, seed=12, record_batches=True, reuse=t_only)
     t_other.train(3, progress=False)
     assert not all(np.array_equal(a, b) for (_, a), (_, b) in zip(t_other.batches, t_multi.batches))
