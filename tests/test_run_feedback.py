@@ -58,9 +58,13 @@ def feedback_run(tmp_path_factory, synthfaces_tiny):
 def test_run_prints_its_directory_and_resume_command_first(feedback_run):
     run_dir, lines, _ = feedback_run
     assert lines[0] == f"[dynamic-mtl] run directory: {run_dir}"
-    assert lines[1] == (
-        f"[dynamic-mtl] if interrupted, resume with: dynamic-mtl run --config {run_dir}/config.yaml --resume"
+    import shutil
+
+    prefix = lines[1].removeprefix("[dynamic-mtl] if interrupted, resume with: ").split(" run --config ")[0]
+    assert (
+        lines[1] == f"[dynamic-mtl] if interrupted, resume with: {prefix} run --config {run_dir}/config.yaml --resume"
     )
+    assert shutil.which(prefix.split()[0])  # runnable as printed: a command on PATH or the venv's own script
 
 
 @pytest.mark.slow  # shares one ~40 s run

@@ -56,9 +56,25 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
     return str(path)
 
 
+def cli_prefix() -> str:
+    """How to start ``dynamic-mtl`` from here: the name when it is on PATH, else the environment's own script
+    (``.venv/bin/dynamic-mtl`` after ``make``, whose venv is not activated), else ``python -m experiments.cli``."""
+    import shutil
+
+    if shutil.which("dynamic-mtl"):
+        return "dynamic-mtl"
+    script = Path(sys.executable).with_name("dynamic-mtl")
+    if script.is_file():
+        try:
+            return str(script.relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m experiments.cli"
+
+
 def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in ``run_dir`` with exactly its settings."""
-    return f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
+    """The command that continues the run in ``run_dir`` with exactly its settings, runnable as printed."""
+    return f"{cli_prefix()} run --config {Path(run_dir) / 'config.yaml'} --resume"
 
 
 def run_experiment(
