@@ -49,6 +49,24 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+def cli_prefix() -> str:
+    """How to start ``dynamic-mtl`` from here, for the commands a run prints (its resume command): the name
+    when it is on PATH, else the environment's own script (``.venv/bin/dynamic-mtl`` after ``make``, whose
+    venv is not activated), else ``python -m experiments.cli``."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which("dynamic-mtl"):
+        return "dynamic-mtl"
+    script = Path(sys.executable).with_name("dynamic-mtl")
+    if script.is_file():
+        try:
+            return str(script.relative_to(Path.cwd()))
+        except ValueError:
+            return str(script)
+    return f"{sys.executable} -m experiments.cli"
+
+
 def add_run_id_argument(parser, root: str, default: str) -> None:
     """``--run-id``: the name of the run directory ``<root>/<dataset>/<run-id>`` (checked by
     :func:`experiments.rundir.check_run_id`; None when not given: ``default`` says what is used)."""

@@ -73,17 +73,16 @@ def check_resume(
     saved: dict,
     current: dict,
     run_dir: Path,
+    same_settings: str,
     resumable: tuple[str, ...] = RESUMABLE_FIELDS,
-    same_settings: str | None = None,
     other: str = "a new --run-id",
 ) -> None:
     """Refuse a ``--resume`` whose settings differ from the saved run's in any field not in ``resumable``
-    (result-affecting). ``same_settings``: the command that resumes with the saved settings (default:
-    ``dynamic-mtl run``'s); ``other``: what else the user can choose."""
+    (result-affecting). ``same_settings``: the command that resumes with the saved settings (the one the
+    run printed at its start); ``other``: what else the user can choose."""
     changed = [k for k in sorted(set(saved) | set(current)) if k not in resumable and saved.get(k) != current.get(k)]
     if changed:
         detail = ", ".join(f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in changed)
-        same_settings = same_settings or f"dynamic-mtl run --config {Path(run_dir) / 'config.yaml'} --resume"
         raise RunError(
             f"--resume with settings that differ from the run in {run_dir}: {detail}. Use the same "
             f"settings ({same_settings}) or {other}"

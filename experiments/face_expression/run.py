@@ -56,24 +56,10 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
     return str(path)
 
 
-def cli_prefix() -> str:
-    """How to start ``dynamic-mtl`` from here: the name when it is on PATH, else the environment's own script
-    (``.venv/bin/dynamic-mtl`` after ``make``, whose venv is not activated), else ``python -m experiments.cli``."""
-    import shutil
-
-    if shutil.which("dynamic-mtl"):
-        return "dynamic-mtl"
-    script = Path(sys.executable).with_name("dynamic-mtl")
-    if script.is_file():
-        try:
-            return str(script.relative_to(Path.cwd()))
-        except ValueError:
-            return str(script)
-    return f"{sys.executable} -m experiments.cli"
-
-
 def resume_command(run_dir: Path) -> str:
     """The command that continues the run in ``run_dir`` with exactly its settings, runnable as printed."""
+    from experiments.cli import cli_prefix
+
     return f"{cli_prefix()} run --config {Path(run_dir) / 'config.yaml'} --resume"
 
 
@@ -127,7 +113,12 @@ def run_experiment(
                 f"{run_dir} already holds results: pass --resume to continue it, or choose another --run-id"
             )
         if resume and (run_dir / "config.yaml").exists():
-            check_resume(_saved_config(run_dir / "config.yaml").to_dict(), config.to_dict(), run_dir)
+            check_resume(
+                _saved_config(run_dir / "config.yaml").to_dict(),
+                config.to_dict(),
+                run_dir,
+                same_settings=resume_command(run_dir),
+            )
         _save_config(config, run_dir / "config.yaml")
         return _run_locked(config, run_dir, strategy, resume, progress, tensorboard, save_models)
 

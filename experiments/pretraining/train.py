@@ -234,6 +234,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     ``OUT`` is created and locked for the run (:func:`experiments.rundir.open_run_dir`); a folder that already
     holds files is refused without ``resume``, and ``resume`` continues it only with the same settings
     (other than :data:`RESUMABLE_CHANGES`). Raises :class:`~experiments.rundir.RunError` (one-line message)."""
+    from experiments.cli import cli_prefix
+
     out = Path(cfg.out)
     with open_run_dir(out):
         check_out_folder(out, resume)
@@ -242,8 +244,8 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
                 PretrainConfig.load(out / "config.json").to_dict(),
                 cfg.to_dict(),
                 out,
+                same_settings=f"{cli_prefix()} pretrain --config {out / 'config.json'} --resume",
                 resumable=RESUMABLE_CHANGES,
-                same_settings=f"dynamic-mtl pretrain --config {out / 'config.json'} --resume",
                 other="a new --out",
             )
         return _run_locked(cfg, out, resume)
