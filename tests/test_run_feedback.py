@@ -5,6 +5,7 @@ the library callbacks behind it (`StopOnDivergence`, the step log's resume rule)
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -58,8 +59,6 @@ def feedback_run(tmp_path_factory, synthfaces_tiny):
 def test_run_prints_its_directory_and_resume_command_first(feedback_run):
     run_dir, lines, _ = feedback_run
     assert lines[0] == f"[dynamic-mtl] run directory: {run_dir}"
-    import shutil
-
     prefix = lines[1].removeprefix("[dynamic-mtl] if interrupted, resume with: ").split(" run --config ")[0]
     assert (
         lines[1] == f"[dynamic-mtl] if interrupted, resume with: {prefix} run --config {run_dir}/config.yaml --resume"
