@@ -56,11 +56,13 @@ def resolve_pretrained(config: ExperimentConfig) -> str | None:
     return str(path)
 
 
-def resume_command(run_dir: Path) -> str:
-    """The command that continues the run in ``run_dir`` with exactly its settings, runnable as printed."""
+def resume_command(run_dir: Path, program: str | None = None) -> str:
+    """The command that continues the run in ``run_dir`` with exactly its settings: with ``program`` None,
+    runnable as printed on this machine (:func:`experiments.cli.cli_prefix`); a file read elsewhere
+    (``results.md``) passes ``"dynamic-mtl"`` so that its text does not depend on this machine's PATH."""
     from experiments.cli import cli_prefix
 
-    return f"{cli_prefix()} run --config {Path(run_dir) / 'config.yaml'} --resume"
+    return f"{program or cli_prefix()} run --config {Path(run_dir) / 'config.yaml'} --resume"
 
 
 def run_experiment(
@@ -340,7 +342,7 @@ def render_results(
             "\n\n**Partial run**"
             + (f": stopped, {stopped}" if stopped else "")
             + (f". Not run yet: {', '.join(pending)}" if pending else "")
-            + f". Continue it with `{resume_command(run_dir)}`."
+            + f". Continue it with `{resume_command(run_dir, program='dynamic-mtl')}`."
         )
     names = {m.name for m in methods}
     results = [r for r in results if r["method"] in names]  # a stopped method publishes no row
