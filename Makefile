@@ -19,7 +19,7 @@ PRETRAINED ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv install test test-fast lint reproduce-table2 reproduce-table3 reproduce-table4 \
-        reproduce-figure2 reproduce-figure7 reproduce-study pretrain-study rehearse-real-flow prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
+        reproduce-figure2 reproduce-figure7 reproduce-study reproduce-study-weighting pretrain-study rehearse-real-flow prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
         reproduce-ttc clean
 
 venv: $(STAMP)
@@ -98,6 +98,13 @@ STUDY_CKPT := checkpoints/pretrained/synthfaces_small_cnn_32px.keras
 reproduce-study: venv $(STUDY_CKPT)
 	$(PY) -m experiments.cli study --config study --seeds $(SEEDS) --jobs $(STUDY_JOBS) --publish docs/reproduction.md \
 		$(if $(RESUME),--resume)
+
+# The other weighting methods of docs/weighting.md at the study's budget and seeds, with static MTL and the
+# proposed method in the same runs (paired against them): docs/reproduction_weighting.md. RESUME=1 continues it.
+WEIGHTING_STUDY_METHODS ?= static dynamic pcgrad mgda cagrad imtl_g nash_mtl aligned_mtl gradvac db_mtl rlw gls famo stch
+reproduce-study-weighting: venv $(STUDY_CKPT)
+	$(PY) -m experiments.cli study --config study --study-id study_weighting --seeds $(SEEDS) --jobs $(STUDY_JOBS) \
+		--methods $(WEIGHTING_STUDY_METHODS) --publish docs/reproduction_weighting.md $(if $(RESUME),--resume)
 
 # the study's pretrained face network: `make pretrain` at the study's 32 px (experiments/pretraining/configs/study.yaml)
 pretrain-study: $(STUDY_CKPT)

@@ -14,6 +14,7 @@ from experiments.face_expression.claims import (
     PairedClaim,
     SweepClaim,
     ThresholdClaim,
+    evaluate_other_weightings,
     evaluate_sensitivity,
     step_statistics,
 )
@@ -122,6 +123,20 @@ def test_sensitivity_reports_the_paired_effect_of_each_variant():
     assert "dynamic_no_stop_gradient" not in table.index.get_level_values(0)  # not run: no row
 
 
+def test_other_weighting_methods_are_compared_with_the_proposed_method_on_both_tasks():
+    from experiments.face_expression.methods import METHODS, OTHER_WEIGHTING_METHODS
+
+    assert set(OTHER_WEIGHTING_METHODS) <= set(METHODS)
+    units = _units(np.random.default_rng(3), {"dynamic": 0.80, "pcgrad": 0.76, "famo": 0.80, "static": 0.90})
+    table = evaluate_other_weightings(units).set_index(["variant", "metric"])
+    assert table.loc[("pcgrad", "verification_accuracy"), "effect"] == "lower"
+    assert table.loc[("pcgrad", "verification_accuracy"), "change"] == METHODS["pcgrad"].label
+    assert table.loc[("famo", "expression_accuracy"), "units"] == 30
+    # static is a baseline of the paper (its claims), not one of the other weighting methods
+    assert set(table.index.get_level_values(0)) == {"pcgrad", "famo"}
+    assert set(table.index.get_level_values(1)) == {"verification_accuracy", "expression_accuracy"}
+
+
 def test_convergence_flags_rows_still_learning():
     from experiments.face_expression.study import convergence
 
@@ -190,7 +205,7 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
         "static",
         "naive_dynamic",
         "dynamic",
-        "dynamic_published",
+        "pcgrad",
         "dynamic_unit_lr0.01",
         "--publish",
         str(published),
@@ -203,7 +218,7 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
     units = pd.read_csv(study / "units.csv")
     assert set(units["seed"]) == {0, 1} and set(units["fold"]) == {0, 1}
     assert units.groupby("method").size().to_dict() == {
-        m: 4 for m in ("static", "naive_dynamic", "dynamic", "dynamic_published", "dynamic_unit_lr0.01")
+        m: 4 for m in ("static", "naive_dynamic", "dynamic", "pcgrad", "dynamic_unit_lr0.01")
     }
     assert units.loc[units["method"] == "dynamic", "larger_loss_larger_weight"].notna().all()
     claims = pd.read_csv(study / "claims.csv")
@@ -213,11 +228,17 @@ def test_study_command_end_to_end(tmp_path, synthfaces_tiny):
     assert (measured["units"] == 4).all()
     assert published.read_text() == (study / "reproduction.md").read_text()
     sensitivity = pd.read_csv(study / "sensitivity.csv")
-    assert {"dynamic_published", "dynamic_unit_lr0.01"} <= set(sensitivity["variant"])
+    assert set(sensitivity["variant"]) == {"dynamic_unit_lr0.01"}
+    others = pd.read_csv(study / "other_weightings.csv")
+    assert set(others["variant"]) == {"pcgrad"} and (others["units"] == 4).all()
     curves = pd.read_csv(study / "learning_curves.csv")
     assert len(curves) == 5 * 4 * 1  # methods x units x epochs (tiny: 1 epoch)
     assert (study / "learning_curves.png").stat().st_size > 0
-    assert "## Sensitivity" in published.read_text()
+    report = published.read_text()
+    assert "## Sensitivity" in report and "## Other weighting methods" in report
+    # a claim whose methods were not run is named once below the table, not given a row
+    assert "Not measured (this study did not run the methods they compare)" in report
+    assert "| **not measured** |" not in report
     # resuming a finished study reruns nothing and rewrites the same claims
     assert main(argv + ["--resume"]) == 0
     pd.testing.assert_frame_equal(pd.read_csv(study / "claims.csv"), claims)

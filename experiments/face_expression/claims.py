@@ -294,13 +294,15 @@ SENSITIVITY: tuple[tuple[str, str], ...] = (
 SENSITIVITY_METRICS = ("verification_accuracy", "expression_accuracy", "larger_loss_larger_weight")
 
 
-def evaluate_sensitivity(units: pd.DataFrame, reference: str = "dynamic") -> pd.DataFrame:
-    """Per variant of :data:`SENSITIVITY` that the study ran and metric: the paired difference
-    variant - ``reference`` over units, and whether its CI excludes 0 ("higher", "lower", or
+def paired_effects(
+    units: pd.DataFrame, variants, reference: str = "dynamic", metrics=SENSITIVITY_METRICS
+) -> pd.DataFrame:
+    """Per ``(method, description)`` of ``variants`` that the study ran and per metric: the paired
+    difference method - ``reference`` over units, and whether its CI excludes 0 ("higher", "lower", or
     "no difference detected")."""
     rows = []
-    for variant, change in SENSITIVITY:
-        for metric in SENSITIVITY_METRICS:
+    for variant, change in variants:
+        for metric in metrics:
             a, b = _values(units, variant, metric), _values(units, reference, metric)
             if a is None or b is None:
                 continue
@@ -319,3 +321,22 @@ def evaluate_sensitivity(units: pd.DataFrame, reference: str = "dynamic") -> pd.
                 }
             )
     return pd.DataFrame(rows, columns=["variant", "change", "metric", "statistic", "effect", "units"])
+
+
+def evaluate_sensitivity(units: pd.DataFrame, reference: str = "dynamic") -> pd.DataFrame:
+    """:func:`paired_effects` of the proposed method's variants (:data:`SENSITIVITY`) against it."""
+    return paired_effects(units, SENSITIVITY, reference)
+
+
+#: the accuracies on which the other weighting methods are compared with the proposed one
+COMPARISON_METRICS = ("verification_accuracy", "expression_accuracy")
+
+
+def evaluate_other_weightings(units: pd.DataFrame, reference: str = "dynamic") -> pd.DataFrame:
+    """:func:`paired_effects` of every other weighting method the study ran
+    (:data:`experiments.face_expression.methods.OTHER_WEIGHTING_METHODS`) against the proposed method."""
+    from experiments.face_expression.methods import OTHER_WEIGHTING_METHODS, parse_method
+
+    ran = set(units["method"].astype(str))
+    variants = [(m, parse_method(m).label) for m in OTHER_WEIGHTING_METHODS if m in ran]
+    return paired_effects(units, variants, reference, COMPARISON_METRICS)

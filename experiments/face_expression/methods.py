@@ -127,6 +127,27 @@ METHODS: dict[str, MethodSpec] = {
 }
 
 
+#: the weighting methods that are neither the paper's nor its baselines, compared with the proposed method
+#: in their own section of the study report (docs/reproduction.md, docs/reproduction_weighting.md)
+OTHER_WEIGHTING_METHODS: tuple[str, ...] = (
+    "uncertainty",
+    "gradnorm",
+    "dwa",
+    "pcgrad",
+    "mgda",
+    "cagrad",
+    "imtl_g",
+    "nash_mtl",
+    "aligned_mtl",
+    "gradvac",
+    "db_mtl",
+    "rlw",
+    "gls",
+    "famo",
+    "stch",
+)
+
+
 def parse_method(name: str) -> MethodSpec:
     """A method by name; ``static@W`` is static MTL with weights (W, 1 - W)."""
     if name.startswith(STATIC_SWEEP_PREFIX):

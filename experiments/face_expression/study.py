@@ -9,6 +9,7 @@ directory:
 * ``rows.csv``: per method, the mean and 95 % CI over units of every metric;
 * ``claims.csv`` and ``reproduction.md``: one row per claim of the paper with its verdict;
 * ``sensitivity.csv``: the proposed method's variants against it (paired);
+* ``other_weightings.csv``: every other weighting method the study ran against the proposed one (paired);
 * ``learning_curves.csv`` / ``.png`` and ``convergence.csv``: validation accuracy per epoch, and
   whether each row has plateaued over the last quarter of its epochs.
 
@@ -29,7 +30,14 @@ import pandas as pd
 from data_prep import datasets
 from experiments import markdown
 from experiments import statistics as st
-from experiments.face_expression.claims import STEP_STATISTICS, evaluate_claims, evaluate_sensitivity, step_statistics
+from experiments.face_expression.claims import (
+    NOT_MEASURED,
+    STEP_STATISTICS,
+    evaluate_claims,
+    evaluate_other_weightings,
+    evaluate_sensitivity,
+    step_statistics,
+)
 from experiments.face_expression.config import ExperimentConfig
 from experiments.processes import log_tail, run_side_by_side, threads_per_job  # noqa: F401 (threads_per_job: also used from here)
 from experiments.rundir import run_directory
@@ -187,6 +195,12 @@ SENSITIVITY_COLUMNS = (
     markdown.Column("Difference", "statistic", "text"),
     markdown.Column("Effect", "effect", "text"),
 )
+OTHER_WEIGHTING_COLUMNS = (
+    markdown.Column("Method", "change", "text"),
+    markdown.Column("Metric", "metric", "text"),
+    markdown.Column("Difference", "statistic", "text"),
+    markdown.Column("Effect", "effect", "text"),
+)
 CONVERGENCE_COLUMNS = (
     markdown.Column("Method", "method", "text"),
     markdown.Column("Metric", "metric", "text"),
@@ -216,6 +230,7 @@ def reproduction_markdown(
     sensitivity: pd.DataFrame | None = None,
     converged: pd.DataFrame | None = None,
     run_dirs: dict[int, Path] | None = None,
+    other_weightings: pd.DataFrame | None = None,
 ) -> str:
     data = (
         f"the embedded {config.dataset} dataset (synthetic, not CK+ or Oulu-CASIA)"
@@ -223,6 +238,7 @@ def reproduction_markdown(
         else f"{config.dataset}"
     )
     folds = sorted(units["fold"].unique())
+    measured, unmeasured = claims[claims["verdict"] != NOT_MEASURED], claims[claims["verdict"] == NOT_MEASURED]
     lines = [
         "# Reproduction of Ming et al. 2019: claim-by-claim verdicts",
         "",
@@ -250,7 +266,15 @@ def reproduction_markdown(
         "",
         "## Claims",
         "",
-        *markdown.table(CLAIM_COLUMNS, (r._asdict() for r in claims.itertuples(index=False))),
+        *markdown.table(CLAIM_COLUMNS, (r._asdict() for r in measured.itertuples(index=False))),
+        *(
+            [
+                "",
+                f"Not measured (this study did not run the methods they compare): {'; '.join(unmeasured['quote'])}.",
+            ]
+            if len(unmeasured)
+            else []
+        ),
         "",
         "## Rows (mean [95 % CI] over units)",
         "",
@@ -276,6 +300,16 @@ def reproduction_markdown(
             "## Sensitivity of the proposed method (variant - proposed, paired)",
             "",
             *markdown.table(SENSITIVITY_COLUMNS, (r._asdict() for r in sensitivity.itertuples(index=False))),
+        ]
+    if other_weightings is not None and len(other_weightings):
+        lines += [
+            "",
+            "## Other weighting methods against the proposed method (method - proposed, paired)",
+            "",
+            "Not claims of the paper: where the proposed method stands among the weighting methods of "
+            "docs/weighting.md, at the same budget, from the same initial network and batches in every unit.",
+            "",
+            *markdown.table(OTHER_WEIGHTING_COLUMNS, (r._asdict() for r in other_weightings.itertuples(index=False))),
         ]
     if converged is not None and len(converged):
         lines += [
@@ -383,6 +417,7 @@ def run_study(
     rows = method_rows(units)
     claims = evaluate_claims(units)
     sensitivity = evaluate_sensitivity(units)
+    other_weightings = evaluate_other_weightings(units)
     curves = gather_curves(run_dirs)
     from experiments.face_expression.methods import parse_method
 
@@ -392,6 +427,7 @@ def run_study(
         curves.to_csv(study_dir / "learning_curves.csv", index=False)
         plot_curves(curves, study_dir / "learning_curves.png", reports)
     sensitivity.to_csv(study_dir / "sensitivity.csv", index=False)
+    other_weightings.to_csv(study_dir / "other_weightings.csv", index=False)
     converged.to_csv(study_dir / "convergence.csv", index=False)
     units.to_csv(study_dir / "units.csv", index=False)
     rows.to_csv(study_dir / "rows.csv", index=False)
@@ -409,6 +445,7 @@ def run_study(
         sensitivity,
         converged,
         run_dirs,
+        other_weightings,
     )
     (study_dir / "reproduction.md").write_text(report)
     (study_dir / "study.json").write_text(
