@@ -112,6 +112,69 @@ def test_seed_statistics_from_runs(tiny_run, tmp_path):
 
 
 @pytest.mark.slow
+def test_seeds_resume_keeps_the_finished_steps_and_refuses_changed_settings(tiny_run, tmp_path, capsys, monkeypatch):
+    """A killed ``experiments.ttc.seeds`` loses only the step it was in: --resume keeps every finished selection
+    and run (files untouched), makes the missing run again, adds up every step's recorded time, and refuses a
+    finished step made with other settings, naming the setting. Training is replaced by copies of the tiny run
+    (each with the config the seed resolves), so what is tested is the bookkeeping."""
+    import shutil
+
+    import pandas as pd
+
+    from experiments.ttc import seeds
+
+    made = []
+
+    def fake_selection_table(dataset, out, seed_list, grid, *args, **kwargs):
+        made.append(("select", seed_list[0]))
+        return pd.DataFrame([dict(seed=seed_list[0], alpha_lr=float(r), val_accuracy=50.0 + r) for r in grid])
+
+    def fake_run_seeds(dataset, out, seed_list, quick, alpha_lr, progress=False, settings=(), **overrides):
+        (seed,) = seed_list
+        made.append(("run", seed))
+        target = tmp_path / "out" / dataset / f"seed{seed}"
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(tiny_run, target)
+        config = seeds._config(
+            dataset, out, seed, quick, settings, alpha_lr=alpha_lr, run_id=f"seed{seed}", **overrides
+        )
+        (target / "config.json").write_text(json.dumps(config.to_dict()))
+        return [target]
+
+    monkeypatch.setattr(seeds, "selection_table", fake_selection_table)
+    monkeypatch.setattr(seeds, "run_seeds", fake_run_seeds)
+    monkeypatch.delenv("TF_NUM_INTRAOP_THREADS", raising=False)  # main() sets it for this process
+    out = tmp_path / "out"
+    argv = ["--datasets", "digits", "--seeds", "3", "--alpha-lr-seeds", "2", "--out", str(out), "--quick"]
+    argv += ["--set", "steps_per_task=4"]
+    assert seeds.main(argv) == 0
+    assert sorted(made) == [("run", 0), ("run", 1), ("run", 2), ("select", 0), ("select", 1)]
+    root, seeds_dir = out / "digits", out / "digits" / "seeds"
+    assert len(list(seeds_dir.glob("*.usage.json"))) == 5
+    kept = [
+        root / "seed0" / "results.json",
+        root / "seed2" / "results.json",
+        seeds_dir / "alpha_lr_selection.seed1.csv",
+    ]
+    times = [p.stat().st_mtime_ns for p in kept]
+    (root / "seed1" / "results.json").unlink()  # seed 1's run was killed before it finished
+    (seeds_dir / "seed1.run.usage.json").unlink()
+    made.clear()
+    assert seeds.main([*argv, "--resume"]) == 0
+    assert made == [("run", 1)] and [p.stat().st_mtime_ns for p in kept] == times
+    summary = (seeds_dir / "summary.md").read_text()
+    assert "took" in summary and "not counted" not in summary  # every step's time is on record
+    (seeds_dir / "seed0.select.usage.json").unlink()  # a step made before times were kept
+    assert seeds.main([*argv, "--resume"]) == 0 and made == [("run", 1)]
+    assert "1 step(s) made before step times were kept are not counted" in (seeds_dir / "summary.md").read_text()
+    capsys.readouterr()
+    assert seeds.main([*argv[:-1], "steps_per_task=5", "--resume"]) == 2
+    err = capsys.readouterr().err
+    assert "made with other settings (steps_per_task)" in err and "rerun without --resume" in err
+    assert made == [("run", 1)] and [p.stat().st_mtime_ns for p in kept] == times
+
+
+@pytest.mark.slow
 def test_notebook_draws_from_the_run(tiny_run):
     from experiments.ttc.notebook import execute_notebook
 

@@ -93,6 +93,6 @@ def test_side_by_side_seeds_that_fail_are_named_with_their_log(tmp_path, capsys,
     argv = ["--datasets", "celeba", "--seeds", "2", "--jobs", "2", "--out", str(tmp_path), "--quick"]
     assert main([*argv, "--data-root", str(tmp_path / "no-celeba")]) == 2
     err = capsys.readouterr().err
-    assert "2 seed process(es) failed" in err and "celeba seed 0 (select):" in err and "celeba seed 1 (select):" in err
+    assert "2 seed step(s) failed" in err and "celeba seed 0 (select):" in err and "celeba seed 1 (select):" in err
     log = (tmp_path / "celeba" / "seeds" / "seed1.select.log").read_text()
     assert "no-celeba" in log and "error" in log

@@ -17,6 +17,9 @@ Per dataset:
 
 ``--jobs N`` runs the seeds of steps 1 and 2 side by side, each in its own process
 (:func:`experiments.processes.run_side_by_side`: one log per seed and step under ``<out>/<dataset>/seeds/``).
+Every finished seed step keeps its wall and CPU seconds (``seed<k>.<step>.usage.json``), and ``--resume`` keeps
+the steps that finished with the same settings and makes the rest (a killed command loses only the steps it
+was in), so the report's times add up every step whichever invocation made it.
 Every seed's TensorFlow computations use :data:`SEED_THREADS` intra-op threads whatever ``--jobs`` (a sum split
 over more threads rounds differently), so a seed computes the same numbers one after another or side by side.
 """
@@ -106,14 +109,6 @@ def _config(dataset: str, out: str, seed: int, quick: bool, settings=(), **overr
     return apply_settings(config, settings, quick=quick) if settings else config
 
 
-def select_alpha_lr(
-    dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
-) -> tuple[float, pd.DataFrame]:
-    """Mean validation accuracy of a DMT per alpha learning rate over ``seeds``; returns (best rate, table)."""
-    table = selection_table(dataset, out, seeds, grid, quick, progress, settings, **overrides)
-    return best_alpha_lr(table), table
-
-
 def best_alpha_lr(table: pd.DataFrame) -> float:
     """The rate with the best mean validation accuracy over the seeds of a selection table."""
     return float(table.groupby("alpha_lr")["val_accuracy"].mean().idxmax())
@@ -185,33 +180,122 @@ def _worker_argv(args: argparse.Namespace, dataset: str, step: str, seed: int, a
     return argv
 
 
-def side_by_side(args: argparse.Namespace, steps, usage: dict | None = None) -> dict[tuple[str, int], str]:
-    """Each ``(dataset, step, seed, alpha_lr)`` of ``steps`` in its own process, ``args.jobs`` at a time in the
-    order given (log ``<out>/<dataset>/seeds/seed<k>.<step>.log``); ``usage[(dataset, seed)]`` accumulates
-    (wall seconds, CPU seconds). Returns {(dataset, seed): "<name>: <end of its log>"} for the failed ones."""
+def _usage_file(out: str, dataset: str, seed: int, step: str) -> Path:
+    return _seeds_dir(out, dataset) / f"seed{seed}.{step}.usage.json"
+
+
+def _run_dir(out: str, dataset: str, seed: int) -> Path:
+    return Path(out) / dataset / f"seed{seed}"
+
+
+def _step_config(args: argparse.Namespace, dataset: str, seed: int, alpha_lr: float | None) -> TTCConfig:
+    """The config a seed's step resolves (the run's, with the chosen alpha rate; the selection's without)."""
+    extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
+    if alpha_lr is not None:
+        extra.update(alpha_lr=alpha_lr, run_id=f"seed{seed}")
+    return _config(dataset, args.out, seed, args.quick, args.settings, **extra)
+
+
+def _comparable(config: TTCConfig | dict) -> dict:
+    """A config as its JSON file holds it, without the fields a selection does not fix (rate, run id)."""
+    values = json.loads(json.dumps(config.to_dict() if isinstance(config, TTCConfig) else config))
+    return {k: v for k, v in values.items() if k not in ("alpha_lr", "run_id")}
+
+
+def step_done(args: argparse.Namespace, dataset: str, step: str, seed: int, alpha_lr: float | None) -> bool:
+    """``--resume``: whether a seed's step finished earlier with this invocation's settings. A run is done when
+    its ``results.json`` exists; a selection when its table holds every rate of the grid and the settings it
+    was made with (its ``.config.json``, or the seed's finished run) are this invocation's. Raises RunError when
+    a finished step was made with other settings (rerun without ``--resume`` to replace it)."""
+    if not args.resume:
+        return False
+    if step == "run":
+        run_dir = _run_dir(args.out, dataset, seed)
+        if not (run_dir / "results.json").is_file():
+            return False
+        saved = json.loads((run_dir / "config.json").read_text())
+        expected = json.loads(json.dumps(_step_config(args, dataset, seed, alpha_lr).to_dict()))
+    else:
+        path = _selection_file(args.out, dataset, seed)
+        if not path.is_file() or set(pd.read_csv(path)["alpha_lr"]) != {float(r) for r in args.alpha_lr_grid}:
+            return False
+        record, run_config = path.with_suffix(".config.json"), _run_dir(args.out, dataset, seed) / "config.json"
+        source = record if record.is_file() else run_config if run_config.is_file() else None
+        if source is None:
+            return False  # no record of its settings: made again
+        saved = _comparable(json.loads(source.read_text()))
+        expected = _comparable(_step_config(args, dataset, seed, None))
+    if saved != expected:
+        changed = sorted(k for k in set(saved) | set(expected) if saved.get(k) != expected.get(k))
+        raise RunError(
+            f"seed {seed}'s {step} step in {_seeds_dir(args.out, dataset).parent} was made with other settings "
+            f"({', '.join(changed)}); rerun without --resume to replace it"
+        )
+    return True
+
+
+def run_step(args: argparse.Namespace, dataset: str, step: str, seed: int, alpha_lr: float | None) -> None:
+    """One seed's step in this process: ``select`` writes the seed's rows of the selection table (and the
+    settings it used), ``run`` makes the seed's run directory."""
+    extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
+    if step == "select":
+        table = selection_table(
+            dataset, args.out, [seed], args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
+        )
+        path = _selection_file(args.out, dataset, seed)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        config = _comparable(_step_config(args, dataset, seed, None))
+        atomic_write_text(path.with_suffix(".config.json"), json.dumps(config, indent=2) + "\n")
+        atomic_write_text(path, table.to_csv(index=False))
+    else:
+        run_seeds(dataset, args.out, [seed], args.quick, alpha_lr, args.progress, args.settings, **extra)
+
+
+def _record_usage(args: argparse.Namespace, dataset: str, seed: int, step: str, wall: float, cpu: float) -> None:
+    path = _usage_file(args.out, dataset, seed, step)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps({"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2)}) + "\n")
+
+
+def run_steps(args: argparse.Namespace, steps) -> dict[tuple[str, int], str]:
+    """Each ``(dataset, step, seed, alpha_lr)`` of ``steps`` not done before (:func:`step_done`): with
+    ``--jobs 1`` one after another in this process, else each in its own process, ``args.jobs`` at a time in
+    the order given (log ``<out>/<dataset>/seeds/seed<k>.<step>.log``). Each finished step's wall and CPU
+    seconds are kept in ``seed<k>.<step>.usage.json``. Returns {(dataset, seed): "<name>: <error>"} for the
+    failed ones."""
     from experiments.processes import log_tail, run_side_by_side
 
-    names = {f"{d} seed {s} ({step})": (d, step, s, rate) for d, step, s, rate in steps}
+    todo = [(d, step, s, rate) for d, step, s, rate in steps if not step_done(args, d, step, s, rate)]
+    failed: dict[tuple[str, int], str] = {}
+    if args.jobs == 1:
+        for d, step, s, rate in todo:
+            wall, cpu = time.perf_counter(), _cpu_seconds()
+            try:
+                run_step(args, d, step, s, rate)
+            except (ValueError, FileNotFoundError, KeyError, RunError) as err:
+                failed[(d, s)] = f"{d} seed {s} ({step}): {err}"
+                continue
+            _record_usage(args, d, s, step, time.perf_counter() - wall, _cpu_seconds() - cpu)
+        return failed
+    names = {f"{d} seed {s} ({step})": (d, step, s, rate) for d, step, s, rate in todo}
     commands = {n: _worker_argv(args, d, step, s, rate) for n, (d, step, s, rate) in names.items()}
     logs = {n: _seeds_dir(args.out, d) / f"seed{s}.{step}.log" for n, (d, step, s, _) in names.items()}
     measured: dict = {}
-    failed = run_side_by_side(
+    failures = run_side_by_side(
         commands, logs, args.jobs, prefix="[experiments.ttc.seeds]", intra_op_threads=SEED_THREADS, usage=measured
     )
-    if usage is not None:
-        for name, (wall, cpu) in measured.items():
-            d, _, s, _ = names[name]
-            old = usage.get((d, s), (0.0, 0.0))
-            usage[(d, s)] = (old[0] + wall, old[1] + cpu)
-    return {(names[n][0], names[n][2]): f"{n}: {log_tail(logs[n])}" for n in failed}
+    for name, (wall, cpu) in measured.items():
+        d, step, s, _ = names[name]
+        if name not in failures:
+            _record_usage(args, d, s, step, wall, cpu)
+    return {(names[n][0], names[n][2]): f"{n}: {log_tail(logs[n])}" for n in failures}
 
 
-def _run_all_side_by_side(args: argparse.Namespace, seeds) -> tuple[dict, dict, dict]:
-    """``--jobs N``: every dataset's seeds' alpha-rate selections, then every dataset's seeds' runs, N
-    processes at a time, the datasets' seeds in one queue, largest dataset first (so no core waits for one
-    dataset's last seed while another dataset has work). Returns ({dataset: (chosen rate, selection table, run dirs)}, {dataset: error},
-    {(dataset, seed): (wall, CPU seconds)})."""
-    usage: dict = {}
+def run_all(args: argparse.Namespace, seeds) -> tuple[dict, dict]:
+    """Every dataset's seeds' alpha-rate selections, then every dataset's seeds' runs (:func:`run_steps`),
+    the datasets' seeds in one queue, largest dataset first (so no core waits for one dataset's last seed
+    while another dataset has work). Returns ({dataset: (chosen rate, selection table, run dirs)},
+    {dataset: error})."""
     errors: dict[str, str] = {}
     # the largest datasets first (turns per task x tasks), so the small ones fill the cores at the end
     size = {}
@@ -223,19 +307,41 @@ def _run_all_side_by_side(args: argparse.Namespace, seeds) -> tuple[dict, dict, 
     def fail(failed: dict) -> None:
         for dataset in dict.fromkeys(d for d, _ in failed):
             tails = "; ".join(text for (d, _), text in failed.items() if d == dataset)
-            errors[dataset] = f"{sum(d == dataset for d, _ in failed)} seed process(es) failed ({tails})"
+            errors[dataset] = f"{sum(d == dataset for d, _ in failed)} seed step(s) failed ({tails})"
 
     chosen_on = _selection_seeds(args, seeds)
-    fail(side_by_side(args, [(d, "select", s, None) for d in order for s in chosen_on], usage))
+    try:
+        fail(run_steps(args, [(d, "select", s, None) for d in order for s in chosen_on]))
+    except RunError as err:  # --resume found a step made with other settings
+        return {}, {d: str(err) for d in order}
     done = {}
     for dataset in [d for d in order if d not in errors]:
         selection = pd.concat(
             [pd.read_csv(_selection_file(args.out, dataset, s)) for s in chosen_on], ignore_index=True
         )
         done[dataset] = (best_alpha_lr(selection), selection)
-    fail(side_by_side(args, [(d, "run", s, done[d][0]) for d in done for s in seeds], usage))
-    results = {d: (*done[d], [Path(args.out) / d / f"seed{s}" for s in seeds]) for d in done if d not in errors}
-    return results, errors, usage
+    try:
+        fail(run_steps(args, [(d, "run", s, done[d][0]) for d in done for s in seeds]))
+    except RunError as err:
+        return {}, {d: str(err) for d in order}
+    results = {d: (*done[d], [_run_dir(args.out, d, s) for s in seeds]) for d in done if d not in errors}
+    return results, errors
+
+
+def step_usage(args: argparse.Namespace, dataset: str, seeds) -> tuple[float, float, int, int]:
+    """(wall seconds, CPU seconds) added up over a dataset's recorded seed steps, the number of steps with a
+    record, and the number without (made before step times were kept)."""
+    wall = cpu = 0.0
+    recorded = missing = 0
+    steps = [(s, "select") for s in _selection_seeds(args, seeds)] + [(s, "run") for s in seeds]
+    for seed, step in steps:
+        path = _usage_file(args.out, dataset, seed, step)
+        if path.is_file():
+            usage = json.loads(path.read_text())
+            wall, cpu, recorded = wall + usage["wall_seconds"], cpu + usage["cpu_seconds"], recorded + 1
+        else:
+            missing += 1
+    return wall, cpu, recorded, missing
 
 
 def _selection_seeds(args: argparse.Namespace, seeds) -> list[int]:
@@ -697,6 +803,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--docs", default=None, help="write the generated section into this file (docs/ttc.md)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep every seed step (alpha-rate selection, run) that finished with these settings and make the rest; "
+        "a finished step made with other settings is refused",
+    )
+    parser.add_argument(
         "--jobs",
         type=int,
         default=1,
@@ -729,49 +841,27 @@ def main(argv: list[str] | None = None) -> int:
     machine = None
     command_start = time.perf_counter()
     command = f"python -m experiments.ttc.seeds {' '.join(argv if argv is not None else sys.argv[1:])}"
-    parallel: tuple[dict, dict, dict] | None = _run_all_side_by_side(args, seeds) if args.jobs > 1 else None
+    results, errors = run_all(args, seeds)
     failed: list[str] = []
     for dataset in args.datasets:
-        start, cpu_start = time.perf_counter(), _cpu_seconds()
-        extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
-        try:
-            if parallel is not None:
-                results, errors, usage = parallel
-                if dataset in errors:
-                    raise RunError(errors[dataset])
-                chosen, selection, dirs = results[dataset]
-            else:
-                chosen, selection = select_alpha_lr(
-                    dataset,
-                    args.out,
-                    _selection_seeds(args, seeds),
-                    args.alpha_lr_grid,
-                    args.quick,
-                    args.progress,
-                    args.settings,
-                    **extra,
-                )
-                dirs = run_seeds(dataset, args.out, seeds, args.quick, chosen, args.progress, args.settings, **extra)
-        except (ValueError, FileNotFoundError, KeyError, RunError) as err:
-            print(f"experiments.ttc.seeds: error: {dataset}: {err}", file=sys.stderr)
+        if dataset in errors:
+            print(f"experiments.ttc.seeds: error: {dataset}: {errors[dataset]}", file=sys.stderr)
             failed.append(dataset)
             continue
+        chosen, selection, dirs = results[dataset]
         runs = load_runs(dirs)
         config = runs[0]["config"]
         machine = runs[0]["environment"].get("machine") or machine
-        if parallel is not None:
-            wall = sum(w for (d, _), (w, _) in usage.items() if d == dataset)
-            cpu = sum(c for (d, _), (_, c) in usage.items() if d == dataset)
-            took = (
-                f"Its seed processes (alpha-rate selection and the {len(seeds)} runs, {args.jobs} at a time beside "
-                f"the other datasets' seeds) ran {wall / 60:.1f} min added up ({cpu / 60:.1f} min CPU)."
-            )
-        else:
-            wall, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
-            took = (
-                f"This dataset took {wall / 60:.1f} min wall, {cpu / 60:.1f} min CPU (alpha-rate selection and the "
-                f"{len(seeds)} runs, seeds one after another)."
-            )
+        wall, cpu, recorded, missing = step_usage(args, dataset, seeds)
+        at_a_time = "one at a time" if args.jobs == 1 else f"{args.jobs} at a time beside the other datasets' seeds"
+        took = (
+            f"Its seed steps (alpha-rate selection and the {len(seeds)} runs, {at_a_time}) took {wall / 60:.1f} min "
+            f"wall and {cpu / 60:.1f} min CPU added up"
+            + (f" ({missing} step(s) made before step times were kept are not counted)" if missing else "")
+            + "."
+            if recorded
+            else "Step times: not on record (every step was made before step times were kept)."
+        )
         header = (
             f"Command: `{command}`. Data `{dataset}` ({_describe(config)}); {len(seeds)} paired seeds (0-{seeds[-1]}); profile "
             f"`{config['profile']}`{' (seeds budget)' if not args.quick else ''}. Machine: {machine or 'not recorded'}. "
@@ -795,21 +885,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _worker(args: argparse.Namespace) -> int:
-    """One seed's step in its own process (``--jobs``): ``select`` writes its rows of the selection table,
-    ``run`` makes the seed's run directory."""
+    """One seed's step in its own process (``--jobs``): :func:`run_step`."""
     (dataset,) = args.datasets
-    seed = args.worker_seed
-    extra = dict(data_root=args.data_root, capacity_control=True if args.capacity_control else None)
     try:
-        if args.worker == "select":
-            table = selection_table(
-                dataset, args.out, [seed], args.alpha_lr_grid, args.quick, args.progress, args.settings, **extra
-            )
-            path = _selection_file(args.out, dataset, seed)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_text(path, table.to_csv(index=False))
-        else:
-            run_seeds(dataset, args.out, [seed], args.quick, args.alpha_lr, args.progress, args.settings, **extra)
+        run_step(args, dataset, args.worker, args.worker_seed, args.alpha_lr)
     except (ValueError, FileNotFoundError, KeyError, RunError) as err:
         print(f"experiments.ttc.seeds: error: {err}", file=sys.stderr)
         return 2
@@ -825,7 +904,12 @@ def _intro(args, texts: dict, machine: str | None = None, wall: float | None = N
     return (
         f"Generated by `{command}` (`python -m experiments.ttc.seeds`{jobs}; each dataset's section names its "
         f"command, data, seeds and run time{f', on {machine}' if machine else ''})."
-        + (f" The whole command took {wall / 60:.1f} min wall." if wall is not None else "")
+        + (
+            f" {'This invocation (--resume: steps finished earlier were kept)' if args.resume else 'The whole command'}"
+            f" took {wall / 60:.1f} min wall."
+            if wall is not None
+            else ""
+        )
         + (f" Not finished when this was last written: {', '.join(missing)}." if missing else "")
         + " Verdicts: *reproduced* = the 95 % interval excludes no effect on the paper's side; *not "
         "reproduced* = it excludes it on the other side; *inconclusive* = it contains it. Our data are not "
