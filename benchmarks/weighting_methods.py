@@ -15,21 +15,9 @@ import argparse
 
 from benchmarks.common import emit
 from benchmarks.train_step import Variant, measure, ratio_rows, settings, step_rows
+from experiments.face_expression.methods import LATER_WEIGHTING_METHODS
 
-METHODS = (
-    "pcgrad",
-    "mgda",
-    "cagrad",
-    "imtl_g",
-    "nash_mtl",
-    "aligned_mtl",
-    "gradvac",
-    "db_mtl",
-    "rlw",
-    "gls",
-    "famo",
-    "stch",
-)
+METHODS = LATER_WEIGHTING_METHODS
 #: the step-cost ratios the methods' papers report (not comparable hardware or baselines)
 PAPER_ANCHORS = {"famo": "paper: 1.18x", "pcgrad": "paper: 1.6x", "nash_mtl": "paper: ~30x"}
 

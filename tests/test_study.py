@@ -137,6 +137,18 @@ def test_other_weighting_methods_are_compared_with_the_proposed_method_on_both_t
     assert set(table.index.get_level_values(1)) == {"verification_accuracy", "expression_accuracy"}
 
 
+def test_the_weighting_study_target_runs_every_later_method_beside_static_and_proposed():
+    """``make reproduce-study-weighting`` reads its rows from the Makefile: they must be the registry's list."""
+    import re
+    from pathlib import Path
+
+    from experiments.face_expression.methods import LATER_WEIGHTING_METHODS
+
+    makefile = (Path(__file__).parents[1] / "Makefile").read_text()
+    (line,) = re.findall(r"^WEIGHTING_STUDY_METHODS \?= (.*)$", makefile, flags=re.M)
+    assert line.split() == ["static", "dynamic", *LATER_WEIGHTING_METHODS]
+
+
 def test_convergence_flags_rows_still_learning():
     from experiments.face_expression.study import convergence
 
