@@ -74,6 +74,7 @@ def test_pretrain_reports_bad_files_then_eval_lfw(identity_set, tmp_path, capsys
     assert sorted(rejects["reason"]) == ["too_few_images", "unreadable"]
     summary = json.loads((out / "summary.json").read_text())
     assert summary["identities"] == 6 and summary["images"] == 6 * 4 - 1 and summary["rejects"] == 2
+    assert "cores" in summary["machine"]  # the machine its times were measured on
     assert export.is_file() and json.loads(export.with_suffix(".json").read_text())["image_size"] == 24
     assert (out / "tensorboard" / "train").is_dir() and (out / "checkpoints" / "epoch_001.keras").is_file()
     assert len(pd.read_csv(out / "history.csv")) == 1

@@ -34,6 +34,7 @@ import pandas as pd
 
 from data_prep.pipeline import Preprocessing
 from experiments import optimizers
+from experiments.environment import describe_machine
 from experiments.pretraining.config import DEFAULT_IMAGE_SIZE, PretrainConfig, check_out_folder
 from experiments.rundir import RunError, atomic_save, atomic_write_text, check_resume, open_run_dir
 
@@ -354,6 +355,7 @@ def _run_locked(cfg: PretrainConfig, out: Path, resume: bool) -> dict[str, Any]:
         "config": cfg.to_dict(),
         "strategy": type(strategy).__name__,
         "replicas": replicas,
+        "machine": describe_machine(),
     }
     atomic_write_text(out / "summary.json", json.dumps(summary, indent=2, default=str))
     return summary
