@@ -189,18 +189,21 @@ CLAIM_COLUMNS = (
     markdown.Column("Statistic", "statistic", lambda v: str(v or "-")),
     markdown.Column("Verdict", "verdict", "**{}**"),
 )
-SENSITIVITY_COLUMNS = (
-    markdown.Column("Variant", "change", "text"),
-    markdown.Column("Metric", "metric", "text"),
-    markdown.Column("Difference", "statistic", "text"),
-    markdown.Column("Effect", "effect", "text"),
-)
-OTHER_WEIGHTING_COLUMNS = (
-    markdown.Column("Method", "change", "text"),
-    markdown.Column("Metric", "metric", "text"),
-    markdown.Column("Difference", "statistic", "text"),
-    markdown.Column("Effect", "effect", "text"),
-)
+
+
+def paired_effect_columns(first: str) -> tuple[markdown.Column, ...]:
+    """The columns of a :func:`experiments.face_expression.claims.paired_effects` table; ``first`` heads the
+    description column."""
+    return (
+        markdown.Column(first, "change", "text"),
+        markdown.Column("Metric", "metric", "text"),
+        markdown.Column("Difference", "statistic", "text"),
+        markdown.Column("Effect", "effect", "text"),
+    )
+
+
+SENSITIVITY_COLUMNS = paired_effect_columns("Variant")
+OTHER_WEIGHTING_COLUMNS = paired_effect_columns("Method")
 CONVERGENCE_COLUMNS = (
     markdown.Column("Method", "method", "text"),
     markdown.Column("Metric", "metric", "text"),

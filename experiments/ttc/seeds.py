@@ -310,19 +310,16 @@ def run_all(args: argparse.Namespace, seeds) -> tuple[dict, dict]:
             errors[dataset] = f"{sum(d == dataset for d, _ in failed)} seed step(s) failed ({tails})"
 
     chosen_on = _selection_seeds(args, seeds)
+    done = {}
     try:
         fail(run_steps(args, [(d, "select", s, None) for d in order for s in chosen_on]))
-    except RunError as err:  # --resume found a step made with other settings
-        return {}, {d: str(err) for d in order}
-    done = {}
-    for dataset in [d for d in order if d not in errors]:
-        selection = pd.concat(
-            [pd.read_csv(_selection_file(args.out, dataset, s)) for s in chosen_on], ignore_index=True
-        )
-        done[dataset] = (best_alpha_lr(selection), selection)
-    try:
+        for dataset in [d for d in order if d not in errors]:
+            selection = pd.concat(
+                [pd.read_csv(_selection_file(args.out, dataset, s)) for s in chosen_on], ignore_index=True
+            )
+            done[dataset] = (best_alpha_lr(selection), selection)
         fail(run_steps(args, [(d, "run", s, done[d][0]) for d in done for s in seeds]))
-    except RunError as err:
+    except RunError as err:  # --resume found a step made with other settings
         return {}, {d: str(err) for d in order}
     results = {d: (*done[d], [_run_dir(args.out, d, s) for s in seeds]) for d in done if d not in errors}
     return results, errors
