@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import keras
+import numpy as np
 import tensorflow as tf
 from keras import ops
 
@@ -47,6 +48,14 @@ class StepResult:
 
 def _global_norm(gradients):
     return tf.linalg.global_norm([g for g in gradients if g is not None]) if gradients else tf.constant(0.0)
+
+
+def _task_output_keys(task: TaskSpec) -> list[str]:
+    """The network outputs a task's loss reads: its logits, and its center-loss feature."""
+    keys = [task.logits]
+    if task.center_loss_weight > 0:
+        keys.append(task.center_feature)
+    return keys
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl")
@@ -164,6 +173,10 @@ class DynamicMultiTaskModel(CustomStepModel):
                 self.center_losses[task.name] = layer
         if not self.weighting.built:
             self.weighting.build()
+        if self.weighting.uses_task_gradients and self.weighting.needs_shared_parameter_count:
+            count = self.shared_parameter_count()
+            if count is not None:  # else the strategy creates its state at the first trace
+                self.weighting.build_task_gradient_state(count)
 
         n_tasks = len(self.tasks)
         self.log_fields = (
@@ -225,6 +238,24 @@ class DynamicMultiTaskModel(CustomStepModel):
         """Psi (the weight unit) and the strategy's own trainable variables (Eq. 12)."""
         unit = list(self.weight_unit.trainable_variables) if self.weight_unit is not None else []
         return unit + list(self.weighting.trainable_variables)
+
+    def shared_parameter_count(self) -> int | None:
+        """P: how many trainable network parameters at least two tasks reach (the columns of the
+        task-gradient matrix ``G``): the variables of the layers on the paths from the inputs to
+        two or more tasks' outputs (each task's logits and center feature) of the functional
+        network; None when that sub-network cannot be cut out."""
+        reached: dict[int, int] = {}
+        sizes: dict[int, int] = {}
+        for task in self.tasks:
+            keys = _task_output_keys(task)
+            try:
+                path = keras.Model(self.network.input, [self.network.output[k] for k in keys])
+            except Exception:  # e.g. an input no task output depends on
+                return None
+            for variable in path.trainable_variables:
+                reached[id(variable)] = reached.get(id(variable), 0) + 1
+                sizes[id(variable)] = int(np.prod(variable.shape))
+        return sum(sizes[key] for key, count in reached.items() if count >= 2)
 
     def _shared_layer_variables(self) -> list:
         if not self.shared_layer_name:

@@ -38,6 +38,7 @@ def test_every_method_trains_a_tiny_model_through_fit(name, tiny_batch):
     model = small_model(name)
     model.compile(network_optimizer=keras.optimizers.SGD(0.05))
     before = {path: v.numpy().copy() for path, v in _variables(model).items()}
+    initial = model.get_weights()
     history = model.fit(x, y, batch_size=8, epochs=2, verbose=0)
     assert all(np.isfinite(history.history["loss"])), history.history
     after = _variables(model)
@@ -48,6 +49,18 @@ def test_every_method_trains_a_tiny_model_through_fit(name, tiny_batch):
     log = model.step_log.numpy()[:4]
     np.testing.assert_array_equal(log[:, 0], [1, 2, 3, 4])
     assert np.all(np.isfinite(log))
+    # training creates no variable: a new fold can restore the initial state (as the harness does)
+    model.set_weights(initial)
+    np.testing.assert_array_equal(_variables(model)[SHARED].numpy(), before[SHARED])
+
+
+def test_db_mtl_buffer_exists_from_construction_with_the_shared_parameter_count():
+    model = small_model("db_mtl")
+    (buffer,) = [v for v in model.weighting.variables if "gradient_buffer" in v.path]
+    shared = model.shared_parameter_count()
+    assert buffer.shape == (2, shared)
+    heads = sum(int(np.prod(v.shape)) for v in model.network_variables if "logits" in v.path)
+    assert 0 < shared <= sum(int(np.prod(v.shape)) for v in model.network_variables) - heads
 
 
 @keras.saving.register_keras_serializable(package="dynamic_mtl_tests")

@@ -36,6 +36,8 @@ class WeightingStrategy(keras.layers.Layer):
         uses_task_gradients: a gradient-manipulation method (PCGrad, MGDA, ...): the model
             computes every task's gradient with respect to the shared variables and the
             strategy's ``combine_task_gradients`` turns them into the shared update.
+        needs_shared_parameter_count: the strategy keeps state of the shared parameters' size;
+            the model calls its ``build_task_gradient_state(P)`` at construction.
         weight_unit_defaults: ``DynamicWeightUnit`` options this strategy's unit starts from
             (e.g. the naive baseline turns the Section 5.5 normalisation off).
     """
@@ -43,6 +45,7 @@ class WeightingStrategy(keras.layers.Layer):
     uses_weight_unit = False
     requires_grad_norms = False
     uses_task_gradients = False
+    needs_shared_parameter_count = False
     weight_unit_defaults: dict = {}
 
     def __init__(self, num_tasks: int = 2, **kwargs):

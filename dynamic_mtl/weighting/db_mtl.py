@@ -20,8 +20,8 @@ class DBMTLWeighting(GradientWeighting):
     ``hbar_i <- h_i + beta_t (hbar_i - h_i)`` with ``beta_t = beta / t^sigma`` (``hbar`` starts
     at 0); ``d = sum_i (max_j ||hbar_j|| / ||hbar_i||) hbar_i``. ``beta = 0.9``,
     ``sigma = 0.5`` (the paper's defaults). The task heads get ``sum_i log(L_i + eps)``
-    (``network_loss``). The EMA buffer (T x P, P = shared parameters) is created at the
-    first step. ``task_weights`` are the scales ``max_j ||hbar_j|| / ||hbar_i||`` of the
+    (``network_loss``). The EMA buffer (T x P, P = shared parameters) is created with the model
+    (at the first step when the network's input shape is not fully known). ``task_weights`` are the scales ``max_j ||hbar_j|| / ||hbar_i||`` of the
     buffered log-loss gradients.
     """
 
@@ -34,12 +34,23 @@ class DBMTLWeighting(GradientWeighting):
         self.beta = float(beta)
         self.sigma = float(sigma)
 
+    needs_shared_parameter_count = True
+
+    def build_task_gradient_state(self, num_shared_parameters: int) -> None:
+        lazy_state(self, "gradient_buffer", (self.num_tasks, int(num_shared_parameters)))
+
     def network_loss(self, weights, task_losses):
         return ops.sum(weights * ops.log(task_losses + EPSILON))
 
     def combine_task_gradients(self, task_gradients, task_losses):
         grads = as_task_matrix(task_gradients, self.num_tasks)
         buffer = lazy_state(self, "gradient_buffer", grads.shape)
+        if grads.shape[1] is not None and buffer.shape[1] != grads.shape[1]:
+            raise ValueError(
+                f"DB-MTL's gradient buffer has {buffer.shape[1]} shared parameters but the task gradients "
+                f"have {grads.shape[1]}: the task losses reach other network outputs than each task's "
+                "logits (and center feature) that the model counted"
+            )
         log_grads = grads / (tf.cast(task_losses, tf.float32)[:, None] + EPSILON)
         t = tf.cast(tf.convert_to_tensor(self.step), tf.float32) + 1.0
         beta_t = self.beta / tf.pow(t, self.sigma)

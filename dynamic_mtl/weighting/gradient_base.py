@@ -32,6 +32,11 @@ class GradientWeighting(SteppedRandomWeighting):
     def coefficients(self, gram, task_losses):
         raise NotImplementedError
 
+    def build_task_gradient_state(self, num_shared_parameters: int) -> None:
+        """Create state whose size is P, the shared parameter count (with
+        ``needs_shared_parameter_count``, the model calls this once at construction, so that
+        the state exists before any weights are saved or restored)."""
+
     def combine_task_gradients(self, task_gradients, task_losses):
         """``d = c^T G`` with ``c = coefficients(G G^T, L)``; returns ``(d, c)``."""
         grads = as_task_matrix(task_gradients, self.num_tasks)
