@@ -308,7 +308,7 @@ def test_sweep_claim_counts_the_static_row_as_w1_one_half_and_skips_units_withou
 
 
 def test_curves_skip_the_empty_history_of_a_method_without_epochs_and_wall_time_comes_from_the_files(tmp_path):
-    from experiments.face_expression.study import gather_curves, seed_run_minutes
+    from experiments.face_expression.study import gather_curves, seed_run_minutes, seed_work_minutes
 
     run = tmp_path / "seed0"
     (run / "per_fold").mkdir(parents=True)
@@ -317,7 +317,8 @@ def test_curves_skip_the_empty_history_of_a_method_without_epochs_and_wall_time_
     curves = gather_curves({0: run})
     assert set(curves["method"]) == {"static"} and len(curves) == 2
     (run / "config.yaml").write_text("x")
-    (run / "per_fold.csv").write_text("x")
+    (run / "per_fold.csv").write_text("method,fold,train_seconds\nstatic,0,120\nstatic,1,60\n")
     os.utime(run / "config.yaml", (1000, 1000))
     os.utime(run / "per_fold.csv", (1000 + 90, 1000 + 90))
     assert seed_run_minutes(run) == pytest.approx(1.5)
+    assert seed_work_minutes(run) == pytest.approx(3.0)  # a resumed run's earlier folds count too

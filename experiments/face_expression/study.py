@@ -346,16 +346,28 @@ def seed_run_minutes(run_dir: Path) -> float:
     return ((run_dir / "per_fold.csv").stat().st_mtime - (run_dir / "config.yaml").stat().st_mtime) / 60
 
 
+def seed_work_minutes(run_dir: Path) -> float:
+    """A seed run's (method, fold) work in minutes: ``train_seconds`` (training and per-epoch validation)
+    summed over ``per_fold.csv``; unlike :func:`seed_run_minutes` it counts every invocation of a
+    resumed run."""
+    return float(pd.read_csv(run_dir / "per_fold.csv")["train_seconds"].sum()) / 60
+
+
 def _wall_times(run_dirs: dict[int, Path] | None) -> str:
-    """The seed runs' wall time, from the first run's start to the last run's end (seeds run one after
-    another or side by side), and each run's own minutes."""
+    """The seed runs' wall time, from the first run's start (or resume) to the last run's end (seeds run
+    one after another or side by side), each run's own minutes, and each run's summed (method, fold) work."""
     if not run_dirs:
         return "-"
     minutes = {seed: seed_run_minutes(path) for seed, path in run_dirs.items()}
     first = min((path / "config.yaml").stat().st_mtime for path in run_dirs.values())
     last = max((path / "per_fold.csv").stat().st_mtime for path in run_dirs.values())
     each = ", ".join(f"seed {seed} {m:.1f} min" for seed, m in minutes.items())
-    return f"{(last - first) / 60:.1f} min (runs: {each}; from the runs' config.yaml to their per_fold.csv)"
+    work = ", ".join(f"seed {seed} {seed_work_minutes(path):.1f} min" for seed, path in run_dirs.items())
+    return (
+        f"{(last - first) / 60:.1f} min (runs: {each}; from the runs' config.yaml, written when a run starts "
+        f"or resumes, to their per_fold.csv); (method, fold) work summed over every invocation: {work} "
+        "(training and per-epoch validation, `train_seconds` of per_fold.csv)"
+    )
 
 
 def run_seeds_in_parallel(configs: dict[int, ExperimentConfig], study_dir: Path, jobs: int, resume: bool) -> None:
