@@ -1,6 +1,9 @@
-"""Choosing a ``tf.distribute`` strategy, and logical CPU devices for multi-replica tests."""
+"""Choosing a ``tf.distribute`` strategy, where each worker writes, and logical CPU devices for
+multi-replica tests."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import tensorflow as tf
 
@@ -59,3 +62,25 @@ def make_strategy(name: str = "default", devices: list[str] | None = None) -> tf
     if name == "multiworker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     raise ValueError(f"unknown strategy {name!r}; choose one of {STRATEGIES}")
+
+
+def is_chief(strategy: tf.distribute.Strategy) -> bool:
+    """Whether this process writes a run's files: always, except for a ``MultiWorkerMirroredStrategy``
+    worker that is not the chief (the ``chief`` task, or worker 0 of a cluster without one)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    task_type = getattr(resolver, "task_type", None)
+    if task_type in (None, "chief"):
+        return True
+    return task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
+
+
+def worker_directory(strategy: tf.distribute.Strategy, directory: str | Path) -> Path:
+    """Where this process writes a run's files: ``directory`` for the chief (:func:`is_chief`),
+    ``directory/workers/<task type>-<task id>`` for every other worker, so that workers sharing a file
+    system never write the same checkpoint (every worker must save, since saving runs collective ops,
+    as TensorFlow's multi-worker guide does with a temporary directory per worker)."""
+    directory = Path(directory)
+    if is_chief(strategy):
+        return directory
+    resolver = strategy.cluster_resolver
+    return directory / "workers" / f"{resolver.task_type}-{resolver.task_id}"

@@ -53,3 +53,28 @@ def test_fit_under_a_strategy_with_a_missing_device_raises_instead_of_hanging(ti
         model.compile(network_optimizer=keras.optimizers.SGD(0.01))
     with pytest.raises(ValueError, match="does not exist"):
         model.fit(x, y, batch_size=8, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize(
+    "task, jobs, where",
+    [
+        (None, None, "out"),  # one process: no cluster
+        (("chief", 0), {"chief", "worker"}, "out"),
+        (("worker", 0), {"chief", "worker"}, "out/workers/worker-0"),
+        (("worker", 0), {"worker"}, "out"),  # no chief task: worker 0 is the chief
+        (("worker", 1), {"worker"}, "out/workers/worker-1"),
+    ],
+)
+def test_only_the_chief_writes_the_run_directory(tmp_path, task, jobs, where):
+    from types import SimpleNamespace
+
+    from dynamic_mtl.distribute import is_chief, worker_directory
+
+    if task is None:
+        strategy = SimpleNamespace()
+    else:
+        spec = SimpleNamespace(jobs=sorted(jobs))
+        resolver = SimpleNamespace(task_type=task[0], task_id=task[1], cluster_spec=lambda: spec)
+        strategy = SimpleNamespace(cluster_resolver=resolver)
+    assert worker_directory(strategy, tmp_path / "out") == tmp_path / where
+    assert is_chief(strategy) == (where == "out")

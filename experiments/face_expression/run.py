@@ -90,22 +90,14 @@ def run_experiment(
     check_pretrained(config)  # a checkpoint that does not fit the profile: CheckpointMismatch before any work
     import tensorflow as tf
 
-    from dynamic_mtl.distribute import make_strategy
+    from dynamic_mtl.distribute import make_strategy, worker_directory
 
     tf.get_logger().setLevel("ERROR")
     strategy = make_strategy(config.strategy)
     run_id = config.run_id or new_run_id()
     run_dir = run_directory(config.results_dir, config.dataset, run_id)
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if (
-        resolver is not None
-        and resolver.task_type not in (None, "chief")
-        and not (
-            resolver.task_type == "worker" and resolver.task_id == 0 and "chief" not in resolver.cluster_spec().jobs
-        )
-    ):
-        # MultiWorkerMirroredStrategy: every worker trains; only the chief writes the run directory
-        run_dir = run_dir / "workers" / f"{resolver.task_type}-{resolver.task_id}"
+    # MultiWorkerMirroredStrategy: every worker trains; only the chief writes the run directory
+    run_dir = worker_directory(strategy, run_dir)
     config = config.override(run_id=run_id)
     say(f"[dynamic-mtl] run directory: {run_dir}")
     say(f"[dynamic-mtl] if interrupted, resume with: {resume_command(run_dir)}")

@@ -61,8 +61,10 @@ class PretrainError(RunError):
 
 
 # ------------------------------------------------------------------------------------------- data
-def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool):
-    """Scan (and with ``--align`` first align) the identity folders; reuse the saved scan on resume."""
+def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool, out: Path | None = None):
+    """Scan (and with ``--align`` first align) the identity folders; reuse the saved scan on resume. The
+    aligned images go to ``--aligned-dir``, else to ``<out>/aligned`` (``out``: this worker's folder,
+    default ``cfg.out``)."""
     from data_prep.identity_folders import (
         align_identity_folders,
         read_scan_report,
@@ -70,7 +72,7 @@ def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bo
         write_scan_report,
     )
 
-    root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(cfg.out) / "aligned")
+    root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(out or cfg.out) / "aligned")
     if resume and (data_dir / "images.csv").is_file():
         scan = read_scan_report(data_dir, str(root))
         print(
@@ -235,9 +237,14 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
     ``OUT`` is created and locked for the run (:func:`experiments.rundir.open_run_dir`); a folder that already
     holds files is refused without ``resume``, and ``resume`` continues it only with the same settings
     (other than :data:`RESUMABLE_CHANGES`). Raises :class:`~experiments.rundir.RunError` (one-line message)."""
+    from dynamic_mtl.distribute import make_strategy, use_logical_cpus, worker_directory
     from experiments.cli import cli_prefix
 
-    out = Path(cfg.out)
+    if cfg.logical_cpus:
+        use_logical_cpus(cfg.logical_cpus)
+    strategy = make_strategy(cfg.strategy)
+    # MultiWorkerMirroredStrategy: every worker trains and saves; only the chief writes OUT and the export
+    out = worker_directory(strategy, cfg.out)
     with open_run_dir(out):
         check_out_folder(out, resume)
         if resume and (out / "config.json").is_file():
@@ -249,30 +256,27 @@ def run_pretrain(cfg: PretrainConfig, resume: bool = False) -> dict[str, Any]:
                 resumable=RESUMABLE_CHANGES,
                 other="a new --out",
             )
-        return _run_locked(cfg, out, resume)
+        return _run_locked(cfg, out, resume, strategy)
 
 
-def _run_locked(cfg: PretrainConfig, out: Path, resume: bool) -> dict[str, Any]:
-    from dynamic_mtl.distribute import make_strategy, use_logical_cpus
+def _run_locked(cfg: PretrainConfig, out: Path, resume: bool, strategy) -> dict[str, Any]:
+    from dynamic_mtl.distribute import is_chief
 
     t0 = time.perf_counter()
     state_path = out / "state.json"
     state = json.loads(state_path.read_text()) if state_path.is_file() else None
     if resume and not state:
         print(f"resume: no checkpoint in {out}, starting from scratch")
-    if cfg.logical_cpus:
-        use_logical_cpus(cfg.logical_cpus)
     import keras
 
     from data_prep.identity_pipeline import make_identity_dataset, steps_per_epoch
 
     progress = cfg.progress != "none"
     data_dir = out / "data"
-    scan, layout = prepare_data(cfg, data_dir, resume=bool(state), progress=progress)
+    scan, layout = prepare_data(cfg, data_dir, resume=bool(state), progress=progress, out=out)
     _print_layout(layout, data_dir)
     cfg.save(out / "config.json")
     num_ids = scan.num_identities
-    strategy = make_strategy(cfg.strategy)
     replicas = strategy.num_replicas_in_sync
     if cfg.batch_size % replicas:
         raise PretrainError(f"--batch-size {cfg.batch_size} is not divisible by the {replicas} replicas")
@@ -326,7 +330,7 @@ def _run_locked(cfg: PretrainConfig, out: Path, resume: bool) -> dict[str, Any]:
     if not (out / "network.keras").is_file():
         export_network(model, network_metadata(cfg, num_ids, done), out / "network.keras")
     exported = None
-    if cfg.export and done:
+    if cfg.export and done and is_chief(strategy):
         exported = Path(cfg.export)
         exported.parent.mkdir(parents=True, exist_ok=True)
         for source, target in (
