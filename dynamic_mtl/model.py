@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 from typing import Any
 
@@ -244,8 +245,8 @@ class DynamicMultiTaskModel(CustomStepModel):
         task-gradient matrix ``G``): the variables of the layers on the paths from the inputs to
         two or more tasks' outputs (each task's logits and center feature) of the functional
         network; None when that sub-network cannot be cut out."""
-        reached: dict[int, int] = {}
-        sizes: dict[int, int] = {}
+        reached: collections.Counter = collections.Counter()
+        variables: dict[int, keras.Variable] = {}
         for task in self.tasks:
             keys = _task_output_keys(task)
             try:
@@ -253,9 +254,9 @@ class DynamicMultiTaskModel(CustomStepModel):
             except Exception:  # e.g. an input no task output depends on
                 return None
             for variable in path.trainable_variables:
-                reached[id(variable)] = reached.get(id(variable), 0) + 1
-                sizes[id(variable)] = int(np.prod(variable.shape))
-        return sum(sizes[key] for key, count in reached.items() if count >= 2)
+                reached[id(variable)] += 1
+                variables[id(variable)] = variable
+        return sum(int(np.prod(variables[key].shape)) for key, count in reached.items() if count >= 2)
 
     def _shared_layer_variables(self) -> list:
         if not self.shared_layer_name:

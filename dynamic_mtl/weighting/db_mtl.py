@@ -21,9 +21,11 @@ class DBMTLWeighting(GradientWeighting):
     at 0); ``d = sum_i (max_j ||hbar_j|| / ||hbar_i||) hbar_i``. ``beta = 0.9``,
     ``sigma = 0.5`` (the paper's defaults). The task heads get ``sum_i log(L_i + eps)``
     (``network_loss``). The EMA buffer (T x P, P = shared parameters) is created with the model
-    (at the first step when the network's input shape is not fully known). ``task_weights`` are the scales ``max_j ||hbar_j|| / ||hbar_i||`` of the
-    buffered log-loss gradients.
+    (at the first step when the model cannot count P from its functional network). ``task_weights``
+    are the scales ``max_j ||hbar_j|| / ||hbar_i||`` of the buffered log-loss gradients.
     """
+
+    needs_shared_parameter_count = True
 
     def __init__(self, beta: float = 0.9, sigma: float = 0.5, **kwargs):
         super().__init__(**kwargs)
@@ -33,8 +35,6 @@ class DBMTLWeighting(GradientWeighting):
             raise ValueError(f"sigma must be >= 0, got {sigma}")
         self.beta = float(beta)
         self.sigma = float(sigma)
-
-    needs_shared_parameter_count = True
 
     def build_task_gradient_state(self, num_shared_parameters: int) -> None:
         lazy_state(self, "gradient_buffer", (self.num_tasks, int(num_shared_parameters)))

@@ -61,10 +61,9 @@ class PretrainError(RunError):
 
 
 # ------------------------------------------------------------------------------------------- data
-def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool, out: Path | None = None):
+def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bool, out: Path):
     """Scan (and with ``--align`` first align) the identity folders; reuse the saved scan on resume. The
-    aligned images go to ``--aligned-dir``, else to ``<out>/aligned`` (``out``: this worker's folder,
-    default ``cfg.out``)."""
+    aligned images go to ``--aligned-dir``, else to ``<out>/aligned`` (``out``: this worker's folder)."""
     from data_prep.identity_folders import (
         align_identity_folders,
         read_scan_report,
@@ -72,7 +71,7 @@ def prepare_data(cfg: PretrainConfig, data_dir: Path, resume: bool, progress: bo
         write_scan_report,
     )
 
-    root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(out or cfg.out) / "aligned")
+    root = Path(cfg.data) if cfg.aligned else Path(cfg.aligned_dir or Path(out) / "aligned")
     if resume and (data_dir / "images.csv").is_file():
         scan = read_scan_report(data_dir, str(root))
         print(
