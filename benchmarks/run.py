@@ -43,6 +43,7 @@ def plan(quick: bool, tiny: bool) -> list[tuple[str, str, list[str]]]:
         ("pipeline_small", "benchmarks.pipeline", ["--profile", "small", "--data", "{memory_data}"]),
         ("pipeline_paper", "benchmarks.pipeline", ["--profile", "paper"]),
         ("harness", "benchmarks.harness", []),
+        ("ttc", "benchmarks.ttc", []),
         ("mtcnn", "benchmarks.mtcnn", []),
         ("scale", "benchmarks.scale", []),
         ("multiworker", "benchmarks.multiworker", []),

@@ -215,22 +215,30 @@ def test_forward_passes_are_traced_once_per_model_whatever_the_batch_sizes():
     assert _ESTIMATORS[model][SHAPE].experimental_get_tracing_count() == 1
 
 
-def test_the_trainers_adam_updates_bit_identically_to_keras_adam():
-    """The trainers' Adam computes the step's scalars once per step; every update is the same, bit for bit."""
+def test_the_trainers_fused_adam_updates_as_keras_adam():
+    """The trainers' Adam (one fused kernel per variable) makes Keras' updates, to float32 rounding, from the
+    same gradients (through training the comparison would be chaotic: a parameter whose gradient is zero up to
+    rounding, e.g. a bias before a batch norm, gets an Adam step of +-lr either way)."""
+    import tensorflow as tf
+
     from dynamic_mtl.ttc.training import _Adam
 
-    x, y = _data(n=32, T=2)
+    rng = np.random.default_rng(0)
+    shapes = [(3, 3, 2, 4), (4,), (1,)]
+    initial = [rng.normal(size=s).astype("float32") for s in shapes]
+    gradients = [[rng.normal(scale=10.0**-k, size=s).astype("float32") for s in shapes] for k in range(5)]
     finals = []
-    for optimizer in (keras.optimizers.Adam, lambda rate: _Adam(rate, name="adam")):
-        keras.utils.set_random_seed(3)
-        model = TTCNetwork(2, width=0.15)
-        model.build((None, *SHAPE))
-        trainer = TurnTrainer(model, x, y, [0, 1], settings=TrainSettings(batch_size=8, lr=3e-3, alpha_lr=0.1))
-        trainer.opt_w, trainer.opt_a = optimizer(3e-3), optimizer(0.1)
-        trainer.opt_w.build(trainer.weight_vars)
-        trainer.opt_a.build(trainer.mixing_vars)
-        trainer.train(6, progress=False)
-        finals.append([np.array(v.numpy()) for v in [*model.variables, *trainer.opt_w.variables]])
-    assert len(finals[0]) == len(finals[1])
-    for a, b in zip(*finals):
-        np.testing.assert_array_equal(a, b)
+    for optimizer in (keras.optimizers.Adam(3e-3), _Adam(3e-3, name="adam")):
+        variables = [keras.Variable(v) for v in initial]
+        optimizer.build(variables)
+
+        @tf.function
+        def step(grads, optimizer=optimizer):
+            optimizer.apply(grads, variables)  # noqa: B023 (traced and called within this iteration)
+
+        for grads in gradients:
+            step([tf.constant(g) for g in grads])
+        finals.append([v.numpy() for v in [*variables, *optimizer.variables]])
+    for ours, theirs in zip(*finals, strict=True):
+        np.testing.assert_allclose(ours, theirs, rtol=1e-5, atol=1e-7)
+    assert not np.allclose(finals[1][0], initial[0])  # the variables did move

@@ -89,6 +89,29 @@ def _columns(data: TaskData, names) -> list[int]:
 # --------------------------------------------------------------------------------------------------------
 # bookkeeping
 # --------------------------------------------------------------------------------------------------------
+#: Whether TensorFlow's graph rewriting (Grappler) optimises the TTC runs' traced functions. It is off: a 5-task
+#: TTC network's train step is a graph of several thousand small operations that Grappler takes seconds to
+#: rewrite at the first call of every traced step and forward pass, and the rewritten graph is no faster on
+#: these small convolutions (``benchmarks/ttc.py`` measures both). Numbers differ from a run with rewriting
+#: in the last bits only (other fusions, other rounding).
+GRAPH_REWRITES = False
+
+
+@contextmanager
+def graph_rewrites(enabled: bool = GRAPH_REWRITES):
+    """Within the block, TensorFlow functions instantiated for the first time are (not) rewritten by
+    Grappler; the process's previous setting is restored after."""
+    import tensorflow as tf
+
+    key = "disable_meta_optimizer"
+    before = bool(tf.config.optimizer.get_experimental_options().get(key, False))
+    tf.config.optimizer.set_experimental_options({key: not enabled})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({key: before})
+
+
 class _Timer:
     def __init__(self):
         self.seconds: dict[str, float] = {}
@@ -475,8 +498,10 @@ def run(config: TTCConfig, progress: bool = True) -> Path:
         data = load_task_data(config, progress=progress)
     _columns(data, _needed_tasks(config))
     run_dir = make_run_dir(config)
-    with open_run_dir(run_dir):  # created and locked (experiments/rundir.py); every file written atomically
-        env = dict(environment(), started=datetime.now().isoformat(timespec="seconds"))
+    with open_run_dir(run_dir), graph_rewrites():  # run_dir: created and locked (experiments/rundir.py)
+        env = dict(
+            environment(), started=datetime.now().isoformat(timespec="seconds"), graph_rewrites=GRAPH_REWRITES
+        )
         atomic_write_json(run_dir / "environment.json", env)
         atomic_write_text(run_dir / "data_summary.csv", data.summary().to_csv(index=False))
         _write_config(config, run_dir)

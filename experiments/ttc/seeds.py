@@ -118,7 +118,7 @@ def selection_table(
     dataset: str, out: str, seeds, grid, quick: bool, progress: bool = False, settings=(), **overrides
 ) -> pd.DataFrame:
     """One row per seed and rate: the validation accuracy (%) of a DMT trained with that alpha rate."""
-    from experiments.ttc.runner import _Lab, load_task_data
+    from experiments.ttc.runner import _Lab, graph_rewrites, load_task_data
 
     rows = []
     for seed in seeds:
@@ -128,7 +128,8 @@ def selection_table(
         for rate in grid:
             config.alpha_lr = float(rate)
             lab = _Lab(config, data, progress, reusable=reusable)
-            accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",), keep=False)
+            with graph_rewrites():  # as in the runs (experiments.ttc.runner.GRAPH_REWRITES)
+                accs, _ = lab.train_eval("DMT", list(config.tasks), config.steps_per_task, splits=("val",), keep=False)
             rows.append(dict(seed=seed, alpha_lr=float(rate), val_accuracy=100.0 * float(np.mean(accs["val"]))))
     return pd.DataFrame(rows)
 
