@@ -227,6 +227,7 @@ def main(argv=None) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"{dt.date.today().isoformat()}-{info.get('host', 'host')}" + ("" if mode == "full" else f"-{mode}")
+    stem += "-only-" + "+".join(sorted(only)) if only else ""  # a subset never overwrites the day's full run
     page, summary = markdown(rows, info, mode, failures, minutes, (load_start, os.getloadavg()[0]))
     (out / f"{stem}.md").write_text(page)
     with open(out / f"{stem}.csv", "w", newline="") as handle:

@@ -45,10 +45,11 @@ def test_rows_summaries_and_markdown(tmp_path, monkeypatch):
 
 
 def test_make_bench_harness_runs_in_tiny_mode(tmp_path):
-    """`python -m benchmarks.run` end to end on one small benchmark: .md + .csv, machine named."""
+    """`python -m benchmarks.run` end to end on two small benchmarks: .md + .csv named after the subset (never
+    the day's full run's files), machine named."""
     env = dict(os.environ, BENCH_TINY="1", TF_CPP_MIN_LOG_LEVEL="2", CUDA_VISIBLE_DEVICES="")
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.run", "--only", "train_small", "--out", str(tmp_path), "--no-doc"],
+        [sys.executable, "-m", "benchmarks.run", "--only", "train_small,ttc", "--out", str(tmp_path), "--no-doc"],
         cwd=str(ROOT),
         env=env,
         capture_output=True,
@@ -56,8 +57,8 @@ def test_make_bench_harness_runs_in_tiny_mode(tmp_path):
         timeout=900,
     )
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
-    md = list(tmp_path.glob("*-tiny.md"))
-    csvs = list(tmp_path.glob("*-tiny.csv"))
+    md = list(tmp_path.glob("*-tiny-only-train_small+ttc.md"))
+    csvs = list(tmp_path.glob("*-tiny-only-train_small+ttc.csv"))
     assert len(md) == 1 and len(csvs) == 1
     page = md[0].read_text()
     assert "TensorFlow" in page and "logical cores" in page and "not measured yet" in page
@@ -65,6 +66,7 @@ def test_make_bench_harness_runs_in_tiny_mode(tmp_path):
         records = list(csv.DictReader(handle))
     cases = {r["case"] for r in records}
     assert {"plain", "static", "dynamic", "naive_dynamic", "uncertainty", "gradnorm", "dwa"} <= cases
+    assert {"fused Adam, rewrites off / keras Adam, rewrites on"} <= cases  # benchmarks/ttc.py
     assert all(float(r["median"]) > 0 for r in records if r["metric"] == "step time")
     assert records[0]["cpu"] and records[0]["tensorflow"]
 
