@@ -1,8 +1,8 @@
 """What a TTC network's traced train step costs: first call (tracing + graph rewriting) and steady steps.
 
-One DMT (TTC network) of the ``make reproduce-ttc`` digits profile (5 tasks, width x0.25, 16 px, batch 32,
-one TensorFlow thread as in the seed processes) is built and trained by ``dynamic_mtl.ttc.TurnTrainer`` in
-four configurations, interleaved repeat by repeat in this process, each with a freshly built network (so
+One DMT (TTC network) of each dataset's ``make reproduce-ttc`` profile (digits: 5 tasks, 16 px; synthattrs:
+7 tasks, 20 px; one TensorFlow thread as in the seed processes) is built and trained by
+``dynamic_mtl.ttc.TurnTrainer`` in four configurations, interleaved repeat by repeat in this process, each with a freshly built network (so
 each traces its own step):
 
 * ``keras Adam, rewrites on``: ``keras.optimizers.Adam`` and TensorFlow's graph rewriting (Grappler) on;
@@ -27,7 +27,7 @@ import time  # noqa: E402
 
 from benchmarks.common import emit, quick_mode, row, tiny_mode  # noqa: E402
 
-SECTION = "TTC train step (digits seeds profile: 5 tasks, width x0.25, 16 px, batch 32, 1 thread)"
+DATASETS = ("digits", "synthattrs")
 CASES = (
     ("keras Adam, rewrites on", False, True),
     ("fused Adam, rewrites on", True, True),
@@ -70,14 +70,25 @@ def measure(lab, names, fused: bool, rewrites: bool, steps: int) -> dict:
 
 
 def main() -> None:
+    rows = []
+    for dataset in DATASETS[:1] if tiny_mode() else DATASETS:
+        rows += dataset_rows(dataset)
+    emit(rows)
+
+
+def dataset_rows(dataset: str) -> list[dict]:
     from experiments.ttc.runner import _Lab, load_task_data
     from experiments.ttc.seeds import _config
 
     s = settings()
-    config = _config("digits", "/tmp/benchmarks-ttc", 0, False)
+    config = _config(dataset, "/tmp/benchmarks-ttc", 0, False)
     data = load_task_data(config, progress=False)
     lab = _Lab(config, data, progress=False)
     names = list(config.tasks)[: 2 if tiny_mode() else None]
+    section = (
+        f"TTC train step ({dataset} seeds profile: {len(names)} tasks, width x{config.width}, {config.size} px, "
+        f"batch {config.batch_size}, 1 thread)"
+    )
     results: dict[str, list[dict]] = {name: [] for name, _, _ in CASES}
     for _ in range(s["repeats"]):
         for name, fused, rewrites in CASES:
@@ -86,14 +97,14 @@ def main() -> None:
     base = results[BASELINE]
     for name, _, _ in CASES:
         mine = results[name]
-        rows.append(row(SECTION, name, "first step (trace + rewrite + 1 step)", "s", [r["first"] for r in mine]))
-        rows.append(row(SECTION, name, "steady step", "ms", [r["steady_ms"] for r in mine]))
-        rows.append(row(SECTION, name, "operations in the traced step", "count", value=mine[0]["operations"]))
+        rows.append(row(section, name, "first step (trace + rewrite + 1 step)", "s", [r["first"] for r in mine]))
+        rows.append(row(section, name, "steady step", "ms", [r["steady_ms"] for r in mine]))
+        rows.append(row(section, name, "operations in the traced step", "count", value=mine[0]["operations"]))
         if name != BASELINE:
             note = "interleaved repeat by repeat with the baseline"
             rows.append(
                 row(
-                    SECTION,
+                    section,
                     f"{name} / {BASELINE}",
                     "first step (ratio)",
                     "ratio",
@@ -103,7 +114,7 @@ def main() -> None:
             )
             rows.append(
                 row(
-                    SECTION,
+                    section,
                     f"{name} / {BASELINE}",
                     "steady step (ratio)",
                     "ratio",
@@ -111,7 +122,7 @@ def main() -> None:
                     note=note,
                 )
             )
-    emit(rows)
+    return rows
 
 
 if __name__ == "__main__":

@@ -48,15 +48,22 @@ from experiments.ttc.config import TTCConfig, apply_settings, resolve_config
 from experiments.typed_config import add_settings_argument
 
 BEGIN, END = "<!-- BEGIN GENERATED: ttc-seeds -->", "<!-- END GENERATED: ttc-seeds -->"
-#: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets in about 30 min on 2 cores
+#: The budget profile of ``make reproduce-ttc`` (5 seeds of both embedded datasets within 30 min on 2 cores
 #: with ``--jobs 2``). The cross-stitch baseline (not in the paper's tables) is left out: it cost a fifth of each
-#: seed's run (``--set crossstitch=true`` puts it back).
+#: seed's run (``--set crossstitch=true`` puts it back). The capacity control (single-task nets trained T x
+#: longer, ``ST_long``) is in (``--set capacity_control=false`` leaves it out).
 SEEDS_PROFILE = {
     "digits": dict(
-        steps_per_task=100, incremental_steps=120, curve_every=5, removal_steps_per_task=40, crossstitch=False
+        steps_per_task=100,
+        incremental_steps=120,
+        curve_every=5,
+        removal_steps_per_task=40,
+        crossstitch=False,
+        capacity_control=True,
     ),
     "synthattrs": dict(
         crossstitch=False,
+        capacity_control=True,
         n_train=1500,
         n_val=300,
         n_test=800,
@@ -797,7 +804,11 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"choose the alpha rate on the validation split of the first N seeds (default {ALPHA_LR_SEEDS}; "
         "at most --seeds)",
     )
-    parser.add_argument("--capacity-control", action="store_true", help="also ST nets trained T x longer")
+    parser.add_argument(
+        "--capacity-control",
+        action="store_true",
+        help="also ST nets trained T x longer (already in the seeds profile; this adds them to --quick)",
+    )
     parser.add_argument("--docs", default=None, help="write the generated section into this file (docs/ttc.md)")
     parser.add_argument("--progress", action="store_true")
     parser.add_argument(
