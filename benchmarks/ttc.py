@@ -89,13 +89,14 @@ def dataset_rows(dataset: str) -> list[dict]:
         f"TTC train step ({dataset} seeds profile: {len(names)} tasks, width x{config.width}, {config.size} px, "
         f"batch {config.batch_size}, 1 thread)"
     )
-    results: dict[str, list[dict]] = {name: [] for name, _, _ in CASES}
+    cases = (CASES[0], CASES[-1]) if tiny_mode() else CASES  # tiny: the baseline and what the runs use
+    results: dict[str, list[dict]] = {name: [] for name, _, _ in cases}
     for _ in range(s["repeats"]):
-        for name, fused, rewrites in CASES:
+        for name, fused, rewrites in cases:
             results[name].append(measure(lab, names, fused, rewrites, s["steps"]))
     rows = []
     base = results[BASELINE]
-    for name, _, _ in CASES:
+    for name, _, _ in cases:
         mine = results[name]
         rows.append(row(section, name, "first step (trace + rewrite + 1 step)", "s", [r["first"] for r in mine]))
         rows.append(row(section, name, "steady step", "ms", [r["steady_ms"] for r in mine]))
