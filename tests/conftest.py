@@ -92,3 +92,16 @@ def mirrored_report():
     from mirrored_equivalence import SUITE_SPECS, equivalence_report
 
     return equivalence_report(SUITE_SPECS, timeout=900)
+
+
+@pytest.fixture(autouse=True)
+def ttc_graph_rewrites(request):
+    """The TTC tests (``test_ttc_*``) run as the TTC runs do: without TensorFlow's graph rewriting
+    (``experiments.ttc.runner.GRAPH_REWRITES``); every other test with TensorFlow's default."""
+    if not request.module.__name__.rsplit(".", 1)[-1].startswith("test_ttc"):
+        yield
+        return
+    from experiments.ttc.runner import graph_rewrites
+
+    with graph_rewrites():
+        yield
