@@ -102,27 +102,10 @@ def dataset_rows(dataset: str) -> list[dict]:
         rows.append(row(section, name, "steady step", "ms", [r["steady_ms"] for r in mine]))
         rows.append(row(section, name, "operations in the traced step", "count", value=mine[0]["operations"]))
         if name != BASELINE:
-            note = "interleaved repeat by repeat with the baseline"
-            rows.append(
-                row(
-                    section,
-                    f"{name} / {BASELINE}",
-                    "first step (ratio)",
-                    "ratio",
-                    [m["first"] / b["first"] for m, b in zip(mine, base)],
-                    note=note,
-                )
-            )
-            rows.append(
-                row(
-                    section,
-                    f"{name} / {BASELINE}",
-                    "steady step (ratio)",
-                    "ratio",
-                    [m["steady_ms"] / b["steady_ms"] for m, b in zip(mine, base)],
-                    note=note,
-                )
-            )
+            for key, metric in (("first", "first step (ratio)"), ("steady_ms", "steady step (ratio)")):
+                ratios = [m[key] / b[key] for m, b in zip(mine, base)]
+                note = "interleaved repeat by repeat with the baseline"
+                rows.append(row(section, f"{name} / {BASELINE}", metric, "ratio", ratios, note=note))
     return rows
 
 
