@@ -499,9 +499,7 @@ def run(config: TTCConfig, progress: bool = True) -> Path:
     _columns(data, _needed_tasks(config))
     run_dir = make_run_dir(config)
     with open_run_dir(run_dir), graph_rewrites():  # run_dir: created and locked (experiments/rundir.py)
-        env = dict(
-            environment(), started=datetime.now().isoformat(timespec="seconds"), graph_rewrites=GRAPH_REWRITES
-        )
+        env = dict(environment(), started=datetime.now().isoformat(timespec="seconds"), graph_rewrites=GRAPH_REWRITES)
         atomic_write_json(run_dir / "environment.json", env)
         atomic_write_text(run_dir / "data_summary.csv", data.summary().to_csv(index=False))
         _write_config(config, run_dir)
