@@ -2,8 +2,8 @@
 
 One DMT (TTC network) of each dataset's ``make reproduce-ttc`` profile (digits: 5 tasks, 16 px; synthattrs:
 7 tasks, 20 px; one TensorFlow thread as in the seed processes) is built and trained by
-``dynamic_mtl.ttc.TurnTrainer`` in four configurations, interleaved repeat by repeat in this process, each with a freshly built network (so
-each traces its own step):
+``dynamic_mtl.ttc.TurnTrainer`` in four configurations, interleaved repeat by repeat in this process, each
+with a freshly built network (so each traces its own step):
 
 * ``keras Adam, rewrites on``: ``keras.optimizers.Adam`` and TensorFlow's graph rewriting (Grappler) on;
 * ``fused Adam, rewrites on``: the trainers' Adam (``ResourceApplyAdam``, one kernel per variable);
@@ -55,7 +55,8 @@ def measure(lab, names, fused: bool, rewrites: bool, steps: int) -> dict:
     model = lab.build("DMT", names)
     trainer = lab.trainer(model, names)
     if not fused:
-        trainer.opt_w, trainer.opt_a = keras.optimizers.Adam(trainer.settings.lr), keras.optimizers.Adam(0.1)
+        rates = trainer.settings.lr, trainer.settings.alpha_lr
+        trainer.opt_w, trainer.opt_a = (keras.optimizers.Adam(rate) for rate in rates)
         trainer.opt_w.build(trainer.weight_vars)
         trainer.opt_a.build(trainer.mixing_vars)
     with graph_rewrites(rewrites):

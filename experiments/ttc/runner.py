@@ -98,11 +98,12 @@ GRAPH_REWRITES = False
 
 
 @contextmanager
-def graph_rewrites(enabled: bool = GRAPH_REWRITES):
+def graph_rewrites(enabled: bool | None = None):
     """Within the block, TensorFlow functions instantiated for the first time are (not) rewritten by
-    Grappler; the process's previous setting is restored after."""
+    Grappler (``enabled``, default :data:`GRAPH_REWRITES`); the process's previous setting is restored after."""
     import tensorflow as tf
 
+    enabled = GRAPH_REWRITES if enabled is None else bool(enabled)
     key = "disable_meta_optimizer"
     before = bool(tf.config.optimizer.get_experimental_options().get(key, False))
     tf.config.optimizer.set_experimental_options({key: not enabled})
