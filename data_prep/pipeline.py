@@ -146,17 +146,44 @@ def training_batches(
     cropped and flipped with the stateless key ``(seed, i)``. ``seed`` is the epoch's seed (a function
     of run seed, fold and epoch in the harness), so a resumed run sees the same batches.
     """
+    return training_epochs(images, labels, spec, batch_size, [seed])
+
+
+def training_epochs(
+    images: np.ndarray,
+    labels: dict[str, np.ndarray],
+    spec: Preprocessing,
+    batch_size: int,
+    epoch_seeds: Sequence[int],
+) -> tf.data.Dataset:
+    """Several training epochs as one dataset: epoch ``e`` is exactly
+    ``training_batches(images, labels, spec, batch_size, epoch_seeds[e])``, one after another, so one
+    ``fit(..., steps_per_epoch=len(images) // batch_size)`` trains them all (one input pipeline and
+    one ``fit`` call instead of one per epoch).
+
+    The images stay one array that the pipeline indexes; per epoch only the order (and the
+    positions' augmentation keys) is materialised, without the remainder that ``drop_remainder``
+    would drop.
+    """
     n = len(images)
     if any(len(v) != n for v in labels.values()):
         raise ValueError(f"{n} images but labels of lengths { ({k: len(v) for k, v in labels.items()}) }")
     if batch_size < 1:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
-    order = np.random.default_rng(seed).permutation(n)
-    keys = np.stack([np.full(n, seed, np.int64), np.arange(n, dtype=np.int64)], axis=1)
-    dataset = tf.data.Dataset.from_tensor_slices((images[order], {k: v[order] for k, v in labels.items()}, keys))
+    kept = (n // batch_size) * batch_size
+    orders, keys = [], []
+    for seed in epoch_seeds:
+        orders.append(np.random.default_rng(seed).permutation(n)[:kept])
+        keys.append(np.stack([np.full(kept, seed, np.int64), np.arange(kept, dtype=np.int64)], axis=1))
+    order = np.concatenate(orders) if orders else np.zeros(0, np.int64)
+    keys = np.concatenate(keys) if keys else np.zeros((0, 2), np.int64)
+    pixels = tf.constant(images)
+    dataset = tf.data.Dataset.from_tensor_slices((order, {k: v[order] for k, v in labels.items()}, keys))
     augment = _image_function(spec, True)
     dataset = dataset.map(
-        lambda x, y, key: (augment(x, key), y), num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        lambda index, y, key: (augment(tf.gather(pixels, index), key), y),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
     )
     return dataset.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
 

@@ -653,9 +653,10 @@ class DynamicMultiTaskModel(CustomStepModel):
                 self.weight_optimizer.build(self.weighting_variables)
 
     def fit(self, *args, callbacks=None, **kwargs):
-        """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history)."""
-        callbacks = list(callbacks or [])
-        callbacks.append(_WeightingEpochHook())
+        """``keras.Model.fit`` plus the strategy's epoch hook (e.g. DWA's loss history), which runs
+        before the given callbacks at each epoch end, so a checkpointing callback saves the
+        strategy's state of the finished epoch."""
+        callbacks = [_WeightingEpochHook(), *(callbacks or [])]
         return super().fit(*args, callbacks=callbacks, **kwargs)
 
     # ------------------------------------------------------------------ serialisation

@@ -413,3 +413,66 @@ def test_frames_without_an_expression_label_train_the_identity_branch(tiny_data,
     batches = len(split.train) // config.batch_size
     assert len(labels) == batches * config.batch_size  # every training image, labelled or not
     assert (labels == MISSING_LABEL).sum() > 0 and labels.max() < 6
+
+
+def test_reduced_methods_run_on_the_reduced_folds_only_and_methods_flag_drops_them(tiny_data, tmp_path, capsys):
+    from experiments.cli import main
+    from experiments.face_expression.run import method_folds, run_experiment
+
+    config = tiny_config(
+        tiny_data, tmp_path, methods=["static"], reduced_methods=["static@0.2"], reduced_folds=[1], epochs=1
+    )
+    assert expand_methods(config) == ["static", "static@0.2"]
+    assert method_folds(config, "static", [0, 1]) == [0, 1] and method_folds(config, "static@0.2", [0, 1]) == [1]
+    per_fold = pd.read_csv(run_experiment(config, progress=False) / "per_fold.csv")
+    assert sorted(zip(per_fold["method"], per_fold["fold"])) == [("static", 0), ("static", 1), ("static@0.2", 1)]
+    with pytest.raises(ValueError, match="reduced_folds"):
+        ExperimentConfig.from_dict({"reduced_methods": ["static@0.2"]})
+    # `--methods` names every method the run trains: a config's reduced rows are not added to it
+    config.save(tmp_path / "c.yaml")
+    capsys.readouterr()
+    assert main(["run", "--config", str(tmp_path / "c.yaml"), "--methods", "dynamic", "--print-config"]) == 0
+    assert "reduced_methods: []" in capsys.readouterr().out
+
+
+def test_one_fit_over_every_epoch_trains_bit_identically_to_one_fit_per_epoch(tiny_data, tmp_path):
+    """The harness trains a fold's epochs in one ``fit``; epoch by epoch (one ``fit`` and one dataset
+    per epoch, as a resumed run restarts) gives the same weights and logs, bit for bit."""
+    import tensorflow as tf
+
+    from data_prep import seeds
+    from data_prep.pipeline import identity_map
+    from experiments.face_expression.data import load_prepared
+    from experiments.face_expression.training import FoldRunner
+
+    config = tiny_config(tiny_data, tmp_path, epochs=3)
+    data = load_prepared(config)
+    split = data.split(0, config.validation_subjects, config.seed)
+    runner = FoldRunner(config, data, tmp_path / "run", tf.distribute.get_strategy(), len(split.train_subjects), None)
+    method = parse_method("dwa")  # a strategy with per-epoch state (its loss history)
+    id_map = identity_map(split.train_subjects)
+    epoch_seeds = [seeds.EPOCH_ORDER.seed(config.seed, split.fold, e) for e in range(config.epochs)]
+    steps = len(split.train) // config.batch_size
+
+    model = runner.model_for(method, 0)
+    history = model.fit(
+        runner.training_dataset(split, id_map, epoch_seeds), epochs=3, steps_per_epoch=steps, verbose=0, shuffle=False
+    ).history
+    together = [v.numpy() for v in model.variables]
+
+    model = runner.model_for(method, 0)
+    apart = {}
+    for epoch, seed in enumerate(epoch_seeds):
+        logs = model.fit(
+            runner.training_dataset(split, id_map, seed),
+            epochs=epoch + 1,
+            initial_epoch=epoch,
+            verbose=0,
+            shuffle=False,
+        )
+        for key, values in logs.history.items():
+            apart.setdefault(key, []).extend(values)
+    assert len(together) == len(model.variables)
+    for a, v in zip(together, model.variables):
+        np.testing.assert_array_equal(a, v.numpy(), err_msg=v.path)
+    assert history == apart

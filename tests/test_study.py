@@ -181,7 +181,31 @@ def test_convergence_flags_rows_still_learning():
     assert not flags[("rising", "val_verification_accuracy")]
     assert not flags[("rising", "val_expression_accuracy")]
     assert ("flat", "val_expression_accuracy") not in flags.index  # not a metric the row reports
-    assert set(table["from_epoch"]) == {6} and set(table["to_epoch"]) == {8}
+    assert set(table["from_epoch"]) == {5} and set(table["to_epoch"]) == {8}  # epochs 7-8 against 5-6
+
+
+def test_convergence_averages_epochs_so_one_noisy_last_epoch_does_not_decide():
+    from experiments.face_expression.study import convergence, plateau_window
+
+    assert [plateau_window(e) for e in (8, 12, 16, 17, 22, 24)] == [2, 2, 2, 3, 3, 3]
+    rng = np.random.default_rng(0)
+    rows = []
+    for fold in range(20):
+        level = 0.8 + 0.01 * rng.standard_normal()
+        for epoch in range(12):
+            # flat, with one epoch in four 2 points up or down: the gain averages to about 0
+            noise = 0.02 * rng.choice([-1.0, 0.0, 0.0, 1.0])
+            rows.append(
+                {"method": "flat", "seed": 0, "fold": fold, "epoch": epoch, "val_expression_accuracy": level + noise}
+            )
+    table = convergence(pd.DataFrame(rows), {"flat": ("expression",)})
+    (row,) = table.itertuples(index=False)
+    assert (row.from_epoch, row.to_epoch) == (9, 12)
+    # the gain printed is the mean over units of (mean of epochs 11-12) - (mean of epochs 9-10)
+    wide = pd.DataFrame(rows).pivot_table(index=["seed", "fold"], columns="epoch", values="val_expression_accuracy")
+    expected = ((wide[[10, 11]].mean(axis=1) - wide[[8, 9]].mean(axis=1)) * 100).mean()
+    assert row.gain.startswith(f"{expected:+.2f}")
+    assert row.plateaued
 
 
 def test_study_refuses_repeated_seeds_before_any_work(tmp_path, capsys):

@@ -124,6 +124,10 @@ class ExperimentConfig:
     #: ``dynamic-mtl study`` only: methods run with the first seed only (every fold), beside ``methods``
     #: on every seed, when the budget does not allow every row on every seed (``run`` ignores it)
     single_seed_methods: list[str] = field(default_factory=list)
+    #: methods run on ``reduced_folds`` only (every seed, after ``methods``), when the budget does not
+    #: allow them on every fold; comparisons with them are paired over the units both rows have
+    reduced_methods: list[str] = field(default_factory=list)
+    reduced_folds: list[int] = field(default_factory=list)
     folds: list[int] | None = None  # None: every fold of folds.csv
     validation_subjects: float = 0.12  # share of training subjects held out for model selection
     seed: int = 0
@@ -265,6 +269,8 @@ class ExperimentConfig:
         if self.finetune_optimizer is not None:
             self.finetune_optimizer.validate("finetune_optimizer")
         self.weight_optimizer.validate("weight_optimizer")
-        for method in [*self.methods, *self.single_seed_methods]:
+        if self.reduced_methods and not self.reduced_folds:
+            raise ValueError(f"reduced_methods {self.reduced_methods} need reduced_folds (the folds they run on)")
+        for method in [*self.methods, *self.single_seed_methods, *self.reduced_methods]:
             if method != "static_sweep":  # expands to static@w1 for every figure2_weights
                 parse_method(method)

@@ -33,14 +33,23 @@ DEFAULT_PRETRAINED = Path(DEFAULT_CHECKPOINT)
 
 
 def expand_methods(config: ExperimentConfig) -> list[str]:
-    """``static_sweep`` expands to ``static@w1`` for every Figure 2 weight."""
+    """The run's methods: ``methods``, then ``reduced_methods`` (run on ``reduced_folds`` only);
+    ``static_sweep`` expands to ``static@w1`` for every Figure 2 weight."""
     out: list[str] = []
-    for name in config.methods:
+    for name in [*config.methods, *config.reduced_methods]:
         if name == "static_sweep":
             out += [f"static@{w:.1f}" for w in config.figure2_weights]
         else:
             out.append(name)
     return list(dict.fromkeys(out))
+
+
+def method_folds(config: ExperimentConfig, method: str, folds: list[int]) -> list[int]:
+    """The folds ``method`` runs on: ``folds``, or those of them in ``reduced_folds`` for a
+    ``reduced_methods`` row that ``methods`` does not also list."""
+    if method in config.reduced_methods and method not in config.methods:
+        return [f for f in folds if f in config.reduced_folds]
+    return list(folds)
 
 
 def resolve_pretrained(config: ExperimentConfig) -> str | None:
@@ -156,7 +165,10 @@ def _run_locked(
                 "subject(s)): its verification metrics are left empty (NaN); use fewer folds for so few subjects"
             )
     num_identities = max(len(s.train_subjects) for s in splits.values())
-    total = sum((config.epochs if m.weighting is not None else 0) + 1 for m in methods) * len(folds)
+    total = sum(
+        ((config.epochs if m.weighting is not None else 0) + 1) * len(method_folds(config, m.name, folds))
+        for m in methods
+    )
     bar = tqdm(
         total=total,
         desc=f"{config.name} ({len(methods)} methods x {len(folds)} folds)",
@@ -199,7 +211,7 @@ def _run_locked(
 
     try:
         for index, method in enumerate(methods):
-            for fold in folds:
+            for fold in method_folds(config, method.name, folds):
                 done = run_dir / "per_fold" / f"{method.name}_fold{fold}.json"
                 result = read_result(done, warn=say) if resume else None
                 if result is not None:

@@ -58,6 +58,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         epochs=args.epochs,
         folds=args.folds,
         methods=args.methods,
+        reduced_methods=[] if args.methods else None,  # --methods names every method to run
         seed=args.seed,
         expression_protocol=args.expression_protocol,
         steps_per_execution=args.steps_per_execution,

@@ -11,7 +11,7 @@ directory:
 * ``sensitivity.csv``: the proposed method's variants against it (paired);
 * ``other_weightings.csv``: every other weighting method the study ran against the proposed one (paired);
 * ``learning_curves.csv`` / ``.png`` and ``convergence.csv``: validation accuracy per epoch, and
-  whether each row has plateaued over the last quarter of its epochs.
+  whether each row has plateaued at the end of its epochs (:func:`convergence`).
 
 ``--publish PATH`` also copies ``reproduction.md`` there (``make reproduce-study`` writes
 docs/reproduction.md this way; it is never written by hand).
@@ -81,7 +81,7 @@ CURVE_METRICS = {
     "val_verification_accuracy": "validation verification accuracy (%)",
     "val_expression_accuracy": "validation expression accuracy (%)",
 }
-#: a row has plateaued when the upper 95 % bound of its last-quarter gain is below this (points)
+#: a row has plateaued when the upper 95 % bound of its end-of-training gain is below this (points)
 PLATEAU_POINTS = 1.0
 
 
@@ -100,29 +100,41 @@ def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def plateau_window(epochs: int) -> int:
+    """Epochs averaged on each side of the end-of-training gain: an eighth of the epochs, at least 2
+    (12 epochs: 2; 22 or 24 epochs: 3)."""
+    return max(2, -(-epochs // 8))
+
+
 def convergence(curves: pd.DataFrame, reports: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Per method and reported validation metric: the gain over the last quarter of the epochs
-    (last epoch minus the epoch at three quarters), mean and 95 % CI over units, in points."""
+    """Per method and reported validation metric: the end-of-training gain, i.e. the mean accuracy of
+    the last ``h`` epochs minus the mean of the ``h`` epochs before them (``h =``
+    :func:`plateau_window`), mean and 95 % CI over units, in points. Averaging ``h`` epochs on each
+    side keeps one noisy validation epoch from deciding the verdict, which a last-minus-earlier-epoch
+    difference would let it do."""
     rows = []
     if not len(curves):
         return pd.DataFrame(rows)
     for method, part in curves.groupby("method", sort=False):
-        last = int(part["epoch"].max())
-        mark = max(0, (3 * (last + 1)) // 4 - 1)
+        epochs = int(part["epoch"].max()) + 1
+        h = plateau_window(epochs)
+        if epochs < 2 * h:
+            continue
+        late, early = list(range(epochs - h, epochs)), list(range(epochs - 2 * h, epochs - h))
         for metric in CURVE_METRICS:
             task = metric.split("_")[1]
             if metric not in part or task not in reports.get(method, (task,)):
                 continue
             wide = part.pivot_table(index=["seed", "fold"], columns="epoch", values=metric)
-            if last not in wide or mark not in wide or mark == last:
+            if any(e not in wide for e in early + late):
                 continue
-            interval = st.mean_ci((wide[last] - wide[mark]) * 100)
+            interval = st.mean_ci((wide[late].mean(axis=1) - wide[early].mean(axis=1)) * 100)
             rows.append(
                 {
                     "method": method,
                     "metric": metric,
-                    "from_epoch": mark + 1,
-                    "to_epoch": last + 1,
+                    "from_epoch": early[0] + 1,
+                    "to_epoch": late[-1] + 1,
                     "gain": st.format_interval(interval, signed=True),
                     "plateaued": bool(interval.high < PLATEAU_POINTS) if interval.n > 1 else False,
                 }
@@ -260,6 +272,15 @@ def reproduction_markdown(
             if config.single_seed_methods
             else []
         ),
+        *(
+            [
+                f"* Run on folds {', '.join(map(str, config.reduced_folds))} only (every seed), to fit the "
+                f"budget: {', '.join(f'`{m}`' for m in config.reduced_methods)}; their comparisons are "
+                "paired over those units."
+            ]
+            if config.reduced_methods
+            else []
+        ),
         f"* Machine: {machine}. Wall time of the seed runs: {_wall_times(run_dirs)}; of this invocation: "
         f"{seconds / 60:.1f} min.",
         "",
@@ -319,8 +340,10 @@ def reproduction_markdown(
             "",
             "## Convergence (validation subjects)",
             "",
-            f"Gain of the validation accuracy over the last quarter of the epochs, in points; a row has "
-            f"plateaued when the upper 95 % bound is below {PLATEAU_POINTS:g} point. Curves: "
+            "End-of-training gain of the validation accuracy, in points: the mean of the last h epochs "
+            "minus the mean of the h epochs before them (h: an eighth of the epochs, at least 2; the "
+            "Epochs column gives the 2h epochs), mean and 95 % CI over units; a row has plateaued when "
+            f"the upper bound is below {PLATEAU_POINTS:g} point. Curves: "
             "`learning_curves.csv` and `learning_curves.png` in the study directory.",
             "",
             *markdown.table(
@@ -503,6 +526,7 @@ def _main(args: argparse.Namespace) -> int:
     config = ExperimentConfig.load(args.config).override(
         folds=args.folds,
         methods=args.methods,
+        reduced_methods=[] if args.methods else None,  # --methods names every method to run
         epochs=args.epochs,
         results_dir=args.results_dir,
         data_dir=args.data_dir,

@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
 from data_prep import seeds
-from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_batches
+from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_epochs
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.face_expression.config import ExperimentConfig
@@ -227,12 +227,40 @@ class FoldRunner:
         callbacks = [logger, divergence, selection, *self._extra_callbacks(tag)]
 
         epochs = c.epochs if method.weighting is not None else 0
-        for epoch in range(state["epoch"], epochs):
-            start = time.perf_counter()
-            dataset = self.training_dataset(split, id_map, seeds.EPOCH_ORDER.seed(c.seed, split.fold, epoch))
+        first = state["epoch"]
+        clock = {}
+
+        def epoch_begin(epoch, logs=None):
+            clock["start"] = time.perf_counter()
+
+        def epoch_end(epoch, logs=None):
+            # the last callback: it sees the validation scores in ``logs`` and the flushed step log
+            nonlocal best
+            state["history"].append({"epoch": epoch, **{k: float(v) for k, v in (logs or {}).items()}})
+            state.update(best_score=selection.best_score, best_epoch=selection.best_epoch)
+            best = selection.best_weights
+            state["epoch"] = epoch + 1
+            state["seconds"] += time.perf_counter() - clock["start"]
+            _save_checkpoint(checkpoint, model, state, best)
+            if self.progress is not None:
+                self.progress.set_postfix_str(f"{tag} epoch {epoch + 1}/{epochs}", refresh=False)
+                self.progress.update(1)
+
+        bookkeeping = keras.callbacks.LambdaCallback(on_epoch_begin=epoch_begin, on_epoch_end=epoch_end)
+        if first < epochs:
+            # every remaining epoch in one ``fit``: epoch e's batches are drawn from (seed, fold, e) as
+            # an epoch-by-epoch run draws them, so a resumed run sees the same batches
+            epoch_seeds = [seeds.EPOCH_ORDER.seed(c.seed, split.fold, e) for e in range(first, epochs)]
+            dataset = self.training_dataset(split, id_map, epoch_seeds)
             try:
-                history = model.fit(
-                    dataset, epochs=epoch + 1, initial_epoch=epoch, verbose=0, shuffle=False, callbacks=callbacks
+                model.fit(
+                    dataset,
+                    epochs=epochs,
+                    initial_epoch=first,
+                    steps_per_epoch=len(split.train) // c.batch_size,
+                    verbose=0,
+                    shuffle=False,
+                    callbacks=[*callbacks, bookkeeping],
                 )
             except TrainingDiverged as err:
                 raise RunDiverged(
@@ -241,15 +269,6 @@ class FoldRunner:
                     + ", ".join(f"{k}={v:.6g}" for k, v in err.values.items())
                     + "; nothing of it is published (lower the learning rate)"
                 ) from err
-            state["history"].append({"epoch": epoch, **{k: float(v[-1]) for k, v in history.history.items()}})
-            state.update(best_score=selection.best_score, best_epoch=selection.best_epoch)
-            best = selection.best_weights
-            state["epoch"] = epoch + 1
-            state["seconds"] += time.perf_counter() - start
-            _save_checkpoint(checkpoint, model, state, best)
-            if self.progress is not None:
-                self.progress.set_postfix_str(f"{tag} epoch {epoch + 1}/{epochs}", refresh=False)
-                self.progress.update(1)
         _assign(model.variables, best)
         result = self.evaluate(model, method, split)
         if self.save_models:
@@ -322,10 +341,11 @@ class FoldRunner:
         """The config's per-image preprocessing (the authors' 160-of-182 crop, flip, its standardisation)."""
         return Preprocessing(self.config.image_size, standardize=self.config.standardize)
 
-    def training_dataset(self, split: FoldSplit, id_map: dict, seed: int):
-        """One epoch of training images: shuffled and augmented from ``seed`` (a function of run
-        seed, fold and epoch, so a resumed run sees the same batches). Every image has an identity; an
-        image without an expression label (Oulu-CASIA's neutral frames under the 6-class protocol) keeps
+    def training_dataset(self, split: FoldSplit, id_map: dict, seed: int | list[int]):
+        """Training images, shuffled and augmented from ``seed`` (one epoch), or from each seed of a
+        list (one epoch per seed, one after another; the harness draws epoch e's seed from run seed,
+        fold and e, so a resumed run sees the same batches). Every image has an identity; an image
+        without an expression label (Oulu-CASIA's neutral frames under the 6-class protocol) keeps
         the missing-label sentinel -1, so it trains the identity branch and no expression loss."""
         rows = split.train
         labels = {
@@ -333,7 +353,8 @@ class FoldRunner:
             "expression": rows["expression"].to_numpy().astype(np.int32),
         }
         images = self.store.take(rows["path"].tolist())
-        return training_batches(images, labels, self.preprocessing, self.config.batch_size, seed)
+        epoch_seeds = seed if isinstance(seed, list) else [seed]
+        return training_epochs(images, labels, self.preprocessing, self.config.batch_size, epoch_seeds)
 
     @property
     def evaluation_batch_size(self) -> int:
