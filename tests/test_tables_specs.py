@@ -77,3 +77,16 @@ def test_markdown_cells():
         "| x | 1.00 ± 0.25 |",
         "| y | - |",
     ]
+
+
+def test_the_sweep_compares_its_points_on_the_folds_they_share():
+    rows = [
+        {"method": m, "fold": f, "verification_accuracy": acc, "expression_accuracy": acc}
+        for m, folds, acc in (("static@0.2", range(10), 0.9), ("static@0.8", range(3), 0.5))
+        for f in folds
+    ]
+    rows[5]["verification_accuracy"] = rows[5]["expression_accuracy"] = 0.0  # static@0.2, fold 5: not shared
+    specs = {m: parse_method(m) for m in ("static@0.2", "static@0.8")}
+    sweep = tables.build_tables(pd.DataFrame(rows), specs, "ckplus")["figure2"].set_index("w1")
+    assert sweep["folds"].tolist() == [3, 3]
+    assert sweep.loc[0.2, "verification_accuracy"] == pytest.approx(90.0)

@@ -7,6 +7,7 @@ way. Adding a table is one spec and its test (docs/contributing.md).
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,6 +113,8 @@ class TableSpec:
         intro: a paragraph under the heading.
         paper_columns: the paper columns (data_prep/datasets.py) the table is built for.
         sort_by: a CSV column the rows are sorted by (else the methods' order).
+        common_folds: each row keeps only the folds every row of the table has (a sweep whose points
+            ran on different folds is compared on the same folds).
     """
 
     key: str
@@ -122,6 +125,7 @@ class TableSpec:
     intro: str = ""
     paper_columns: tuple[str, ...] = ("ckplus", "oulu")
     sort_by: str | None = None
+    common_folds: bool = False
 
     def frame(self, rows: list[MethodRow]) -> pd.DataFrame:
         frame = pd.DataFrame([{name: get(r) for name, get in self.fields.items()} for r in rows])
@@ -211,6 +215,7 @@ TABLES: tuple[TableSpec, ...] = (
             markdown.Column("Expression", "expression_accuracy", std="expression_std"),
         ),
         sort_by="w1",
+        common_folds=True,
     ),
 )
 
@@ -225,6 +230,9 @@ def build_tables(per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str)
     tables: dict[str, pd.DataFrame] = {}
     for spec in TABLES:
         chosen = [r for r in rows if spec.rows(r.spec)]
+        if spec.common_folds and chosen:
+            common = set.intersection(*(set(r.part["fold"]) for r in chosen))
+            chosen = [dataclasses.replace(r, part=r.part[r.part["fold"].isin(common)]) for r in chosen]
         if paper_dataset in spec.paper_columns and chosen:
             tables[spec.key] = spec.frame(chosen)
     return tables
