@@ -2,10 +2,10 @@
 
 One fold of the quick profile (``static``) is trained by ``experiments.face_expression.training.FoldRunner`` exactly
 as ``dynamic-mtl run`` trains it: one ``fit`` call over the fold's epochs (one input pipeline),
-validation on the held-out subjects and a checkpoint after every epoch, then the test evaluation. Beside it, in the same process and
-interleaved repeat by repeat: the same model's train step on one in-memory batch repeated
-(``fit`` on ``Dataset.from_tensors(batch).repeat()``), and float32 ``tf.matmul`` of 1024 x 1024
-matrices. ``harness / bare step`` is the share of the step's throughput the harness keeps.
+validation on the held-out subjects and a checkpoint after every epoch, then the test evaluation.
+Beside it, in the same process and interleaved repeat by repeat: the same model's train step on one
+in-memory batch repeated (``fit`` on ``Dataset.from_tensors(batch).repeat()``), and float32
+``tf.matmul`` of 1024 x 1024 matrices. ``harness / bare step`` is the share of the step's throughput the harness keeps.
 
 Side by side (not in tiny mode): one fold of the study profile (32 px, the networks of
 ``make reproduce-study``) trained by one process on every core, then by two processes at once with one
@@ -116,13 +116,7 @@ def bench(data: str, work: str) -> list[dict]:
         matmul.append(matmul_gflops(s["matmul"]))
     case = f"small_cnn 48 px, batch {config.batch_size}, {images_per_fold // config.epochs} images/epoch"
     return [
-        row(
-            SECTION,
-            case,
-            HARNESS_METRIC,
-            "images/s",
-            harness,
-        ),
+        row(SECTION, case, HARNESS_METRIC, "images/s", harness),
         row(SECTION, case, "bare train step throughput (one in-memory batch)", "images/s", bare),
         row(
             SECTION,
