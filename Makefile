@@ -92,8 +92,8 @@ reproduce-table2: venv
 # The study (experiments/configs/study.yaml): every row over 10 folds x SEEDS, paired statistics and
 # the claim-by-claim verdicts, published to docs/reproduction.md. RESUME=1 continues it. STUDY_JOBS seeds
 # run side by side, each in its own process with the cores shared out (1: one after another).
-SEEDS ?= 0 1
-STUDY_JOBS ?= 2
+SEEDS ?= 0 1 2
+STUDY_JOBS ?= 3
 STUDY_CKPT := checkpoints/pretrained/synthfaces_small_cnn_32px.keras
 reproduce-study: venv $(STUDY_CKPT)
 	$(PY) -m experiments.cli study --config study --seeds $(SEEDS) --jobs $(STUDY_JOBS) --publish docs/reproduction.md \
