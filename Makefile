@@ -101,7 +101,7 @@ reproduce-study: venv $(STUDY_CKPT)
 
 # The other weighting methods of docs/weighting.md at the study's budget and seeds, with static MTL and the
 # proposed method in the same runs (paired against them): docs/reproduction_weighting.md. RESUME=1 continues it.
-WEIGHTING_STUDY_METHODS ?= static dynamic pcgrad mgda cagrad imtl_g nash_mtl aligned_mtl gradvac db_mtl rlw gls famo stch
+WEIGHTING_STUDY_METHODS ?= static dynamic later_weighting
 reproduce-study-weighting: venv $(STUDY_CKPT)
 	$(PY) -m experiments.cli study --config study --study-id study_weighting --seeds $(SEEDS) --jobs $(STUDY_JOBS) \
 		--methods $(WEIGHTING_STUDY_METHODS) --publish docs/reproduction_weighting.md $(if $(RESUME),--resume)

@@ -25,7 +25,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from .pipeline import Preprocessing, decode_image, preprocess
+from .pipeline import Preprocessing, decode_image, preprocess, steps_per_epoch
 
 
 def train_preprocess(img: tf.Tensor, seed: tf.Tensor, spec: Preprocessing) -> tf.Tensor:
@@ -38,14 +38,6 @@ def train_preprocess(img: tf.Tensor, seed: tf.Tensor, spec: Preprocessing) -> tf
     if spec.flip:
         img = tf.image.stateless_random_flip_left_right(img, seed=seed[::-1])
     return preprocess(img, dataclasses.replace(spec, crop_fraction=1.0, flip=False), False)
-
-
-def steps_per_epoch(num_images: int, batch_size: int) -> int:
-    """Full batches per epoch (the remainder of each epoch's permutation is left out, a new one each epoch)."""
-    steps = num_images // batch_size
-    if steps < 1:
-        raise ValueError(f"{num_images} images do not fill one batch of {batch_size}; lower --batch-size")
-    return steps
 
 
 def make_identity_dataset(

@@ -149,6 +149,17 @@ def training_batches(
     return training_epochs(images, labels, spec, batch_size, [seed])
 
 
+def steps_per_epoch(num_images: int, batch_size: int) -> int:
+    """Training steps of one epoch: full batches only (the remainder of each epoch's shuffled order is
+    left out, a new one each epoch), as :func:`training_epochs` and the identity pipeline batch."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be positive, got {batch_size}")
+    steps = num_images // batch_size
+    if steps < 1:
+        raise ValueError(f"{num_images} images do not fill one batch of {batch_size}; lower the batch size")
+    return steps
+
+
 def training_epochs(
     images: np.ndarray,
     labels: dict[str, np.ndarray],
@@ -158,7 +169,7 @@ def training_epochs(
 ) -> tf.data.Dataset:
     """Several training epochs as one dataset: epoch ``e`` is exactly
     ``training_batches(images, labels, spec, batch_size, epoch_seeds[e])``, one after another, so one
-    ``fit(..., steps_per_epoch=len(images) // batch_size)`` trains them all (one input pipeline and
+    ``fit(..., steps_per_epoch=steps_per_epoch(len(images), batch_size))`` trains them all (one input pipeline and
     one ``fit`` call instead of one per epoch).
 
     The images stay one array that the pipeline indexes; per epoch only the order (and the
@@ -168,9 +179,7 @@ def training_epochs(
     n = len(images)
     if any(len(v) != n for v in labels.values()):
         raise ValueError(f"{n} images but labels of lengths { ({k: len(v) for k, v in labels.items()}) }")
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be positive, got {batch_size}")
-    kept = (n // batch_size) * batch_size
+    kept = steps_per_epoch(n, batch_size) * batch_size
     orders, keys = [], []
     for seed in epoch_seeds:
         orders.append(np.random.default_rng(seed).permutation(n)[:kept])

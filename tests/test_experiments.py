@@ -441,7 +441,7 @@ def test_one_fit_over_every_epoch_trains_bit_identically_to_one_fit_per_epoch(ti
     import tensorflow as tf
 
     from data_prep import seeds
-    from data_prep.pipeline import identity_map
+    from data_prep.pipeline import identity_map, steps_per_epoch
     from experiments.face_expression.data import load_prepared
     from experiments.face_expression.training import FoldRunner
 
@@ -452,7 +452,7 @@ def test_one_fit_over_every_epoch_trains_bit_identically_to_one_fit_per_epoch(ti
     method = parse_method("dwa")  # a strategy with per-epoch state (its loss history)
     id_map = identity_map(split.train_subjects)
     epoch_seeds = [seeds.EPOCH_ORDER.seed(config.seed, split.fold, e) for e in range(config.epochs)]
-    steps = len(split.train) // config.batch_size
+    steps = steps_per_epoch(len(split.train), config.batch_size)
 
     model = runner.model_for(method, 0)
     history = model.fit(

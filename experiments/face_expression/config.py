@@ -219,7 +219,7 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field out of range."""
-        from experiments.face_expression.methods import parse_method
+        from experiments.face_expression.methods import expand_method_names, parse_method
 
         datasets.get(self.dataset)  # one-line ValueError naming the registered datasets
         datasets.protocol_owner(self.expression_protocol)  # likewise for the expression protocols
@@ -271,6 +271,13 @@ class ExperimentConfig:
         self.weight_optimizer.validate("weight_optimizer")
         if self.reduced_methods and not self.reduced_folds:
             raise ValueError(f"reduced_methods {self.reduced_methods} need reduced_folds (the folds they run on)")
-        for method in [*self.methods, *self.single_seed_methods, *self.reduced_methods]:
-            if method != "static_sweep":  # expands to static@w1 for every figure2_weights
-                parse_method(method)
+        for method in expand_method_names(
+            [*self.methods, *self.single_seed_methods, *self.reduced_methods], self.figure2_weights
+        ):
+            parse_method(method)
+
+
+def methods_override(methods: list[str] | None) -> dict:
+    """The :meth:`ExperimentConfig.override` arguments of a ``--methods`` flag: exactly those methods, on
+    every fold (no ``reduced_methods``), or no change when the flag is absent."""
+    return {"methods": methods, "reduced_methods": [] if methods else None}

@@ -146,6 +146,26 @@ LATER_WEIGHTING_METHODS: tuple[str, ...] = (
 #: in their own section of the study report (docs/reproduction.md, docs/reproduction_weighting.md)
 OTHER_WEIGHTING_METHODS: tuple[str, ...] = ("uncertainty", "gradnorm", "dwa", *LATER_WEIGHTING_METHODS)
 
+#: ``methods:`` / ``--methods`` names that stand for several rows: every Figure 2 weight as ``static@W``,
+#: and every method of :data:`LATER_WEIGHTING_METHODS`
+STATIC_SWEEP_GROUP = "static_sweep"
+LATER_WEIGHTING_GROUP = "later_weighting"
+
+
+def expand_method_names(names, figure2_weights) -> list[str]:
+    """``names`` with each group replaced by its rows (:data:`STATIC_SWEEP_GROUP`: ``static@w`` for every
+    weight of ``figure2_weights``; :data:`LATER_WEIGHTING_GROUP`: :data:`LATER_WEIGHTING_METHODS`), each
+    name once, in order."""
+    out: list[str] = []
+    for name in names:
+        if name == STATIC_SWEEP_GROUP:
+            out += [f"{STATIC_SWEEP_PREFIX}{w:.1f}" for w in figure2_weights]
+        elif name == LATER_WEIGHTING_GROUP:
+            out += LATER_WEIGHTING_METHODS
+        else:
+            out.append(name)
+    return list(dict.fromkeys(out))
+
 
 def parse_method(name: str) -> MethodSpec:
     """A method by name; ``static@W`` is static MTL with weights (W, 1 - W)."""

@@ -13,7 +13,7 @@ import pandas as pd
 from data_prep import datasets
 from experiments.face_expression.checkpoint_check import CheckpointMismatch, check_pretrained
 from experiments.face_expression.config import ExperimentConfig
-from experiments.face_expression.methods import parse_method
+from experiments.face_expression.methods import expand_method_names, parse_method
 from experiments.pretrain import DEFAULT_CHECKPOINT
 from experiments.rundir import (
     RunError,
@@ -33,21 +33,16 @@ DEFAULT_PRETRAINED = Path(DEFAULT_CHECKPOINT)
 
 
 def expand_methods(config: ExperimentConfig) -> list[str]:
-    """The run's methods: ``methods``, then ``reduced_methods`` (run on ``reduced_folds`` only);
-    ``static_sweep`` expands to ``static@w1`` for every Figure 2 weight."""
-    out: list[str] = []
-    for name in [*config.methods, *config.reduced_methods]:
-        if name == "static_sweep":
-            out += [f"static@{w:.1f}" for w in config.figure2_weights]
-        else:
-            out.append(name)
-    return list(dict.fromkeys(out))
+    """The run's methods: ``methods``, then ``reduced_methods`` (run on ``reduced_folds`` only), with
+    method groups expanded (:func:`~experiments.face_expression.methods.expand_method_names`)."""
+    return expand_method_names([*config.methods, *config.reduced_methods], config.figure2_weights)
 
 
 def method_folds(config: ExperimentConfig, method: str, folds: list[int]) -> list[int]:
     """The folds ``method`` runs on: ``folds``, or those of them in ``reduced_folds`` for a
     ``reduced_methods`` row that ``methods`` does not also list."""
-    if method in config.reduced_methods and method not in config.methods:
+    reduced = expand_method_names(config.reduced_methods, config.figure2_weights)
+    if method in reduced and method not in expand_method_names(config.methods, config.figure2_weights):
         return [f for f in folds if f in config.reduced_folds]
     return list(folds)
 

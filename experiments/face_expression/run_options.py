@@ -13,8 +13,13 @@ import textwrap
 from pathlib import Path
 
 from data_prep import datasets
-from experiments.face_expression.config import ConfigError, ExperimentConfig, bundled_configs
-from experiments.face_expression.methods import METHODS
+from experiments.face_expression.config import ConfigError, ExperimentConfig, bundled_configs, methods_override
+from experiments.face_expression.methods import (
+    LATER_WEIGHTING_GROUP,
+    LATER_WEIGHTING_METHODS,
+    METHODS,
+    STATIC_SWEEP_GROUP,
+)
 
 EXAMPLES = """\
 examples:
@@ -38,7 +43,8 @@ def description() -> str:
         f"{intro}\n\n"
         f"methods (--methods or `methods:` in the config):\n{methods}\n"
         f"  {'static@W':<{width}}static MTL with weights (W, 1 - W), 0 <= W <= 1 (Figure 2)\n"
-        f"  {'static_sweep':<{width}}static@W for every figure2_weights\n\n"
+        f"  {STATIC_SWEEP_GROUP:<{width}}static@W for every figure2_weights\n"
+        f"  {LATER_WEIGHTING_GROUP:<{width}}{' '.join(LATER_WEIGHTING_METHODS)}\n\n"
         f"bundled configs (--config NAME): {', '.join(bundled_configs())}; or a YAML/JSON file.\n\n{EXAMPLES}"
     )
 
@@ -57,8 +63,7 @@ def config_from_args(args: argparse.Namespace) -> ExperimentConfig:
         results_dir=args.results_dir,
         epochs=args.epochs,
         folds=args.folds,
-        methods=args.methods,
-        reduced_methods=[] if args.methods else None,  # --methods names every method to run
+        **methods_override(args.methods),
         seed=args.seed,
         expression_protocol=args.expression_protocol,
         steps_per_execution=args.steps_per_execution,

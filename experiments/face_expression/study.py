@@ -38,7 +38,7 @@ from experiments.face_expression.claims import (
     evaluate_sensitivity,
     step_statistics,
 )
-from experiments.face_expression.config import ExperimentConfig
+from experiments.face_expression.config import ExperimentConfig, methods_override
 from experiments.processes import log_tail, run_side_by_side, threads_per_job  # noqa: F401 (threads_per_job: also used from here)
 from experiments.rundir import run_directory
 
@@ -525,8 +525,7 @@ def _main(args: argparse.Namespace) -> int:
 
     config = ExperimentConfig.load(args.config).override(
         folds=args.folds,
-        methods=args.methods,
-        reduced_methods=[] if args.methods else None,  # --methods names every method to run
+        **methods_override(args.methods),
         epochs=args.epochs,
         results_dir=args.results_dir,
         data_dir=args.data_dir,

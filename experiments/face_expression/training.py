@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 import dynamic_mtl as dm
 from data_prep import seeds
-from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, training_epochs
+from data_prep.pipeline import Preprocessing, evaluation_batches, identity_map, steps_per_epoch, training_epochs
 from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.face_expression.config import ExperimentConfig
@@ -257,7 +257,7 @@ class FoldRunner:
                     dataset,
                     epochs=epochs,
                     initial_epoch=first,
-                    steps_per_epoch=len(split.train) // c.batch_size,
+                    steps_per_epoch=steps_per_epoch(len(split.train), c.batch_size),
                     verbose=0,
                     shuffle=False,
                     callbacks=[*callbacks, bookkeeping],
