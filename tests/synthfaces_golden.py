@@ -28,6 +28,13 @@ def _array_digest(a: np.ndarray) -> str:
     return hashlib.sha256(f"{a.dtype}{a.shape}".encode() + a.tobytes()).hexdigest()
 
 
+def _float_digest(a: np.ndarray, decimals: int = 10) -> str:
+    """A float matrix's digest at ``decimals`` places: LAPACK/BLAS (``eigh``, ``@``, ``corrcoef``) round
+    the last bits differently on different CPUs, which moves no attribute draw (those are digested
+    bit for bit above)."""
+    return _array_digest(np.round(np.asarray(a, np.float64), decimals) + 0.0)
+
+
 def _tree_digests(root: Path, prefix: str) -> dict[str, str]:
     return {
         f"{prefix}/{p.relative_to(root).as_posix()}": hashlib.sha256(p.read_bytes()).hexdigest()
@@ -92,10 +99,10 @@ def digests() -> dict[str, str]:
     # the identity attributes' block (as stored before wearing_lipstick existed), then everything
     k = len(sf.IDENTITY_ATTRIBUTES)
     correlation = sf.attribute_correlation(n=20_000, seed=1)
-    out["attribute_correlation"] = _array_digest(correlation[:k, :k])
-    out["attribute_correlation_with_lipstick"] = _array_digest(correlation)
-    out["latent_correlation"] = _array_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION)[:k, :k])
-    out["latent_correlation_with_lipstick"] = _array_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION))
+    out["attribute_correlation"] = _float_digest(correlation[:k, :k])
+    out["attribute_correlation_with_lipstick"] = _float_digest(correlation)
+    out["latent_correlation"] = _float_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION)[:k, :k])
+    out["latent_correlation_with_lipstick"] = _float_digest(np.asarray(sf.ATTRIBUTE_LATENT_CORRELATION))
     rates = sorted(label_noise_rates(n=20_000).items())
     out["label_noise_rates"] = hashlib.sha256(repr([r for r in rates if r[0] in everything_on]).encode()).hexdigest()
     out["label_noise_rates_with_lipstick"] = hashlib.sha256(repr(rates).encode()).hexdigest()

@@ -49,7 +49,8 @@ def test_the_paper_column_picks_the_expression_table_and_the_sweep_is_its_own_ta
     ck = tables.build_tables(_per_fold(), specs, "ckplus")
     assert list(ck) == ["table2", "table3", "figure2"]
     assert ck["table3"]["paper"].tolist() == [99.11, 99.50]
-    assert ck["figure2"][["w1", "w2", "folds"]].to_dict("list") == {"w1": [0.3], "w2": [0.7], "folds": [2]}
+    # the static row is the sweep's equal-weights point
+    assert ck["figure2"][["w1", "w2", "folds"]].to_dict("list") == {"w1": [0.3, 0.5], "w2": [0.7, 0.5], "folds": [2, 2]}
     assert "static@0.3" not in set(ck["table2"]["method"])
     assert list(ck["table2"].columns) == [
         "method",
@@ -90,3 +91,21 @@ def test_the_sweep_compares_its_points_on_the_folds_they_share():
     sweep = tables.build_tables(pd.DataFrame(rows), specs, "ckplus")["figure2"].set_index("w1")
     assert sweep["folds"].tolist() == [3, 3]
     assert sweep.loc[0.2, "verification_accuracy"] == pytest.approx(90.0)
+
+
+def test_the_sweep_takes_the_static_row_at_the_runs_weights_once():
+    """``static`` is a point of Figure 2 at the run's ``static_weights``; a ``static@W`` row at the same
+    weights is the same point (one row); single-task rows (weights (1, 0) / (0, 1)) are not points."""
+    methods = ("single_task_face", "static", "static@0.2", "static@0.5")
+    rows = [
+        {"method": m, "fold": f, "verification_accuracy": 0.9, "expression_accuracy": 0.8}
+        for m in methods
+        for f in (0, 1)
+    ]
+    specs = {m: parse_method(m) for m in methods}
+    sweep = tables.build_tables(pd.DataFrame(rows), specs, "ckplus")["figure2"]
+    assert sweep["w1"].tolist() == [0.2, 0.5]
+    specs.pop("static@0.5")
+    rows = [r for r in rows if r["method"] != "static@0.5"]
+    sweep = tables.build_tables(pd.DataFrame(rows), specs, "ckplus", static_weights=[0.7, 0.3])["figure2"]
+    assert sweep[["w1", "w2"]].to_dict("list") == {"w1": [0.2, 0.7], "w2": [0.8, 0.3]}

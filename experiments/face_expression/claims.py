@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from experiments import statistics as st
+from experiments.face_expression.methods import parse_method, static_mtl_weights
 
 NOT_MEASURED = "not measured"
 
@@ -131,29 +132,33 @@ class ThresholdClaim(Claim):
         )
 
 
-#: w1 of the "static" row (ExperimentConfig.static_weights' default), a point of Figure 2's sweep
-STATIC_DEFAULT_W1 = "0.5"
+def _static_weights(name: str) -> tuple[float, ...] | None:
+    """The fixed weights of a static multi-task row by method name; None for other or unknown names."""
+    try:
+        return static_mtl_weights(parse_method(name))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True)
 class SweepClaim(Claim):
     """Figure 2: the static weight w1 that is best for verification is not the best for expression.
 
-    Per unit, the best w1 of each task over the ``static@W`` rows and ``static`` (w1 = 0.5); the claim holds in a unit
-    when they differ. Verdict from the share of units where they differ (CI above / below 0.5).
+    Per unit, the best w1 of each task over the static multi-task rows (``static@W`` and ``static`` at its
+    default equal weights: :func:`~experiments.face_expression.methods.static_mtl_weights`); the claim
+    holds in a unit when they differ. Verdict from the share of units where they differ (CI above / below 0.5).
     """
 
     def evaluate(self, units: pd.DataFrame) -> dict:
-        names = units["method"].astype(str)
-        sweep = units[names.str.startswith("static@") | (names == "static")]
+        weights = {m: _static_weights(m) for m in units["method"].astype(str).unique()}
+        w1 = {m: w[0] for m, w in weights.items() if w is not None}
+        sweep = units[units["method"].isin(list(w1))]
         measurement = "share of units whose best static w1 differs between the two tasks"
         if sweep["method"].nunique() < 3 or "verification_accuracy" not in sweep:
             return self._row(measurement, "", NOT_MEASURED)
-        # the "static" row is w1 = 0.5 (the default static_weights); a static@0.5 row takes its place
-        w1 = sweep["method"].str.split("@").str[1].fillna(STATIC_DEFAULT_W1).astype(float)
-        sweep = sweep.assign(w1=w1)
-        if (names == "static@0.5").any():
-            sweep = sweep[sweep["method"] != "static"]
+        # one row per w1: a static@0.5 row takes the place of "static" at the same weights
+        sweep = sweep.assign(w1=sweep["method"].map(w1), sweep_point=sweep["method"] != "static")
+        sweep = sweep.sort_values("sweep_point", ascending=False).drop_duplicates(["seed", "fold", "w1"])
         differs = []
         for _, unit in sweep.groupby(["seed", "fold"]):
             if unit["w1"].nunique() < 3:  # e.g. a seed that ran the "static" row only

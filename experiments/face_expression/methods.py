@@ -43,6 +43,21 @@ class MethodSpec:
 
 #: ``static@W``: static MTL with weights (W, 1 - W), a point of Figure 2
 STATIC_SWEEP_PREFIX = "static@"
+#: the ``static`` row's weights (face verification, expression) unless the config sets ``static_weights``
+STATIC_DEFAULT_WEIGHTS: tuple[float, float] = (0.5, 0.5)
+
+
+def static_mtl_weights(spec: MethodSpec, static_weights=STATIC_DEFAULT_WEIGHTS) -> tuple[float, ...] | None:
+    """The fixed task weights of a static multi-task row, a point of Figure 2: ``static@W`` (W, 1 - W)
+    or ``static`` (``static_weights``, the config's); None for every other row, the single-task rows
+    (weights (1, 0) and (0, 1), one task each) included."""
+    if spec.in_static_sweep:
+        return tuple(float(w) for w in spec.options["weights"])
+    if spec.name == "static":
+        return tuple(float(w) for w in spec.options.get("weights", static_weights))
+    return None
+
+
 _FACE = ("verification",)
 _EXPR = ("expression",)
 

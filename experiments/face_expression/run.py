@@ -355,7 +355,7 @@ def render_results(
             verification_rows.append(frame.assign(method=method.name))
     if verification_rows:
         per_fold = per_fold.merge(pd.concat(verification_rows), on=["method", "fold"], how="left")
-    built = tables.build_tables(per_fold, {m.name: m for m in methods}, column)
+    built = tables.build_tables(per_fold, {m.name: m for m in methods}, column, config.static_weights)
     return per_fold, built, tables.markdown_tables(built, header, column)
 
 

@@ -20,7 +20,7 @@ from data_prep import datasets
 from dynamic_mtl import verification
 from experiments import markdown
 from experiments.face_expression.distances import load_distances
-from experiments.face_expression.methods import MethodSpec
+from experiments.face_expression.methods import STATIC_DEFAULT_WEIGHTS, MethodSpec, static_mtl_weights
 from experiments.face_expression.paper_numbers import TABLE2, TABLE3, TABLE4
 
 #: ``threshold_protocol`` of a fold whose thresholds come from its own model's validation pairs.
@@ -115,6 +115,9 @@ class TableSpec:
         sort_by: a CSV column the rows are sorted by (else the methods' order).
         common_folds: each row keeps only the folds every row of the table has (a sweep whose points
             ran on different folds is compared on the same folds).
+        unique_by: a CSV column whose values are kept once (the first row of each; e.g. ``static`` and
+            a ``static@0.5`` row are the same point of Figure 2).
+        min_rows: the table is built only with at least this many rows (a sweep needs two points).
     """
 
     key: str
@@ -126,9 +129,13 @@ class TableSpec:
     paper_columns: tuple[str, ...] = ("ckplus", "oulu")
     sort_by: str | None = None
     common_folds: bool = False
+    unique_by: str | None = None
+    min_rows: int = 1
 
     def frame(self, rows: list[MethodRow]) -> pd.DataFrame:
         frame = pd.DataFrame([{name: get(r) for name, get in self.fields.items()} for r in rows])
+        if self.unique_by:
+            frame = frame.drop_duplicates(self.unique_by).reset_index(drop=True)
         return frame.sort_values(self.sort_by).reset_index(drop=True) if self.sort_by else frame
 
     def markdown(self, frame: pd.DataFrame, paper_name: str) -> list[str]:
@@ -199,10 +206,10 @@ TABLES: tuple[TableSpec, ...] = (
     TableSpec(
         "figure2",
         "Figure 2: static weight sweep (accuracy %)",
-        rows=lambda m: m.in_static_sweep,
+        rows=lambda m: static_mtl_weights(m) is not None,
         fields={
-            "w1": lambda r: r.spec.options["weights"][0],
-            "w2": lambda r: r.spec.options["weights"][1],
+            "w1": lambda r: static_mtl_weights(r.spec)[0],
+            "w2": lambda r: static_mtl_weights(r.spec)[1],
             "verification_accuracy": lambda r: r.mean("verification_accuracy"),
             "verification_std": lambda r: r.std("verification_accuracy"),
             "expression_accuracy": lambda r: r.mean("expression_accuracy"),
@@ -216,13 +223,24 @@ TABLES: tuple[TableSpec, ...] = (
         ),
         sort_by="w1",
         common_folds=True,
+        unique_by="w1",
+        min_rows=2,
     ),
 )
 
 
-def build_tables(per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str) -> dict[str, pd.DataFrame]:
+def build_tables(
+    per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str, static_weights=STATIC_DEFAULT_WEIGHTS
+) -> dict[str, pd.DataFrame]:
     """Every table of :data:`TABLES` built for the paper column ``paper_dataset`` that has rows:
-    table2 (verification), the expression table (table3 for CK+, table4 for Oulu) and figure2."""
+    table2 (verification), the expression table (table3 for CK+, table4 for Oulu) and figure2 (every
+    static multi-task row, ``static`` at the run's ``static_weights`` included)."""
+    method_specs = {
+        name: dataclasses.replace(spec, options={**spec.options, "weights": list(static_weights)})
+        if name == "static" and "weights" not in spec.options
+        else spec
+        for name, spec in method_specs.items()
+    }
     rows = [
         MethodRow(method_specs[method], per_fold[per_fold["method"] == method], paper_dataset)
         for method in dict.fromkeys(per_fold["method"])
@@ -234,7 +252,9 @@ def build_tables(per_fold: pd.DataFrame, method_specs: dict, paper_dataset: str)
             common = set.intersection(*(set(r.part["fold"]) for r in chosen))
             chosen = [dataclasses.replace(r, part=r.part[r.part["fold"].isin(common)]) for r in chosen]
         if paper_dataset in spec.paper_columns and chosen:
-            tables[spec.key] = spec.frame(chosen)
+            frame = spec.frame(chosen)
+            if len(frame) >= spec.min_rows:
+                tables[spec.key] = frame
     return tables
 
 
