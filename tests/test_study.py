@@ -143,13 +143,13 @@ def test_the_weighting_study_target_runs_every_later_method_beside_static_and_pr
     import re
     from pathlib import Path
 
-    from experiments.face_expression.config import ExperimentConfig
+    from experiments.face_expression.config import ExperimentConfig, methods_override
     from experiments.face_expression.methods import LATER_WEIGHTING_METHODS
     from experiments.face_expression.run import expand_methods
 
     makefile = (Path(__file__).parents[1] / "Makefile").read_text()
     (line,) = re.findall(r"^WEIGHTING_STUDY_METHODS \?= (.*)$", makefile, flags=re.M)
-    config = ExperimentConfig.load("study").override(methods=line.split(), reduced_methods=[])
+    config = ExperimentConfig.load("study").override(**methods_override(line.split()))
     assert expand_methods(config) == ["static", "dynamic", *LATER_WEIGHTING_METHODS]
 
 
