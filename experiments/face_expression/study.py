@@ -102,7 +102,7 @@ def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
 
 def plateau_window(epochs: int) -> int:
     """Epochs averaged on each side of the end-of-training gain: an eighth of the epochs, at least 2
-    (12 epochs: 2; 22 or 24 epochs: 3)."""
+    (12 epochs: 2; 22 or 24 epochs: 3; 32 epochs: 4)."""
     return max(2, -(-epochs // 8))
 
 
