@@ -150,6 +150,11 @@ def plot_curves(curves: pd.DataFrame, path: Path, reports: dict[str, tuple[str, 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # one colour and line style per method, the same in every panel (a study has more methods than the
+    # default colour cycle has colours)
+    methods = list(dict.fromkeys(curves["method"])) if len(curves) else []
+    colours, dashes = plt.get_cmap("tab20").colors, ("-", "--", ":")
+    style = {m: {"color": colours[i % 20], "linestyle": dashes[i // 20 % 3]} for i, m in enumerate(methods)}
     fig, axes = plt.subplots(1, len(CURVE_METRICS), figsize=(6 * len(CURVE_METRICS), 4.2))
     for ax, (metric, title) in zip(axes, CURVE_METRICS.items()):
         if metric in curves:
@@ -157,12 +162,15 @@ def plot_curves(curves: pd.DataFrame, path: Path, reports: dict[str, tuple[str, 
             task = metric.split("_")[1]
             for method in mean.columns:
                 if mean[method].notna().any() and task in (reports or {}).get(method, (task,)):
-                    ax.plot(mean.index + 1, mean[method], marker=".", label=method)
+                    ax.plot(mean.index + 1, mean[method], marker=".", label=method, **style[method])
         ax.set_xlabel("epoch")
         ax.set_title(title)
         ax.grid(alpha=0.3)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
+    handles = {}
+    for ax in axes:  # one legend for every panel: a single-task row is drawn in one panel only
+        handles.update(zip(*reversed(ax.get_legend_handles_labels())))
+    fig.tight_layout(rect=(0, 0, 0.84, 1))
+    fig.legend(handles.values(), handles.keys(), loc="center right", fontsize=7)
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
