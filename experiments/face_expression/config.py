@@ -17,6 +17,7 @@ import yaml
 
 from data_prep import datasets
 from experiments.config import BACKBONE_MIN_IMAGE_SIZE, STANDARDIZATIONS
+from experiments.face_expression.methods import STATIC_DEFAULT_WEIGHTS, expand_method_names, parse_method
 from experiments.optimizers import WEIGHT_UNIT_RMSPROP
 from experiments.typed_config import ConfigError, ConfigNotFoundError, from_mapping, read_file, set_dotted
 
@@ -140,7 +141,7 @@ class ExperimentConfig:
     weight_decay: float = 5e-5
     center_loss_weight: float = 1e-4
     center_loss_input: str = "bottleneck"  # bottleneck (X1, paper) | embedding (normalised, authors' code)
-    static_weights: list[float] = field(default_factory=lambda: [0.5, 0.5])
+    static_weights: list[float] = field(default_factory=lambda: list(STATIC_DEFAULT_WEIGHTS))
     dynamic_sigma: float = 0.01
     stop_gradient_weights: bool = True
     weight_unit: dict[str, Any] = field(default_factory=dict)
@@ -219,8 +220,6 @@ class ExperimentConfig:
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the first field out of range."""
-        from experiments.face_expression.methods import expand_method_names, parse_method
-
         datasets.get(self.dataset)  # one-line ValueError naming the registered datasets
         datasets.protocol_owner(self.expression_protocol)  # likewise for the expression protocols
         if self.center_loss_input not in ("bottleneck", "embedding"):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,14 @@ class MethodSpec:
 STATIC_SWEEP_PREFIX = "static@"
 #: the ``static`` row's weights (face verification, expression) unless the config sets ``static_weights``
 STATIC_DEFAULT_WEIGHTS: tuple[float, float] = (0.5, 0.5)
+
+
+def with_static_weights(spec: MethodSpec, static_weights) -> MethodSpec:
+    """``spec`` with the config's ``static_weights`` filled in where a static row names none (the
+    ``static`` row); every other spec unchanged. Training and the tables read a row's weights from it."""
+    if spec.weighting != "static" or "weights" in spec.options:
+        return spec
+    return dataclasses.replace(spec, options={**spec.options, "weights": list(static_weights)})
 
 
 def static_mtl_weights(spec: MethodSpec, static_weights=STATIC_DEFAULT_WEIGHTS) -> tuple[float, ...] | None:

@@ -20,7 +20,12 @@ from data_prep import datasets
 from dynamic_mtl import verification
 from experiments import markdown
 from experiments.face_expression.distances import load_distances
-from experiments.face_expression.methods import STATIC_DEFAULT_WEIGHTS, MethodSpec, static_mtl_weights
+from experiments.face_expression.methods import (
+    STATIC_DEFAULT_WEIGHTS,
+    MethodSpec,
+    static_mtl_weights,
+    with_static_weights,
+)
 from experiments.face_expression.paper_numbers import TABLE2, TABLE3, TABLE4
 
 #: ``threshold_protocol`` of a fold whose thresholds come from its own model's validation pairs.
@@ -235,12 +240,7 @@ def build_tables(
     """Every table of :data:`TABLES` built for the paper column ``paper_dataset`` that has rows:
     table2 (verification), the expression table (table3 for CK+, table4 for Oulu) and figure2 (every
     static multi-task row, ``static`` at the run's ``static_weights`` included)."""
-    method_specs = {
-        name: dataclasses.replace(spec, options={**spec.options, "weights": list(static_weights)})
-        if name == "static" and "weights" not in spec.options
-        else spec
-        for name, spec in method_specs.items()
-    }
+    method_specs = {name: with_static_weights(spec, static_weights) for name, spec in method_specs.items()}
     rows = [
         MethodRow(method_specs[method], per_fold[per_fold["method"] == method], paper_dataset)
         for method in dict.fromkeys(per_fold["method"])

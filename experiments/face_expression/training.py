@@ -23,7 +23,7 @@ from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.face_expression.config import ExperimentConfig
 from experiments.face_expression.data import FoldSplit, ImageStore, PreparedData
-from experiments.face_expression.methods import MethodSpec
+from experiments.face_expression.methods import MethodSpec, with_static_weights
 from experiments.rundir import RunError, atomic_write, temporary_name
 
 
@@ -85,9 +85,8 @@ class FoldRunner:
     # ------------------------------------------------------------------ models
     def _build(self, method: MethodSpec) -> dm.DynamicMultiTaskModel:
         c = self.config
+        method = with_static_weights(method, c.static_weights)
         weighting, options = method.weighting or "static", dict(method.options)
-        if weighting == "static" and "weights" not in options:
-            options["weights"] = list(c.static_weights)
         if weighting == "dynamic":
             options.setdefault("sigma", c.dynamic_sigma)
             options.setdefault("stop_gradient_weights", c.stop_gradient_weights)
