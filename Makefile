@@ -19,7 +19,7 @@ PRETRAINED ?=
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
 .PHONY: venv install test test-fast lint reproduce-table2 reproduce-table3 reproduce-table4 \
-        reproduce-figure2 reproduce-figure7 reproduce-study reproduce-study-weighting pretrain-study rehearse-real-flow prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
+        reproduce-figure2 reproduce-figure7 reproduce-study reproduce-study-weighting pretrain-study pretrain-paper rehearse-real-flow prepare-synthfaces prepare-ckplus prepare-oulu figures bench pretrain eval-lfw \
         reproduce-ttc clean
 
 venv: $(STAMP)
@@ -110,6 +110,13 @@ reproduce-study-weighting: venv $(STUDY_CKPT)
 pretrain-study: $(STUDY_CKPT)
 $(STUDY_CKPT): | venv
 	$(MAKE) pretrain PRETRAIN_OUT=$(basename $(STUDY_CKPT)) PRETRAIN_CKPT=$(STUDY_CKPT) PRETRAIN_CONFIG=study
+
+# the paper profile's face network (reduced Inception-ResNet-v1, 160 px) pretrained on the embedded identity set
+# (experiments/pretraining/configs/paper.yaml): `dynamic-mtl run --config paper --dataset synthfaces --pretrained $(PAPER_CKPT)`
+PAPER_CKPT := checkpoints/pretrained/synthfaces_paper_160px.keras
+pretrain-paper: $(PAPER_CKPT)
+$(PAPER_CKPT): | venv
+	$(MAKE) pretrain PRETRAIN_OUT=$(basename $(PAPER_CKPT)) PRETRAIN_CKPT=$(PAPER_CKPT) PRETRAIN_CONFIG=paper
 
 # Table 3 is the expression table of a CK+ (or synthfaces) run: the same job as Table 2.
 reproduce-table3: reproduce-table2
