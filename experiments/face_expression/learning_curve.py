@@ -47,7 +47,10 @@ def collect(runs: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             steps.append(frame.assign(run=name, method=method, fold=int(fold)))
         for path in sorted((run / "per_fold").glob("*_fold*_history.csv")):
             method, fold = path.stem[: -len("_history")].rsplit("_fold", 1)
-            frame = pd.read_csv(path)
+            try:
+                frame = pd.read_csv(path)
+            except pd.errors.EmptyDataError:  # a row without training epochs (the `pretrained` row)
+                continue
             epochs.append(
                 frame.assign(
                     run=name,
@@ -74,27 +77,30 @@ def plot(steps: pd.DataFrame, epochs: pd.DataFrame, title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for (run, method, fold), frame in steps.groupby(["run", "method", "fold"]):
-        label = f"{run}: {method}, fold {fold}"
-        axes[0].plot(frame["step"], frame["loss_identity"], label=label)
-        axes[1].plot(frame["step"], frame["loss_expression"], label=label)
+    keys = sorted(
+        {(r, m) for r, m in steps[["run", "method"]].itertuples(index=False)}
+        | set((r, m) for r, m in epochs[["run", "method"]].itertuples(index=False))
+    )
+    colors = plt.get_cmap("tab20")
+    color = {key: colors(i % 20) for i, key in enumerate(keys)}  # one colour per (run, method) in all panels
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
+    for (run, method, _fold), frame in steps.groupby(["run", "method", "fold"]):
+        for ax, column in zip(axes[:2], ("loss_identity", "loss_expression")):
+            ax.plot(frame["step"], frame[column], color=color[(run, method)], lw=1)
     for ax, name in zip(axes[:2], ("identity loss L1 (softmax + center)", "expression loss L2 (softmax)")):
         ax.set_yscale("log")
         ax.set_xlabel("training step (batch 90)")
         ax.set_title(name)
-        ax.legend(fontsize=7)
     for (run, method, _fold), frame in epochs.groupby(["run", "method", "fold"]):
-        x = frame["epoch"] + 1
-        (line,) = axes[2].plot(x, frame["val_verification_accuracy"], "o-", label=f"{run}: {method} verification")
-        axes[2].plot(
-            x, frame["val_expression_accuracy"], "s--", color=line.get_color(), label=f"{run}: {method} expression"
-        )
-        axes[2].axhline(frame["expression_chance"].iloc[0], color=line.get_color(), lw=0.8, ls=":")
+        x, c = frame["epoch"] + 1, color[(run, method)]
+        axes[2].plot(x, frame["val_verification_accuracy"], "o-", color=c, ms=3)
+        axes[2].plot(x, frame["val_expression_accuracy"], "s--", color=c, ms=3)
+        axes[2].axhline(frame["expression_chance"].iloc[0], color="grey", lw=0.8, ls=":")
     axes[2].axhline(0.5, color="grey", lw=0.8, ls=":")
     axes[2].set_xlabel("epoch")
-    axes[2].set_title("validation accuracy (dotted: chance)")
-    axes[2].legend(fontsize=7)
+    axes[2].set_title("validation: verification (o-), expression (s--); dotted: chance", fontsize=9)
+    handles = [plt.Line2D([], [], color=color[key], label=f"{key[0]}: {key[1]}") for key in keys]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8)
     if title:
         fig.suptitle(title, fontsize=9)
     fig.tight_layout()
@@ -126,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     steps.to_csv(out / "steps.csv", index=False)
     epochs.to_csv(out / "epochs.csv", index=False)
     tests.to_csv(out / "tests.csv", index=False)
-    plot(steps, epochs, a.title).savefig(out / "learning_curve.png", dpi=110)
+    plot(steps, epochs, a.title).savefig(out / "learning_curve.png", dpi=110, bbox_inches="tight")
     print(f"wrote {out}/steps.csv, epochs.csv, tests.csv, learning_curve.png")
     return 0
 
