@@ -201,6 +201,15 @@ def parse_value(text: str) -> Any:
     return value
 
 
+def _without_none(hint: Any) -> Any:
+    """``X`` for ``X | None`` (``Optional[X]``), else ``hint`` unchanged."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return hint
+
+
 def set_dotted(data: dict, cls: type, assignment: str) -> None:
     """Apply ``KEY=VALUE`` (``epochs=2``, ``network_optimizer.learning_rate=1e-3``) to ``data``, the dict
     form of dataclass ``cls``; the value is parsed and checked against the field's type."""
@@ -211,6 +220,7 @@ def set_dotted(data: dict, cls: type, assignment: str) -> None:
     parts, hint, target = key.split("."), cls, data
     for i, part in enumerate(parts):
         parent = ".".join(parts[:i])
+        hint = _without_none(hint)  # `finetune_optimizer.learning_rate` descends into `OptimizerConfig | None`
         if dataclasses.is_dataclass(hint):
             names = [f.name for f in dataclasses.fields(hint)]
             if part not in names:

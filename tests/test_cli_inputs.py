@@ -449,3 +449,23 @@ def test_programmatic_overrides_accept_paths_and_numpy_numbers(tmp_path):
     assert config.dropout_rate == 0.25 and type(config.dropout_rate) is float
     with pytest.raises(ValueError, match="mixed_precision must be true or false"):
         ExperimentConfig.load("tiny").override(mixed_precision="yes")
+
+
+def test_set_descends_into_an_optional_section():
+    """`--set finetune_optimizer.learning_rate=...` changes the rate of a section typed `OptimizerConfig | None`
+    and keeps its other values; where the section is null it starts from the section's defaults."""
+    from experiments.typed_config import ConfigError, set_dotted
+
+    data = ExperimentConfig.load("paper").to_dict()
+    set_dotted(data, ExperimentConfig, "finetune_optimizer.learning_rate=3e-3")
+    tuned, paper = (
+        ExperimentConfig.from_dict(data).finetune_optimizer,
+        ExperimentConfig.load("paper").finetune_optimizer,
+    )
+    assert tuned.learning_rate == 3e-3 and (tuned.name, tuned.options) == (paper.name, paper.options)
+    data = ExperimentConfig.load("tiny").to_dict()
+    assert data["finetune_optimizer"] is None
+    set_dotted(data, ExperimentConfig, "finetune_optimizer.learning_rate=3e-3")
+    assert ExperimentConfig.from_dict(data).finetune_optimizer.learning_rate == 3e-3
+    with pytest.raises(ConfigError, match="not a mapping with key 'x'"):
+        set_dotted(data, ExperimentConfig, "epochs.x=1")
