@@ -203,8 +203,8 @@ def parse_value(text: str) -> Any:
 
 def _without_none(hint: Any) -> Any:
     """``X`` for ``X | None`` (``Optional[X]``), else ``hint`` unchanged."""
-    if typing.get_origin(hint) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(hint) if a is not type(None)]
+    if typing.get_origin(hint) in (Union, types.UnionType):
+        args = [a for a in typing.get_args(hint) if a is not _NONE]
         if len(args) == 1:
             return args[0]
     return hint

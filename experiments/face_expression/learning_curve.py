@@ -77,10 +77,7 @@ def plot(steps: pd.DataFrame, epochs: pd.DataFrame, title: str = ""):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    keys = sorted(
-        {(r, m) for r, m in steps[["run", "method"]].itertuples(index=False)}
-        | set((r, m) for r, m in epochs[["run", "method"]].itertuples(index=False))
-    )
+    keys = sorted({tuple(k) for frame in (steps, epochs) for k in frame[["run", "method"]].itertuples(index=False)})
     colors = plt.get_cmap("tab20")
     color = {key: colors(i % 20) for i, key in enumerate(keys)}  # one colour per (run, method) in all panels
     fig, axes = plt.subplots(1, 3, figsize=(16, 4.4))
