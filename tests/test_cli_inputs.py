@@ -131,7 +131,10 @@ CASES = {
     "pretrain: bad YAML": (["pretrain", "--config", "bad_syntax.yaml"], "bad_syntax.yaml:3: invalid YAML"),
     "pretrain: unknown key": (["pretrain", "--config", "unknown_key.yaml"], "epochz (did you mean epochs?)"),
     "pretrain: config not a mapping": (["pretrain", "--config", "not_a_mapping.yaml"], "must be a mapping"),
-    "pretrain: missing config": (["pretrain", "--config", "nope"], "bundled pretrain configs: paper, study, synthfaces"),
+    "pretrain: missing config": (
+        ["pretrain", "--config", "nope"],
+        "bundled pretrain configs: paper, study, synthfaces",
+    ),
     "pretrain: wrong type in the config": (
         ["pretrain", "--config", "pretrain_types.yaml"],
         "pretrain_types.yaml:3: aligned must be true or false, got 'yes please'",
