@@ -79,14 +79,13 @@ def test_the_study_config_pretrains_the_network_the_study_loads():
 
 def test_the_paper_pretraining_fits_the_paper_profile_and_make_pretrain_paper_runs_it():
     """`make pretrain-paper` trains the network `run --config paper --pretrained` accepts (checked as the harness checks)."""
-    from experiments.face_expression.checkpoint_check import mismatches
+    from experiments.face_expression.checkpoint_check import CHECKED_FIELDS, mismatches
     from experiments.face_expression.config import ExperimentConfig
+    from experiments.pretraining.train import network_metadata
 
     paper, pretrain = ExperimentConfig.load("paper"), PretrainConfig.load("paper")
-    sidecar_terms = {key: getattr(pretrain, key) for key in ("backbone", "backbone_options", "image_size")}
-    sidecar_terms |= {"standardize": pretrain.standardize, "embedding_size": pretrain.embedding_size}
-    sidecar_terms |= {"crop_fraction": pretrain.crop_fraction, "channels": 3}
-    assert mismatches(sidecar_terms, paper) == []
+    sidecar = network_metadata(pretrain, num_identities=1000, epochs_trained=pretrain.epochs)  # what the export writes
+    assert set(CHECKED_FIELDS) <= set(sidecar) and mismatches(sidecar, paper) == []
     assert (pretrain.batch_size, pretrain.dropout_rate) == (paper.batch_size, paper.dropout_rate)
     argv = _make_pretrain_argv("pretrain-paper")
     assert argv[:2] == ["--config", "paper"]

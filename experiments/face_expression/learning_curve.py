@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from experiments.face_expression.histories import read_histories
+
 STEP_COLUMNS = ["step", "epoch", "w_identity", "loss_identity", "loss_expression", "network_loss"]
 
 
@@ -45,19 +47,14 @@ def collect(runs: dict[str, Path]) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataF
             method, fold = path.stem.rsplit("_fold", 1)
             frame = pd.read_csv(path)[STEP_COLUMNS]
             steps.append(frame.assign(run=name, method=method, fold=int(fold)))
-        for path in sorted((run / "per_fold").glob("*_fold*_history.csv")):
-            method, fold = path.stem[: -len("_history")].rsplit("_fold", 1)
-            try:
-                frame = pd.read_csv(path)
-            except pd.errors.EmptyDataError:  # a row without training epochs (the `pretrained` row)
-                continue
+        for method, fold, frame in read_histories(run):
             epochs.append(
                 frame.assign(
                     run=name,
                     method=method,
-                    fold=int(fold),
+                    fold=fold,
                     verification_chance=0.5,
-                    expression_chance=_expression_chance(run, int(fold)),
+                    expression_chance=_expression_chance(run, fold),
                 )
             )
         if (run / "per_fold.csv").is_file():

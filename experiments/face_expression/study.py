@@ -39,6 +39,7 @@ from experiments.face_expression.claims import (
     step_statistics,
 )
 from experiments.face_expression.config import ExperimentConfig, methods_override
+from experiments.face_expression.histories import read_histories
 from experiments.processes import log_tail, run_side_by_side, threads_per_job  # noqa: F401 (threads_per_job: also used from here)
 from experiments.rundir import run_directory
 
@@ -87,16 +88,11 @@ PLATEAU_POINTS = 1.0
 
 def gather_curves(run_dirs: dict[int, Path]) -> pd.DataFrame:
     """Every (method, seed, fold, epoch) row of the seeds' training histories."""
-    frames = []
-    for seed, run_dir in run_dirs.items():
-        for path in sorted((run_dir / "per_fold").glob("*_fold*_history.csv")):
-            method, fold = path.name[: -len("_history.csv")].rsplit("_fold", 1)
-            try:
-                history = pd.read_csv(path)
-            except pd.errors.EmptyDataError:  # a method that trains no epoch (the pretrained network)
-                continue
-            if len(history):
-                frames.append(history.assign(method=method, fold=int(fold), seed=seed))
+    frames = [
+        history.assign(method=method, fold=fold, seed=seed)
+        for seed, run_dir in run_dirs.items()
+        for method, fold, history in read_histories(run_dir)
+    ]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

@@ -23,6 +23,7 @@ from dynamic_mtl import verification
 from dynamic_mtl.callbacks import ModelSelection, StopOnDivergence, TrainingDiverged, truncate_step_log
 from experiments.face_expression.config import ExperimentConfig
 from experiments.face_expression.data import FoldSplit, ImageStore, PreparedData
+from experiments.face_expression.histories import history_path
 from experiments.face_expression.methods import MethodSpec, with_static_weights
 from experiments.rundir import RunError, atomic_write, temporary_name
 
@@ -285,7 +286,7 @@ class FoldRunner:
             val_verification_accuracy=selected.get("val_verification_accuracy", float("nan")),
         )
         history_csv = pd.DataFrame(state["history"]).to_csv(index=False)
-        atomic_write(self.run_dir / "per_fold" / f"{tag}_history.csv", lambda h: h.write(history_csv.encode()))
+        atomic_write(history_path(self.run_dir, method.name, split.fold), lambda h: h.write(history_csv.encode()))
         if self.progress is not None:
             self.progress.update(1)
         return result
